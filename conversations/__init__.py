@@ -1,0 +1,1 @@
+"""The canonical conversation-message schema, its SQL tables, readers and row validation."""

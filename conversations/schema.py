@@ -1,0 +1,74 @@
+"""The canonical conversation message: one row per message (see data/README.md)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+MESSAGE_COLUMNS: tuple[str, ...] = (
+    "message_id",
+    "conversation_id",
+    "turn",
+    "ts",
+    "speaker",
+    "user_id",
+    "channel",
+    "text",
+    "intent",
+    "label_source",
+    "context",
+)
+# Lineage columns every ingested row carries, so a quarantined row can be found again.
+LINEAGE_COLUMNS: tuple[str, ...] = ("source", "source_line")
+# Set by a reader when a row cannot even be decoded (bad UTF-8, bad JSON line).
+READ_ERROR_COLUMN = "read_error"
+# True for sources that exist to provide labels (labelled CSVs): a row without one is quarantined.
+LABEL_REQUIRED_COLUMN = "label_required"
+RAW_COLUMNS: tuple[str, ...] = (
+    *LINEAGE_COLUMNS,
+    *MESSAGE_COLUMNS,
+    READ_ERROR_COLUMN,
+    LABEL_REQUIRED_COLUMN,
+)
+QUARANTINE_COLUMNS: tuple[str, ...] = (
+    "source",
+    "source_line",
+    "message_id",
+    "text",
+    "intent",
+    "reason",
+)
+
+
+class Speaker(StrEnum):
+    """Who wrote a message."""
+
+    CUSTOMER = "customer"
+    BOT = "bot"
+    AGENT = "agent"
+
+
+class LabelSource(StrEnum):
+    """Where an intent label came from; later sources override earlier ones for the same text."""
+
+    SEED = "seed"
+    FEEDBACK = "feedback"
+    AGENT = "agent"
+    NONE = "none"
+
+
+# The context keys the feature library understands (nested as user.* and session.*).
+CONTEXT_NUMERIC_KEYS: tuple[tuple[str, str], ...] = (
+    ("user", "message_count"),
+    ("user", "satisfaction_score"),
+    ("session", "duration_s"),
+    ("session", "message_count"),
+)
+CONTEXT_LIST_KEYS: tuple[tuple[str, str], ...] = (
+    ("user", "previous_intents"),
+    ("session", "previous_intents"),
+)
+
+
+def normalise_text(text: str) -> str:
+    """Casefold and collapse whitespace: the identity of an utterance for labels and splits."""
+    return " ".join(text.casefold().split())

@@ -1,0 +1,1 @@
+"""Intent models: candidates, splits, evaluation, fallback calibration, promotion rules, registry."""

@@ -1,0 +1,144 @@
+"""Intent-classification metrics and reports in the spirit of `rasa test nlu`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted intents with their confidences for a labelled set."""
+
+    texts: list[str]
+    true: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+
+    @property
+    def correct(self) -> np.ndarray:
+        """Boolean per example."""
+        return self.true == self.predicted
+
+
+def predict_labelled(model: Any, frame: Any, labels: np.ndarray) -> tuple[Predictions, np.ndarray]:
+    """Run `model` on a frame with a `text` column; returns predictions and the probability matrix."""
+    probabilities = model.predict_proba(frame)
+    best = probabilities.argmax(axis=1)
+    return (
+        Predictions(
+            texts=frame["text"].astype(str).tolist(),
+            true=np.asarray(labels, dtype=object),
+            predicted=np.asarray(model.classes_, dtype=object)[best],
+            confidence=probabilities[np.arange(len(best)), best],
+        ),
+        probabilities,
+    )
+
+
+def summary_metrics(predictions: Predictions) -> dict[str, float]:
+    """Accuracy, macro-F1 and weighted-F1."""
+    true, predicted = predictions.true, predictions.predicted
+    return {
+        "accuracy": float(accuracy_score(true, predicted)),
+        "macro_f1": float(f1_score(true, predicted, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(true, predicted, average="weighted", zero_division=0)),
+    }
+
+
+def intent_report(predictions: Predictions, top_confusions: int = 3) -> dict[str, Any]:
+    """Per-intent precision/recall/F1/support and the intents each one is most confused with."""
+    report: dict[str, Any] = classification_report(
+        predictions.true, predictions.predicted, output_dict=True, zero_division=0
+    )
+    confusions: dict[str, Counter[str]] = {}
+    for true, predicted in zip(predictions.true, predictions.predicted, strict=True):
+        if true != predicted:
+            confusions.setdefault(true, Counter())[predicted] += 1
+    for intent, entry in report.items():
+        if isinstance(entry, dict) and intent not in ("macro avg", "weighted avg"):
+            entry["confused_with"] = dict(
+                confusions.get(intent, Counter()).most_common(top_confusions)
+            )
+    return report
+
+
+def intent_errors(predictions: Predictions) -> list[dict[str, Any]]:
+    """Every misclassified example, most confident mistakes first."""
+    wrong = np.flatnonzero(~predictions.correct)
+    wrong = wrong[np.argsort(-predictions.confidence[wrong])]
+    return [
+        {
+            "text": predictions.texts[i],
+            "intent": predictions.true[i],
+            "intent_prediction": {
+                "name": predictions.predicted[i],
+                "confidence": round(float(predictions.confidence[i]), 4),
+            },
+        }
+        for i in wrong
+    ]
+
+
+def per_intent_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """Flat MLflow metric names: precision.<intent>, recall.<intent>, f1.<intent>."""
+    metrics: dict[str, float] = {}
+    for intent, entry in report.items():
+        if not isinstance(entry, dict) or intent in ("macro avg", "weighted avg"):
+            continue
+        metrics[f"precision.{intent}"] = float(entry["precision"])
+        metrics[f"recall.{intent}"] = float(entry["recall"])
+        metrics[f"f1.{intent}"] = float(entry["f1-score"])
+    return metrics
+
+
+def plot_confusion_matrix(predictions: Predictions, labels: list[str], path: Path) -> Path:
+    """Row-normalised confusion matrix as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = confusion_matrix(predictions.true, predictions.predicted, labels=labels).astype(float)
+    matrix /= np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = max(6.0, 0.18 * len(labels))
+    figure, axes = plt.subplots(figsize=(size, size))
+    axes.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+    axes.set_yticks(range(len(labels)), labels, fontsize=6)
+    axes.set_xlabel("predicted intent")
+    axes.set_ylabel("true intent")
+    axes.set_title("Confusion matrix (row-normalised, test split)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def plot_confidence_histogram(predictions: Predictions, threshold: float, path: Path) -> Path:
+    """Confidence of correct vs wrong predictions, with the fallback threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4))
+    bins = np.linspace(0, 1, 26)
+    axes.hist(predictions.confidence[predictions.correct], bins=bins, alpha=0.7, label="correct")
+    axes.hist(predictions.confidence[~predictions.correct], bins=bins, alpha=0.7, label="wrong")
+    axes.axvline(
+        threshold, color="black", linestyle="--", label=f"fallback threshold {threshold:.2f}"
+    )
+    axes.set_xlabel("confidence")
+    axes.set_ylabel("messages")
+    axes.set_yscale("log")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

@@ -1,0 +1,62 @@
+"""Calibrating the "not sure" answer per model version, like Rasa's FallbackClassifier.
+
+Rasa asks for a hand-set `threshold` and `ambiguity_threshold`; here both are chosen on the
+validation split: the pair that makes the answered predictions most precise while losing at most
+`accuracy_budget` of overall accuracy (a fallback counts as a miss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+FALLBACK_INTENT = "nlu_fallback"
+
+
+@dataclass(frozen=True)
+class FallbackPolicy:
+    """Answer `nlu_fallback` when confidence < threshold or top1 - top2 < margin."""
+
+    threshold: float
+    margin: float
+    validation_coverage: float = 1.0
+    validation_answered_accuracy: float = 0.0
+
+    def is_fallback(self, probabilities: np.ndarray) -> np.ndarray:
+        """Boolean per row of a probability matrix."""
+        ordered = np.sort(probabilities, axis=1)
+        top1 = ordered[:, -1]
+        top2 = ordered[:, -2] if probabilities.shape[1] > 1 else np.zeros_like(top1)
+        return (top1 < self.threshold) | ((top1 - top2) < self.margin)
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain dict for tags and JSON."""
+        return asdict(self)
+
+
+def choose_fallback_policy(
+    probabilities: np.ndarray,
+    correct: np.ndarray,
+    accuracy_budget: float = 0.02,
+    margins: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1),
+) -> FallbackPolicy:
+    """The (threshold, margin) with the most precise answers within the accuracy budget."""
+    if len(probabilities) == 0:
+        return FallbackPolicy(threshold=0.0, margin=0.0)
+    correct = np.asarray(correct, dtype=bool)
+    base_accuracy = correct.mean()
+    thresholds = np.unique(
+        np.round(np.quantile(probabilities.max(axis=1), np.linspace(0, 0.5, 51)), 4)
+    )
+    best = FallbackPolicy(0.0, 0.0, 1.0, float(base_accuracy))
+    for margin in margins:
+        for threshold in thresholds:
+            policy = FallbackPolicy(float(threshold), margin)
+            answered = ~policy.is_fallback(probabilities)
+            if (correct & answered).mean() < base_accuracy - accuracy_budget or not answered.any():
+                continue
+            precision = float(correct[answered].mean())
+            if precision > best.validation_answered_accuracy:
+                best = FallbackPolicy(float(threshold), margin, float(answered.mean()), precision)
+    return best

@@ -1,0 +1,178 @@
+"""The MLflow model registry as this platform uses it: versions, aliases, gate records, status.
+
+Models are stored with skops (no pickle) and loaded here against an allow-list kept in code, not
+read from the model file, so loading a registered version cannot run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from models.promotion import GateDecision
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+TRUSTED_SKOPS_TYPES: list[str] = [
+    "features.transformers.MessageFeatures",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._TemperatureScaling",
+    "sklearn.tree._tree.Tree",
+]
+# Metrics surfaced by `status` and /version; per-intent metrics stay in the MLflow run.
+HEADLINE_METRICS = (
+    "test_accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "validation_accuracy",
+    "validation_macro_f1",
+)
+TAG_FINGERPRINT = "training_fingerprint"
+TAG_TRAINED_AT = "trained_at"
+TAG_FALLBACK = "fallback_policy"
+TAG_GATE = "gate_decisions"
+TAG_PREVIOUS_CHAMPION = "previous_champion"
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Where the registry is and what the model is called."""
+
+    tracking_uri: str
+    registry_uri: str | None = None
+    model_name: str = "intent-classifier"
+
+
+class IntentRegistry:
+    """Reads and writes versions, aliases and gate decisions of one registered model."""
+
+    def __init__(self, config: RegistryConfig) -> None:
+        self.config = config
+        self.client = MlflowClient(config.tracking_uri, config.registry_uri or config.tracking_uri)
+
+    @property
+    def name(self) -> str:
+        """Registered model name."""
+        return self.config.model_name
+
+    def ensure_registered_model(self) -> None:
+        """Create the registered model entry if it does not exist yet."""
+        try:
+            self.client.get_registered_model(self.name)
+        except MlflowException:
+            self.client.create_registered_model(
+                self.name, description="Customer-support intent classifier (Banking77 intents)."
+            )
+
+    def version_by_alias(self, alias: str) -> ModelVersion | None:
+        """The version an alias points to, or None."""
+        try:
+            return self.client.get_model_version_by_alias(self.name, alias)
+        except MlflowException:
+            return None
+
+    def version(self, version: str) -> ModelVersion:
+        """A version by number."""
+        return self.client.get_model_version(self.name, str(version))
+
+    def versions(self) -> list[ModelVersion]:
+        """All versions, newest first."""
+        try:
+            found = self.client.search_model_versions(f"name='{self.name}'")
+        except MlflowException:
+            return []
+        return sorted(found, key=lambda v: int(v.version), reverse=True)
+
+    def find_by_fingerprint(self, fingerprint: str) -> ModelVersion | None:
+        """The newest version trained on exactly this data and configuration, if any."""
+        return next(
+            (v for v in self.versions() if v.tags.get(TAG_FINGERPRINT) == fingerprint), None
+        )
+
+    def set_alias(self, alias: str, version: str) -> None:
+        """Point `alias` at `version`."""
+        self.client.set_registered_model_alias(self.name, alias, str(version))
+
+    def promote(self, version: str) -> str | None:
+        """Make `version` the champion; returns the version it replaced, remembered for rollback."""
+        previous = self.version_by_alias(CHAMPION)
+        if previous is not None and previous.version == str(version):
+            return None
+        if previous is not None:
+            self.client.set_model_version_tag(
+                self.name, str(version), TAG_PREVIOUS_CHAMPION, previous.version
+            )
+        self.set_alias(CHAMPION, version)
+        return previous.version if previous else None
+
+    def record_gate(self, decision: GateDecision, decided_at: datetime | None = None) -> None:
+        """Append a gate decision to the version's history tag."""
+        version = self.version(decision.version)
+        history = json.loads(version.tags.get(TAG_GATE, "[]"))
+        entry = decision.to_dict() | {"decided_at": (decided_at or datetime.now(UTC)).isoformat()}
+        history.append(entry)
+        self.client.set_model_version_tag(
+            self.name, decision.version, TAG_GATE, json.dumps(history)
+        )
+
+    def load_pipeline(self, version: str) -> Any:
+        """Load a version's scikit-learn pipeline from its skops file."""
+        import skops.io
+
+        with tempfile.TemporaryDirectory() as scratch:
+            local = Path(_download_model(self.name, str(version), scratch, self.config))
+            skops_file = next(local.rglob("model.skops"))
+            return skops.io.load(skops_file, trusted=TRUSTED_SKOPS_TYPES)
+
+    def describe(self, version: ModelVersion) -> dict[str, Any]:
+        """The `status` entry of a version: run, training time, metrics, fallback policy."""
+        run = self.client.get_run(version.run_id) if version.run_id else None
+        metrics = run.data.metrics if run else {}
+        fallback = json.loads(version.tags.get(TAG_FALLBACK, "{}"))
+        return {
+            "version": version.version,
+            "run_id": version.run_id,
+            "trained_at": version.tags.get(TAG_TRAINED_AT),
+            "metrics": {key: metrics[key] for key in HEADLINE_METRICS if key in metrics},
+            "fallback_threshold": fallback.get("threshold"),
+            "fallback_margin": fallback.get("margin"),
+            "aliases": list(version.aliases),
+        }
+
+    def gate_history(self) -> list[dict[str, Any]]:
+        """Every promotion decision on every version, newest first."""
+        entries = [
+            entry
+            for version in self.versions()
+            for entry in json.loads(version.tags.get(TAG_GATE, "[]"))
+        ]
+        return sorted(entries, key=lambda entry: entry.get("decided_at", ""), reverse=True)
+
+    def status(self) -> dict[str, Any]:
+        """The `make status` document: champion, challenger and the gate history."""
+        champion = self.version_by_alias(CHAMPION)
+        challenger = self.version_by_alias(CHALLENGER)
+        return {
+            "model_name": self.name,
+            "champion": self.describe(champion) if champion else None,
+            "challenger": self.describe(challenger) if challenger else None,
+            "gate_history": self.gate_history(),
+        }
+
+
+def _download_model(name: str, version: str, scratch: str, config: RegistryConfig) -> str:
+    from mlflow.artifacts import download_artifacts
+
+    return download_artifacts(
+        artifact_uri=f"models:/{name}/{version}",
+        dst_path=scratch,
+        tracking_uri=config.tracking_uri,
+        registry_uri=config.registry_uri or config.tracking_uri,
+    )

@@ -1,0 +1,1 @@
+"""Dagster assets, resources, checks and automation of the training loop."""

@@ -1,0 +1,1 @@
+"""Asset groups: ingestion, features, training."""

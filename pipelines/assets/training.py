@@ -1,0 +1,173 @@
+"""Training assets: the intent model tracked in MLflow, and its promotion decision."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from models.candidates import DEFAULT_CANDIDATES, resolve
+from models.evaluation import plot_confusion_matrix, predict_labelled, summary_metrics
+from models.promotion import GateInputs, ModelScore, PromotionRules, decide_promotion
+from models.registry import CHALLENGER, TAG_GATE
+from models.tracking import log_and_register
+from models.training import model_input, train_intent_model
+from pipelines.metadata import png_markdown
+from pipelines.resources import MlflowRegistry
+
+GROUP = "training"
+# Bump when training code changes in a way that should invalidate reuse of a registered version.
+TRAINING_CODE_VERSION = "1"
+
+
+class TrainingConfig(dg.Config):
+    """The search space and fallback calibration of a training run."""
+
+    candidates: list[str] = list(DEFAULT_CANDIDATES)
+    fallback_accuracy_budget: float = 0.02
+
+
+def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
+    """Identifies the exact data, splits and configuration a model is trained from."""
+    digest = hashlib.sha256()
+    for text, intent, split in sorted(
+        zip(examples["text"], examples["intent"], examples["split"], strict=True)
+    ):
+        digest.update(f"{text}\t{intent}\t{split}\n".encode())
+    digest.update(f"{config.model_dump_json()}|{TRAINING_CODE_VERSION}".encode())
+    return digest.hexdigest()[:24]
+
+
+def _splits(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    return tuple(examples[examples["split"] == name] for name in ("train", "validation", "test"))
+
+
+@dg.asset(group_name=GROUP, kinds={"scikit-learn", "mlflow"})
+def intent_model(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    mlflow_registry: MlflowRegistry,
+    training_examples: pd.DataFrame,
+) -> dg.MaterializeResult:
+    """Fit the search space, log the chosen model to MLflow and register it as a new version."""
+    registry = mlflow_registry.registry()
+    fingerprint = training_fingerprint(training_examples, config)
+    existing = registry.find_by_fingerprint(fingerprint)
+    if existing is not None:
+        context.log.info("data and configuration unchanged: reusing version %s", existing.version)
+        described = registry.describe(existing)
+        return dg.MaterializeResult(
+            value=described | {"reused": True},
+            metadata={
+                "version": str(existing.version),
+                "reused": True,
+                "test_accuracy": described["metrics"].get("test_accuracy"),
+                "macro_f1": described["metrics"].get("macro_f1"),
+            },
+        )
+    candidates = resolve(config.candidates)
+    train, validation, test = _splits(training_examples)
+    outcome = train_intent_model(
+        candidates, train, validation, test, config.fallback_accuracy_budget
+    )
+    version = log_and_register(
+        outcome,
+        registry,
+        mlflow_registry.experiment_name,
+        mlflow_registry.artifact_root,
+        fingerprint,
+        params={"fallback_accuracy_budget": config.fallback_accuracy_budget},
+        run_tags={"dagster.run_id": context.run_id, "dagster.asset": "intent_model"},
+    )
+    run = registry.client.get_run(version.run_id)
+    with tempfile.TemporaryDirectory() as scratch:
+        image = plot_confusion_matrix(outcome.test_predictions, outcome.labels, Path(scratch) / "cm.png")
+        confusion = png_markdown(image)
+    candidates_table = pd.DataFrame(
+        [
+            {"candidate": r.name, **{k: round(v, 4) for k, v in r.validation.items()}, "fit_s": round(r.fit_seconds, 1)}
+            for r in outcome.candidates
+        ]
+    )
+    described = registry.describe(version)
+    return dg.MaterializeResult(
+        value=described | {"reused": False},
+        metadata={
+            "version": str(version.version),
+            "candidate": outcome.candidate.name,
+            "test_accuracy": outcome.test["accuracy"],
+            "macro_f1": outcome.test["macro_f1"],
+            "fallback_threshold": outcome.fallback.threshold,
+            "fallback_margin": outcome.fallback.margin,
+            "mlflow_run": dg.MetadataValue.url(
+                mlflow_registry.run_url(run.info.experiment_id, run.info.run_id)
+            ),
+            "candidates": dg.MetadataValue.md(candidates_table.to_markdown(index=False)),
+            "confusion_matrix": confusion,
+        },
+    )
+
+
+class PromotionConfig(dg.Config):
+    """Gate thresholds (see models/promotion.py)."""
+
+    min_improvement: float = 0.0
+    accuracy_floor: float = 0.85
+
+
+@dg.asset(group_name=GROUP, kinds={"mlflow"})
+def model_promotion(
+    context: dg.AssetExecutionContext,
+    config: PromotionConfig,
+    mlflow_registry: MlflowRegistry,
+    intent_model: dict,
+    training_examples: pd.DataFrame,
+) -> dg.MaterializeResult:
+    """Make the new version the challenger; promote it to champion if it passes the gate."""
+    registry = mlflow_registry.registry()
+    version = str(intent_model["version"])
+    if registry.version(version).tags.get(TAG_GATE):
+        champion = registry.version_by_alias("champion")
+        context.log.info("version %s was already judged; nothing to decide", version)
+        return dg.MaterializeResult(
+            value={"version": version, "decided": False},
+            metadata={"decided": False, "champion": champion.version if champion else "none"},
+        )
+    registry.set_alias(CHALLENGER, version)
+    test = training_examples[training_examples["split"] == "test"]
+    challenger_score = _score(registry.load_pipeline(version), version, test)
+    champion_version = registry.version_by_alias("champion")
+    champion_score = (
+        _score(registry.load_pipeline(champion_version.version), str(champion_version.version), test)
+        if champion_version is not None
+        else None
+    )
+    rules = PromotionRules(config.min_improvement, config.accuracy_floor)
+    decision = decide_promotion(GateInputs(challenger_score, champion_score, rules))
+    registry.record_gate(decision)
+    if decision.passed:
+        registry.promote(version)
+        registry.client.delete_registered_model_alias(registry.name, CHALLENGER)
+    champion = registry.version_by_alias("champion")
+    for check in decision.checks:
+        context.log.info("gate %s: %s (%s)", check.name, check.passed, check.reason)
+    return dg.MaterializeResult(
+        value=decision.to_dict(),
+        metadata={
+            "decided": True,
+            "passed": decision.passed,
+            "champion": str(champion.version) if champion else "none",
+            "checks": dg.MetadataValue.json(decision.to_dict()["checks"]),
+        },
+    )
+
+
+def _score(pipeline: object, version: str, test: pd.DataFrame) -> ModelScore:
+    predictions, _ = predict_labelled(pipeline, model_input(test), test["intent"])
+    metrics = summary_metrics(predictions)
+    return ModelScore(version, metrics["accuracy"], metrics["macro_f1"])
+
+

@@ -1,0 +1,123 @@
+"""Command line: `python -m pipelines.cli materialize` (headless run + summary) and `status`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+from pipelines.settings import REPO_ROOT, PipelineSettings
+
+
+def dagster_home() -> str:
+    """DAGSTER_HOME, defaulting to a repo-local folder seeded with the repo's dagster.yaml."""
+    home = os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home"))
+    os.makedirs(home, exist_ok=True)
+    config = os.path.join(home, "dagster.yaml")
+    if not os.path.exists(config):
+        shutil.copy(REPO_ROOT / "dagster.yaml", config)
+    return home
+
+
+def materialize(settings: PipelineSettings) -> int:
+    """Run every asset and check once in-process, recorded in the Dagster instance."""
+    import dagster as dg
+
+    from pipelines.definitions import build_definitions
+
+    dagster_home()
+    started = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        job = build_definitions(settings).resolve_job_def("training_job")
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    elapsed = time.perf_counter() - started
+    metadata = {
+        event.asset_key.to_user_string(): {
+            key: getattr(value, "value", value)
+            for key, value in event.step_materialization_data.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+    }
+    checks = [
+        (evaluation.check_name, evaluation.passed, evaluation.severity.value)
+        for evaluation in result.get_asset_check_evaluations()
+    ]
+    print_summary(metadata, checks, elapsed, result.success, result.run_id)
+    return 0 if result.success else 1
+
+
+def print_summary(
+    metadata: dict[str, dict[str, Any]],
+    checks: list[tuple[str, bool, str]],
+    elapsed: float,
+    success: bool,
+    run_id: str,
+) -> None:
+    """A rich table of what the run did."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"training run {run_id[:8]} — {'succeeded' if success else 'FAILED'} in {elapsed:.0f}s")
+    table.add_column("asset")
+    table.add_column("result")
+    wanted = {
+        "raw_conversations": ("row_count",),
+        "conversations": ("rows_in", "rows_kept", "rows_quarantined", "rows_added"),
+        "quarantined_messages": ("row_count",),
+        "training_examples": ("row_count", "n_intents", "splits"),
+        "message_features": ("row_count", "messages_per_second"),
+        "intent_model": ("version", "reused", "candidate", "test_accuracy", "macro_f1", "fallback_threshold"),
+        "model_promotion": ("decided", "passed", "champion"),
+    }
+    for asset, keys in wanted.items():
+        values = metadata.get(asset)
+        if values is None:
+            table.add_row(asset, "[red]not materialised[/red]")
+            continue
+        shown = [f"{key}={_fmt(values[key])}" for key in keys if key in values]
+        table.add_row(asset, ", ".join(shown))
+    for name, passed, severity in checks:
+        table.add_row(f"check {name}", "passed" if passed else f"[yellow]failed ({severity})[/yellow]")
+    Console().print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def status(settings: PipelineSettings) -> int:
+    """Print the registry status JSON (champion, challenger, gate history)."""
+    from models.registry import IntentRegistry, RegistryConfig
+
+    registry = IntentRegistry(
+        RegistryConfig(
+            settings.mlflow_tracking_uri,
+            settings.mlflow_registry_uri,
+            settings.registered_model_name,
+        )
+    )
+    print(json.dumps(registry.status(), indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.cli")
+    parser.add_argument("command", choices=("materialize", "status"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = PipelineSettings()
+    return materialize(settings) if args.command == "materialize" else status(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
