@@ -35,6 +35,7 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
     "message_id",
     "text",
     "intent",
+    "reason_code",
     "reason",
 )
 

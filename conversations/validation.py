@@ -85,32 +85,45 @@ def _flag(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and pd.isna(value)) and bool(value)
 
 
-def quarantine_reason(row: dict[str, Any], max_text_chars: int) -> str | None:
+@dataclass(frozen=True)
+class Rejection:
+    """Why a row was quarantined: a stable code for counting and a message for people."""
+
+    code: str
+    message: str
+
+
+def quarantine_reason(row: dict[str, Any], max_text_chars: int) -> Rejection | None:
     """Why a raw row cannot be kept, or None when it is valid (duplicates are checked apart)."""
     if not _blank(row.get("read_error")):
-        return str(row["read_error"])
+        error = str(row["read_error"])
+        code = "invalid_utf8" if "UTF-8" in error else "unparseable_line"
+        return Rejection(code, error)
     text = row.get("text")
     if _blank(text):
-        return "empty text"
+        return Rejection("empty_text", "empty text")
     if len(str(text)) > max_text_chars:
-        return f"text longer than {max_text_chars} characters ({len(str(text))})"
+        return Rejection(
+            "text_too_long", f"text longer than {max_text_chars} characters ({len(str(text))})"
+        )
     if _flag(row.get("label_required")) and _blank(row.get("intent")):
-        return "missing label"
+        return Rejection("missing_label", "missing label (this source requires one)")
     speaker = row.get("speaker")
     if speaker not in SPEAKERS:
-        return f"unknown speaker {speaker!r} (expected one of {', '.join(sorted(SPEAKERS))})"
+        expected = ", ".join(sorted(SPEAKERS))
+        return Rejection("unknown_speaker", f"unknown speaker {speaker!r} (expected {expected})")
     label_source = row.get("label_source")
     if not _blank(label_source) and label_source not in LABEL_SOURCES:
-        return f"unknown label_source {label_source!r}"
+        return Rejection("unknown_label_source", f"unknown label_source {label_source!r}")
     if _blank(row.get("conversation_id")):
-        return "missing conversation_id"
+        return Rejection("missing_conversation_id", "missing conversation_id")
     try:
         parse_context(row.get("context"))
     except ContextError as error:
-        return f"unparseable context: {error}"
+        return Rejection("unparseable_context", f"unparseable context: {error}")
     ts = row.get("ts")
     if not _blank(ts) and pd.isna(pd.to_datetime(ts, utc=True, errors="coerce", format="ISO8601")):
-        return f"bad timestamp {ts!r} (expected ISO-8601)"
+        return Rejection("bad_timestamp", f"bad timestamp {ts!r} (expected ISO-8601)")
     return None
 
 
@@ -132,7 +145,9 @@ def validate_messages(raw: pd.DataFrame, max_text_chars: int) -> ValidationResul
             first_seen[message_id] = where
     keep_mask = pd.Series([reason is None for reason in reasons], index=raw.index)
     quarantined = raw.loc[~keep_mask].copy()
-    quarantined["reason"] = [reason for reason in reasons if reason is not None]
+    rejections = [reason for reason in reasons if reason is not None]
+    quarantined["reason_code"] = pd.Series([r.code for r in rejections], index=quarantined.index, dtype=object)
+    quarantined["reason"] = pd.Series([r.message for r in rejections], index=quarantined.index, dtype=object)
     quarantined = quarantined.reindex(columns=list(QUARANTINE_COLUMNS)).reset_index(drop=True)
     quarantined["source_line"] = quarantined["source_line"].astype(str)
     return ValidationResult(kept=_canonical(raw.loc[keep_mask]), quarantined=quarantined)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,15 +86,21 @@ def intent_errors(predictions: Predictions) -> list[dict[str, Any]]:
     ]
 
 
+def metric_key(name: str) -> str:
+    """`name` with characters MLflow refuses in metric keys replaced by `_`."""
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", name)
+
+
 def per_intent_metrics(report: dict[str, Any]) -> dict[str, float]:
     """Flat MLflow metric names: precision.<intent>, recall.<intent>, f1.<intent>."""
     metrics: dict[str, float] = {}
     for intent, entry in report.items():
         if not isinstance(entry, dict) or intent in ("macro avg", "weighted avg"):
             continue
-        metrics[f"precision.{intent}"] = float(entry["precision"])
-        metrics[f"recall.{intent}"] = float(entry["recall"])
-        metrics[f"f1.{intent}"] = float(entry["f1-score"])
+        key = metric_key(intent)
+        metrics[f"precision.{key}"] = float(entry["precision"])
+        metrics[f"recall.{key}"] = float(entry["recall"])
+        metrics[f"f1.{key}"] = float(entry["f1-score"])
     return metrics
 
 

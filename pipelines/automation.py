@@ -1,6 +1,5 @@
 """Jobs, the weekly retraining schedule and the new-data sensor."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Data-quality asset checks on validated conversations."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

@@ -34,7 +34,11 @@ def materialize(settings: PipelineSettings) -> int:
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         job = build_definitions(settings).resolve_job_def("training_job")
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
     elapsed = time.perf_counter() - started
     metadata = {
         event.asset_key.to_user_string(): {

@@ -1,6 +1,5 @@
 """Stores asset values under a base folder: DataFrames as Parquet, everything else as JSON."""
 
-from __future__ import annotations
 
 import json
 from pathlib import Path

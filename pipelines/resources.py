@@ -1,6 +1,5 @@
 """Dagster resources: the conversation sources and the MLflow registry."""
 
-from __future__ import annotations
 
 import hashlib
 from pathlib import Path

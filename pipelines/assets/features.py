@@ -1,6 +1,5 @@
 """Feature assets: labelled training examples with frozen splits, and per-message features."""
 
-from __future__ import annotations
 
 import time
 

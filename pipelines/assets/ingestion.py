@@ -1,6 +1,5 @@
 """Ingestion assets: every source read with lineage, validated, bad rows quarantined with reasons."""
 
-from __future__ import annotations
 
 import hashlib
 
@@ -56,7 +55,7 @@ def validated_conversations(
         raise RuntimeError("validation lost rows: rows in != kept + quarantined")
     previous = previous_row_count(context, dg.AssetKey("conversations"))
     digest = hashlib.sha256("\n".join(sorted(kept["message_id"].astype(str))).encode()).hexdigest()
-    reasons = quarantined["reason"].str.split(" \\(|:", regex=True).str[0].value_counts()
+    reasons = quarantined["reason_code"].value_counts()
     yield dg.Output(
         kept,
         output_name="conversations",
@@ -67,6 +66,7 @@ def validated_conversations(
             "rows_kept": len(kept),
             "rows_quarantined": len(quarantined),
             "rows_added": len(kept) - previous if previous is not None else len(kept),
+            "quarantine_reasons": dg.MetadataValue.json(reasons.to_dict()),
             "conversations": int(kept["conversation_id"].nunique()),
             "labelled_rows": int(kept["intent"].notna().sum()),
             "speakers": dg.MetadataValue.md(

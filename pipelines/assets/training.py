@@ -1,6 +1,5 @@
 """Training assets: the intent model tracked in MLflow, and its promotion decision."""
 
-from __future__ import annotations
 
 import hashlib
 import tempfile
