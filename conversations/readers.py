@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from conversations import tables
-from conversations.schema import RAW_COLUMNS, LabelSource, Speaker
+from conversations.schema import LABEL_REQUIRED_COLUMN, RAW_COLUMNS, LabelSource, Speaker
 
 TEXT_COLUMNS = ("text", "user_message")
 LABEL_COLUMNS = ("category", "intent")
@@ -36,8 +36,22 @@ def _row_id(source: str, line: int) -> str:
     return hashlib.sha1(f"{source}:{line}".encode()).hexdigest()[:20]
 
 
-def _empty_frame() -> pd.DataFrame:
-    return pd.DataFrame({column: pd.Series(dtype=object) for column in RAW_COLUMNS})
+def _as_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    # Undecodable bytes become U+FFFD for storage; the row already carries its read_error.
+    return str(value).encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
+def _raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Raw rows as text columns (plus the boolean label flag), the same for every source."""
+    frame = pd.DataFrame(rows, columns=list(RAW_COLUMNS))
+    for column in RAW_COLUMNS:
+        if column == LABEL_REQUIRED_COLUMN:
+            frame[column] = frame[column].fillna(False).astype(bool)
+        else:
+            frame[column] = pd.Series([_as_text(v) for v in frame[column]], dtype=object)
+    return frame
 
 
 def read_labelled_csv(path: Path, source_name: str | None = None) -> pd.DataFrame:
@@ -62,7 +76,7 @@ def read_labelled_csv(path: Path, source_name: str | None = None) -> pd.DataFram
             for values in reader
             if values  # a blank line is not a row
         ]
-    return pd.DataFrame(rows, columns=list(RAW_COLUMNS)) if rows else _empty_frame()
+    return _raw_frame(rows)
 
 
 def _csv_row(
@@ -103,7 +117,7 @@ def read_conversation_jsonl(path: Path, source_name: str | None = None) -> pd.Da
     """Read a conversation JSONL file: one JSON object per line in the canonical schema."""
     source = source_name or path.name
     rows = list(_jsonl_rows(path, source))
-    return pd.DataFrame(rows, columns=list(RAW_COLUMNS)) if rows else _empty_frame()
+    return _raw_frame(rows)
 
 
 def _jsonl_rows(path: Path, source: str) -> Iterator[dict[str, Any]]:
@@ -202,7 +216,7 @@ def read_conversation_store(url: str) -> pd.DataFrame:
                 "read_error": None,
             }
         )
-    return pd.DataFrame(rows, columns=list(RAW_COLUMNS)) if rows else _empty_frame()
+    return _raw_frame(rows)
 
 
 def _iso(value: Any) -> str | None:

@@ -138,16 +138,21 @@ def validate_messages(raw: pd.DataFrame, max_text_chars: int) -> ValidationResul
         message_id = str(record["message_id"])
         where = f"{record['source']}:{record['source_line']}"
         if message_id in first_seen:
-            reasons[position] = (
-                f"duplicate message_id {message_id!r} (first at {first_seen[message_id]})"
+            reasons[position] = Rejection(
+                "duplicate_message_id",
+                f"duplicate message_id {message_id!r} (first at {first_seen[message_id]})",
             )
         else:
             first_seen[message_id] = where
     keep_mask = pd.Series([reason is None for reason in reasons], index=raw.index)
     quarantined = raw.loc[~keep_mask].copy()
     rejections = [reason for reason in reasons if reason is not None]
-    quarantined["reason_code"] = pd.Series([r.code for r in rejections], index=quarantined.index, dtype=object)
-    quarantined["reason"] = pd.Series([r.message for r in rejections], index=quarantined.index, dtype=object)
+    quarantined["reason_code"] = pd.Series(
+        [r.code for r in rejections], index=quarantined.index, dtype=object
+    )
+    quarantined["reason"] = pd.Series(
+        [r.message for r in rejections], index=quarantined.index, dtype=object
+    )
     quarantined = quarantined.reindex(columns=list(QUARANTINE_COLUMNS)).reset_index(drop=True)
     quarantined["source_line"] = quarantined["source_line"].astype(str)
     return ValidationResult(kept=_canonical(raw.loc[keep_mask]), quarantined=quarantined)

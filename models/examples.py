@@ -8,7 +8,11 @@ from conversations.schema import LabelSource, Speaker, normalise_text
 from models.splits import assign_splits
 
 # Later label sources override earlier ones for the same text, then the newest label wins.
-LABEL_PRECEDENCE = {LabelSource.SEED.value: 0, LabelSource.FEEDBACK.value: 1, LabelSource.AGENT.value: 2}
+LABEL_PRECEDENCE = {
+    LabelSource.SEED.value: 0,
+    LabelSource.FEEDBACK.value: 1,
+    LabelSource.AGENT.value: 2,
+}
 EXAMPLE_COLUMNS = ("message_id", "text", "context", "ts", "intent", "label_source", "split")
 
 

@@ -56,7 +56,20 @@ def choose_fallback_policy(
             answered = ~policy.is_fallback(probabilities)
             if (correct & answered).mean() < base_accuracy - accuracy_budget or not answered.any():
                 continue
-            precision = float(correct[answered].mean())
-            if precision > best.validation_answered_accuracy:
-                best = FallbackPolicy(float(threshold), margin, float(answered.mean()), precision)
+            candidate = FallbackPolicy(
+                float(threshold), margin, float(answered.mean()), float(correct[answered].mean())
+            )
+            # Most precise first; at equal precision keep more answers, then be more cautious
+            # (a higher threshold that costs nothing on validation).
+            if _rank(candidate) > _rank(best):
+                best = candidate
     return best
+
+
+def _rank(policy: FallbackPolicy) -> tuple[float, float, float, float]:
+    return (
+        round(policy.validation_answered_accuracy, 6),
+        round(policy.validation_coverage, 6),
+        policy.threshold,
+        policy.margin,
+    )

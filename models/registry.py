@@ -7,6 +7,7 @@ read from the model file, so loading a registered version cannot run arbitrary c
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,6 +127,7 @@ class IntentRegistry:
         """Load a version's scikit-learn pipeline from its skops file."""
         import skops.io
 
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         with tempfile.TemporaryDirectory() as scratch:
             local = Path(_download_model(self.name, str(version), scratch, self.config))
             skops_file = next(local.rglob("model.skops"))
@@ -137,7 +139,7 @@ class IntentRegistry:
         metrics = run.data.metrics if run else {}
         fallback = json.loads(version.tags.get(TAG_FALLBACK, "{}"))
         return {
-            "version": version.version,
+            "version": str(version.version),
             "run_id": version.run_id,
             "trained_at": version.tags.get(TAG_TRAINED_AT),
             "metrics": {key: metrics[key] for key in HEADLINE_METRICS if key in metrics},

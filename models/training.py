@@ -51,11 +51,27 @@ class TrainingOutcome:
     fallback: FallbackPolicy
     labels: list[str]
     sizes: dict[str, int] = field(default_factory=dict)
+    excluded_intents: list[str] = field(default_factory=list)
 
 
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:
     """The columns a model is fitted on and served with."""
     return frame.loc[:, list(MODEL_INPUT_COLUMNS)].reset_index(drop=True)
+
+
+def drop_thin_intents(
+    splits: dict[str, pd.DataFrame], minimum: int
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Remove intents with fewer than `minimum` training examples from every split.
+
+    A classifier cannot learn (nor a calibrator cross-validate) an intent seen once or twice;
+    such intents are reported, not silently trained on.
+    """
+    counts = splits["train"]["intent"].value_counts()
+    every_intent = set().union(*(set(frame["intent"]) for frame in splits.values()))
+    kept = set(counts[counts >= minimum].index)
+    excluded = sorted(every_intent - kept)
+    return {name: frame[frame["intent"].isin(kept)] for name, frame in splits.items()}, excluded
 
 
 def fit_and_select(
@@ -88,8 +104,17 @@ def train_intent_model(
     validation: pd.DataFrame,
     test: pd.DataFrame,
     fallback_accuracy_budget: float = 0.02,
+    min_examples_per_intent: int = 5,
 ) -> TrainingOutcome:
     """Select a candidate, calibrate its fallback on validation and evaluate it on test."""
+    splits, excluded = drop_thin_intents(
+        {"train": train, "validation": validation, "test": test}, min_examples_per_intent
+    )
+    train, validation, test = splits["train"], splits["validation"], splits["test"]
+    if excluded:
+        logger.warning(
+            "intents with under %d examples left out: %s", min_examples_per_intent, excluded
+        )
     for name, split in (("train", train), ("validation", validation), ("test", test)):
         if split.empty:
             raise ValueError(f"the {name} split is empty: more labelled examples are needed")
@@ -121,4 +146,5 @@ def train_intent_model(
         fallback=fallback,
         labels=sorted(np.unique(np.concatenate([train["intent"].to_numpy()]))),
         sizes={"train": len(train), "validation": len(validation), "test": len(test)},
+        excluded_intents=excluded,
     )

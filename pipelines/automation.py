@@ -1,6 +1,5 @@
 """Jobs, the weekly retraining schedule and the new-data sensor."""
 
-
 import dagster as dg
 
 from pipelines.resources import ConversationSources
@@ -20,7 +19,9 @@ weekly_retraining_schedule = dg.ScheduleDefinition(
 )
 
 
-@dg.sensor(job=training_job, minimum_interval_seconds=120, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=training_job, minimum_interval_seconds=120, default_status=dg.DefaultSensorStatus.RUNNING
+)
 def new_conversations_sensor(
     context: dg.SensorEvaluationContext, sources: ConversationSources
 ) -> dg.SensorResult | dg.SkipReason:

@@ -1,6 +1,5 @@
 """Data-quality asset checks on validated conversations."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -16,10 +15,15 @@ def conversations_schema(conversations: pd.DataFrame) -> dg.AssetCheckResult:
     """The canonical columns are present in order, with a UTC timestamp column."""
     expected = [*LINEAGE_COLUMNS, *MESSAGE_COLUMNS]
     missing = [column for column in expected if column not in conversations.columns]
-    ts_ok = str(conversations["ts"].dtype).startswith("datetime64") if "ts" in conversations else False
+    ts_ok = (
+        str(conversations["ts"].dtype).startswith("datetime64") if "ts" in conversations else False
+    )
     return dg.AssetCheckResult(
         passed=not missing and ts_ok,
-        metadata={"missing_columns": ", ".join(missing) or "none", "ts_dtype": str(conversations.get("ts", pd.Series()).dtype)},
+        metadata={
+            "missing_columns": ", ".join(missing) or "none",
+            "ts_dtype": str(conversations.get("ts", pd.Series()).dtype),
+        },
     )
 
 

@@ -66,7 +66,9 @@ def print_summary(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"training run {run_id[:8]} — {'succeeded' if success else 'FAILED'} in {elapsed:.0f}s")
+    table = Table(
+        title=f"training run {run_id[:8]} — {'succeeded' if success else 'FAILED'} in {elapsed:.0f}s"
+    )
     table.add_column("asset")
     table.add_column("result")
     wanted = {
@@ -75,7 +77,14 @@ def print_summary(
         "quarantined_messages": ("row_count",),
         "training_examples": ("row_count", "n_intents", "splits"),
         "message_features": ("row_count", "messages_per_second"),
-        "intent_model": ("version", "reused", "candidate", "test_accuracy", "macro_f1", "fallback_threshold"),
+        "intent_model": (
+            "version",
+            "reused",
+            "candidate",
+            "test_accuracy",
+            "macro_f1",
+            "fallback_threshold",
+        ),
         "model_promotion": ("decided", "passed", "champion"),
     }
     for asset, keys in wanted.items():
@@ -86,7 +95,9 @@ def print_summary(
         shown = [f"{key}={_fmt(values[key])}" for key in keys if key in values]
         table.add_row(asset, ", ".join(shown))
     for name, passed, severity in checks:
-        table.add_row(f"check {name}", "passed" if passed else f"[yellow]failed ({severity})[/yellow]")
+        table.add_row(
+            f"check {name}", "passed" if passed else f"[yellow]failed ({severity})[/yellow]"
+        )
     Console().print(table)
 
 

@@ -1,6 +1,5 @@
 """Stores asset values under a base folder: DataFrames as Parquet, everything else as JSON."""
 
-
 import json
 from pathlib import Path
 from typing import Any
@@ -41,4 +40,6 @@ class LakeIOManager(dg.ConfigurableIOManager):
         document = self._path(key, ".json")
         if document.exists():
             return json.loads(document.read_text())
-        raise FileNotFoundError(f"asset {key.to_user_string()} has not been materialised ({parquet})")
+        raise FileNotFoundError(
+            f"asset {key.to_user_string()} has not been materialised ({parquet})"
+        )

@@ -1,6 +1,5 @@
 """Dagster resources: the conversation sources and the MLflow registry."""
 
-
 import hashlib
 from pathlib import Path
 
@@ -61,7 +60,9 @@ class ConversationSources(dg.ConfigurableResource):
             engine = tables.create_engine(self.store_url)
             with engine.connect() as connection:
                 for table in (tables.messages, tables.labels):
-                    count = connection.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+                    count = connection.execute(
+                        sa.select(sa.func.count()).select_from(table)
+                    ).scalar()
                     newest = connection.execute(sa.select(sa.func.max(table.c.ts))).scalar()
                     parts.append(f"{table.name}:{count}:{newest}")
             engine.dispose()
@@ -80,9 +81,7 @@ class MlflowRegistry(dg.ConfigurableResource):
 
     def registry(self) -> IntentRegistry:
         """A registry client for the intent model."""
-        return IntentRegistry(
-            RegistryConfig(self.tracking_uri, self.registry_uri, self.model_name)
-        )
+        return IntentRegistry(RegistryConfig(self.tracking_uri, self.registry_uri, self.model_name))
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         """Link to the run in the MLflow UI."""

@@ -1,6 +1,5 @@
 """Feature assets: labelled training examples with frozen splits, and per-message features."""
 
-
 import time
 
 import dagster as dg
@@ -35,7 +34,9 @@ def training_examples(config: SplitConfig, conversations: pd.DataFrame) -> dg.Ma
             "row_count": len(examples),
             "n_intents": int(examples["intent"].nunique()),
             "splits": dg.MetadataValue.json(examples["split"].value_counts().to_dict()),
-            "label_sources": dg.MetadataValue.json(examples["label_source"].value_counts().to_dict()),
+            "label_sources": dg.MetadataValue.json(
+                examples["label_source"].value_counts().to_dict()
+            ),
             "label_histogram": dg.MetadataValue.md(
                 markdown_counts(examples["intent"].value_counts().to_dict(), "intent")
             ),
@@ -51,7 +52,9 @@ class FeatureConfig(dg.Config):
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas", "spacy", "parquet"})
-def message_features(config: FeatureConfig, training_examples: pd.DataFrame) -> dg.MaterializeResult:
+def message_features(
+    config: FeatureConfig, training_examples: pd.DataFrame
+) -> dg.MaterializeResult:
     """Hand-crafted features of every example (the monitoring reference and analysis table)."""
     extractor = FeatureExtractor(
         FeatureSettings(use_spacy=config.use_spacy, spacy_model=config.spacy_model)

@@ -1,6 +1,5 @@
 """Ingestion assets: every source read with lineage, validated, bad rows quarantined with reasons."""
 
-
 import hashlib
 
 import dagster as dg

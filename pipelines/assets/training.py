@@ -1,6 +1,5 @@
 """Training assets: the intent model tracked in MLflow, and its promotion decision."""
 
-
 import hashlib
 import tempfile
 from pathlib import Path
@@ -27,6 +26,7 @@ class TrainingConfig(dg.Config):
 
     candidates: list[str] = list(DEFAULT_CANDIDATES)
     fallback_accuracy_budget: float = 0.02
+    min_examples_per_intent: int = 5
 
 
 def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
@@ -70,7 +70,12 @@ def intent_model(
     candidates = resolve(config.candidates)
     train, validation, test = _splits(training_examples)
     outcome = train_intent_model(
-        candidates, train, validation, test, config.fallback_accuracy_budget
+        candidates,
+        train,
+        validation,
+        test,
+        config.fallback_accuracy_budget,
+        config.min_examples_per_intent,
     )
     version = log_and_register(
         outcome,
@@ -78,16 +83,26 @@ def intent_model(
         mlflow_registry.experiment_name,
         mlflow_registry.artifact_root,
         fingerprint,
-        params={"fallback_accuracy_budget": config.fallback_accuracy_budget},
+        params={
+            "fallback_accuracy_budget": config.fallback_accuracy_budget,
+            "min_examples_per_intent": config.min_examples_per_intent,
+            "excluded_intents": ",".join(outcome.excluded_intents)[:500] or "none",
+        },
         run_tags={"dagster.run_id": context.run_id, "dagster.asset": "intent_model"},
     )
     run = registry.client.get_run(version.run_id)
     with tempfile.TemporaryDirectory() as scratch:
-        image = plot_confusion_matrix(outcome.test_predictions, outcome.labels, Path(scratch) / "cm.png")
+        image = plot_confusion_matrix(
+            outcome.test_predictions, outcome.labels, Path(scratch) / "cm.png"
+        )
         confusion = png_markdown(image)
     candidates_table = pd.DataFrame(
         [
-            {"candidate": r.name, **{k: round(v, 4) for k, v in r.validation.items()}, "fit_s": round(r.fit_seconds, 1)}
+            {
+                "candidate": r.name,
+                **{k: round(v, 4) for k, v in r.validation.items()},
+                "fit_s": round(r.fit_seconds, 1),
+            }
             for r in outcome.candidates
         ]
     )
@@ -96,11 +111,13 @@ def intent_model(
         value=described | {"reused": False},
         metadata={
             "version": str(version.version),
+            "reused": False,
             "candidate": outcome.candidate.name,
             "test_accuracy": outcome.test["accuracy"],
             "macro_f1": outcome.test["macro_f1"],
             "fallback_threshold": outcome.fallback.threshold,
             "fallback_margin": outcome.fallback.margin,
+            "excluded_intents": ", ".join(outcome.excluded_intents) or "none",
             "mlflow_run": dg.MetadataValue.url(
                 mlflow_registry.run_url(run.info.experiment_id, run.info.run_id)
             ),
@@ -140,7 +157,9 @@ def model_promotion(
     challenger_score = _score(registry.load_pipeline(version), version, test)
     champion_version = registry.version_by_alias("champion")
     champion_score = (
-        _score(registry.load_pipeline(champion_version.version), str(champion_version.version), test)
+        _score(
+            registry.load_pipeline(champion_version.version), str(champion_version.version), test
+        )
         if champion_version is not None
         else None
     )
@@ -168,5 +187,3 @@ def _score(pipeline: object, version: str, test: pd.DataFrame) -> ModelScore:
     predictions, _ = predict_labelled(pipeline, model_input(test), test["intent"])
     metrics = summary_metrics(predictions)
     return ModelScore(version, metrics["accuracy"], metrics["macro_f1"])
-
-

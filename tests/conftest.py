@@ -1,0 +1,91 @@
+"""Shared fixtures: slices of Banking77 read at test time, bad-row files, temporary stores."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def banking77_dir() -> Path:
+    """The Banking77 folder (BANKING77_DIR or the shared folder beside the repo)."""
+    directory = Path(os.environ.get("BANKING77_DIR", REPO_ROOT.parent / "shared/data/banking77"))
+    assert (directory / "train.csv").is_file(), f"Banking77 not found in {directory}"
+    return directory
+
+
+@pytest.fixture(scope="session")
+def banking77_train(banking77_dir: Path) -> pd.DataFrame:
+    """The Banking77 training CSV."""
+    return pd.read_csv(banking77_dir / "train.csv")
+
+
+def write_slice(frame: pd.DataFrame, folder: Path) -> Path:
+    """Write a `text,category` slice as `train.csv` in `folder` (a Banking77-shaped folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame[["text", "category"]].to_csv(folder / "train.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_slice(banking77_train: pd.DataFrame) -> pd.DataFrame:
+    """Six intents, 40 messages each: enough to train, small enough to be quick."""
+    intents = sorted(banking77_train["category"].unique())[:6]
+    chosen = banking77_train[banking77_train["category"].isin(intents)]
+    return chosen.groupby("category", group_keys=False).head(40).reset_index(drop=True)
+
+
+BAD_ROW_CODES = {
+    "empty_text",
+    "text_too_long",
+    "missing_label",
+    "unparseable_context",
+    "bad_timestamp",
+    "duplicate_message_id",
+    "invalid_utf8",
+}
+
+
+@pytest.fixture()
+def bad_rows_files(tmp_path: Path) -> dict[str, Path]:
+    """A labelled CSV and a conversation JSONL with one example of every bad-row kind."""
+    csv_path = tmp_path / "labelled.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_message", "intent", "context"])
+        writer.writerow(["Where is my new card?", "card_arrival", '{"user": {"message_count": 3}}'])
+        writer.writerow(["   ", "card_arrival", ""])  # empty text
+        writer.writerow(["x" * 2500, "card_arrival", ""])  # longer than the 2,000 default
+        writer.writerow(["How do I top up?", "", ""])  # missing label
+        writer.writerow(["Card declined", "declined_card_payment", "{not json"])  # bad context
+    with csv_path.open("ab") as handle:  # invalid UTF-8 bytes in one row
+        handle.write(b"My card \xff\xfe is blocked,card_not_working,\n")
+    jsonl_path = tmp_path / "conversations.jsonl"
+    good = {
+        "message_id": "m-1",
+        "conversation_id": "c-1",
+        "turn": 0,
+        "ts": "2026-11-01T10:00:00Z",
+        "speaker": "customer",
+        "user_id": "u-1",
+        "channel": "web",
+        "text": "I want to cancel a transfer",
+        "intent": "cancel_transfer",
+        "label_source": "agent",
+        "context": {"session": {"message_count": 1}},
+    }
+    lines = [
+        json.dumps(good),
+        json.dumps(good | {"text": "Another message with a reused id"}),  # duplicate id
+        json.dumps(good | {"message_id": "m-2", "ts": "yesterday-ish"}),  # bad timestamp
+        json.dumps(good | {"message_id": "m-3", "turn": 1, "speaker": "bot", "text": "Done."}),
+    ]
+    jsonl_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"csv": csv_path, "jsonl": jsonl_path}

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conversations.readers import SourceSchemaError, read_conversation_jsonl, read_labelled_csv
+from conversations.validation import parse_context, validate_messages
+from tests.conftest import BAD_ROW_CODES
+
+
+def _raw(files: dict[str, Path]) -> pd.DataFrame:
+    return pd.concat(
+        [read_labelled_csv(files["csv"]), read_conversation_jsonl(files["jsonl"])],
+        ignore_index=True,
+    )
+
+
+def test_every_bad_row_kind_is_quarantined_with_its_reason(bad_rows_files):
+    raw = _raw(bad_rows_files)
+    result = validate_messages(raw, max_text_chars=2000)
+    assert set(result.quarantined["reason_code"]) == BAD_ROW_CODES
+    assert result.quarantined["reason_code"].is_unique
+    assert len(result.kept) + len(result.quarantined) == len(raw)
+    kept_texts = set(result.kept["text"])
+    assert kept_texts == {"Where is my new card?", "I want to cancel a transfer", "Done."}
+
+
+def test_quarantined_rows_keep_source_and_line(bad_rows_files):
+    quarantined = validate_messages(_raw(bad_rows_files), max_text_chars=2000).quarantined
+    by_code = quarantined.set_index("reason_code")
+    assert by_code.loc["empty_text", "source"] == "labelled.csv"
+    assert by_code.loc["empty_text", "source_line"] == "3"
+    assert by_code.loc["invalid_utf8", "source_line"] == "7"
+    assert by_code.loc["duplicate_message_id", "source_line"] == "2"
+    assert "first at conversations.jsonl:1" in by_code.loc["duplicate_message_id", "reason"]
+    assert "yesterday-ish" in by_code.loc["bad_timestamp", "reason"]
+
+
+def test_kept_rows_are_canonical(bad_rows_files):
+    kept = validate_messages(_raw(bad_rows_files), max_text_chars=2000).kept.set_index("text")
+    assert str(kept["ts"].dtype) == "datetime64[ns, UTC]"
+    assert kept.loc["Done.", "label_source"] == "agent"
+    assert kept.loc["Where is my new card?", "label_source"] == "seed"
+    assert kept.loc["Where is my new card?", "context"] == '{"user": {"message_count": 3}}'
+
+
+def test_missing_text_column_fails_the_file_naming_file_and_column(tmp_path):
+    path = tmp_path / "no_text.csv"
+    path.write_text("utterance,category\nhello,greeting\n")
+    with pytest.raises(SourceSchemaError, match=r"no_text\.csv.*text column.*user_message"):
+        read_labelled_csv(path)
+
+
+def test_unparseable_jsonl_line_is_quarantined_not_dropped(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"text": "ok", "speaker": "customer", "conversation_id": "c"}\n{oops\n')
+    result = validate_messages(read_conversation_jsonl(path), max_text_chars=100)
+    assert len(result.kept) == 1
+    assert result.quarantined["reason_code"].tolist() == ["unparseable_line"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['{"user": {"message_count": "many"}}', '{"session": {"previous_intents": "x"}}', "[1, 2]"],
+)
+def test_context_with_wrong_types_is_rejected(raw):
+    with pytest.raises(ValueError):
+        parse_context(raw)
