@@ -21,11 +21,12 @@ class Banking77NotFound(FileNotFoundError):
 
 
 def csv_paths(directory: Path) -> list[Path]:
-    """The Banking77 CSV files in `directory`, failing with a message that says where to put them."""
+    """The Banking77 CSV files in `directory`; the error says where to put them."""
     paths = [directory / name for name in SPLIT_FILES if (directory / name).is_file()]
     if not paths:
         raise Banking77NotFound(
-            f"no Banking77 CSV files ({', '.join(SPLIT_FILES)}) in {directory}; set BANKING77_DIR "
+            f"no Banking77 CSV files ({', '.join(SPLIT_FILES)}) in {directory}; "
+            "set BANKING77_DIR "
             "to a folder holding them (text,category columns)"
         )
     return paths

@@ -1,1 +1,1 @@
-"""Intent models: candidates, splits, evaluation, fallback calibration, promotion rules, registry."""
+"""Intent models: candidates, splits, evaluation, fallback, promotion rules, registry."""

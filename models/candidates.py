@@ -37,8 +37,8 @@ def _logreg(c: float = 30.0) -> Pipeline:
 
 
 def _linearsvc_calibrated(c: float = 1.0) -> Pipeline:
-    # One calibrated model (ensemble=False, a single temperature) rather than CalibratedClassifierCV's
-    # default five fitted copies, which cost 36–94 ms per single prediction.
+    # One calibrated model (ensemble=False, a single temperature) rather than
+    # CalibratedClassifierCV's default five fitted copies (36–94 ms per single prediction).
     calibrated = CalibratedClassifierCV(LinearSVC(C=c), method="temperature", ensemble=False, cv=3)
     return Pipeline([("features", word_char_tfidf()), ("clf", calibrated)])
 

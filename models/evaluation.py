@@ -28,7 +28,7 @@ class Predictions:
 
 
 def predict_labelled(model: Any, frame: Any, labels: np.ndarray) -> tuple[Predictions, np.ndarray]:
-    """Run `model` on a frame with a `text` column; returns predictions and the probability matrix."""
+    """Predictions and the probability matrix of `model` on a frame with a `text` column."""
     probabilities = model.predict_proba(frame)
     best = probabilities.argmax(axis=1)
     return (

@@ -129,7 +129,8 @@ def log_and_register(
         version,
         description=(
             f"{outcome.candidate.description}. test_accuracy {outcome.test['accuracy']:.4f}, "
-            f"macro_f1 {outcome.test['macro_f1']:.4f} on {outcome.sizes['test']} frozen test messages."
+            f"macro_f1 {outcome.test['macro_f1']:.4f} on {outcome.sizes['test']} frozen test "
+            "messages."
         ),
     )
     return registry.version(version)

@@ -1,4 +1,4 @@
-"""Ingestion assets: every source read with lineage, validated, bad rows quarantined with reasons."""
+"""Ingestion assets: every source read with lineage, validated, bad rows quarantined."""
 
 import hashlib
 
