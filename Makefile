@@ -59,7 +59,7 @@ lock: $(STAMP)
 	$(UV) pip compile pyproject.toml --extra dev -p 3.11 -o requirements.lock
 
 bench: $(STAMP)
-	$(PY) bench/features.py
+	$(PY) bench/feature_throughput.py
 
 clean:
 	rm -rf .dagster_home .mlflow .lake reports
