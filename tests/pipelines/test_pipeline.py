@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import mlflow
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from mlflow import MlflowClient
 
 from conversations import tables
 from pipelines import cli
@@ -20,7 +22,9 @@ from pipelines.settings import PipelineSettings
 from tests.conftest import BAD_ROW_CODES, write_slice
 
 pytestmark = pytest.mark.slow
-FAST_TRAINING = {"candidates": ["tfidf_logreg", "tfidf_linearsvc_calibrated"]}
+FAST_TRAINING = {
+    "candidates": ["tfidf_logreg", "tfidf_linearsvc_calibrated", "tfidf_logreg_message_features"]
+}
 
 
 def run_pipeline(settings: PipelineSettings, instance: dg.DagsterInstance, **ops: Any):
@@ -81,7 +85,9 @@ def _status(settings: PipelineSettings, capsys) -> dict[str, Any]:
     return json.loads(capsys.readouterr().out)
 
 
-def test_first_run_registers_a_champion_and_quarantines_bad_rows(workspace, bad_rows_files, capsys):
+def test_first_run_registers_a_champion_and_quarantines_bad_rows(
+    workspace, bad_rows_files, small_slice, capsys
+):
     settings = workspace["settings"].model_copy(
         update={"labelled_csv_paths": [bad_rows_files["csv"]]}
     )
@@ -110,6 +116,27 @@ def test_first_run_registers_a_champion_and_quarantines_bad_rows(workspace, bad_
     assert 0 < champion["fallback_threshold"] < 1
     assert [entry["version"] for entry in status["gate_history"]] == ["1"]
     assert status["gate_history"][0]["passed"] is True
+
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    run = client.get_run(champion["run_id"])
+    assert run.data.tags["dagster.run_id"] == result.run_id
+    assert {"test_accuracy", "macro_f1", "weighted_f1"} <= set(run.data.metrics)
+    assert any(key.startswith("f1.") for key in run.data.metrics)
+    artifacts = {item.path for item in client.list_artifacts(champion["run_id"])}
+    assert {
+        "intent_report.json",
+        "intent_errors.json",
+        "confusion_matrix.png",
+        "confidence_histogram.png",
+    } <= artifacts
+    report = json.loads(
+        Path(client.download_artifacts(champion["run_id"], "intent_report.json")).read_text()
+    )
+    assert all("confused_with" in report[intent] for intent in small_slice["category"].unique())
+    version = client.get_model_version("intent-classifier", "1")
+    assert version.tags["dagster.run_id"] == result.run_id
+    model_info = mlflow.models.get_model_info("models:/intent-classifier/1")
+    assert [spec.name for spec in model_info.signature.inputs] == ["text", "context"]
 
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["conversations_schema"] and checks["conversations_null_rates"]
