@@ -1,7 +1,7 @@
 """Feature extraction throughput: the batch API against a per-message loop, in one run.
 
-Usage: python bench/feature_throughput.py [--messages N]. Prints messages/s for each and their ratio,
-plus the share of time each feature block takes in the batch.
+Usage: python bench/feature_throughput.py [--messages N]. Prints messages/s for each and their
+ratio, plus the share of time each feature block takes in the batch.
 """
 
 from __future__ import annotations

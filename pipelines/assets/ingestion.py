@@ -58,9 +58,9 @@ def validated_conversations(
     yield dg.Output(
         kept,
         output_name="conversations",
-        data_version=dg.DataVersion(digest[:16]),
         metadata={
             "row_count": len(kept),
+            "content_digest": digest[:16],
             "rows_in": result.rows_in,
             "rows_kept": len(kept),
             "rows_quarantined": len(quarantined),
