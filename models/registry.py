@@ -172,9 +172,10 @@ class IntentRegistry:
 def _download_model(name: str, version: str, scratch: str, config: RegistryConfig) -> str:
     from mlflow.artifacts import download_artifacts
 
+    # Resolve the version's real artifact location with this registry's client: a `models:/` URI
+    # would be resolved against MLflow's process-global registry, not the one configured here.
+    client = MlflowClient(config.tracking_uri, config.registry_uri or config.tracking_uri)
+    location = client.get_model_version_download_uri(name, version)
     return download_artifacts(
-        artifact_uri=f"models:/{name}/{version}",
-        dst_path=scratch,
-        tracking_uri=config.tracking_uri,
-        registry_uri=config.registry_uri or config.tracking_uri,
+        artifact_uri=location, dst_path=scratch, tracking_uri=config.tracking_uri
     )
