@@ -1,0 +1,224 @@
+"""Serving throughput and latency: this BentoML service against baselines, in one run.
+
+Usage: python bench/serve.py [--duration S] [--connections 1,8,32,64]
+Needs a champion in the registry (`make pipeline`) and `wrk` (Debian package; `make bench`
+installs it). Each server runs one worker; wrk uses one thread so the server keeps a core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+BODY = '{"text": "I am still waiting on my card, when will it arrive?"}'
+
+
+@dataclass
+class Load:
+    """One wrk measurement."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    errors: int
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url: str, connections: int, duration: int, script: Path) -> Load:
+    """Drive `url` with wrk and parse its report."""
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))
+    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return Load(
+        rps,
+        p50,
+        p99,
+        int(non_2xx.group(1)) if non_2xx else 0,
+        sum(int(g) for g in errors.groups()) if errors else 0,
+    )
+
+
+def start(command: list[str], port: int, env: dict[str, str], ready_path: str) -> subprocess.Popen:
+    """Start a server and wait until `ready_path` answers."""
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.post(
+                f"http://127.0.0.1:{port}{ready_path}",
+                content=BODY,
+                headers={"content-type": "application/json"},
+                timeout=5,
+            )
+            if response.status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"server {command} did not become ready")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server and its children."""
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+
+
+def in_process(seconds: float) -> tuple[float, float]:
+    """Calls/s of the service's own prediction function and of a bare predict_proba."""
+    from models.registry import IntentRegistry, RegistryConfig
+    from serving.model_holder import ModelHolder
+    from serving.predictions import predict_documents
+
+    registry = IntentRegistry(RegistryConfig(os.environ["BENCH_MLFLOW_TRACKING_URI"]))
+    holder = ModelHolder(registry, "champion")
+    holder.refresh()
+    model = holder.current
+    text = "I am still waiting on my card, when will it arrive?"
+    rates = []
+    for work in (
+        lambda: predict_documents(model, [text], [None], 5),
+        lambda: model.inference.predict_proba([text]),
+    ):
+        for _ in range(50):
+            work()
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            work()
+            count += 1
+        rates.append(count / (time.perf_counter() - started))
+    return rates[0], rates[1]
+
+
+def main() -> None:
+    """Measure every server at every concurrency and print the table."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", default="1,8,32,64")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.connections.split(",")]
+    tracking = os.environ.get(
+        "MLFLOW_TRACKING_URI", f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}"
+    )
+    env = os.environ | {
+        "BENCH_MLFLOW_TRACKING_URI": tracking,
+        "SERVING_MLFLOW_TRACKING_URI": tracking,
+        "SERVING_STORE_URL": f"sqlite:///{tempfile.mkdtemp()}/bench-store.db",
+        "SERVING_POLL_INTERVAL_S": "0",
+    }
+    os.environ.update(env)
+    service_rate, proba_rate = in_process(3.0)
+    print(
+        f"in-process: service predict_documents {service_rate:,.0f} calls/s; "
+        f"predict_proba alone {proba_rate:,.0f} calls/s"
+    )
+    uvicorn = [PY, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--port"]
+    servers = {
+        "bare ASGI constant": lambda p: uvicorn + [str(p), "bench.servers:bare_app"],
+        "lean FastAPI": lambda p: uvicorn + [str(p), "bench.servers:lean_app"],
+        "design baseline": lambda p: uvicorn + [str(p), "bench.servers:design_app"],
+        "this service (BentoML)": lambda p: [
+            str(Path(PY).with_name("bentoml")),
+            "serve",
+            "serving.service:IntentService",
+            "--port",
+            str(p),
+        ],
+    }
+    results: dict[str, dict[int, Load]] = {}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = '{BODY}'\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+    for name, command in servers.items():
+        port = free_port()
+        process = start(command(port), port, env, "/predict")
+        try:
+            run_wrk(f"http://127.0.0.1:{port}/predict", 8, 2, Path(script.name))  # warm up
+            results[name] = {
+                c: run_wrk(f"http://127.0.0.1:{port}/predict", c, args.duration, Path(script.name))
+                for c in levels
+            }
+        finally:
+            stop(process)
+        print(f"measured {name}", flush=True)
+    print_table(results, levels, service_rate, proba_rate)
+
+
+def print_table(
+    results: dict[str, dict[int, Load]], levels: list[int], service_rate: float, proba_rate: float
+) -> None:
+    """Markdown table plus the ratios the targets are written in."""
+    print(
+        "\n| server | " + " | ".join(f"c={c} req/s (p50 / p99 ms)" for c in levels) + " | non-2xx |"
+    )
+    print("|---|" + "---:|" * (len(levels) + 1))
+    print(f"| in-process service call | {service_rate:,.0f} calls/s |" + " |" * len(levels))
+    print(f"| in-process predict_proba | {proba_rate:,.0f} calls/s |" + " |" * len(levels))
+    for name, loads in results.items():
+        cells = [
+            f"{loads[c].rps:,.0f} ({loads[c].p50_ms:.1f} / {loads[c].p99_ms:.1f})" for c in levels
+        ]
+        bad = sum(load.non_2xx + load.errors for load in loads.values())
+        print(f"| {name} | " + " | ".join(cells) + f" | {bad} |")
+    reference = 32 if 32 in levels else levels[-1]
+    service = results["this service (BentoML)"][reference]
+    lean = results["lean FastAPI"][reference]
+    design = results["design baseline"][reference]
+    print(
+        f"\nat c={reference}: service/lean throughput {service.rps / lean.rps:.2f}x, "
+        f"service/lean p99 {service.p99_ms / lean.p99_ms:.2f}x, "
+        f"service/design throughput {service.rps / design.rps:.1f}x, "
+        f"service non-2xx {service.non_2xx + service.errors}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""BentoML service for the champion intent model (and, later, the chat tier)."""

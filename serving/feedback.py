@@ -1,0 +1,48 @@
+"""Durable feedback: a corrected label written to the conversation store for the next training."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from conversations import tables
+from conversations.schema import LabelSource
+
+
+class FeedbackStore:
+    """Writes feedback labels to the `labels` table (committed before the caller answers)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = tables.create_engine(url)
+
+    def record(
+        self,
+        text: str,
+        true_intent: str,
+        predicted_intent: str | None,
+        is_new_intent: bool,
+        message_id: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> int:
+        """Store one label; returns its id."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                sa.insert(tables.labels).values(
+                    message_id=message_id,
+                    text=text,
+                    intent=true_intent,
+                    label_source=LabelSource.FEEDBACK.value,
+                    predicted_intent=predicted_intent,
+                    is_new_intent=is_new_intent,
+                    user_id=user_id,
+                    session_id=session_id,
+                    ts=datetime.now(UTC),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()

@@ -1,0 +1,113 @@
+"""The served model version and its atomic replacement (hot swap).
+
+A request reads `holder.current` once and uses that object to the end, so in-flight requests
+finish on the version they started with; a swap is one attribute assignment. A new version is
+loaded completely beside the old one before it is swapped in; a failed load leaves the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from models.fallback import FallbackPolicy
+from models.inference import IntentInference
+from models.registry import TAG_FALLBACK, TAG_TRAINED_AT, IntentRegistry
+
+logger = logging.getLogger(__name__)
+
+
+class NoModelError(RuntimeError):
+    """The registry has no version under the configured alias."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model version and what /version reports about it."""
+
+    name: str
+    version: str
+    run_id: str
+    trained_at: str | None
+    metrics: dict[str, float]
+    inference: IntentInference
+
+    def describe(self) -> dict[str, Any]:
+        """The /version document."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "trained_at": self.trained_at,
+            "metrics": self.metrics,
+            "fallback": self.inference.fallback.to_dict(),
+            "n_intents": len(self.inference.classes),
+        }
+
+
+class ModelHolder:
+    """Loads the version under an alias and swaps in newer ones."""
+
+    def __init__(self, registry: IntentRegistry, alias: str) -> None:
+        self.registry = registry
+        self.alias = alias
+        self._current: ServedModel | None = None
+        self._lock = threading.Lock()  # one load at a time; reads never wait
+
+    @property
+    def current(self) -> ServedModel:
+        """The model serving right now."""
+        if self._current is None:
+            raise NoModelError("no model loaded")
+        return self._current
+
+    def load(self, version: str) -> ServedModel:
+        """Load a version fully (not yet serving)."""
+        model_version = self.registry.version(version)
+        pipeline = self.registry.load_pipeline(version)
+        fallback = FallbackPolicy(**json.loads(model_version.tags.get(TAG_FALLBACK, "{}") or "{}"))
+        described = self.registry.describe(model_version)
+        return ServedModel(
+            name=self.registry.name,
+            version=str(model_version.version),
+            run_id=model_version.run_id,
+            trained_at=model_version.tags.get(TAG_TRAINED_AT),
+            metrics=described["metrics"],
+            inference=IntentInference(pipeline, fallback),
+        )
+
+    def refresh(self) -> bool:
+        """Serve the alias's version if it changed; returns True when a swap happened."""
+        with self._lock:
+            target = self.registry.version_by_alias(self.alias)
+            if target is None:
+                if self._current is None:
+                    raise NoModelError(
+                        f"registered model {self.registry.name!r} has no version with alias "
+                        f"{self.alias!r}: run `make pipeline` first"
+                    )
+                logger.warning(
+                    "alias %s disappeared; keeping version %s", self.alias, self._current.version
+                )
+                return False
+            version = str(target.version)
+            if self._current is not None and self._current.version == version:
+                return False
+            try:
+                loaded = self.load(version)
+            except Exception:
+                if self._current is None:
+                    raise
+                logger.exception(
+                    "loading version %s failed; version %s keeps serving",
+                    version,
+                    self._current.version,
+                )
+                return False
+            previous = self._current.version if self._current else None
+            self._current = loaded
+            logger.info("now serving %s version %s (was %s)", self.registry.name, version, previous)
+            return True

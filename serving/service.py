@@ -1,0 +1,250 @@
+"""The BentoML service: predict, batch predict, feedback, version, admin reload, metrics.
+
+Start with `make serve` (or `bentoml serve serving.service:IntentService`). The model comes from
+the MLflow registry by alias (default `champion`) and is hot-swapped when the alias moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import functools
+import hmac
+import logging
+import time
+from typing import Any
+
+import bentoml
+from fastapi import FastAPI, Header
+from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from starlette.responses import JSONResponse, Response
+
+from models.registry import IntentRegistry, RegistryConfig
+from serving.feedback import FeedbackStore
+from serving.model_holder import ModelHolder
+from serving.batcher import MicroBatcher
+from serving.predictions import predict_documents, predict_grouped
+from serving.ratelimit import RateLimitMiddleware
+from serving.settings import ServingSettings
+
+logger = logging.getLogger("serving")
+settings = ServingSettings()  # read once; environment only, no disk or network
+
+predictions_total = bentoml.metrics.Counter(
+    name="intent_predictions_total",
+    documentation="Predictions answered, by predicted intent (nlu_fallback included).",
+    labelnames=["intent"],
+)
+fallbacks_total = bentoml.metrics.Counter(
+    name="intent_fallbacks_total", documentation="Predictions that fell back to nlu_fallback."
+)
+swaps_total = bentoml.metrics.Counter(
+    name="intent_model_swaps_total", documentation="Hot swaps to a new model version."
+)
+
+
+class PredictItem(BaseModel):
+    """One message to classify."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    context: dict[str, Any] | None = None
+
+
+def json_response(document: Any, status: int = 200) -> Response:
+    """Serialise directly: BentoML's own output path rebuilds a JSON schema per response."""
+    return Response(orjson.dumps(document), status_code=status, media_type="application/json")
+
+
+def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    """A JSON error body with a message that says what is wrong."""
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def text_problem(text: str, limit: int) -> str | None:
+    """Why a text cannot be classified, or None."""
+    if not text.strip():
+        return "text must not be empty"
+    if len(text) > limit:
+        return f"text is {len(text)} characters; the maximum is {limit}"
+    return None
+
+
+admin_app = FastAPI(title="intent service administration")
+
+
+@bentoml.service(
+    name="intent_service",
+    workers=settings.workers,
+    traffic={"timeout": 30},
+    # Measured in bench/serve.py: per-request access logging and tracing spans cost more than
+    # the model itself on this hot path; both stay available through settings.
+    logging={"access": {"enabled": settings.access_log}},
+    tracing={"excluded_urls": [] if settings.tracing else ["/predict", "/batch_predict"]},
+    http={
+        "cors": {
+            "enabled": bool(settings.cors_origins),
+            "access_control_allow_origins": settings.cors_origins,
+            "access_control_allow_credentials": settings.cors_allow_credentials,
+            "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
+            "access_control_allow_headers": ["content-type", "x-api-key", "x-client-id"],
+        }
+    },
+)
+@bentoml.asgi_app(admin_app, path="/")
+class IntentService:
+    """Serves the registry's `champion` intent model over HTTP."""
+
+    def __init__(self) -> None:
+        self.settings = settings
+        registry = IntentRegistry(
+            RegistryConfig(
+                settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.model_name
+            )
+        )
+        self.models = ModelHolder(registry, settings.model_alias)
+        self.models.refresh()  # fails start-up with a clear message when there is no champion
+        self.feedback_store = FeedbackStore(settings.store_url)
+        self.batcher = MicroBatcher(
+            functools.partial(predict_grouped, top_k=settings.top_k), settings.max_micro_batch
+        )
+        self._poller: asyncio.Task[None] | None = None
+        # Everything loaded so far (libraries, the model) lives for the whole process: moving it
+        # out of the collector's reach removes full-collection pauses from the latency tail.
+        gc.freeze()
+
+    @bentoml.on_startup
+    async def start_polling(self) -> None:
+        """Poll the registry alias in the background (no busy loop: it sleeps between checks)."""
+        if self.settings.poll_interval_s > 0:
+            self._poller = asyncio.create_task(self._poll_registry())
+
+    @bentoml.on_shutdown
+    async def stop(self) -> None:
+        """Stop polling and close the store."""
+        if self._poller is not None:
+            self._poller.cancel()
+        self.feedback_store.close()
+
+    async def _poll_registry(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_s)
+            try:
+                if await asyncio.to_thread(self.models.refresh):
+                    self._after_swap()
+            except Exception:
+                logger.exception("registry poll failed; the current version keeps serving")
+
+    @bentoml.api(route="/predict")
+    async def predict(
+        self,
+        text: str,
+        context: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Classify one customer message."""
+        started = time.perf_counter()
+        if problem := text_problem(text, self.settings.max_text_chars):
+            return error(400, problem)
+        model = self.models.current  # read once: this request finishes on this version
+        document = await self.batcher.submit((model, text, context))
+        self._count([document])
+        document["processing_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        return json_response(document)
+
+    @bentoml.api(route="/batch_predict")
+    async def batch_predict(self, items: list[PredictItem]) -> dict[str, Any]:
+        """Classify up to `max_batch_items` messages in one call."""
+        started = time.perf_counter()
+        if not items:
+            return error(400, "items must not be empty")
+        if len(items) > self.settings.max_batch_items:
+            return error(400, f"{len(items)} items; the maximum is {self.settings.max_batch_items}")
+        for position, item in enumerate(items):
+            if problem := text_problem(item.text, self.settings.max_text_chars):
+                return error(400, f"items[{position}]: {problem}")
+        model = self.models.current
+        documents = await asyncio.to_thread(
+            predict_documents,
+            model,
+            [item.text for item in items],
+            [item.context for item in items],
+            self.settings.top_k,
+        )
+        self._count(documents)
+        return json_response(
+            {
+                "predictions": documents,
+                "model": {"name": model.name, "version": model.version},
+                "processing_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+        )
+
+    @bentoml.api(route="/feedback")
+    async def feedback(
+        self,
+        text: str,
+        true_intent: str = Field(min_length=1, max_length=128),
+        predicted_intent: str | None = None,
+        message_id: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a corrected label durably; unknown intents are accepted and flagged as new."""
+        if problem := text_problem(text, self.settings.max_text_chars):
+            return error(400, problem)
+        known = set(self.models.current.inference.classes.tolist())
+        is_new = true_intent not in known
+        feedback_id = await asyncio.to_thread(
+            self.feedback_store.record,
+            text,
+            true_intent,
+            predicted_intent,
+            is_new,
+            message_id,
+            user_id,
+            session_id,
+        )
+        return {"feedback_id": feedback_id, "stored": True, "new_intent": is_new}
+
+    @admin_app.get("/version")
+    def version(self) -> dict[str, Any]:
+        """The model version answering now, its run, training time, metrics and fallback."""
+        return self.models.current.describe()
+
+    @admin_app.post("/admin/reload")
+    async def reload(self, x_api_key: str | None = Header(default=None)) -> JSONResponse:
+        """Load the alias's current version now (API key in the X-API-Key header)."""
+        expected = self.settings.admin_api_key
+        if expected is None or not hmac.compare_digest(
+            (x_api_key or "").encode(), expected.get_secret_value().encode()
+        ):
+            return error(401, "a valid X-API-Key header is required")
+        try:
+            swapped = await asyncio.to_thread(self.models.refresh)
+        except Exception as exc:  # the old version keeps serving; say why
+            logger.exception("reload failed")
+            return error(503, f"reload failed: {exc}")
+        if swapped:
+            self._after_swap()
+        current = self.models.current
+        return JSONResponse({"swapped": swapped, "version": current.version})
+
+    def _after_swap(self) -> None:
+        swaps_total.inc()
+        gc.freeze()  # the new model joins the permanent generation too
+
+    def _count(self, documents: list[dict[str, Any]]) -> None:
+        for document in documents:
+            predictions_total.labels(intent=document["intent"]).inc()
+            if document["fallback"]:
+                fallbacks_total.inc()
+
+
+if settings.rate_limit_per_s > 0:
+    IntentService.add_asgi_middleware(
+        RateLimitMiddleware, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+    )
