@@ -159,9 +159,9 @@ def main() -> None:
     )
     uvicorn = [PY, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--port"]
     servers = {
-        "bare ASGI constant": lambda p: uvicorn + [str(p), "bench.servers:bare_app"],
-        "lean FastAPI": lambda p: uvicorn + [str(p), "bench.servers:lean_app"],
-        "design baseline": lambda p: uvicorn + [str(p), "bench.servers:design_app"],
+        "bare ASGI constant": lambda p: [*uvicorn, str(p), "bench.servers:bare_app"],
+        "lean FastAPI": lambda p: [*uvicorn, str(p), "bench.servers:lean_app"],
+        "design baseline": lambda p: [*uvicorn, str(p), "bench.servers:design_app"],
         "this service (BentoML)": lambda p: [
             str(Path(PY).with_name("bentoml")),
             "serve",

@@ -29,6 +29,7 @@ class MicroBatcher(Generic[Item, Result]):
         self.max_batch = max_batch
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._draining = False
+        self._drain_task: asyncio.Task[None] | None = None
         self.batches = 0
         self.items = 0
 
@@ -38,7 +39,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._pending.append((item, future))
         if not self._draining:
             self._draining = True
-            asyncio.create_task(self._drain())
+            self._drain_task = asyncio.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:

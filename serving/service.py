@@ -7,23 +7,23 @@ the MLflow registry by alias (default `champion`) and is hot-swapped when the al
 from __future__ import annotations
 
 import asyncio
-import gc
 import functools
+import gc
 import hmac
 import logging
 import time
 from typing import Any
 
 import bentoml
+import orjson
 from fastapi import FastAPI, Header
 from pydantic import BaseModel, ConfigDict, Field
-import orjson
 from starlette.responses import JSONResponse, Response
 
 from models.registry import IntentRegistry, RegistryConfig
+from serving.batcher import MicroBatcher
 from serving.feedback import FeedbackStore
 from serving.model_holder import ModelHolder
-from serving.batcher import MicroBatcher
 from serving.predictions import predict_documents, predict_grouped
 from serving.ratelimit import RateLimitMiddleware
 from serving.settings import ServingSettings
@@ -47,7 +47,8 @@ swaps_total = bentoml.metrics.Counter(
 class PredictItem(BaseModel):
     """One message to classify."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are ignored everywhere, as BentoML does for top-level parameters.
+    model_config = ConfigDict(extra="ignore")
 
     text: str
     context: dict[str, Any] | None = None

@@ -10,9 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _env(name: str) -> AliasChoices:
-    # SERVING_X wins; the plain name is shared with the pipeline (one store, one registry).
-    return AliasChoices(f"SERVING_{name}", name)
+def _env(field: str, shared: str) -> AliasChoices:
+    # SERVING_<FIELD> wins; the shared name is the pipeline's (one store, one registry).
+    return AliasChoices(f"SERVING_{field.upper()}", shared)
 
 
 class ServingSettings(BaseSettings):
@@ -22,18 +22,24 @@ class ServingSettings(BaseSettings):
         env_prefix="SERVING_", env_file=".env", extra="ignore", frozen=True
     )
 
-    model_name: str = Field("intent-classifier", validation_alias=_env("REGISTERED_MODEL_NAME"))
+    model_name: str = Field(
+        "intent-classifier", validation_alias=_env("model_name", "REGISTERED_MODEL_NAME")
+    )
     model_alias: str = "champion"
     mlflow_tracking_uri: str = Field(
         f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}",
-        validation_alias=_env("MLFLOW_TRACKING_URI"),
+        validation_alias=_env("mlflow_tracking_uri", "MLFLOW_TRACKING_URI"),
     )
-    mlflow_registry_uri: str | None = Field(None, validation_alias=_env("MLFLOW_REGISTRY_URI"))
+    mlflow_registry_uri: str | None = Field(
+        None, validation_alias=_env("mlflow_registry_uri", "MLFLOW_REGISTRY_URI")
+    )
     store_url: str = Field(
         f"sqlite:///{REPO_ROOT / '.lake' / 'conversations.db'}",
-        validation_alias=_env("CONVERSATION_STORE_URL"),
+        validation_alias=_env("store_url", "CONVERSATION_STORE_URL"),
     )
-    max_text_chars: int = Field(2000, gt=0, validation_alias=_env("MAX_TEXT_CHARS"))
+    max_text_chars: int = Field(
+        2000, gt=0, validation_alias=_env("max_text_chars", "MAX_TEXT_CHARS")
+    )
     max_batch_items: int = Field(1000, gt=0)
     top_k: int = Field(5, gt=0)
     poll_interval_s: float = Field(30.0, ge=0, description="0 turns registry polling off")

@@ -1,0 +1,133 @@
+"""A real registry with a champion, and a real `bentoml serve` process on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from models.candidates import resolve
+from models.registry import IntentRegistry, RegistryConfig
+from models.splits import assign_splits
+from models.tracking import log_and_register
+from models.training import train_intent_model
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ADMIN_KEY = "test-admin-key"
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def register_version(examples: pd.DataFrame, registry: IntentRegistry, artifacts: Path) -> str:
+    """Train a quick model on `examples` (text, intent) and register it; returns the version."""
+    frame = examples.rename(columns={"category": "intent"}).assign(context="{}")
+    frame["split"] = assign_splits(frame["text"].tolist(), frame["intent"].tolist())
+    splits = [frame[frame["split"] == name] for name in ("train", "validation", "test")]
+    outcome = train_intent_model(resolve(["tfidf_logreg"]), *splits)
+    version = log_and_register(
+        outcome, registry, "serving-tests", str(artifacts), f"fp-{time.time_ns()}", {}, {}
+    )
+    return str(version.version)
+
+
+@dataclass
+class ServiceProcess:
+    """`bentoml serve serving.service:IntentService` with its own environment."""
+
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start and wait until /readyz answers 200."""
+        self.log = Path(self.env["SERVING_TEST_LOG_DIR"]) / f"serve-{time.time_ns()}.log"
+        handle = self.log.open("w")
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("bentoml")),
+                "serve",
+                "serving.service:IntentService",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"bentoml serve not ready:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the server and its workers (SIGKILL when `kill`)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def serving_registry(tmp_path_factory, small_slice):
+    """An MLflow registry (SQLite) whose champion is a model trained on a Banking77 slice."""
+    root = tmp_path_factory.mktemp("serving")
+    config = RegistryConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    registry = IntentRegistry(config)
+    version = register_version(small_slice, registry, root / "artifacts")
+    registry.promote(version)
+    return {"root": root, "registry": registry, "config": config, "first_version": version}
+
+
+@pytest.fixture(scope="session")
+def service(serving_registry):
+    """A running service (session-wide); tests that restart it leave it running."""
+    root = serving_registry["root"]
+    env = os.environ | {
+        "SERVING_MLFLOW_TRACKING_URI": serving_registry["config"].tracking_uri,
+        "SERVING_STORE_URL": f"sqlite:///{root / 'store.db'}",
+        "SERVING_ADMIN_API_KEY": ADMIN_KEY,
+        "SERVING_POLL_INTERVAL_S": "1",
+        "SERVING_MAX_BATCH_ITEMS": "1000",
+        "SERVING_TEST_LOG_DIR": str(root),
+        "BENTOML_HOME": str(root / "bentoml"),
+    }
+    process = ServiceProcess(env)
+    process.start()
+    yield process
+    process.stop()

@@ -1,0 +1,58 @@
+"""Promote a new version while a client loops on /predict: no failure, one switch."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.serving.conftest import register_version
+
+pytestmark = pytest.mark.slow
+
+
+def test_hot_swap_under_load_switches_version_exactly_once(
+    service, serving_registry, banking77_train
+):
+    registry = serving_registry["registry"]
+    before = str(registry.version_by_alias("champion").version)
+    intents = sorted(banking77_train["category"].unique())[6:12]
+    examples = (
+        banking77_train[banking77_train["category"].isin(intents)].groupby("category").head(30)
+    )
+    new_version = register_version(examples, registry, serving_registry["root"] / "artifacts")
+
+    versions: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            while not stop.is_set():
+                response = http.post("/predict", json={"text": "I lost my card yesterday"})
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text}")
+                else:
+                    versions.append(response.json()["model"]["version"])
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        time.sleep(2)
+        registry.promote(new_version)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (not versions or versions[-1] != new_version):
+            time.sleep(0.5)
+        time.sleep(2)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+    assert not failures
+    assert versions[0] == before and versions[-1] == new_version
+    switches = sum(1 for a, b in zip(versions, versions[1:], strict=False) if a != b)
+    assert switches == 1, f"{switches} switches over {len(versions)} responses"
+    version = httpx.get(f"{service.url}/version", timeout=10).json()
+    assert version["version"] == new_version

@@ -1,0 +1,26 @@
+import pytest
+from pydantic import ValidationError
+
+from serving.settings import ServingSettings
+
+
+def test_serving_names_win_over_shared_names(monkeypatch):
+    monkeypatch.setenv("CONVERSATION_STORE_URL", "sqlite:///shared.db")
+    monkeypatch.setenv("SERVING_STORE_URL", "sqlite:///serving.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    settings = ServingSettings()
+    assert settings.store_url == "sqlite:///serving.db"
+    assert settings.mlflow_tracking_uri == "http://mlflow:5000"
+
+
+def test_wildcard_cors_with_credentials_fails_at_start(monkeypatch):
+    monkeypatch.setenv("SERVING_CORS_ORIGINS", '["*"]')
+    monkeypatch.setenv("SERVING_CORS_ALLOW_CREDENTIALS", "true")
+    with pytest.raises(ValidationError, match="SERVING_CORS_ORIGINS"):
+        ServingSettings()
+
+
+def test_bad_value_names_the_key(monkeypatch):
+    monkeypatch.setenv("SERVING_MAX_BATCH_ITEMS", "0")
+    with pytest.raises(ValidationError, match="max_batch_items"):
+        ServingSettings()
