@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -52,7 +53,7 @@ def test_hot_swap_under_load_switches_version_exactly_once(
 
     assert not failures
     assert versions[0] == before and versions[-1] == new_version
-    switches = sum(1 for a, b in zip(versions, versions[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(versions) if a != b)
     assert switches == 1, f"{switches} switches over {len(versions)} responses"
     version = httpx.get(f"{service.url}/version", timeout=10).json()
     assert version["version"] == new_version
