@@ -11,8 +11,10 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export PYTHONUNBUFFERED := 1
 DAGSTER_PORT ?= 3001
 MLFLOW_PORT ?= 5000
+HOST ?= 127.0.0.1
+PORT ?= 3000
 
-.PHONY: install run pipeline status ui test lint format lock bench clean
+.PHONY: install run pipeline serve status ui test lint format lock bench clean
 
 install: $(STAMP)
 
@@ -28,8 +30,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-run: pipeline
-	@echo "Serving arrives with the serving issue; the pipeline ran and the registry is ready."
+run: pipeline serve
+
+# Serves the registry's champion (needs `make pipeline` once). Ctrl-C stops it.
+serve: $(STAMP)
+	@echo "Intent service: http://$(HOST):$(PORT)  (Swagger UI at /, OpenAPI at /docs.json)"
+	$(VENV)/bin/bentoml serve serving.service:IntentService --host $(HOST) --port $(PORT)
 
 pipeline: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m pipelines.cli materialize
@@ -58,8 +64,11 @@ format: $(STAMP)
 lock: $(STAMP)
 	$(UV) pip compile pyproject.toml --extra dev -p 3.11 -o requirements.lock
 
+# wrk is the load generator (a Python client would steal the CPU it measures).
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/feature_throughput.py
+	$(PY) bench/serve.py
 
 clean:
 	rm -rf .dagster_home .mlflow .lake reports

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serving.guards import send_json_error
 
 EXEMPT_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/docs.json")
 
@@ -65,18 +66,9 @@ class RateLimitMiddleware:
         if wait == 0:
             await self.app(scope, receive, send)
             return
-        body = json.dumps(
-            {"error": "rate limit exceeded", "retry_after_s": round(wait, 3)}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"retry-after", str(math.ceil(wait)).encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        await send_json_error(
+            send,
+            429,
+            f"rate limit exceeded: retry in {wait:.2f} s",
+            [(b"retry-after", str(math.ceil(wait)).encode())],
         )
-        await send({"type": "http.response.body", "body": body})

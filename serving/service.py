@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from models.registry import IntentRegistry, RegistryConfig
 from serving.batcher import MicroBatcher
 from serving.feedback import FeedbackStore
+from serving.guards import JsonContentTypeGuard
 from serving.model_holder import ModelHolder
 from serving.predictions import predict_documents, predict_grouped
 from serving.ratelimit import RateLimitMiddleware
@@ -245,6 +246,7 @@ class IntentService:
                 fallbacks_total.inc()
 
 
+IntentService.add_asgi_middleware(JsonContentTypeGuard)
 if settings.rate_limit_per_s > 0:
     IntentService.add_asgi_middleware(
         RateLimitMiddleware, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst

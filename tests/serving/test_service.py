@@ -129,6 +129,17 @@ def test_malformed_json_is_a_400(service):
     assert response.status_code == 400 and "JSON" in response.text
 
 
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "text/plain", "application/xml"])
+def test_non_json_bodies_are_a_415(service, content_type):
+    response = httpx.post(
+        f"{service.url}/predict",
+        content=b'{"text": "hi"}',
+        timeout=10,
+        headers={"content-type": content_type},
+    )
+    assert response.status_code == 415 and "application/json" in response.json()["error"]
+
+
 def test_unknown_fields_are_ignored_consistently(service):
     assert (
         post(service, "/predict", {"text": "where is my card", "colour": "red"}).status_code == 200
