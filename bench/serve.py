@@ -8,6 +8,7 @@ installs it). Each server runs one worker; wrk uses one thread so the server kee
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import socket
@@ -22,7 +23,9 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-BODY = '{"text": "I am still waiting on my card, when will it arrive?"}'
+TEXT = "I am still waiting on my card, when will it arrive?"
+BODY = json.dumps({"text": TEXT})
+BATCHABLE_BODY = json.dumps({"texts": [TEXT]})
 
 
 @dataclass
@@ -44,7 +47,10 @@ def free_port() -> int:
 
 
 def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", value)
+    if match is None:  # wrk prints nan when every request of a run timed out
+        return float("nan")
+    number, unit = match.groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
@@ -72,7 +78,9 @@ def run_wrk(url: str, connections: int, duration: int, script: Path) -> Load:
     )
 
 
-def start(command: list[str], port: int, env: dict[str, str], ready_path: str) -> subprocess.Popen:
+def start(
+    command: list[str], port: int, env: dict[str, str], ready_path: str, body: str = BODY
+) -> subprocess.Popen:
     """Start a server and wait until `ready_path` answers."""
     process = subprocess.Popen(
         command,
@@ -135,6 +143,17 @@ def in_process(seconds: float) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
+def wrk_script(body: str) -> Path:
+    """A wrk Lua script that POSTs `body` as JSON."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = '{body}'\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+    return Path(script.name)
+
+
 def main() -> None:
     """Measure every server at every concurrency and print the table."""
     parser = argparse.ArgumentParser()
@@ -171,19 +190,15 @@ def main() -> None:
         ],
     }
     results: dict[str, dict[int, Load]] = {}
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(
-            'wrk.method = "POST"\n'
-            f"wrk.body = '{BODY}'\n"
-            'wrk.headers["Content-Type"] = "application/json"\n'
-        )
+    scripts = {body: wrk_script(body) for body in (BODY, BATCHABLE_BODY)}
     for name, command in servers.items():
         port = free_port()
-        process = start(command(port), port, env, "/predict")
+        body = BATCHABLE_BODY if "adaptive" in name else BODY
+        process = start(command(port), port, env, "/predict", body)
         try:
-            run_wrk(f"http://127.0.0.1:{port}/predict", 8, 2, Path(script.name))  # warm up
+            run_wrk(f"http://127.0.0.1:{port}/predict", 8, 2, scripts[body])  # warm up
             results[name] = {
-                c: run_wrk(f"http://127.0.0.1:{port}/predict", c, args.duration, Path(script.name))
+                c: run_wrk(f"http://127.0.0.1:{port}/predict", c, args.duration, scripts[body])
                 for c in levels
             }
         finally:
