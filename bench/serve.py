@@ -95,7 +95,7 @@ def start(
         try:
             response = httpx.post(
                 f"http://127.0.0.1:{port}{ready_path}",
-                content=BODY,
+                content=body,
                 headers={"content-type": "application/json"},
                 timeout=5,
             )
@@ -159,6 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", default="1,8,32,64")
+    parser.add_argument("--only", default="", help="comma-separated server names to measure")
     args = parser.parse_args()
     levels = [int(c) for c in args.connections.split(",")]
     tracking = os.environ.get(
@@ -181,6 +182,13 @@ def main() -> None:
         "bare ASGI constant": lambda p: [*uvicorn, str(p), "bench.servers:bare_app"],
         "lean FastAPI": lambda p: [*uvicorn, str(p), "bench.servers:lean_app"],
         "design baseline": lambda p: [*uvicorn, str(p), "bench.servers:design_app"],
+        "BentoML adaptive batching": lambda p: [
+            str(Path(PY).with_name("bentoml")),
+            "serve",
+            "bench.bento_adaptive:AdaptiveBatching",
+            "--port",
+            str(p),
+        ],
         "this service (BentoML)": lambda p: [
             str(Path(PY).with_name("bentoml")),
             "serve",
@@ -190,6 +198,9 @@ def main() -> None:
         ],
     }
     results: dict[str, dict[int, Load]] = {}
+    if args.only:
+        wanted = {name.strip() for name in args.only.split(",")}
+        servers = {name: command for name, command in servers.items() if name in wanted}
     scripts = {body: wrk_script(body) for body in (BODY, BATCHABLE_BODY)}
     for name, command in servers.items():
         port = free_port()
@@ -224,6 +235,8 @@ def print_table(
         bad = sum(load.non_2xx + load.errors for load in loads.values())
         print(f"| {name} | " + " | ".join(cells) + f" | {bad} |")
     reference = 32 if 32 in levels else levels[-1]
+    if not {"this service (BentoML)", "lean FastAPI", "design baseline"} <= set(results):
+        return
     service = results["this service (BentoML)"][reference]
     lean = results["lean FastAPI"][reference]
     design = results["design baseline"][reference]
