@@ -74,7 +74,8 @@ def text_problem(text: str, limit: int) -> str | None:
     return None
 
 
-admin_app = FastAPI(title="intent service administration")
+# BentoML serves the Swagger UI at / and merges these routes into /docs.json; no second UI.
+admin_app = FastAPI(title="intent service administration", docs_url=None, redoc_url=None)
 
 
 @bentoml.service(
