@@ -14,7 +14,7 @@ MLFLOW_PORT ?= 5000
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install run pipeline serve status ui test lint format lock bench clean
+.PHONY: install run pipeline serve status promote rollback ui test lint format lock bench clean
 
 install: $(STAMP)
 
@@ -42,6 +42,15 @@ pipeline: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 status: $(STAMP)
 	@$(PY) -m pipelines.cli status
+
+# make promote VERSION=n REASON="why": force a champion, recorded in gate_history.
+promote: $(STAMP)
+	@test -n "$(VERSION)" || (echo "usage: make promote VERSION=n REASON='why'" && exit 2)
+	@$(PY) -m pipelines.cli promote --version "$(VERSION)" --reason "$(or $(REASON),forced by make promote)"
+
+# Move champion back to the version it replaced.
+rollback: $(STAMP)
+	@$(PY) -m pipelines.cli rollback --reason "$(or $(REASON),manual rollback)"
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	@echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)   MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)"

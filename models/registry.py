@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from models.promotion import GateDecision
+from models.promotion import Check, GateDecision
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 TRUSTED_SKOPS_TYPES: list[str] = [
@@ -112,6 +112,29 @@ class IntentRegistry:
             )
         self.set_alias(CHAMPION, version)
         return previous.version if previous else None
+
+    def force_promote(self, version: str, reason: str) -> GateDecision:
+        """Promote `version` without the gate; the reason is recorded as its decision."""
+        self.version(version)  # fails clearly for an unknown version
+        if not reason.strip():
+            raise ValueError("a forced promotion needs a reason")
+        decision = GateDecision(str(version), [Check("forced", True, reason.strip())])
+        self.record_gate(decision)
+        self.promote(str(version))
+        return decision
+
+    def rollback(self, reason: str = "manual rollback") -> str:
+        """Move `champion` back to the version it replaced; returns that version."""
+        champion = self.version_by_alias(CHAMPION)
+        if champion is None:
+            raise LookupError(f"{self.name} has no champion to roll back")
+        previous = champion.tags.get(TAG_PREVIOUS_CHAMPION)
+        if not previous:
+            raise LookupError(f"champion v{champion.version} has no previous champion recorded")
+        self.set_alias(CHAMPION, previous)
+        note = f"rolled back from v{champion.version}: {reason}"
+        self.record_gate(GateDecision(previous, [Check("rollback", True, note)]))
+        return previous
 
     def record_gate(self, decision: GateDecision, decided_at: datetime | None = None) -> None:
         """Append a gate decision to the version's history tag."""

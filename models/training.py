@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from models.candidates import Candidate
@@ -144,7 +143,7 @@ def train_intent_model(
         report=intent_report(test_predictions),
         errors=intent_errors(test_predictions),
         fallback=fallback,
-        labels=sorted(np.unique(np.concatenate([train["intent"].to_numpy()]))),
+        labels=sorted(train["intent"].unique()),
         sizes={"train": len(train), "validation": len(validation), "test": len(test)},
         excluded_intents=excluded,
     )

@@ -112,27 +112,58 @@ def _fmt(value: Any) -> str:
 
 def status(settings: PipelineSettings) -> int:
     """Print the registry status JSON (champion, challenger, gate history)."""
+    print(json.dumps(_registry(settings).status(), indent=2))
+    return 0
+
+
+def _registry(settings: PipelineSettings):
     from models.registry import IntentRegistry, RegistryConfig
 
-    registry = IntentRegistry(
+    return IntentRegistry(
         RegistryConfig(
             settings.mlflow_tracking_uri,
             settings.mlflow_registry_uri,
             settings.registered_model_name,
         )
     )
-    print(json.dumps(registry.status(), indent=2))
+
+
+def promote(settings: PipelineSettings, version: str, reason: str) -> int:
+    """Force `version` to champion with a recorded reason; serving follows within its poll."""
+    decision = _registry(settings).force_promote(version, reason)
+    print(json.dumps(decision.to_dict(), indent=2))
+    return 0
+
+
+def rollback(settings: PipelineSettings, reason: str) -> int:
+    """Move champion back to the previous champion."""
+    version = _registry(settings).rollback(reason)
+    print(json.dumps({"champion": version}))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.cli")
-    parser.add_argument("command", choices=("materialize", "status"))
+    parser.add_argument("command", choices=("materialize", "status", "promote", "rollback"))
+    parser.add_argument("--version", help="promote: the model version")
+    parser.add_argument("--reason", default="", help="promote/rollback: why (recorded)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = PipelineSettings()
-    return materialize(settings) if args.command == "materialize" else status(settings)
+    try:
+        if args.command == "materialize":
+            return materialize(settings)
+        if args.command == "status":
+            return status(settings)
+        if args.command == "promote":
+            if not args.version:
+                parser.error("promote needs --version")
+            return promote(settings, args.version, args.reason)
+        return rollback(settings, args.reason or "manual rollback")
+    except (LookupError, ValueError) as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

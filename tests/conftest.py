@@ -5,10 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from models.candidates import resolve
+from models.registry import IntentRegistry
+from models.splits import assign_splits
+from models.tracking import log_and_register
+from models.training import train_intent_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,3 +96,15 @@ def bad_rows_files(tmp_path: Path) -> dict[str, Path]:
     ]
     jsonl_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {"csv": csv_path, "jsonl": jsonl_path}
+
+
+def register_version(examples: pd.DataFrame, registry: IntentRegistry, artifacts: Path) -> str:
+    """Train a quick model on `examples` (text, intent) and register it; returns the version."""
+    frame = examples.rename(columns={"category": "intent"}).assign(context="{}")
+    frame["split"] = assign_splits(frame["text"].tolist(), frame["intent"].tolist())
+    splits = [frame[frame["split"] == name] for name in ("train", "validation", "test")]
+    outcome = train_intent_model(resolve(["tfidf_logreg"]), *splits)
+    version = log_and_register(
+        outcome, registry, "serving-tests", str(artifacts), f"fp-{time.time_ns()}", {}, {}
+    )
+    return str(version.version)

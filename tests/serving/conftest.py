@@ -12,14 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
 
-from models.candidates import resolve
 from models.registry import IntentRegistry, RegistryConfig
-from models.splits import assign_splits
-from models.tracking import log_and_register
-from models.training import train_intent_model
+from tests.conftest import register_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "test-admin-key"
@@ -30,18 +26,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def register_version(examples: pd.DataFrame, registry: IntentRegistry, artifacts: Path) -> str:
-    """Train a quick model on `examples` (text, intent) and register it; returns the version."""
-    frame = examples.rename(columns={"category": "intent"}).assign(context="{}")
-    frame["split"] = assign_splits(frame["text"].tolist(), frame["intent"].tolist())
-    splits = [frame[frame["split"] == name] for name in ("train", "validation", "test")]
-    outcome = train_intent_model(resolve(["tfidf_logreg"]), *splits)
-    version = log_and_register(
-        outcome, registry, "serving-tests", str(artifacts), f"fp-{time.time_ns()}", {}, {}
-    )
-    return str(version.version)
 
 
 @dataclass

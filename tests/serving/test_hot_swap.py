@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.serving.conftest import register_version
+from tests.conftest import register_version
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 
 from models.registry import IntentRegistry, RegistryConfig
 from serving.model_holder import ModelHolder, NoModelError
-from tests.serving.conftest import register_version
+from tests.conftest import register_version
 
 
 @pytest.fixture()
