@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import version as installed_version
@@ -28,10 +31,34 @@ from models.training import TrainingOutcome
 
 # Pinned here so MLflow does not spend ~10 s inferring requirements by importing the model.
 _MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "textblob", "spacy")
+_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", "text"), ColSpec("string", "context", required=False)]),
     outputs=Schema([ColSpec("string")]),
 )
+
+
+@contextmanager
+def mlflow_uris(tracking_uri: str, registry_uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API at these stores for the block, then restore the old ones.
+
+    `mlflow.set_tracking_uri`/`set_registry_uri` also write MLFLOW_TRACKING_URI/REGISTRY_URI
+    into os.environ; left there, they would leak into every settings object read afterwards.
+    """
+    saved_env = {name: os.environ.get(name) for name in _URI_ENV}
+    saved = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved[0])
+        mlflow.set_registry_uri(saved[1])
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def ensure_experiment(name: str, artifact_root: str | None) -> str:
@@ -69,11 +96,40 @@ def log_and_register(
     run_tags: dict[str, str],
 ) -> ModelVersion:
     """Log the outcome as one MLflow run and register its model; returns the new version."""
-    mlflow.set_tracking_uri(registry.config.tracking_uri)
-    mlflow.set_registry_uri(registry.config.registry_uri or registry.config.tracking_uri)
+    config = registry.config
+    trained_at = datetime.now(UTC).isoformat()
+    with mlflow_uris(config.tracking_uri, config.registry_uri or config.tracking_uri):
+        version = _log_run(outcome, registry, experiment_name, artifact_root, params, run_tags)
+    for key, value in {
+        TAG_FINGERPRINT: fingerprint,
+        TAG_TRAINED_AT: trained_at,
+        TAG_FALLBACK: json.dumps(outcome.fallback.to_dict()),
+        "candidate": outcome.candidate.name,
+        **{key: value for key, value in run_tags.items() if key.startswith("dagster")},
+    }.items():
+        registry.client.set_model_version_tag(registry.name, version, key, value)
+    registry.client.update_model_version(
+        registry.name,
+        version,
+        description=(
+            f"{outcome.candidate.description}. test_accuracy {outcome.test['accuracy']:.4f}, "
+            f"macro_f1 {outcome.test['macro_f1']:.4f} on {outcome.sizes['test']} frozen test "
+            "messages."
+        ),
+    )
+    return registry.version(version)
+
+
+def _log_run(
+    outcome: TrainingOutcome,
+    registry: IntentRegistry,
+    experiment_name: str,
+    artifact_root: str | None,
+    params: dict[str, Any],
+    run_tags: dict[str, str],
+) -> str:
     experiment_id = ensure_experiment(experiment_name, artifact_root)
     registry.ensure_registered_model()
-    trained_at = datetime.now(UTC).isoformat()
     run_name = f"{outcome.candidate.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags):
         mlflow.log_params(
@@ -115,22 +171,4 @@ def log_and_register(
             metadata={"fallback": outcome.fallback.to_dict(), "labels": outcome.labels},
             registered_model_name=registry.name,
         )
-        version = str(info.registered_model_version)
-    for key, value in {
-        TAG_FINGERPRINT: fingerprint,
-        TAG_TRAINED_AT: trained_at,
-        TAG_FALLBACK: json.dumps(outcome.fallback.to_dict()),
-        "candidate": outcome.candidate.name,
-        **{key: value for key, value in run_tags.items() if key.startswith("dagster")},
-    }.items():
-        registry.client.set_model_version_tag(registry.name, version, key, value)
-    registry.client.update_model_version(
-        registry.name,
-        version,
-        description=(
-            f"{outcome.candidate.description}. test_accuracy {outcome.test['accuracy']:.4f}, "
-            f"macro_f1 {outcome.test['macro_f1']:.4f} on {outcome.sizes['test']} frozen test "
-            "messages."
-        ),
-    )
-    return registry.version(version)
+        return str(info.registered_model_version)

@@ -44,3 +44,14 @@ def test_rollback_without_history_and_promote_without_reason_fail_clearly(
     registry.force_promote(only, "first")
     with pytest.raises(LookupError, match="no previous champion"):
         registry.rollback()
+
+
+def test_logging_a_model_leaves_no_mlflow_uri_in_the_environment(
+    registry, small_slice, tmp_path, monkeypatch
+):
+    import os
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    register_version(small_slice, registry, tmp_path / "a")
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from mlflow import MlflowClient
 
 from conversations import tables
+from models.tracking import mlflow_uris
 from pipelines import cli
 from pipelines.automation import new_conversations_sensor
 from pipelines.definitions import build_definitions
@@ -71,6 +72,7 @@ def workspace(tmp_path_factory, small_slice, banking77_train):
         conversation_store_url=store_url,
         lake_dir=root / "lake",
         mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        mlflow_registry_uri=f"sqlite:///{root / 'mlflow.db'}",
         mlflow_artifact_root=str(root / "artifacts"),
     )
     dagster_home = root / "dagster_home"
@@ -106,7 +108,7 @@ def test_first_run_registers_a_champion_and_quarantines_bad_rows(
     quarantined = pd.read_parquet(settings.lake_dir / "quarantined_messages.parquet")
     assert set(quarantined["reason_code"]) == BAD_ROW_CODES
     assert metadata["intent_model"]["reused"] is False
-    assert metadata["model_promotion"]["passed"] is True
+    assert metadata["model_promotion"]["passed"] is True, metadata["model_promotion"]
 
     status = _status(settings, capsys)
     assert status["model_name"] == "intent-classifier"
@@ -117,7 +119,8 @@ def test_first_run_registers_a_champion_and_quarantines_bad_rows(
     assert [entry["version"] for entry in status["gate_history"]] == ["1"]
     assert status["gate_history"][0]["passed"] is True
 
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    uri = settings.mlflow_tracking_uri
+    client = MlflowClient(uri, uri)  # without a registry URI MLflow falls back to the global one
     run = client.get_run(champion["run_id"])
     assert run.data.tags["dagster.run_id"] == result.run_id
     assert {"test_accuracy", "macro_f1", "weighted_f1"} <= set(run.data.metrics)
@@ -135,7 +138,8 @@ def test_first_run_registers_a_champion_and_quarantines_bad_rows(
     assert all("confused_with" in report[intent] for intent in small_slice["category"].unique())
     version = client.get_model_version("intent-classifier", "1")
     assert version.tags["dagster.run_id"] == result.run_id
-    model_info = mlflow.models.get_model_info("models:/intent-classifier/1")
+    with mlflow_uris(uri, uri):
+        model_info = mlflow.models.get_model_info("models:/intent-classifier/1")
     assert [spec.name for spec in model_info.signature.inputs] == ["text", "context"]
 
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
