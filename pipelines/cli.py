@@ -40,19 +40,24 @@ def materialize(settings: PipelineSettings) -> int:
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     elapsed = time.perf_counter() - started
-    metadata = {
-        event.asset_key.to_user_string(): {
-            key: getattr(value, "value", value)
-            for key, value in event.step_materialization_data.materialization.metadata.items()
-        }
-        for event in result.get_asset_materialization_events()
-    }
+    metadata = materialization_metadata(result)
     checks = [
         (evaluation.check_name, evaluation.passed, evaluation.severity.value)
         for evaluation in result.get_asset_check_evaluations()
     ]
     print_summary(metadata, checks, elapsed, result.success, result.run_id)
     return 0 if result.success else 1
+
+
+def materialization_metadata(result: Any) -> dict[str, dict[str, Any]]:
+    """Plain metadata values of every asset a job run materialised, keyed by asset."""
+    return {
+        event.asset_key.to_user_string(): {
+            key: getattr(value, "value", value)
+            for key, value in event.step_materialization_data.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+    }
 
 
 def print_summary(

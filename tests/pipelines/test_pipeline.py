@@ -35,13 +35,7 @@ def run_pipeline(settings: PipelineSettings, instance: dg.DagsterInstance, **ops
     }
     job = build_definitions(settings).resolve_job_def("training_job")
     result = job.execute_in_process(instance=instance, run_config={"ops": op_config})
-    metadata = {
-        event.asset_key.to_user_string(): {
-            key: getattr(value, "value", value)
-            for key, value in event.step_materialization_data.materialization.metadata.items()
-        }
-        for event in result.get_asset_materialization_events()
-    }
+    metadata = cli.materialization_metadata(result)
     return result, metadata
 
 
