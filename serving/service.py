@@ -16,12 +16,18 @@ from typing import Any
 
 import bentoml
 import orjson
-from fastapi import FastAPI, Header
+from fastapi import FastAPI, Header, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from models.registry import IntentRegistry, RegistryConfig
 from serving.batcher import MicroBatcher
+from serving.chat.app import DevTokenRequest, build_chat_app
+from serving.chat.auth import issue_token
+from serving.chat.hub import ChatHub
+from serving.chat.intent_client import RemoteIntentClient
+from serving.chat.protocol import CloseCode
+from serving.chat.settings import ChatSettings
 from serving.feedback import FeedbackStore
 from serving.guards import JsonContentTypeGuard
 from serving.model_holder import ModelHolder
@@ -31,6 +37,7 @@ from serving.settings import ServingSettings
 
 logger = logging.getLogger("serving")
 settings = ServingSettings()  # read once; environment only, no disk or network
+chat_settings = ChatSettings()
 
 predictions_total = bentoml.metrics.Counter(
     name="intent_predictions_total",
@@ -76,6 +83,7 @@ def text_problem(text: str, limit: int) -> str | None:
 
 # BentoML serves the Swagger UI at / and merges these routes into /docs.json; no second UI.
 admin_app = FastAPI(title="intent service administration", docs_url=None, redoc_url=None)
+chat_app = build_chat_app()
 
 
 @bentoml.service(
@@ -97,6 +105,7 @@ admin_app = FastAPI(title="intent service administration", docs_url=None, redoc_
     },
 )
 @bentoml.asgi_app(admin_app, path="/")
+@bentoml.asgi_app(chat_app, path="/chat")
 class IntentService:
     """Serves the registry's `champion` intent model over HTTP."""
 
@@ -114,6 +123,14 @@ class IntentService:
             functools.partial(predict_grouped, top_k=settings.top_k), settings.max_micro_batch
         )
         self._poller: asyncio.Task[None] | None = None
+        self.remote_intents: RemoteIntentClient | None = None
+        self.chat: ChatHub | None = None
+        if chat_settings.enabled:
+            if chat_settings.intent_url:
+                self.remote_intents = RemoteIntentClient(
+                    chat_settings.intent_url, chat_settings.classify_timeout_s
+                )
+            self.chat = ChatHub(chat_settings, self.remote_intents or self.classify_for_chat)
         # Everything loaded so far (libraries, the model) lives for the whole process: moving it
         # out of the collector's reach removes full-collection pauses from the latency tail.
         gc.freeze()
@@ -123,12 +140,18 @@ class IntentService:
         """Poll the registry alias in the background (no busy loop: it sleeps between checks)."""
         if self.settings.poll_interval_s > 0:
             self._poller = asyncio.create_task(self._poll_registry())
+        if self.chat is not None:
+            await self.chat.start()
 
     @bentoml.on_shutdown
     async def stop(self) -> None:
         """Stop polling and close the store."""
         if self._poller is not None:
             self._poller.cancel()
+        if self.chat is not None:
+            await self.chat.close()
+        if self.remote_intents is not None:
+            await self.remote_intents.close()
         self.feedback_store.close()
 
     async def _poll_registry(self) -> None:
@@ -235,6 +258,29 @@ class IntentService:
             self._after_swap()
         current = self.models.current
         return JSONResponse({"swapped": swapped, "version": current.version})
+
+    async def classify_for_chat(self, text: str, context: dict[str, Any] | None) -> dict[str, Any]:
+        """The chat tier's in-process path to the model (shares the micro-batcher)."""
+        document = await self.batcher.submit((self.models.current, text, context))
+        self._count([document])
+        return document
+
+    @chat_app.websocket("/ws")
+    async def chat_socket(self, websocket: WebSocket) -> None:
+        """The chat protocol (serving/README.md): ws://HOST:PORT/chat/ws?token=JWT."""
+        if self.chat is None:
+            await websocket.accept()
+            await websocket.close(code=CloseCode.POLICY_VIOLATION, reason="chat is disabled")
+            return
+        await self.chat.serve(websocket)
+
+    @chat_app.post("/dev/token")
+    def dev_token(self, body: DevTokenRequest) -> JSONResponse:
+        """A token for anyone who asks: local demos only (CHAT_DEV_LOGIN=true)."""
+        if self.chat is None or not chat_settings.dev_login:
+            return error(404, "dev login is off (CHAT_DEV_LOGIN=false)")
+        token = issue_token(self.chat.secret, body.user_id, body.role, chat_settings.token_ttl_s)
+        return JSONResponse({"token": token, "user_id": body.user_id, "role": body.role.value})
 
     def _after_swap(self) -> None:
         swaps_total.inc()

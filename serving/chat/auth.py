@@ -1,0 +1,84 @@
+"""HS256 JWTs for chat connections: claims `sub` (user id), `role` (customer | agent), `exp`.
+
+`python -m serving.chat.auth --user alice --role customer` prints one (that is `make token`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import jwt
+
+ALGORITHM = "HS256"
+BOT_USER_ID = "bot"
+
+
+class Role(StrEnum):
+    """Who a connection speaks for."""
+
+    CUSTOMER = "customer"
+    AGENT = "agent"
+
+
+class AuthError(ValueError):
+    """A token that does not identify anyone; the message says why."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The authenticated user of a connection."""
+
+    user_id: str
+    role: Role
+
+
+def issue_token(secret: str, user_id: str, role: Role | str, ttl_s: int) -> str:
+    """A signed token for `user_id` valid for `ttl_s` seconds."""
+    if not user_id or user_id == BOT_USER_ID:
+        raise AuthError(f"user id {user_id!r} is not allowed")
+    now = int(time.time())
+    claims = {"sub": user_id, "role": Role(role).value, "iat": now, "exp": now + ttl_s}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(secret: str, token: str | None) -> Identity:
+    """The identity in a valid token, else AuthError."""
+    if not token:
+        raise AuthError("a token is required (?token=JWT)")
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role", "exp"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError("token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"invalid token: {exc}") from exc
+    try:
+        role = Role(claims["role"])
+    except ValueError as exc:
+        raise AuthError(f"unknown role {claims['role']!r}") from exc
+    user_id = str(claims["sub"])
+    if not user_id or user_id == BOT_USER_ID:
+        raise AuthError(f"user id {user_id!r} is not allowed")
+    return Identity(user_id, role)
+
+
+def main() -> None:
+    """Print a token for local use, signed with CHAT_JWT_SECRET."""
+    from serving.chat.settings import ChatSettings
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--role", choices=[role.value for role in Role], default="customer")
+    parser.add_argument("--ttl", type=int, default=None, help="seconds (default CHAT_TOKEN_TTL_S)")
+    args = parser.parse_args()
+    settings = ChatSettings()
+    ttl_s = args.ttl or settings.token_ttl_s
+    print(issue_token(settings.require_secret(), args.user, args.role, ttl_s))
+
+
+if __name__ == "__main__":
+    main()

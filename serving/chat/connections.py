@@ -1,0 +1,132 @@
+"""Live WebSocket connections of this worker: one outbound queue and writer task each.
+
+A slow client never stalls the others: frames queue per connection, and a client that lets its
+queue fill up is disconnected (it resumes from its last seq when it comes back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Iterable
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from serving.chat.auth import Identity
+from serving.chat.broker import Envelope
+from serving.ratelimit import TokenBuckets
+
+logger = logging.getLogger("serving.chat")
+MAX_QUEUED_FRAMES = 1000
+_ids = itertools.count(1)
+
+
+class Connection:
+    """One client socket: identity, outbound queue, rate limit and last time heard from."""
+
+    def __init__(self, websocket: WebSocket, identity: Identity, rate: float, burst: int) -> None:
+        self.websocket = websocket
+        self.identity = identity
+        self.connection_id = next(_ids)
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(MAX_QUEUED_FRAMES)
+        self.limiter = TokenBuckets(rate, burst)
+        self.last_heard = time.monotonic()
+        self.status = "online"
+        self.closing = False
+        self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the writer task."""
+        self._writer = asyncio.create_task(self._write())
+
+    def send(self, frame: str) -> None:
+        """Queue a frame; a client too slow to drain its queue is cut off."""
+        if self.closing:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            logger.warning("connection %s too slow; closing it", self.connection_id)
+            self.closing = True
+            if self._writer is not None:
+                self._writer.cancel()
+            self._closer = asyncio.create_task(self._close_socket(1013, "too slow"))
+
+    def rate_limited(self) -> float:
+        """0 when the next frame may be processed, else seconds to wait."""
+        return self.limiter.acquire("frames")
+
+    async def _write(self) -> None:
+        # The socket going away ends the writer; the reader notices and cleans up.
+        with contextlib.suppress(Exception):
+            while (frame := await self.queue.get()) is not None:
+                await self.websocket.send_text(frame)
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        if self.websocket.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=code, reason=reason)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Flush what is queued, then close the socket."""
+        if not self.closing:
+            self.closing = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(None)
+            if self._writer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._writer, timeout=5)
+        await self._close_socket(code, reason)
+
+    async def stop(self) -> None:
+        """Stop writing (the socket is already closed)."""
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+
+
+class ConnectionRegistry:
+    """This worker's connections by user id, and the agents among them."""
+
+    def __init__(self) -> None:
+        self.by_user: dict[str, set[Connection]] = {}
+
+    def add(self, connection: Connection) -> bool:
+        """Register; True when it is the user's first connection here."""
+        connections = self.by_user.setdefault(connection.identity.user_id, set())
+        connections.add(connection)
+        return len(connections) == 1
+
+    def remove(self, connection: Connection) -> bool:
+        """Forget; True when it was the user's last connection here."""
+        connections = self.by_user.get(connection.identity.user_id, set())
+        connections.discard(connection)
+        if not connections:
+            self.by_user.pop(connection.identity.user_id, None)
+            return True
+        return False
+
+    def all(self) -> Iterable[Connection]:
+        """Every connection."""
+        for connections in self.by_user.values():
+            yield from connections
+
+    def count(self) -> int:
+        """How many connections are open."""
+        return sum(len(connections) for connections in self.by_user.values())
+
+    async def deliver(self, envelope: Envelope) -> None:
+        """Queue an envelope's frame on each recipient connection held here."""
+        targets: set[Connection] = set()
+        for user_id in envelope.user_ids:
+            targets.update(self.by_user.get(user_id, ()))
+        if envelope.roles:
+            targets.update(c for c in self.all() if c.identity.role.value in envelope.roles)
+        for connection in targets:
+            if connection.identity.user_id != envelope.exclude_user:
+                connection.send(envelope.frame)

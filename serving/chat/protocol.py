@@ -1,0 +1,178 @@
+"""The chat wire protocol: JSON frames `{"type": ..., "data": {...}}` (see serving/README.md).
+
+Client frames are parsed into typed models here, so the hub only ever sees valid input.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+ShortText = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class ErrorCode:
+    """Error codes carried by `error` frames (HTTP-like, so clients know them already)."""
+
+    BAD_FRAME = 400
+    FORBIDDEN = 403
+    NOT_FOUND = 404
+    CONFLICT = 409
+    TOO_LARGE = 413
+    RATE_LIMITED = 429
+    INTERNAL = 500
+
+
+class CloseCode:
+    """WebSocket close codes the server uses."""
+
+    POLICY_VIOLATION = 1008  # missing, bad or expired token
+    HEARTBEAT_TIMEOUT = 4408  # nothing heard from the client within the heartbeat timeout
+    SHUTDOWN = 1001
+
+
+class FrameError(ValueError):
+    """A client frame that cannot be acted on; becomes an `error` frame."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RoomType(StrEnum):
+    """Kinds of rooms; `support` rooms are opened by the server, never by create_room."""
+
+    PUBLIC = "public"
+    PRIVATE = "private"
+    DIRECT = "direct"
+    SUPPORT = "support"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class ChatMessage(_Data):
+    room_id: Id | None = None
+    content: str = Field(min_length=1)
+    client_msg_id: Id
+
+
+class Typing(_Data):
+    room_id: Id
+    is_typing: bool = True
+
+
+class ReadReceipt(_Data):
+    message_id: Id
+
+
+class PresenceUpdate(_Data):
+    status: Literal["online", "away", "busy", "offline"]
+
+
+class CreateRoom(_Data):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+    type: Literal["public", "private", "direct"]
+    member_ids: list[Id] = Field(default_factory=list, max_length=200)
+
+
+class RoomRef(_Data):
+    room_id: Id
+
+
+class SupportRequest(_Data):
+    issue_type: Id | None = None
+    description: ShortText = ""
+
+
+class SupportEscalate(_Data):
+    request_id: Id
+    reason: ShortText = ""
+
+
+class SupportResolve(_Data):
+    request_id: Id
+    resolution: ShortText = ""
+
+
+class RateSupport(_Data):
+    request_id: Id
+    rating: int = Field(ge=1, le=5)
+    comment: ShortText = ""
+
+
+class LabelMessage(_Data):
+    message_id: Id
+    intent: Id
+
+
+class Resume(_Data):
+    last_seq: int = Field(ge=0)
+
+
+class Heartbeat(_Data):
+    pass
+
+
+FRAME_TYPES: dict[str, type[_Data]] = {
+    "chat_message": ChatMessage,
+    "typing": Typing,
+    "read_receipt": ReadReceipt,
+    "presence_update": PresenceUpdate,
+    "create_room": CreateRoom,
+    "join_room": RoomRef,
+    "leave_room": RoomRef,
+    "support_request": SupportRequest,
+    "support_escalate": SupportEscalate,
+    "support_resolve": SupportResolve,
+    "rate_support": RateSupport,
+    "label_message": LabelMessage,
+    "resume": Resume,
+    "heartbeat": Heartbeat,
+}
+AGENT_ONLY = frozenset({"support_resolve", "label_message"})
+
+
+def parse_frame(raw: str | bytes, max_bytes: int) -> tuple[str, Any]:
+    """The frame type and its validated data, or FrameError (400 or 413)."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_bytes:
+        raise FrameError(ErrorCode.TOO_LARGE, f"frame is {size} bytes; the maximum is {max_bytes}")
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("type"), str):
+        raise FrameError(ErrorCode.BAD_FRAME, 'a frame is an object {"type": ..., "data": {...}}')
+    frame_type = document["type"]
+    model = FRAME_TYPES.get(frame_type)
+    if model is None:
+        known = ", ".join(sorted(FRAME_TYPES))
+        raise FrameError(ErrorCode.BAD_FRAME, f"unknown frame type {frame_type!r}; known: {known}")
+    data = document.get("data", {})
+    if data is None:
+        data = {}
+    try:
+        return frame_type, model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'data'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise FrameError(ErrorCode.BAD_FRAME, f"{frame_type}: {problems}") from exc
+
+
+def encode(frame_type: str, data: dict[str, Any]) -> str:
+    """A server frame as JSON text."""
+    return orjson.dumps({"type": frame_type, "data": data}).decode()
+
+
+def error_frame(code: int, message: str, **extra: Any) -> str:
+    """An `error` frame."""
+    return encode("error", {"code": code, "message": message, **extra})

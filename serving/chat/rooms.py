@@ -1,0 +1,137 @@
+"""Rooms and their members. Rules (from the design): private rooms are invite-only, direct
+rooms cannot be left, when the creator leaves the next member becomes creator, and a room whose
+last person leaves is deleted (soft: its messages stay training data).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from conversations import tables
+from serving.chat.auth import BOT_USER_ID, Identity
+
+
+def now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh opaque id."""
+    return uuid.uuid4().hex
+
+
+class RoomStore:
+    """Room reads and writes, one short transaction each (blocking; call from a thread)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def user_rooms(self, user_id: str) -> list[str]:
+        """Ids of the live rooms a user belongs to."""
+        members, rooms = tables.room_members, tables.rooms
+        query = (
+            sa.select(members.c.room_id)
+            .join(rooms, rooms.c.room_id == members.c.room_id)
+            .where(members.c.user_id == user_id, rooms.c.deleted_at.is_(None))
+        )
+        with self.engine.connect() as connection:
+            return list(connection.scalars(query))
+
+    def room(self, room_id: str) -> dict[str, Any] | None:
+        """A live room with its member ids, or None."""
+        with self.engine.connect() as connection:
+            row = (
+                connection.execute(
+                    sa.select(tables.rooms).where(
+                        tables.rooms.c.room_id == room_id, tables.rooms.c.deleted_at.is_(None)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            return {**dict(row), "member_ids": self._member_ids(connection, room_id)}
+
+    def _member_ids(self, connection: sa.Connection, room_id: str) -> list[str]:
+        members = tables.room_members
+        return list(
+            connection.scalars(
+                sa.select(members.c.user_id)
+                .where(members.c.room_id == room_id)
+                .order_by(members.c.joined_at, members.c.user_id)
+            )
+        )
+
+    def create_room(
+        self, name: str, room_type: str, creator: Identity, member_ids: list[str]
+    ) -> dict[str, Any]:
+        """A new room with its creator and members."""
+        room_id, ts = new_id(), now()
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.insert(tables.rooms).values(
+                    room_id=room_id,
+                    name=name,
+                    room_type=room_type,
+                    creator_id=creator.user_id,
+                    created_at=ts,
+                )
+            )
+            roles = {creator.user_id: creator.role.value}
+            for member in member_ids:
+                roles.setdefault(member, "bot" if member == BOT_USER_ID else "member")
+            connection.execute(
+                sa.insert(tables.room_members),
+                [
+                    {"room_id": room_id, "user_id": user, "role": role, "joined_at": ts}
+                    for user, role in roles.items()
+                ],
+            )
+        room = self.room(room_id)
+        assert room is not None
+        return room
+
+    def add_member(self, room_id: str, identity: Identity) -> bool:
+        """Add a member; False when already one."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    sa.insert(tables.room_members).values(
+                        room_id=room_id,
+                        user_id=identity.user_id,
+                        role=identity.role.value,
+                        joined_at=now(),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def remove_member(self, room_id: str, user_id: str) -> dict[str, Any]:
+        """Remove a member; hands the room to the next member or deletes it when empty."""
+        members, rooms = tables.room_members, tables.rooms
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.delete(members).where(members.c.room_id == room_id, members.c.user_id == user_id)
+            )
+            remaining = [m for m in self._member_ids(connection, room_id) if m != BOT_USER_ID]
+            creator = connection.scalar(
+                sa.select(rooms.c.creator_id).where(rooms.c.room_id == room_id)
+            )
+            if not remaining:
+                connection.execute(
+                    sa.update(rooms).where(rooms.c.room_id == room_id).values(deleted_at=now())
+                )
+                return {"deleted": True, "creator_id": None, "member_ids": []}
+            if creator == user_id:
+                creator = remaining[0]
+                connection.execute(
+                    sa.update(rooms).where(rooms.c.room_id == room_id).values(creator_id=creator)
+                )
+            return {"deleted": False, "creator_id": creator, "member_ids": remaining}

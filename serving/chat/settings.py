@@ -1,0 +1,74 @@
+"""Chat-tier settings (env CHAT_*), read once at start; a bad value fails with its key named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MIN_SECRET_CHARS = 32
+
+
+class ChatSettings(BaseSettings):
+    """Authentication, limits, bot policy and fan-out of the real-time chat tier."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHAT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    enabled: bool = True
+    # No default: a chat tier with a guessable signing key is worse than none.
+    jwt_secret: SecretStr | None = None
+    token_ttl_s: int = Field(8 * 3600, gt=0)
+    dev_login: bool = Field(
+        False, description="serve POST /chat/dev/token (local demos only: anyone gets a token)"
+    )
+    store_url: str = Field(
+        f"sqlite:///{REPO_ROOT / '.lake' / 'conversations.db'}",
+        validation_alias=AliasChoices(
+            "CHAT_STORE_URL", "SERVING_STORE_URL", "CONVERSATION_STORE_URL"
+        ),
+    )
+    broker_url: str | None = Field(None, description="redis://… to share rooms across workers")
+    max_frame_bytes: int = Field(16_384, gt=0)
+    max_content_chars: int = Field(
+        2000, gt=0, validation_alias=AliasChoices("CHAT_MAX_CONTENT_CHARS", "MAX_TEXT_CHARS")
+    )
+    rate_per_s: float = Field(5.0, gt=0, description="frames per second per connection")
+    rate_burst: int = Field(20, gt=0)
+    heartbeat_interval_s: float = Field(20.0, gt=0)
+    heartbeat_timeout_s: float = Field(60.0, gt=0)
+    replay_limit: int = Field(1000, gt=0, description="most events replayed by one resume")
+    responses_path: Path = REPO_ROOT / "data" / "responses.yaml"
+    classify_timeout_s: float = Field(5.0, gt=0)
+    intent_url: str | None = Field(
+        None, description="classify over HTTP at this intent service instead of in-process"
+    )
+    handoff_after_fallbacks: int = Field(2, gt=0)
+    frustration_threshold: float = Field(0.6, gt=0, le=1)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"CHAT_JWT_SECRET must be at least {MIN_SECRET_CHARS} characters for HS256"
+            )
+        return secret
+
+    @field_validator("broker_url")
+    @classmethod
+    def _redis_only(cls, url: str | None) -> str | None:
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("CHAT_BROKER_URL must be a redis:// or rediss:// URL")
+        return url or None
+
+    def require_secret(self) -> str:
+        """The signing key, or a start-up error naming the variable."""
+        if self.jwt_secret is None:
+            raise ValueError(
+                "CHAT_JWT_SECRET is not set: set it (32+ characters) or CHAT_ENABLED=false"
+            )
+        return self.jwt_secret.get_secret_value()
