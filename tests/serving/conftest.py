@@ -19,6 +19,7 @@ from tests.conftest import register_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "test-admin-key"
+CHAT_SECRET = "test-chat-secret-that-is-long-enough-for-hs256"
 
 
 def free_port() -> int:
@@ -42,8 +43,18 @@ class ServiceProcess:
         """Base URL."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        """The chat WebSocket URL."""
+        return f"ws://127.0.0.1:{self.port}/chat/ws"
+
     def start(self) -> None:
         """Start and wait until /readyz answers 200."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting."""
         self.log = Path(self.env["SERVING_TEST_LOG_DIR"]) / f"serve-{time.time_ns()}.log"
         handle = self.log.open("w")
         self.process = subprocess.Popen(
@@ -62,6 +73,10 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def wait_ready(self) -> None:
+        """Wait until /readyz answers 200."""
+        assert self.process is not None and self.log is not None
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -110,6 +125,10 @@ def service(serving_registry):
         "SERVING_MAX_BATCH_ITEMS": "1000",
         "SERVING_TEST_LOG_DIR": str(root),
         "BENTOML_HOME": str(root / "bentoml"),
+        "CHAT_JWT_SECRET": CHAT_SECRET,
+        # Flood tests need a limit they can reach quickly.
+        "CHAT_RATE_PER_S": "5",
+        "CHAT_RATE_BURST": "10",
     }
     process = ServiceProcess(env)
     process.start()

@@ -1,0 +1,36 @@
+"""Chat-tier helpers: tokens for the test secret and a runner for async test bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from serving.chat.auth import issue_token
+from tests.serving.conftest import CHAT_SECRET
+
+_users = itertools.count(1)
+
+
+def token(user_id: str, role: str = "customer", ttl_s: int = 3600) -> str:
+    """A token signed with the test services' secret."""
+    return issue_token(CHAT_SECRET, user_id, role, ttl_s)
+
+
+def unique_user(prefix: str) -> str:
+    """A user id no other test uses (the session service's store is shared)."""
+    return f"{prefix}-{next(_users)}"
+
+
+def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run an async test body."""
+    return asyncio.run(coroutine)
+
+
+@pytest.fixture
+def make_token() -> Callable[..., str]:
+    """The token factory."""
+    return token
