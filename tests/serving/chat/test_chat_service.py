@@ -8,15 +8,18 @@ import dagster as dg
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from conversations import tables
 from pipelines.definitions import build_definitions
 from pipelines.settings import PipelineSettings
+from serving.chat.auth import issue_token
 from serving.chat.client import ChatClient
 from tests.serving.chat.conftest import run, token, unique_user
 
 pytestmark = pytest.mark.slow
+FORGED = issue_token("a-different-secret-a-different-secret", "mallory", "agent", 60)
 
 
 @pytest.fixture(scope="module")
@@ -199,20 +202,10 @@ def test_rooms_typing_receipts_and_room_rules(service):
         (lambda url: url, "required"),
         (lambda url: f"{url}?token=not-a-jwt", "invalid token"),
         (lambda url: f"{url}?token={token('late', ttl_s=-10)}", "expired"),
-        (
-            lambda url: (
-                f"{url}?token="
-                + __import__("serving.chat.auth", fromlist=["x"]).issue_token(
-                    "a-different-secret-a-different-secret", "mallory", "agent", 60
-                )
-            ),
-            "invalid token",
-        ),
+        (lambda url: f"{url}?token={FORGED}", "invalid token"),
     ],
 )
 def test_bad_tokens_close_the_socket_with_1008(service, make_url, reason):
-    from websockets.asyncio.client import connect
-
     async def attempt() -> ConnectionClosed:
         async with connect(make_url(service.ws_url)) as socket:
             with pytest.raises(ConnectionClosed) as closed:
