@@ -113,13 +113,12 @@ def serving_registry(tmp_path_factory, small_slice):
     return {"root": root, "registry": registry, "config": config, "first_version": version}
 
 
-@pytest.fixture(scope="session")
-def service(serving_registry):
-    """A running service (session-wide); tests that restart it leave it running."""
+def service_env(serving_registry: dict, store_name: str = "store.db", **extra: str) -> dict:
+    """The environment of a test service on the session registry, with its own store file."""
     root = serving_registry["root"]
-    env = os.environ | {
+    return os.environ | {
         "SERVING_MLFLOW_TRACKING_URI": serving_registry["config"].tracking_uri,
-        "SERVING_STORE_URL": f"sqlite:///{root / 'store.db'}",
+        "SERVING_STORE_URL": f"sqlite:///{root / store_name}",
         "SERVING_ADMIN_API_KEY": ADMIN_KEY,
         "SERVING_POLL_INTERVAL_S": "1",
         "SERVING_MAX_BATCH_ITEMS": "1000",
@@ -129,8 +128,14 @@ def service(serving_registry):
         # Flood tests need a limit they can reach quickly.
         "CHAT_RATE_PER_S": "5",
         "CHAT_RATE_BURST": "10",
+        **extra,
     }
-    process = ServiceProcess(env)
+
+
+@pytest.fixture(scope="session")
+def service(serving_registry):
+    """A running service (session-wide); tests that restart it leave it running."""
+    process = ServiceProcess(service_env(serving_registry))
     process.start()
     yield process
     process.stop()
