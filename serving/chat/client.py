@@ -1,8 +1,8 @@
 """A small asyncio client for the chat protocol (tests, bench/chat.py, scripted conversations).
 
-    async with ChatClient.connect("ws://127.0.0.1:3000/chat/ws", token) as client:
-        await client.say("my card has not arrived", client_msg_id="m1")
-        reply = await client.expect("bot_reply")
+async with ChatClient.connect("ws://127.0.0.1:3000/chat/ws", token) as client:
+    await client.say("my card has not arrived", client_msg_id="m1")
+    reply = await client.expect("bot_reply")
 """
 
 from __future__ import annotations

@@ -192,6 +192,19 @@ class FrameHandlers:
         connection.send(
             p.encode("resume_complete", {"replayed": len(events), "last_seq": newest, "more": more})
         )
+        if connection.identity.role is Role.AGENT:
+            # Replayed hand-offs may since have been resolved elsewhere: this is the live queue.
+            queue = await hub.db(hub.store.support.agent_queue)
+            connection.send(
+                p.encode(
+                    "support_queue",
+                    {
+                        "requests": [
+                            {**request, "reason": request["handoff_reason"]} for request in queue
+                        ]
+                    },
+                )
+            )
 
     async def on_heartbeat(self, connection: Connection, data: p.Heartbeat) -> None:
         """Answer a client heartbeat."""

@@ -50,6 +50,18 @@ class SupportStore:
         """The newest request of a support room, resolved or not."""
         return self._one(tables.support_requests.c.room_id == room_id)
 
+    def agent_queue(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Requests a human has or should pick up, oldest hand-off first."""
+        requests = tables.support_requests
+        query = (
+            sa.select(requests)
+            .where(requests.c.status.in_(("waiting_agent", "with_agent")))
+            .order_by(requests.c.handed_off_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [_public(row) for row in connection.execute(query).mappings()]
+
     def open_conversation(
         self,
         customer: Identity,

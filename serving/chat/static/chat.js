@@ -1,0 +1,140 @@
+// Chat client shared by the customer page and the agent console.
+// Reconnects with exponential backoff and full jitter, resumes from the last seq it saw, and
+// keeps unsent messages in a localStorage outbox that it flushes on reconnect (the server
+// drops duplicates by client_msg_id, so a resend after a lost ack is harmless).
+
+const MAX_BACKOFF_MS = 15000;
+const BASE_BACKOFF_MS = 500;
+
+export class ChatConnection {
+  constructor({ token, storageKey, onFrame, onStatus }) {
+    this.token = token;
+    this.key = storageKey;
+    this.onFrame = onFrame;
+    this.onStatus = onStatus || (() => {});
+    this.attempt = 0;
+    this.socket = null;
+    this.closedByUser = false;
+    this.seenMessages = new Set();
+  }
+
+  get lastSeq() {
+    return Number(localStorage.getItem(`${this.key}:last_seq`) || 0);
+  }
+
+  set lastSeq(value) {
+    if (value > this.lastSeq) localStorage.setItem(`${this.key}:last_seq`, String(value));
+  }
+
+  get outbox() {
+    return JSON.parse(localStorage.getItem(`${this.key}:outbox`) || "[]");
+  }
+
+  set outbox(items) {
+    localStorage.setItem(`${this.key}:outbox`, JSON.stringify(items));
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/chat/ws?token=${encodeURIComponent(this.token)}`;
+    this.onStatus("connecting");
+    const socket = new WebSocket(url);
+    this.socket = socket;
+    socket.onmessage = (event) => this.receive(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      this.socket = null;
+      if (event.code === 1008) {
+        this.onStatus("unauthorised", event.reason);
+        return; // a bad token does not get better by retrying
+      }
+      if (!this.closedByUser) this.scheduleReconnect();
+    };
+  }
+
+  scheduleReconnect() {
+    const ceiling = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** this.attempt);
+    const delay = Math.random() * ceiling; // full jitter: reconnecting clients spread out
+    this.attempt += 1;
+    this.onStatus("reconnecting", `in ${(delay / 1000).toFixed(1)} s`);
+    setTimeout(() => this.connect(), delay);
+  }
+
+  receive(frame) {
+    const { type, data } = frame;
+    if (type === "welcome") {
+      this.attempt = 0;
+      this.onStatus("online");
+      this.sendRaw({ type: "resume", data: { last_seq: this.lastSeq } });
+    } else if (type === "resume_complete") {
+      this.flushOutbox();
+    } else if (type === "ping") {
+      this.sendRaw({ type: "heartbeat", data: {} });
+      return;
+    } else if (type === "ack") {
+      this.outbox = this.outbox.filter((item) => item.client_msg_id !== data.client_msg_id);
+    }
+    if (data && typeof data.seq === "number" && type !== "ack") this.lastSeq = data.seq;
+    if ((type === "new_message" || type === "bot_reply") && data.message_id) {
+      if (this.seenMessages.has(data.message_id)) return; // replayed twice after a resume
+      this.seenMessages.add(data.message_id);
+    }
+    this.onFrame(frame);
+  }
+
+  sendRaw(frame) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  send(type, data = {}) {
+    return this.sendRaw({ type, data });
+  }
+
+  say(content, roomId) {
+    const item = { client_msg_id: crypto.randomUUID(), content };
+    if (roomId) item.room_id = roomId;
+    this.outbox = [...this.outbox, item];
+    this.sendRaw({ type: "chat_message", data: item });
+    return item;
+  }
+
+  flushOutbox() {
+    for (const item of this.outbox) this.sendRaw({ type: "chat_message", data: item });
+  }
+}
+
+// A token from ?token=, localStorage, or the local dev login (CHAT_DEV_LOGIN=true).
+export async function obtainToken(role, storageKey) {
+  const fromUrl = new URLSearchParams(location.search).get("token");
+  if (fromUrl) {
+    localStorage.setItem(`${storageKey}:token`, fromUrl);
+    return fromUrl;
+  }
+  const stored = localStorage.getItem(`${storageKey}:token`);
+  if (stored) return stored;
+  const userId = new URLSearchParams(location.search).get("user") ||
+    prompt(`Your ${role} name (local dev login)`, role === "agent" ? "agent-1" : "customer-1");
+  const response = await fetch("/chat/dev/token", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ user_id: userId, role }),
+  });
+  if (!response.ok) throw new Error("no token: open this page with ?token=JWT (make token)");
+  const { token } = await response.json();
+  localStorage.setItem(`${storageKey}:token`, token);
+  return token;
+}
+
+export function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
