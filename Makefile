@@ -14,9 +14,24 @@ MLFLOW_PORT ?= 5000
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install run pipeline serve status promote rollback ui test lint format lock bench clean
+.PHONY: install system-deps run pipeline serve token screenshots status promote rollback ui test lint format lock bench clean
+
+# The chat tier signs tokens with CHAT_JWT_SECRET. Locally a random one is made once and kept in
+# .chat-secret (gitignored); deployments set the variable themselves.
+CHAT_SECRET_FILE := .chat-secret
+export CHAT_JWT_SECRET ?= $(shell test -s $(CHAT_SECRET_FILE) || python3 -c "import secrets; print(secrets.token_urlsafe(48))" > $(CHAT_SECRET_FILE); cat $(CHAT_SECRET_FILE))
+USER ?= customer-1
+ROLE ?= customer
+# Debian packages the tests drive for real: a Redis server (chat fan-out) and Chromium (pages).
+SYSTEM_PACKAGES := redis-server chromium
+SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
 
 install: $(STAMP)
+
+system-deps:
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null || ( \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) )
 
 # uv installs the locked stack in seconds where plain pip backtracks for minutes.
 $(STAMP): pyproject.toml requirements.lock
@@ -32,10 +47,21 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 run: pipeline serve
 
-# Serves the registry's champion (needs `make pipeline` once). Ctrl-C stops it.
+# Serves the registry's champion (needs `make pipeline` once) and the chat tier. Ctrl-C stops it.
+# CHAT_DEV_LOGIN lets the local pages hand out tokens; never set it where strangers can connect.
 serve: $(STAMP)
 	@echo "Intent service: http://$(HOST):$(PORT)  (Swagger UI at /, OpenAPI at /docs.json)"
-	$(VENV)/bin/bentoml serve serving.service:IntentService --host $(HOST) --port $(PORT)
+	@echo "Support chat:   http://$(HOST):$(PORT)/chat/   agent console: http://$(HOST):$(PORT)/chat/agent"
+	CHAT_DEV_LOGIN=$${CHAT_DEV_LOGIN:-true} $(VENV)/bin/bentoml serve serving.service:IntentService --host $(HOST) --port $(PORT)
+
+# make token USER=alice ROLE=customer|agent: a chat token signed with CHAT_JWT_SECRET.
+token: $(STAMP)
+	@$(PY) -m serving.chat.auth --user "$(USER)" --role "$(ROLE)"
+
+# Drives both chat pages in headless Chromium and saves their screenshots in docs/screenshots.
+screenshots: $(STAMP) system-deps
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/serving/chat/test_web_pages.py
+	@ls -1 docs/screenshots/*.png
 
 pipeline: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m pipelines.cli materialize
@@ -60,7 +86,7 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	trap 'kill $$mlflow_pid 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/dagster dev -m pipelines.definitions -h 127.0.0.1 -p $(DAGSTER_PORT)
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
