@@ -93,7 +93,12 @@ chat_app = build_chat_app()
     # Measured in bench/serve.py: per-request access logging and tracing spans cost more than
     # the model itself on this hot path; both stay available through settings.
     logging={"access": {"enabled": settings.access_log}},
-    tracing={"excluded_urls": [] if settings.tracing else ["/predict", "/batch_predict"]},
+    # A traced WebSocket gets a span per frame sent and received: the chat tier is never traced.
+    tracing={
+        "excluded_urls": ["/chat/ws"]
+        if settings.tracing
+        else ["/predict", "/batch_predict", "/chat/ws"]
+    },
     http={
         "cors": {
             "enabled": bool(settings.cors_origins),

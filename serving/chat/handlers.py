@@ -104,9 +104,10 @@ class FrameHandlers:
         )
         if stored.duplicate:
             return
-        await hub.publish_stored("new_message", stored.data)
+        # The members were read with the room a moment ago: no second look-up per message.
+        await hub.publish_stored("new_message", stored.data, room["member_ids"])
         if room["room_type"] == RoomType.SUPPORT and identity.role is Role.CUSTOMER:
-            await self.bot.respond(identity, stored.message_id, content, room["room_id"])
+            await self.bot.respond(stored.message_id, content, room)
 
     async def on_typing(self, connection: Connection, data: p.Typing) -> None:
         """Tell the room someone is typing (not stored)."""

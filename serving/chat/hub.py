@@ -12,6 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -43,6 +44,15 @@ class ChatHub:
         self.catalogue = ResponseCatalogue.load(settings.responses_path)
         self.policy = BotPolicy(settings.handoff_after_fallbacks, settings.frustration_threshold)
         self.store = ChatStore(settings.store_url)
+        # SQLite takes one writer at a time and its busy handler sleeps in growing steps, so
+        # writers of one process competing for it add latency: one writer thread queues them
+        # without sleeping, while reads (WAL) run beside it. A server database gets one pool.
+        self.readers = ThreadPoolExecutor(settings.store_threads, thread_name_prefix="chat-read")
+        self.writer = (
+            ThreadPoolExecutor(1, thread_name_prefix="chat-write")
+            if self.store.engine.dialect.name == "sqlite"
+            else self.readers
+        )
         self.connections = ConnectionRegistry()
         self.broker = make_broker(settings.broker_url, self.connections.deliver)
         self.classify = classify
@@ -62,13 +72,18 @@ class ChatHub:
         for connection in list(self.connections.all()):
             await connection.close(CloseCode.SHUTDOWN, "server shutting down")
         await self.broker.close()
+        self.writer.shutdown(wait=True)
+        self.readers.shutdown(wait=True)
         self.store.close()
 
     # --- storage and fan-out helpers ------------------------------------------------------
 
     async def db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking store call off the event loop."""
-        return await asyncio.to_thread(functools.partial(function, *args, **kwargs))
+        executor = self.writer if getattr(function, "writes", False) else self.readers
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, functools.partial(function, *args, **kwargs)
+        )
 
     async def room_members(self, room_id: str) -> tuple[str, ...]:
         """Member ids of a room (empty when it is gone)."""
@@ -96,10 +111,13 @@ class ChatHub:
         members = await self.room_members(room_id)
         return await self.emit(room_audience(room_id), event_type, data, members, roles)
 
-    async def publish_stored(self, event_type: str, data: dict[str, Any]) -> None:
+    async def publish_stored(
+        self, event_type: str, data: dict[str, Any], members: Iterable[str] | None = None
+    ) -> None:
         """Deliver an already persisted room event (a message) to the room's members."""
-        members = await self.room_members(data["room_id"])
-        await self.broker.publish(Envelope(protocol.encode(event_type, data), members))
+        if members is None:
+            members = await self.room_members(data["room_id"])
+        await self.broker.publish(Envelope(protocol.encode(event_type, data), tuple(members)))
 
     async def ephemeral(
         self, event_type: str, data: dict[str, Any], user_ids: Iterable[str], exclude: str

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from features.sentiment import sentiment
-from serving.chat.auth import BOT_USER_ID, Identity
+from serving.chat.auth import BOT_USER_ID
 from serving.chat.bot import (
     HANDOFF,
     HANDOFF_FAILED,
@@ -33,9 +33,9 @@ class BotResponder:
     def __init__(self, hub: ChatHub) -> None:
         self.hub = hub
 
-    async def respond(self, customer: Identity, message_id: str, text: str, room_id: str) -> None:
+    async def respond(self, message_id: str, text: str, room: dict[str, Any]) -> None:
         """The bot's reply to one stored customer message (silent once a human has it)."""
-        hub = self.hub
+        hub, room_id = self.hub, room["room_id"]
         request = await hub.db(hub.store.support.latest_for_room, room_id)
         if request is None or request["status"] != "bot":
             return
@@ -69,6 +69,7 @@ class BotResponder:
             prediction=prediction,
             decision=decision,
             reply_to=message_id,
+            members=room["member_ids"],
         )
 
     async def say(
@@ -81,6 +82,7 @@ class BotResponder:
         reply_to: str | None = None,
         action: str = "notice",
         handoff_reason: str | None = None,
+        members: list[str] | None = None,
     ) -> None:
         """Post a bot message to a room (with the prediction it answers, when there is one)."""
         hub = self.hub
@@ -98,7 +100,7 @@ class BotResponder:
         stored = await hub.db(
             hub.store.insert_message, room_id, BOT_USER_ID, "bot", content, None, extra
         )
-        await hub.publish_stored("bot_reply", stored.data)
+        await hub.publish_stored("bot_reply", stored.data, members)
 
     async def _hand_off(
         self,

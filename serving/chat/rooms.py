@@ -6,13 +6,17 @@ last person leaves is deleted (soft: its messages stay training data).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 
 from conversations import tables
 from serving.chat.auth import BOT_USER_ID, Identity
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def now() -> datetime:
@@ -23,6 +27,12 @@ def now() -> datetime:
 def new_id() -> str:
     """A fresh opaque id."""
     return uuid.uuid4().hex
+
+
+def writes(method: Callable[P, R]) -> Callable[P, R]:
+    """Mark a store method that writes: the hub runs those on its single writer thread."""
+    method.writes = True  # type: ignore[attr-defined]
+    return method
 
 
 class RoomStore:
@@ -68,6 +78,7 @@ class RoomStore:
             )
         )
 
+    @writes
     def create_room(
         self, name: str, room_type: str, creator: Identity, member_ids: list[str]
     ) -> dict[str, Any]:
@@ -97,6 +108,7 @@ class RoomStore:
         assert room is not None
         return room
 
+    @writes
     def add_member(self, room_id: str, identity: Identity) -> bool:
         """Add a member; False when already one."""
         try:
@@ -113,6 +125,7 @@ class RoomStore:
             return False
         return True
 
+    @writes
     def remove_member(self, room_id: str, user_id: str) -> dict[str, Any]:
         """Remove a member; hands the room to the next member or deletes it when empty."""
         members, rooms = tables.room_members, tables.rooms

@@ -40,6 +40,9 @@ class ChatSettings(BaseSettings):
     rate_burst: int = Field(20, gt=0)
     heartbeat_interval_s: float = Field(20.0, gt=0)
     heartbeat_timeout_s: float = Field(60.0, gt=0)
+    store_threads: int = Field(
+        4, gt=0, description="threads for store reads (and writes, off SQLite)"
+    )
     replay_limit: int = Field(1000, gt=0, description="most events replayed by one resume")
     responses_path: Path = REPO_ROOT / "data" / "responses.yaml"
     classify_timeout_s: float = Field(5.0, gt=0)

@@ -15,7 +15,7 @@ from conversations import tables
 from conversations.schema import LabelSource, Speaker
 from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.bot import Turn
-from serving.chat.rooms import RoomStore, new_id, now
+from serving.chat.rooms import RoomStore, new_id, now, writes
 from serving.chat.support import SupportStore
 
 AGENTS_AUDIENCE = "role:agent"
@@ -65,6 +65,7 @@ class ChatStore:
         )
         return int(result.inserted_primary_key[0])
 
+    @writes
     def append_event(self, audience: str, event_type: str, data: dict[str, Any]) -> int:
         """Store an event for replay; returns its seq."""
         with self.engine.begin() as connection:
@@ -114,6 +115,7 @@ class ChatStore:
 
     # --- messages -------------------------------------------------------------------------
 
+    @writes
     def insert_message(
         self,
         room_id: str,
@@ -123,16 +125,18 @@ class ChatStore:
         client_msg_id: str | None,
         extra: dict[str, Any] | None = None,
     ) -> StoredMessage:
-        """Commit a message, its training row and its event; a resent client_msg_id is found."""
-        if client_msg_id is not None and (found := self._find_sent(sender_id, client_msg_id)):
-            return found
+        """Commit a message, its training row and its event; a resent client_msg_id is found.
+
+        Resends are rare, so there is no look-up first: the unique (sender, client_msg_id)
+        constraint refuses the copy and the transaction rolls back.
+        """
         try:
             with self.engine.begin() as connection:
                 return self._insert_message(
                     connection, room_id, sender_id, role, content, client_msg_id, extra or {}
                 )
         except sa.exc.IntegrityError:
-            # The same client_msg_id raced in on another connection: answer with that one.
+            # A resend (or the same client_msg_id racing in on another connection).
             found = self._find_sent(sender_id, client_msg_id) if client_msg_id else None
             if found is None:
                 raise
@@ -219,6 +223,7 @@ class ChatStore:
             row = connection.execute(query).mappings().first()
         return dict(row) if row else None
 
+    @writes
     def record_prediction(
         self, message_id: str, prediction: dict[str, Any], polarity: float, subjectivity: float
     ) -> None:
@@ -238,6 +243,7 @@ class ChatStore:
                 )
             )
 
+    @writes
     def record_label(self, message_id: str, intent: str, agent_id: str, text: str) -> int:
         """An agent's label for a customer message (label_source `agent`)."""
         predicted = tables.predictions

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from conversations import tables
 from serving.chat.auth import BOT_USER_ID, Identity
-from serving.chat.rooms import RoomStore, new_id, now
+from serving.chat.rooms import RoomStore, new_id, now, writes
 
 OPEN_STATUSES = ("bot", "waiting_agent", "with_agent")
 
@@ -62,6 +62,7 @@ class SupportStore:
         with self.engine.connect() as connection:
             return [_public(row) for row in connection.execute(query).mappings()]
 
+    @writes
     def open_conversation(
         self,
         customer: Identity,
@@ -103,6 +104,7 @@ class SupportStore:
         with self.engine.begin() as connection:
             return connection.execute(query.values(**values)).rowcount > 0
 
+    @writes
     def hand_off(self, request_id: str, reason: str) -> bool:
         """Move a bot conversation to the agent queue; False when a human already has it."""
         return self._update(
@@ -113,12 +115,14 @@ class SupportStore:
             handed_off_at=now(),
         )
 
+    @writes
     def escalate(self, request_id: str, reason: str) -> None:
         """Count an escalation; a bot conversation goes to the agent queue with it."""
         requests = tables.support_requests
         self.hand_off(request_id, reason or "escalated")
         self._update(request_id, None, escalations=requests.c.escalations + 1)
 
+    @writes
     def assign(self, request_id: str, agent_id: str) -> bool:
         """An agent takes an open request."""
         requests = tables.support_requests
@@ -131,6 +135,7 @@ class SupportStore:
             handoff_reason=sa.func.coalesce(requests.c.handoff_reason, "agent_joined"),
         )
 
+    @writes
     def resolve(self, request_id: str, agent_id: str, resolution: str) -> bool:
         """Close a request; False when it was already resolved."""
         requests = tables.support_requests
@@ -143,6 +148,7 @@ class SupportStore:
             resolved_at=now(),
         )
 
+    @writes
     def rate(self, request_id: str, rating: int) -> None:
         """The customer's satisfaction rating (1-5)."""
         self._update(request_id, None, rating=rating)
