@@ -1,11 +1,11 @@
-"""Chat-tier capacity: connections held and send → bot_reply round trips, against /predict.
+"""Chat-tier capacity: connections held and send → bot_reply round trips, against the transport.
 
 Usage: python bench/chat.py [--customers 100,500] [--duration 20]
 Needs a champion in the registry (`make pipeline`). One `bentoml serve` worker with a fresh SQLite
 store; the load generator is one asyncio process on the same machine (loopback). The baseline,
-measured in the same run at the same concurrency, is the HTTP `/predict` round trip: the ratio
-says what the chat tier (auth, commit before ack, event log, fan-out, bot policy) costs on top
-of classifying the message.
+measured in the same run at the same concurrency, is the WebSocket heartbeat → pong round trip over
+the same sockets and server stack: the ratio says what a bot turn (two commits before ack and
+reply, the event log, the prediction, the bot policy) costs over the bare transport.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -63,43 +63,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def predict_load(base: str, concurrency: int, seconds: float) -> Result:
-    """`concurrency` HTTP clients, each POSTing /predict back to back."""
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+async def chat_load(
+    ws_url: str,
+    secret: str,
+    concurrency: int,
+    seconds: float,
+    think_s: float = 0.0,
+    echo: bool = False,
+) -> Result:
+    """`concurrency` customers connected at once, each sending and awaiting the bot's reply.
 
-        async def worker(index: int) -> None:
-            nonlocal errors
-            n = index
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                response = await client.post("/predict", json={"text": TEXTS[n % len(TEXTS)]})
-                if response.status_code == 200:
-                    latencies.append((time.perf_counter() - started) * 1000)
-                else:
-                    errors += 1
-                n += 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    return Result(
-        "http /predict",
-        concurrency,
-        concurrency,
-        len(latencies),
-        len(latencies) / elapsed,
-        percentile(latencies, 50),
-        percentile(latencies, 99),
-        errors,
-    )
-
-
-async def chat_load(ws_url: str, secret: str, concurrency: int, seconds: float) -> Result:
-    """`concurrency` customers connected at once, each sending and awaiting the bot's reply."""
+    With `think_s` each customer waits that long (±50%, so they do not march in step) between
+    messages, like a person typing; without it the service runs flat out. With `echo` the
+    round trip is heartbeat → pong: the same sockets, auth and server stack without the store
+    and the model, i.e. the transport's ceiling (the baseline).
+    """
     latencies: list[float] = []
     errors = 0
     ready = asyncio.Event()
@@ -116,15 +94,23 @@ async def chat_load(ws_url: str, secret: str, concurrency: int, seconds: float) 
                 ready.set()
             await ready.wait()
             n = index
+            if think_s:  # customers arrive spread out, not all in the same second
+                await asyncio.sleep(random.uniform(0, think_s))
             while time.perf_counter() < stop_at[0]:
                 started = time.perf_counter()
-                await client.say(TEXTS[n % len(TEXTS)])
-                reply = await client.expect("bot_reply", timeout=60)
-                if reply.get("action") == "handoff":
-                    errors += 1
-                    return
+                if echo:
+                    await client.send("heartbeat")
+                    await client.expect("pong", timeout=60)
+                else:
+                    await client.say(TEXTS[n % len(TEXTS)])
+                    reply = await client.expect("bot_reply", timeout=60)
+                    if reply.get("action") == "handoff":
+                        errors += 1
+                        return
                 latencies.append((time.perf_counter() - started) * 1000)
                 n += 1
+                if think_s:
+                    await asyncio.sleep(think_s * random.uniform(0.5, 1.5))
             await client.send("heartbeat")
             await client.expect("pong", timeout=60)  # still held at the end
 
@@ -139,7 +125,8 @@ async def chat_load(ws_url: str, secret: str, concurrency: int, seconds: float) 
     elapsed = time.perf_counter() - began
     failed = [o for o in outcomes if isinstance(o, BaseException)]
     return Result(
-        "chat send→bot_reply",
+        ("ws heartbeat→pong" if echo else "chat send→bot_reply")
+        + (f" (think {think_s:g} s)" if think_s else ""),
         concurrency,
         connected - len(failed),
         len(latencies),
@@ -152,20 +139,25 @@ async def chat_load(ws_url: str, secret: str, concurrency: int, seconds: float) 
 
 
 def server_rss_mb(pid: int) -> float:
-    """Resident memory of a process group leader's children (the workers), in MB."""
-    total = 0
+    """Resident memory of a process and all its descendants (the serve workers), in MB."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             status = (entry / "status").read_text()
-            if os.getpgid(int(entry.name)) != pid:
-                continue
-        except (OSError, ProcessLookupError):
+        except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        child = int(entry.name)
+        children.setdefault(int(fields["PPid"]), []).append(child)
+        rss[child] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += rss.get(current, 0)
+        stack.extend(children.get(current, []))
     return total / 1024
 
 
@@ -174,6 +166,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", default="100,500")
     parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument(
+        "--paced", type=int, default=500, help="customers in the paced run (0: none)"
+    )
+    parser.add_argument("--think", type=float, default=20.0, help="seconds between messages")
     args = parser.parse_args()
     levels = [int(level) for level in args.customers.split(",")]
     secret = secrets.token_urlsafe(48)
@@ -196,11 +192,16 @@ def main() -> None:
     memory: dict[str, float] = {"idle_mb": round(server_rss_mb(process.pid), 1)}
     try:
         base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/chat/ws"
-        asyncio.run(predict_load(base, 8, 3))  # warm-up
+        httpx.post(f"{base}/predict", json={"text": TEXTS[0]}, timeout=30)  # warm-up
         for level in levels:
-            results.append(asyncio.run(predict_load(base, level, args.duration)))
+            echo = chat_load(ws_url, secret, level, args.duration, echo=True)
+            results.append(asyncio.run(echo))
             results.append(asyncio.run(chat_load(ws_url, secret, level, args.duration)))
             memory[f"after_{level}_customers_mb"] = round(server_rss_mb(process.pid), 1)
+        if args.paced:
+            duration = max(args.duration, 3 * args.think)
+            paced = chat_load(ws_url, secret, args.paced, duration, args.think)
+            results.append(asyncio.run(paced))
     finally:
         stop(process)
     print_table(results, memory)
@@ -222,18 +223,15 @@ def print_table(results: list[Result], memory: dict[str, float]) -> None:
         )
     by_level: dict[int, dict[str, Result]] = {}
     for r in results:
-        by_level.setdefault(r.concurrency, {})[r.kind.split()[0]] = r
+        if "think" not in r.kind:
+            by_level.setdefault(r.concurrency, {})[r.kind.split()[0]] = r
     for level, pair in by_level.items():
-        chat, http = pair["chat"], pair["http"]
+        chat, echo = pair["chat"], pair["ws"]
         print(
-            f"{level} concurrent: chat/HTTP throughput {chat.per_s / http.per_s:.2f}×, "
-            f"p99 {chat.p99_ms / http.p99_ms:.2f}×"
+            f"{level} concurrent: bot round trips/s {chat.per_s / echo.per_s:.3f}× of "
+            f"heartbeat round trips; p99 {chat.p99_ms / echo.p99_ms:.1f}×"
         )
     print("server memory (MB):", memory)
-    print(
-        "median chat p50 ms:",
-        statistics.median(r.p50_ms for r in results if r.kind != "http /predict"),
-    )
 
 
 if __name__ == "__main__":
