@@ -105,6 +105,13 @@ def register_version(examples: pd.DataFrame, registry: IntentRegistry, artifacts
     splits = [frame[frame["split"] == name] for name in ("train", "validation", "test")]
     outcome = train_intent_model(resolve(["tfidf_logreg"]), *splits)
     version = log_and_register(
-        outcome, registry, "serving-tests", str(artifacts), f"fp-{time.time_ns()}", {}, {}
+        outcome,
+        registry,
+        "serving-tests",
+        str(artifacts),
+        f"fp-{time.time_ns()}",
+        {},
+        {},
+        reference=splits[0],
     )
     return str(version.version)

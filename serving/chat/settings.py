@@ -15,7 +15,7 @@ class ChatSettings(BaseSettings):
     """Authentication, limits, bot policy and fan-out of the real-time chat tier."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CHAT_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="CHAT_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
     )
 
     enabled: bool = True
