@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -155,6 +156,18 @@ class IntentRegistry:
             local = Path(_download_model(self.name, str(version), scratch, self.config))
             skops_file = next(local.rglob("model.skops"))
             return skops.io.load(skops_file, trusted=TRUSTED_SKOPS_TYPES)
+
+    def load_reference(self, version: str) -> pd.DataFrame | None:
+        """The training snapshot (text, intent) stored with a version's run, or None."""
+        run_id = self.version(version).run_id
+        with tempfile.TemporaryDirectory() as scratch:
+            try:
+                path = self.client.download_artifacts(
+                    run_id, "reference/reference.parquet", scratch
+                )
+            except Exception:  # older versions were logged without one
+                return None
+            return pd.read_parquet(path)
 
     def describe(self, version: ModelVersion) -> dict[str, Any]:
         """The `status` entry of a version: run, training time, metrics, fallback policy."""

@@ -38,6 +38,10 @@ SIGNATURE = ModelSignature(
 )
 
 
+REFERENCE_DIR = "reference"
+REFERENCE_FILE = "reference.parquet"
+
+
 @contextmanager
 def mlflow_uris(tracking_uri: str, registry_uri: str) -> Iterator[None]:
     """Point MLflow's fluent API at these stores for the block, then restore the old ones.
@@ -94,12 +98,19 @@ def log_and_register(
     fingerprint: str,
     params: dict[str, Any],
     run_tags: dict[str, str],
+    reference: pd.DataFrame | None = None,
 ) -> ModelVersion:
-    """Log the outcome as one MLflow run and register its model; returns the new version."""
+    """Log the outcome as one MLflow run and register its model; returns the new version.
+
+    `reference` (text, intent of the training split) is stored with the run as the snapshot
+    that drift monitoring compares live traffic against.
+    """
     config = registry.config
     trained_at = datetime.now(UTC).isoformat()
     with mlflow_uris(config.tracking_uri, config.registry_uri or config.tracking_uri):
-        version = _log_run(outcome, registry, experiment_name, artifact_root, params, run_tags)
+        version = _log_run(
+            outcome, registry, experiment_name, artifact_root, params, run_tags, reference
+        )
     for key, value in {
         TAG_FINGERPRINT: fingerprint,
         TAG_TRAINED_AT: trained_at,
@@ -127,6 +138,7 @@ def _log_run(
     artifact_root: str | None,
     params: dict[str, Any],
     run_tags: dict[str, str],
+    reference: pd.DataFrame | None,
 ) -> str:
     experiment_id = ensure_experiment(experiment_name, artifact_root)
     registry.ensure_registered_model()
@@ -152,6 +164,11 @@ def _log_run(
                 outcome.fallback.threshold,
                 folder / "confidence_histogram.png",
             )
+            if reference is not None:
+                reference_file = folder / REFERENCE_FILE
+                reference[["text", "intent"]].reset_index(drop=True).to_parquet(reference_file)
+                mlflow.log_artifact(str(reference_file), REFERENCE_DIR)
+                reference_file.unlink()
             mlflow.log_artifacts(scratch)
         example = pd.DataFrame(
             {

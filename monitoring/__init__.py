@@ -1,0 +1,1 @@
+"""Drift monitoring, stakeholder reports and alerts."""

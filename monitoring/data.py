@@ -1,0 +1,92 @@
+"""Reading the current window from the conversation store (blocking I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+
+from conversations import tables
+from conversations.schema import Speaker
+from monitoring.window import Window
+
+
+@dataclass
+class CurrentData:
+    """What happened in the window."""
+
+    messages: pd.DataFrame  # customer messages with their prediction
+    labels: pd.DataFrame  # agent and feedback labels given in the window
+    requests: pd.DataFrame  # support conversations opened in the window
+
+
+def read_current(store_url: str, window: Window) -> CurrentData:
+    """Customer messages with predictions, labels and support requests of the window."""
+    engine = tables.create_engine(store_url)
+    messages, predictions = tables.messages, tables.predictions
+    # The newest prediction per message (a message classified twice keeps its latest).
+    latest = (
+        sa.select(
+            predictions.c.message_id,
+            sa.func.max(predictions.c.prediction_id).label("prediction_id"),
+        )
+        .group_by(predictions.c.message_id)
+        .subquery()
+    )
+    message_query = (
+        sa.select(
+            messages.c.message_id,
+            messages.c.conversation_id,
+            messages.c.ts,
+            messages.c.text,
+            predictions.c.intent.label("predicted_intent"),
+            predictions.c.confidence,
+            predictions.c.fallback,
+            predictions.c.model_version,
+            predictions.c.polarity,
+        )
+        .join(latest, latest.c.message_id == messages.c.message_id)
+        .join(predictions, predictions.c.prediction_id == latest.c.prediction_id)
+        .where(
+            messages.c.speaker == Speaker.CUSTOMER.value,
+            messages.c.ts >= window.start,
+            messages.c.ts < window.end,
+        )
+        .order_by(messages.c.ts)
+    )
+    labels = tables.labels
+    label_query = sa.select(
+        labels.c.message_id,
+        labels.c.text,
+        labels.c.intent,
+        labels.c.label_source,
+        labels.c.predicted_intent,
+        labels.c.ts,
+    ).where(labels.c.ts >= window.start, labels.c.ts < window.end)
+    requests = tables.support_requests
+    request_query = sa.select(requests).where(
+        requests.c.created_at >= window.start, requests.c.created_at < window.end
+    )
+    with engine.connect() as connection:
+        current = CurrentData(
+            pd.DataFrame(connection.execute(message_query).mappings().all()),
+            pd.DataFrame(connection.execute(label_query).mappings().all()),
+            pd.DataFrame(connection.execute(request_query).mappings().all()),
+        )
+    engine.dispose()
+    if current.messages.empty:
+        current.messages = pd.DataFrame(
+            columns=[
+                "message_id",
+                "conversation_id",
+                "ts",
+                "text",
+                "predicted_intent",
+                "confidence",
+                "fallback",
+                "model_version",
+                "polarity",
+            ]
+        )
+    return current

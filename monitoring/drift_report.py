@@ -1,0 +1,137 @@
+"""The Evidently part of a monitoring run: data and prediction drift per column, as HTML.
+
+Evidently 0.7 API (`from evidently import Report, Dataset, DataDefinition`). Text drift is its
+domain classifier (ROC AUC of telling current from reference texts); length, word count and
+TextBlob polarity are descriptors of the text column (polarity through a custom descriptor,
+because Evidently's own Sentiment descriptor needs NLTK data that cannot be downloaded here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.sentiment import sentiment
+from features.text_stats import TEXT_STAT_NAMES, text_stats
+
+DRIFT_COLUMNS = (
+    "text",
+    "length",
+    "word_count",
+    "polarity",
+    "predicted_intent",
+    "confidence",
+    "fallback",
+)
+FRAME_COLUMNS = ("text", "predicted_intent", "confidence", "fallback")
+
+
+def _numeric_column(values: Any, index: pd.Index) -> Any:
+    from evidently.core.datasets import DatasetColumn
+    from evidently.legacy.core import ColumnType
+
+    return DatasetColumn(type=ColumnType.Numerical, data=pd.Series(values, index=index))
+
+
+def polarity_descriptor(column: Any) -> Any:
+    """TextBlob polarity of each text (features.sentiment, as in training)."""
+    texts = column.data.astype(str).tolist()
+    return _numeric_column(sentiment(texts)[:, 0], column.data.index)
+
+
+def word_count_descriptor(column: Any) -> Any:
+    """Words per text (features.text_stats, as in training)."""
+    stats = text_stats(column.data.astype(str).tolist())
+    return _numeric_column(stats[:, TEXT_STAT_NAMES.index("word_count")], column.data.index)
+
+
+@dataclass
+class ColumnDrift:
+    """One column's drift test."""
+
+    column: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass
+class DriftReport:
+    """The drift of every column, the descriptor means, and where the HTML went."""
+
+    columns: list[ColumnDrift]
+    descriptor_means: dict[str, dict[str, float]]
+    html_path: Path
+
+    @property
+    def drifted(self) -> list[str]:
+        """Names of the columns whose distribution changed."""
+        return [column.column for column in self.columns if column.drifted]
+
+
+def _dataset(frame: pd.DataFrame) -> Any:
+    from evidently import DataDefinition, Dataset
+    from evidently.descriptors import CustomColumnDescriptor, TextLength
+
+    definition = DataDefinition(
+        text_columns=["text"],
+        numerical_columns=["confidence"],
+        categorical_columns=["predicted_intent", "fallback"],
+    )
+    descriptors = [
+        TextLength("text", alias="length"),
+        CustomColumnDescriptor("text", word_count_descriptor, alias="word_count"),
+        CustomColumnDescriptor("text", polarity_descriptor, alias="polarity"),
+    ]
+    prepared = frame[list(FRAME_COLUMNS)].reset_index(drop=True).copy()
+    prepared["fallback"] = prepared["fallback"].map({True: "yes", False: "no"})
+    return Dataset.from_pandas(prepared, data_definition=definition, descriptors=descriptors)
+
+
+def run_drift_report(
+    reference: pd.DataFrame, current: pd.DataFrame, text_threshold: float, html_path: Path
+) -> DriftReport:
+    """Compare current with reference (both: text, predicted_intent, confidence, fallback)."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    reference_data, current_data = _dataset(reference), _dataset(current)
+    report = Report(
+        [DataDriftPreset(columns=list(DRIFT_COLUMNS), text_threshold=text_threshold)],
+        include_tests=True,
+    )
+    snapshot = report.run(current_data, reference_data)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.save_html(str(html_path))
+    document = snapshot.dict()
+    failed = {
+        test["metric_config"]["params"].get("column")
+        for test in document["tests"]
+        if test["id"] == "drift" and str(test["status"]).endswith("FAIL")
+    }
+    columns = []
+    for metric in document["metrics"]:
+        config = metric["config"]
+        if not config["type"].endswith("ValueDrift"):
+            continue
+        columns.append(
+            ColumnDrift(
+                column=config["column"],
+                method=str(config.get("method")),
+                score=round(float(metric["value"]), 4),
+                threshold=float(config.get("threshold") or 0),
+                drifted=config["column"] in failed,
+            )
+        )
+    means = {}
+    for name, data in (("reference", reference_data), ("current", current_data)):
+        frame = data.as_dataframe()
+        means[name] = {
+            column: round(float(frame[column].mean()), 4)
+            for column in ("length", "word_count", "polarity")
+        }
+    return DriftReport(columns, means, html_path)

@@ -1,0 +1,275 @@
+"""A monitoring run: reference vs current window → Evidently report, summary, verdict, alerts.
+
+`python -m monitoring.job` runs one (the Dagster asset `drift_report` and the APScheduler runner
+call `run_monitoring` too).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from models.registry import IntentRegistry, RegistryConfig
+from models.tracking import mlflow_uris
+from monitoring.alerts import Alert, notify
+from monitoring.data import CurrentData, read_current
+from monitoring.drift_report import run_drift_report
+from monitoring.metrics import (
+    DriftRules,
+    label_performance,
+    prediction_drift,
+    support_kpis,
+    verdict,
+)
+from monitoring.pages import index_page, summary_page
+from monitoring.settings import MonitoringSettings
+from monitoring.window import Window, resolve_window
+
+logger = logging.getLogger("monitoring")
+SEED = 0
+
+
+class MonitoringError(RuntimeError):
+    """A run that cannot start (no champion, no reference); the message says what to do."""
+
+
+@dataclass
+class MonitoringResult:
+    """Where a run's outputs are and what it concluded."""
+
+    summary: dict[str, Any]
+    run_dir: Path
+    summary_path: Path
+    report_path: Path
+    index_path: Path
+    mlflow_run_id: str | None
+
+    @property
+    def verdict(self) -> str:
+        """ok | drift | degraded."""
+        return self.summary["verdict"]
+
+
+def _sample(frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    return frame.sample(size, random_state=SEED) if len(frame) > size else frame
+
+
+def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path) -> pd.DataFrame:
+    """The champion's training snapshot with the champion's own predictions on it."""
+    from serving.model_holder import ModelHolder
+    from serving.predictions import predict_documents
+
+    reference = registry.load_reference(version)
+    if reference is None:
+        examples = lake_dir / "training_examples.parquet"
+        if not examples.exists():
+            raise MonitoringError(
+                f"model version {version} has no reference snapshot and {examples} is missing: "
+                "run `make pipeline` to train a version that stores one"
+            )
+        frame = pd.read_parquet(examples)
+        reference = frame[frame["split"] == "train"][["text", "intent"]]
+    holder = ModelHolder(registry, "champion")
+    holder.refresh()
+    texts = reference["text"].astype(str).tolist()
+    documents = predict_documents(holder.current, texts, None, 1)
+    return reference.assign(
+        predicted_intent=[d["intent"] for d in documents],
+        confidence=[d["confidence"] for d in documents],
+        fallback=[d["fallback"] for d in documents],
+    ).reset_index(drop=True)
+
+
+def _previous_kpis(reports_dir: Path, run_id: str) -> dict[str, Any] | None:
+    earlier = [p for p in sorted(reports_dir.glob("*/summary.json")) if p.parent.name < run_id]
+    return json.loads(earlier[-1].read_text())["kpis"] if earlier else None
+
+
+def build_summary(
+    settings: MonitoringSettings,
+    window: Window,
+    version: str,
+    reference_accuracy: float | None,
+    reference: pd.DataFrame,
+    current: CurrentData,
+    run_dir: Path,
+) -> tuple[dict[str, Any], Path]:
+    """Every figure of the run, and the Evidently HTML written beside it."""
+    reference_sample = _sample(reference, settings.sample_size)
+    current_sample = _sample(current.messages, settings.sample_size)
+    report_path = run_dir / "evidently.html"
+    drift = None
+    if len(current_sample) >= settings.min_messages:
+        drift = run_drift_report(
+            reference_sample, current_sample, settings.text_drift_threshold, report_path
+        )
+    else:
+        report_path.write_text("<p>Too few messages in the window for a drift report.</p>")
+    predictions = prediction_drift(reference, current.messages)
+    performance = label_performance(_labels_with_predictions(current), settings.min_labels)
+    rules = DriftRules(
+        settings.intent_js_threshold,
+        settings.fallback_rate_increase,
+        settings.confidence_drop,
+        settings.max_accuracy_drop,
+        settings.min_messages,
+    )
+    drifted = drift.drifted if drift else []
+    outcome, reasons = verdict(
+        rules, len(current.messages), drifted, predictions, performance, reference_accuracy
+    )
+    sampled = len(reference_sample) < len(reference) or len(current_sample) < len(current.messages)
+    summary = {
+        "run_id": run_dir.name,
+        "verdict": outcome,
+        "reasons": reasons,
+        "window": window.to_dict(),
+        "window_label": window.label(),
+        "model_version": version,
+        "reference_accuracy": reference_accuracy,
+        "current_messages": len(current.messages),
+        "drifted_columns": drifted,
+        "columns": [vars(column) for column in drift.columns] if drift else [],
+        "descriptor_means": drift.descriptor_means if drift else {},
+        "predictions": predictions,
+        "performance": performance,
+        "kpis": support_kpis(current.requests, current.messages, window.days),
+        "sampling": {
+            "reference_rows": len(reference_sample),
+            "reference_total": len(reference),
+            "current_rows": len(current_sample),
+            "current_total": len(current.messages),
+            "note": (
+                f"Large sides were sampled uniformly at random (seed {SEED}) to "
+                f"{settings.sample_size:,} messages to keep the HTML small; intent shares, "
+                "rates and KPIs use every message."
+                if sampled
+                else "Every message was used."
+            ),
+        },
+    }
+    return summary, report_path
+
+
+def _labels_with_predictions(current: CurrentData) -> pd.DataFrame:
+    labels = current.labels
+    if labels.empty:
+        return pd.DataFrame(columns=["intent", "predicted_intent", "label_source"])
+    served = current.messages.set_index("message_id")["predicted_intent"]
+    missing = labels["predicted_intent"].isna() & labels["message_id"].isin(served.index)
+    labels = labels.copy()
+    labels.loc[missing, "predicted_intent"] = labels.loc[missing, "message_id"].map(served)
+    return labels
+
+
+def run_monitoring(
+    settings: MonitoringSettings, now: datetime | None = None, log_to_mlflow: bool = True
+) -> MonitoringResult:
+    """One monitoring run over the configured window."""
+    window = resolve_window(
+        settings.window_hours, settings.window_start, settings.window_end, now=now
+    )
+    registry_uri = settings.mlflow_registry_uri or settings.mlflow_tracking_uri
+    registry = IntentRegistry(
+        RegistryConfig(settings.mlflow_tracking_uri, registry_uri, settings.model_name)
+    )
+    champion = registry.version_by_alias("champion")
+    if champion is None:
+        raise MonitoringError("no champion in the registry: run `make pipeline` first")
+    version = str(champion.version)
+    reference_accuracy = registry.describe(champion)["metrics"].get("test_accuracy")
+    reference = reference_predictions(registry, version, settings.lake_dir)
+    current = read_current(settings.store_url, window)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    run_dir = settings.reports_dir / stamp
+    run_dir.mkdir(parents=True, exist_ok=True)
+    summary, report_path = build_summary(
+        settings, window, version, reference_accuracy, reference, current, run_dir
+    )
+    previous = _previous_kpis(settings.reports_dir, run_dir.name)
+    summary_path = run_dir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    (run_dir / "index.html").write_text(summary_page(summary, previous), encoding="utf-8")
+    index_path = settings.reports_dir / "index.html"
+    index_path.write_text(index_page(settings.reports_dir), encoding="utf-8")
+    run_id = _log_to_mlflow(settings, registry_uri, summary, run_dir) if log_to_mlflow else None
+    summary["mlflow_run_id"] = run_id
+    summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    logger.info("monitoring %s: %s (%s)", run_dir.name, summary["verdict"], summary["reasons"])
+    if summary["verdict"] != "ok":
+        notify(
+            settings,
+            Alert(
+                kind=summary["verdict"],
+                title=f"Intent model {summary['verdict']}: version {version}",
+                lines=summary["reasons"],
+                link=str((run_dir / "index.html").resolve()),
+            ),
+        )
+    return MonitoringResult(summary, run_dir, summary_path, report_path, index_path, run_id)
+
+
+def _log_to_mlflow(
+    settings: MonitoringSettings, registry_uri: str, summary: dict[str, Any], run_dir: Path
+) -> str:
+    import mlflow
+
+    from models.tracking import ensure_experiment
+
+    predictions = summary["predictions"]
+    metrics = {
+        "current_messages": summary["current_messages"],
+        "intent_js_distance": predictions["intent_js_distance"],
+        "intent_psi": predictions["intent_psi"],
+        "drifted_columns": len(summary["drifted_columns"]),
+        **{
+            f"kpi_{key}": value
+            for key, value in summary["kpis"].items()
+            if isinstance(value, int | float)
+        },
+    }
+    for name in ("fallback_rate", "mean_confidence"):
+        if predictions[name]["current"] is not None:
+            metrics[f"current_{name}"] = predictions[name]["current"]
+    if summary["performance"].get("judged"):
+        metrics["label_accuracy"] = summary["performance"]["accuracy"]
+        metrics["label_macro_f1"] = summary["performance"]["macro_f1"]
+    with mlflow_uris(settings.mlflow_tracking_uri, registry_uri):
+        experiment_id = ensure_experiment(settings.experiment, None)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=summary["run_id"]) as run:
+            mlflow.set_tags(
+                {"verdict": summary["verdict"], "model_version": summary["model_version"]}
+            )
+            mlflow.log_metrics(metrics)
+            mlflow.log_artifacts(str(run_dir), "report")
+            return run.info.run_id
+
+
+def main() -> None:
+    """Run once with the environment's settings and print where the report is."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = run_monitoring(MonitoringSettings())
+    except MonitoringError as exc:
+        raise SystemExit(f"monitoring: {exc}") from exc
+    print(
+        json.dumps(
+            {
+                "verdict": result.verdict,
+                "reasons": result.summary["reasons"],
+                "report": str(result.run_dir / "index.html"),
+                "index": str(result.index_path),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

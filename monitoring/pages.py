@@ -1,0 +1,139 @@
+"""HTML for people who do not read code: a summary page per run and an index of all runs."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+VERDICT_WORDS = {
+    "ok": ("All clear", "#11693a", "#d8f5e2"),
+    "drift": ("Customers' messages have changed", "#7a5400", "#fff3d6"),
+    "degraded": ("The model is getting answers wrong", "#b3261e", "#fde2e0"),
+}
+KPI_LABELS = {
+    "conversations": ("Support conversations", "{:,.0f}", 0),
+    "conversations_per_day": ("Conversations per day", "{:,.1f}", 0),
+    "containment_rate": ("Solved by the bot alone", "{:.1%}", 1),
+    "escalation_rate": ("Handed to a human", "{:.1%}", -1),
+    "resolution_rate": ("Resolved", "{:.1%}", 1),
+    "fallback_rate": ("Bot unsure (fallback)", "{:.1%}", -1),
+    "mean_sentiment": ("Mean customer sentiment (−1…1)", "{:+.2f}", 1),
+    "mean_rating": ("Mean satisfaction rating (1-5)", "{:.2f}", 1),
+}
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;background:#f5f6f8}
+main{max-width:980px;margin:0 auto;padding:24px}
+.verdict{padding:18px 22px;border-radius:12px;margin-bottom:18px}
+.verdict h1{margin:0 0 6px;font-size:24px}
+section{background:#fff;border-radius:12px;padding:16px 22px;margin-bottom:16px}
+h2{font-size:17px;margin:0 0 10px}
+table{border-collapse:collapse;width:100%;font-size:14px}
+td,th{padding:6px 8px;border-bottom:1px solid #eceff5;text-align:left}
+.up{color:#11693a}.down{color:#b3261e}.flat{color:#6b7385}
+.note{font-size:13px;color:#6b7385}
+iframe{width:100%;height:1400px;border:0;background:#fff;border-radius:12px}
+"""
+
+
+def _arrow(value: float | None, previous: float | None, good_direction: int) -> str:
+    if value is None or previous is None or value == previous:
+        return '<span class="flat">→</span>'
+    rising = value > previous
+    good = (rising and good_direction > 0) or (not rising and good_direction < 0)
+    css = "flat" if good_direction == 0 else ("up" if good else "down")
+    return f'<span class="{css}">{"↑" if rising else "↓"}</span>'
+
+
+def _kpi_rows(kpis: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    rows = []
+    for key, (label, fmt, direction) in KPI_LABELS.items():
+        value = kpis.get(key)
+        before = (previous or {}).get(key)
+        shown = fmt.format(value) if value is not None else "n/a"
+        was = fmt.format(before) if before is not None else "—"
+        rows.append(
+            f"<tr><td>{label}</td><td><b>{shown}</b> {_arrow(value, before, direction)}</td>"
+            f"<td class='note'>previous report: {was}</td></tr>"
+        )
+    return "\n".join(rows)
+
+
+def _intent_rows(shifts: list[dict[str, Any]]) -> str:
+    return (
+        "\n".join(
+            f"<tr><td>{escape(s['intent'])}</td><td>{s['reference_share']:.1%}</td>"
+            f"<td>{s['current_share']:.1%}</td><td>{s['change']:+.1%}</td></tr>"
+            for s in shifts
+        )
+        or "<tr><td colspan=4 class='note'>none</td></tr>"
+    )
+
+
+def summary_page(summary: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    """The run's page: verdict, reasons, intents that grew or shrank, KPIs, then Evidently."""
+    title, ink, paper = VERDICT_WORDS[summary["verdict"]]
+    reasons = "".join(f"<li>{escape(reason)}</li>" for reason in summary["reasons"]) or (
+        "<li>Nothing changed beyond the thresholds.</li>"
+    )
+    predictions, performance = summary["predictions"], summary["performance"]
+    drifted = ", ".join(summary["drifted_columns"]) or "none"
+    if performance.get("judged"):
+        quality = (
+            f"On {performance['labels']} messages that agents or customers labelled in this "
+            f"window the bot was right {performance['accuracy']:.1%} of the time "
+            f"(macro-F1 {performance['macro_f1']:.3f})."
+        )
+    else:
+        quality = (
+            f"Only {performance['labels']} labelled messages in this window "
+            f"({performance['min_labels']} needed to judge accuracy)."
+        )
+    sampling = summary["sampling"]
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Model health report {escape(summary["run_id"])}</title>
+<style>{STYLE}</style></head><body><main>
+<div class="verdict" id="verdict" style="color:{ink};background:{paper}">
+<h1>{title} — verdict: {summary["verdict"]}</h1>
+<div>{escape(summary["window_label"])} · model version {escape(str(summary["model_version"]))}
+ · {summary["current_messages"]:,} customer messages</div></div>
+<section id="summary"><h2>What changed</h2><ul>{reasons}</ul>
+<p class="note">Columns whose distribution moved: {escape(drifted)}.</p></section>
+<section><h2>Which requests grew or shrank</h2>
+<table><tr><th>intent</th><th>in training data</th><th>in this window</th><th>change</th></tr>
+{_intent_rows(predictions["grew"] + predictions["shrank"])}</table></section>
+<section><h2>Support KPIs</h2><table>{_kpi_rows(summary["kpis"], previous)}</table></section>
+<section><h2>Is the bot still right?</h2><p>{quality}</p></section>
+<section class="note"><h2>How this was measured</h2>
+<p>Reference: the training data of model version {escape(str(summary["model_version"]))}
+({sampling["reference_rows"]:,} of {sampling["reference_total"]:,} messages). Current:
+{sampling["current_rows"]:,} of {sampling["current_total"]:,} customer messages in the window.
+{escape(sampling["note"])} Full statistics from Evidently are below and in
+<a href="evidently.html">evidently.html</a>; every figure is in
+<a href="summary.json">summary.json</a>.</p></section>
+<iframe src="evidently.html" title="Evidently drift report"></iframe>
+</main></body></html>"""
+
+
+def index_page(reports_dir: Path) -> str:
+    """A table of every run under reports/, newest first."""
+    rows = []
+    for summary_file in sorted(reports_dir.glob("*/summary.json"), reverse=True):
+        summary = json.loads(summary_file.read_text())
+        _, ink, paper = VERDICT_WORDS.get(summary["verdict"], VERDICT_WORDS["ok"])
+        name = summary_file.parent.name
+        rows.append(
+            f"<tr><td><a href='{escape(name)}/index.html'>{escape(name)}</a></td>"
+            f"<td style='color:{ink};background:{paper}'>{summary['verdict']}</td>"
+            f"<td>{escape(summary['window_label'])}</td>"
+            f"<td>{escape(str(summary['model_version']))}</td>"
+            f"<td>{summary['current_messages']:,}</td>"
+            f"<td>{escape('; '.join(summary['reasons'])[:160])}</td></tr>"
+        )
+    body = "\n".join(rows) or "<tr><td colspan=6>No reports yet.</td></tr>"
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Model health reports</title><style>{STYLE}</style></head><body><main>
+<h1>Model health reports</h1><section><table>
+<tr><th>run</th><th>verdict</th><th>window</th><th>model</th><th>messages</th><th>why</th></tr>
+{body}</table></section></main></body></html>"""
