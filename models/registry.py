@@ -158,7 +158,7 @@ class IntentRegistry:
             return skops.io.load(skops_file, trusted=TRUSTED_SKOPS_TYPES)
 
     def load_reference(self, version: str) -> pd.DataFrame | None:
-        """The training snapshot (text, intent) stored with a version's run, or None."""
+        """The training snapshot (text, intent, split) stored with a version's run, or None."""
         run_id = self.version(version).run_id
         with tempfile.TemporaryDirectory() as scratch:
             try:

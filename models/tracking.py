@@ -102,8 +102,8 @@ def log_and_register(
 ) -> ModelVersion:
     """Log the outcome as one MLflow run and register its model; returns the new version.
 
-    `reference` (text, intent of the training split) is stored with the run as the snapshot
-    that drift monitoring compares live traffic against.
+    `reference` (text, intent, split of the training data) is stored with the run as the
+    snapshot that drift monitoring compares live traffic against.
     """
     config = registry.config
     trained_at = datetime.now(UTC).isoformat()
@@ -166,7 +166,9 @@ def _log_run(
             )
             if reference is not None:
                 reference_file = folder / REFERENCE_FILE
-                reference[["text", "intent"]].reset_index(drop=True).to_parquet(reference_file)
+                reference[["text", "intent", "split"]].reset_index(drop=True).to_parquet(
+                    reference_file
+                )
                 mlflow.log_artifact(str(reference_file), REFERENCE_DIR)
                 reference_file.unlink()
             mlflow.log_artifacts(scratch)

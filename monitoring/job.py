@@ -61,7 +61,12 @@ def _sample(frame: pd.DataFrame, size: int) -> pd.DataFrame:
 
 
 def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path) -> pd.DataFrame:
-    """The champion's training snapshot with the champion's own predictions on it."""
+    """The champion's held-out test split with the champion's own predictions on it.
+
+    The test split, not the training rows: on messages it was fitted to, a model is more
+    confident and falls back less than it ever will on traffic, and every comparison would
+    then read as drift. The split is a stratified hash sample of the same data.
+    """
     from serving.model_holder import ModelHolder
     from serving.predictions import predict_documents
 
@@ -73,8 +78,8 @@ def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path
                 f"model version {version} has no reference snapshot and {examples} is missing: "
                 "run `make pipeline` to train a version that stores one"
             )
-        frame = pd.read_parquet(examples)
-        reference = frame[frame["split"] == "train"][["text", "intent"]]
+        reference = pd.read_parquet(examples)
+    reference = reference[reference["split"] == "test"][["text", "intent"]]
     holder = ModelHolder(registry, "champion")
     holder.refresh()
     texts = reference["text"].astype(str).tolist()
@@ -107,7 +112,11 @@ def build_summary(
     drift = None
     if len(current_sample) >= settings.min_messages:
         drift = run_drift_report(
-            reference_sample, current_sample, settings.text_drift_threshold, report_path
+            reference_sample,
+            current_sample,
+            settings.text_drift_threshold,
+            report_path,
+            settings.column_distance_threshold,
         )
     else:
         report_path.write_text("<p>Too few messages in the window for a drift report.</p>")

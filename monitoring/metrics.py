@@ -171,7 +171,7 @@ def verdict(
     if fallback["current"] - fallback["reference"] >= rules.fallback_rate_increase:
         reasons.append(
             f"the bot was unsure more often: fallback rate {fallback['current']:.1%} "
-            f"against {fallback['reference']:.1%} on training data"
+            f"against {fallback['reference']:.1%} on the model's held-out test data"
         )
     confidence = predictions["mean_confidence"]
     if confidence["reference"] - confidence["current"] >= rules.confidence_drop:

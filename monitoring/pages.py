@@ -101,7 +101,7 @@ def summary_page(summary: dict[str, Any], previous: dict[str, Any] | None) -> st
 <section id="summary"><h2>What changed</h2><ul>{reasons}</ul>
 <p class="note">Columns whose distribution moved: {escape(drifted)}.</p></section>
 <section><h2>Which requests grew or shrank</h2>
-<table><tr><th>intent</th><th>in training data</th><th>in this window</th><th>change</th></tr>
+<table><tr><th>intent</th><th>on test data</th><th>in this window</th><th>change</th></tr>
 {_intent_rows(predictions["grew"] + predictions["shrank"])}</table></section>
 <section><h2>Support KPIs</h2><table>{_kpi_rows(summary["kpis"], previous)}</table></section>
 <section><h2>Is the bot still right?</h2><p>{quality}</p></section>

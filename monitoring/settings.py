@@ -59,6 +59,9 @@ class MonitoringSettings(BaseSettings):
     intent_js_threshold: float = Field(0.1, gt=0, le=1)
     fallback_rate_increase: float = Field(0.05, gt=0, le=1)
     confidence_drop: float = Field(0.05, gt=0, le=1)
+    column_distance_threshold: float = Field(
+        0.1, gt=0, le=1, description="Wasserstein (normed) / Jensen-Shannon per column"
+    )
     text_drift_threshold: float = Field(0.55, gt=0.5, le=1, description="domain-classifier ROC AUC")
     # `degraded`: labelled accuracy this far below the champion's test accuracy.
     max_accuracy_drop: float = Field(0.05, gt=0, le=1)

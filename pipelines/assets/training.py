@@ -89,7 +89,7 @@ def intent_model(
             "excluded_intents": ",".join(outcome.excluded_intents)[:500] or "none",
         },
         run_tags={"dagster.run_id": context.run_id, "dagster.asset": "intent_model"},
-        reference=train,
+        reference=pd.concat([train, test]),
     )
     run = registry.client.get_run(version.run_id)
     with tempfile.TemporaryDirectory() as scratch:

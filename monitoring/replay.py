@@ -1,0 +1,93 @@
+"""Write traffic into the conversation store as the chat tier would (drift demo, tests).
+
+Each text becomes a one-message support conversation: a customer message, the champion's
+prediction of it, and optionally an agent label, at timestamps spread over a window.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from conversations import tables
+from conversations.schema import LabelSource, Speaker
+
+
+def replay_traffic(
+    store_url: str,
+    texts: Sequence[str],
+    predictions: Sequence[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    true_intents: Sequence[str | None] | None = None,
+    label_source: str = LabelSource.AGENT.value,
+    handed_off: Sequence[bool] | None = None,
+) -> list[str]:
+    """Store messages (with predictions and labels where given); returns their message ids."""
+    engine = tables.create_engine(store_url)
+    step = (end - start) / max(len(texts), 1)
+    message_ids: list[str] = []
+    with engine.begin() as connection:
+        for position, (text, prediction) in enumerate(zip(texts, predictions, strict=True)):
+            ts = start + step * position
+            message_id, room_id = uuid.uuid4().hex, uuid.uuid4().hex
+            message_ids.append(message_id)
+            connection.execute(
+                sa.insert(tables.messages).values(
+                    message_id=message_id,
+                    conversation_id=room_id,
+                    turn=0,
+                    ts=ts,
+                    speaker=Speaker.CUSTOMER.value,
+                    user_id=f"replay-{position}",
+                    channel="replay",
+                    text=text,
+                    label_source=LabelSource.NONE.value,
+                    context=json.dumps({"session": {"message_count": 0}}),
+                )
+            )
+            connection.execute(
+                sa.insert(tables.predictions).values(
+                    message_id=message_id,
+                    intent=prediction["intent"],
+                    confidence=prediction["confidence"],
+                    fallback=prediction["fallback"],
+                    model_name=prediction["model"]["name"],
+                    model_version=str(prediction["model"]["version"]),
+                    polarity=prediction.get("sentiment", {}).get("polarity"),
+                    subjectivity=prediction.get("sentiment", {}).get("subjectivity"),
+                    ts=ts,
+                )
+            )
+            escalated = bool(handed_off[position]) if handed_off is not None else False
+            connection.execute(
+                sa.insert(tables.support_requests).values(
+                    request_id=uuid.uuid4().hex,
+                    room_id=room_id,
+                    customer_id=f"replay-{position}",
+                    status="resolved",
+                    handoff_reason="repeated_fallback" if escalated else None,
+                    handed_off_at=ts if escalated else None,
+                    created_at=ts,
+                    resolved_at=ts + timedelta(minutes=5),
+                )
+            )
+            intent = true_intents[position] if true_intents is not None else None
+            if intent:
+                connection.execute(
+                    sa.insert(tables.labels).values(
+                        message_id=message_id,
+                        text=text,
+                        intent=intent,
+                        label_source=label_source,
+                        predicted_intent=prediction["intent"],
+                        ts=ts + timedelta(minutes=1),
+                    )
+                )
+    engine.dispose()
+    return message_ids

@@ -1,0 +1,74 @@
+"""A registry whose champion knows 20 Banking77 intents, and a way to replay traffic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from models.registry import IntentRegistry, RegistryConfig
+from monitoring.replay import replay_traffic
+from monitoring.settings import MonitoringSettings
+from serving.model_holder import ModelHolder
+from serving.predictions import predict_grouped
+from tests.conftest import register_version
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def intents(banking77_train) -> dict[str, list[str]]:
+    """20 intents the champion knows and 10 it has never seen."""
+    names = sorted(banking77_train["category"].unique())
+    return {"known": names[:20], "unseen": names[40:50]}
+
+
+@pytest.fixture(scope="session")
+def banking77_test(banking77_dir) -> pd.DataFrame:
+    return pd.read_csv(banking77_dir / "test.csv")
+
+
+@pytest.fixture(scope="session")
+def known_split(banking77_train, intents) -> dict[str, pd.DataFrame]:
+    """Banking77 train rows of the known intents: 70% to train on, 30% held out as traffic."""
+    chosen = banking77_train[banking77_train["category"].isin(intents["known"])]
+    training = chosen.groupby("category", group_keys=False).sample(frac=0.7, random_state=0)
+    return {"training": training, "held_out": chosen.drop(training.index)}
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory, known_split):
+    """A registered champion trained on 70% of the known intents' examples."""
+    root = tmp_path_factory.mktemp("monitoring")
+    config = RegistryConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    registry = IntentRegistry(config)
+    training = known_split["training"].reset_index(drop=True)
+    version = register_version(training, registry, root / "artifacts")
+    registry.promote(version)
+    holder = ModelHolder(registry, "champion")
+    holder.refresh()
+    return {"root": root, "config": config, "registry": registry, "model": holder.current}
+
+
+def predict(model, texts: list[str]) -> list[dict]:
+    """The served model's prediction documents."""
+    return predict_grouped([(model, text, None) for text in texts], top_k=1)
+
+
+def replay(store_url: str, model, texts: list[str], end: datetime, **kwargs) -> list[str]:
+    """Store `texts` as customer traffic over the 24 hours before `end`."""
+    return replay_traffic(
+        store_url, texts, predict(model, texts), end - timedelta(hours=23), end, **kwargs
+    )
+
+
+def settings_for(champion: dict, store_url: str, reports_dir, **extra) -> MonitoringSettings:
+    """Monitoring settings over the test registry and store."""
+    return MonitoringSettings(
+        store_url=store_url,
+        mlflow_tracking_uri=champion["config"].tracking_uri,
+        reports_dir=reports_dir,
+        lake_dir=champion["root"] / "no-lake",
+        **extra,
+    )

@@ -1,0 +1,117 @@
+"""Pure monitoring logic: prediction drift, label performance, KPIs, the verdict, windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from monitoring.metrics import (
+    DriftRules,
+    label_performance,
+    prediction_drift,
+    psi,
+    support_kpis,
+    verdict,
+)
+from monitoring.window import resolve_window
+
+
+def frame(intents: list[str], fallback_every: int = 0, confidence: float = 0.9) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "predicted_intent": intents,
+            "fallback": [
+                bool(fallback_every) and i % fallback_every == 0 for i in range(len(intents))
+            ],
+            "confidence": [confidence] * len(intents),
+        }
+    )
+
+
+def test_identical_traffic_has_no_prediction_drift():
+    reference = frame(["a", "b", "c"] * 50)
+    result = prediction_drift(reference, frame(["c", "b", "a"] * 40))
+    assert result["intent_js_distance"] == pytest.approx(0, abs=1e-6)
+    assert result["grew"] == [] and result["shrank"] == []
+
+
+def test_a_new_intent_mix_names_what_grew_and_shrank():
+    reference = frame(["a"] * 50 + ["b"] * 50)
+    current = frame(
+        ["a"] * 10 + ["b"] * 50 + ["nlu_fallback"] * 40, fallback_every=2, confidence=0.5
+    )
+    result = prediction_drift(reference, current)
+    assert result["intent_js_distance"] > 0.3 and result["intent_psi"] > 0.5
+    assert result["grew"][0]["intent"] == "nlu_fallback"
+    assert result["shrank"][0]["intent"] == "a"
+    assert result["fallback_rate"] == {"reference": 0.0, "current": 0.5}
+    assert result["mean_confidence"]["current"] == 0.5
+
+
+def test_psi_is_zero_for_equal_shares_and_grows_with_change():
+    assert psi(pd.Series([0.5, 0.5]).values, pd.Series([0.5, 0.5]).values) == pytest.approx(0)
+    assert psi(pd.Series([0.5, 0.5]).values, pd.Series([0.9, 0.1]).values) > 0.4
+
+
+def test_performance_needs_enough_labels():
+    labels = pd.DataFrame(
+        {"intent": ["a", "b", "a"], "predicted_intent": ["a", "a", "a"], "label_source": "agent"}
+    )
+    assert label_performance(labels, min_labels=5) == {
+        "labels": 3,
+        "min_labels": 5,
+        "judged": False,
+    }
+    judged = label_performance(labels, min_labels=3)
+    assert judged["accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert judged["per_intent_f1"]["b"] == 0.0 and judged["by_source"] == {"agent": 3}
+
+
+def test_kpis_from_support_requests():
+    requests = pd.DataFrame(
+        {
+            "handed_off_at": [None, datetime(2026, 1, 1), None, None],
+            "status": ["resolved", "resolved", "bot", "resolved"],
+            "rating": [5, 3, None, None],
+        }
+    )
+    messages = pd.DataFrame(
+        {"fallback": [True, False, False, False], "polarity": [0.5, -0.5, 0, 0]}
+    )
+    kpis = support_kpis(requests, messages, window_days=2)
+    assert kpis["conversations"] == 4 and kpis["conversations_per_day"] == 2.0
+    assert kpis["containment_rate"] == 0.75 and kpis["escalation_rate"] == 0.25
+    assert kpis["resolution_rate"] == 0.75 and kpis["mean_rating"] == 4.0
+    assert kpis["fallback_rate"] == 0.25 and kpis["mean_sentiment"] == 0.0
+
+
+RULES = DriftRules(min_messages=10)
+CALM = {
+    "intent_js_distance": 0.01,
+    "fallback_rate": {"reference": 0.04, "current": 0.05},
+    "mean_confidence": {"reference": 0.8, "current": 0.79},
+}
+
+
+def test_verdict_ok_drift_and_degraded():
+    assert verdict(RULES, 100, [], CALM, {"judged": False}, 0.9) == ("ok", [])
+    outcome, reasons = verdict(RULES, 100, ["text", "length"], CALM, {"judged": False}, 0.9)
+    assert outcome == "drift" and "text, length" in reasons[0]
+    unsure = CALM | {"fallback_rate": {"reference": 0.04, "current": 0.2}}
+    assert verdict(RULES, 100, [], unsure, {"judged": False}, 0.9)[0] == "drift"
+    wrong = {"judged": True, "labels": 50, "accuracy": 0.7}
+    outcome, reasons = verdict(RULES, 100, [], CALM, wrong, 0.9)
+    assert outcome == "degraded" and "70.0%" in reasons[0]
+    assert verdict(RULES, 3, ["text"], CALM, {"judged": False}, 0.9)[0] == "ok"
+
+
+def test_window_from_hours_or_range():
+    end = datetime(2026, 11, 29, tzinfo=UTC)
+    window = resolve_window(24, now=end)
+    assert window.days == 1 and window.end == end
+    explicit = resolve_window(24, datetime(2026, 11, 1), datetime(2026, 11, 3))
+    assert explicit.days == 2 and explicit.start.tzinfo is not None
+    with pytest.raises(ValueError, match="not before"):
+        resolve_window(24, datetime(2026, 11, 3), datetime(2026, 11, 1))
