@@ -2,6 +2,8 @@
 
 Every check returns a named result with a human reason, so the decision can be recorded on the
 model version and shown to people. Both models are scored on the same frozen test split.
+Checks: accuracy floor, beats the champion by the margin, no per-intent regression, recent
+feedback, behavioural invariance and minimum functionality, data quality of the training set.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from models.behavioural import BehaviouralResult
+from models.data_quality import DataQualityResult
+
 
 @dataclass(frozen=True)
 class PromotionRules:
@@ -17,6 +22,15 @@ class PromotionRules:
 
     min_improvement: float = 0.0
     accuracy_floor: float = 0.85
+    # No intent with at least `min_intent_support` test examples may lose more F1 than this.
+    max_intent_f1_drop: float = 0.10
+    min_intent_support: int = 10
+    # Recent labelled feedback (agent/feedback labels in the frozen test split).
+    min_feedback_labels: int = 10
+    feedback_tolerance: float = 0.0
+    # Behavioural tests.
+    min_invariance: float = 0.85
+    min_functionality: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -26,15 +40,23 @@ class ModelScore:
     version: str
     test_accuracy: float
     macro_f1: float
+    per_intent_f1: dict[str, float] = field(default_factory=dict)
+    # Accuracy on the recent feedback labels (None when there are none).
+    feedback_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
 class GateInputs:
-    """Everything a check may look at."""
+    """Everything a check may look at. A check whose input is missing fails: not evaluated
+    is not passed."""
 
     challenger: ModelScore
     champion: ModelScore | None
     rules: PromotionRules
+    intent_support: dict[str, int] = field(default_factory=dict)
+    feedback_labels: int = 0
+    behavioural: BehaviouralResult | None = None
+    data_quality: DataQualityResult | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +117,118 @@ def check_beats_champion(inputs: GateInputs) -> Check:
     )
 
 
-CHECKS: tuple[Callable[[GateInputs], Check], ...] = (check_accuracy_floor, check_beats_champion)
+def check_no_intent_regression(inputs: GateInputs) -> Check:
+    """No well-supported intent loses more than the allowed F1 against the champion."""
+    champion, challenger, rules = inputs.champion, inputs.challenger, inputs.rules
+    if champion is None:
+        return Check("no_intent_regression", True, "no champion yet: nothing to regress from")
+    if not challenger.per_intent_f1 or not champion.per_intent_f1:
+        return Check("no_intent_regression", False, "per-intent F1 not evaluated")
+    losses = sorted(
+        (
+            (champion.per_intent_f1[intent] - challenger.per_intent_f1.get(intent, 0.0), intent)
+            for intent, support in inputs.intent_support.items()
+            if support >= rules.min_intent_support and intent in champion.per_intent_f1
+        ),
+        reverse=True,
+    )
+    worse = [(loss, intent) for loss, intent in losses if loss > rules.max_intent_f1_drop]
+    if worse:
+        named = ", ".join(f"{intent} −{loss:.3f}" for loss, intent in worse[:5])
+        return Check(
+            "no_intent_regression",
+            False,
+            f"{len(worse)} intents lose more than {rules.max_intent_f1_drop:.2f} F1: {named}",
+        )
+    worst = f"{losses[0][1]} {-losses[0][0]:+.3f}" if losses else "none compared"
+    return Check(
+        "no_intent_regression",
+        True,
+        f"{len(losses)} intents with ≥{rules.min_intent_support} test examples; worst {worst}",
+    )
+
+
+def check_recent_feedback(inputs: GateInputs) -> Check:
+    """At least as accurate as the champion on recent labelled feedback."""
+    champion, challenger, rules = inputs.champion, inputs.challenger, inputs.rules
+    if inputs.feedback_labels < rules.min_feedback_labels:
+        return Check(
+            "recent_feedback",
+            True,
+            f"{inputs.feedback_labels} recent feedback labels in the test split "
+            f"(< {rules.min_feedback_labels}): not enough to compare",
+        )
+    if challenger.feedback_accuracy is None:
+        return Check("recent_feedback", False, "feedback accuracy not evaluated")
+    if champion is None or champion.feedback_accuracy is None:
+        return Check(
+            "recent_feedback",
+            True,
+            f"accuracy {challenger.feedback_accuracy:.4f} on {inputs.feedback_labels} "
+            "labels; no champion to compare",
+        )
+    passed = challenger.feedback_accuracy >= champion.feedback_accuracy - rules.feedback_tolerance
+    return Check(
+        "recent_feedback",
+        passed,
+        f"accuracy on {inputs.feedback_labels} recent labels {challenger.feedback_accuracy:.4f} "
+        f"vs champion {champion.feedback_accuracy:.4f} (tolerance {rules.feedback_tolerance})",
+    )
+
+
+def check_invariance(inputs: GateInputs) -> Check:
+    """Predictions survive typos, casing and punctuation changes."""
+    result = inputs.behavioural
+    if result is None:
+        return Check("invariance", False, "behavioural tests not run")
+    worst_kind = min(result.invariance, key=result.invariance.get)
+    worst = result.invariance[worst_kind]
+    rates = ", ".join(f"{kind} {rate:.1%}" for kind, rate in result.invariance.items())
+    return Check(
+        "invariance",
+        worst >= inputs.rules.min_invariance,
+        f"unchanged predictions on {result.invariance_cases} messages: {rates} "
+        f"(minimum {inputs.rules.min_invariance:.0%})",
+    )
+
+
+def check_minimum_functionality(inputs: GateInputs) -> Check:
+    """Plain per-intent requests (data/behavioral/) are classified right."""
+    result = inputs.behavioural
+    if result is None:
+        return Check("minimum_functionality", False, "behavioural tests not run")
+    if result.functionality is None:
+        return Check("minimum_functionality", False, "no examples for the model's intents")
+    wrong = [f for f in result.failures if f["test"] == "minimum_functionality"][:3]
+    examples = "; ".join(f"'{f['text']}' → {f['got']} (want {f['expected']})" for f in wrong)
+    return Check(
+        "minimum_functionality",
+        result.functionality >= inputs.rules.min_functionality,
+        f"{result.functionality:.1%} of {result.functionality_cases} examples right "
+        f"(minimum {inputs.rules.min_functionality:.0%})"
+        + (f"; e.g. {examples}" if examples else ""),
+    )
+
+
+def check_data_quality(inputs: GateInputs) -> Check:
+    """The Evidently data-quality tests on the challenger's training data pass."""
+    result = inputs.data_quality
+    if result is None:
+        return Check("data_quality", False, "data-quality tests not run")
+    if result.ok:
+        return Check("data_quality", True, f"{len(result.passed)} Evidently tests passed")
+    return Check("data_quality", False, "failed: " + "; ".join(result.failed))
+
+
+CHECKS: tuple[Callable[[GateInputs], Check], ...] = (
+    check_accuracy_floor,
+    check_beats_champion,
+    check_no_intent_regression,
+    check_recent_feedback,
+    check_invariance,
+    check_minimum_functionality,
+    check_data_quality,
+)
 
 
 def decide_promotion(inputs: GateInputs) -> GateDecision:

@@ -8,11 +8,12 @@ import dagster as dg
 import pandas as pd
 
 from models.candidates import DEFAULT_CANDIDATES, resolve
-from models.evaluation import plot_confusion_matrix, predict_labelled, summary_metrics
-from models.promotion import GateInputs, ModelScore, PromotionRules, decide_promotion
+from models.evaluation import plot_confusion_matrix
+from models.gate import gate_inputs
+from models.promotion import GateDecision, PromotionRules, decide_promotion
 from models.registry import CHALLENGER, TAG_GATE
 from models.tracking import log_and_register
-from models.training import model_input, train_intent_model
+from models.training import train_intent_model
 from pipelines.metadata import png_markdown
 from pipelines.resources import MlflowRegistry
 
@@ -133,6 +134,13 @@ class PromotionConfig(dg.Config):
 
     min_improvement: float = 0.0
     accuracy_floor: float = 0.85
+    max_intent_f1_drop: float = 0.10
+    min_intent_support: int = 10
+    min_feedback_labels: int = 10
+    feedback_tolerance: float = 0.0
+    min_invariance: float = 0.85
+    min_functionality: float = 0.9
+    max_text_chars: int = 2000
 
 
 @dg.asset(group_name=GROUP, kinds={"mlflow"})
@@ -154,22 +162,24 @@ def model_promotion(
             metadata={"decided": False, "champion": champion.version if champion else "none"},
         )
     registry.set_alias(CHALLENGER, version)
-    test = training_examples[training_examples["split"] == "test"]
-    challenger_score = _score(registry.load_pipeline(version), version, test)
     champion_version = registry.version_by_alias("champion")
-    champion_score = (
-        _score(
-            registry.load_pipeline(champion_version.version), str(champion_version.version), test
-        )
-        if champion_version is not None
-        else None
+    rules = PromotionRules(**config.model_dump(exclude={"max_text_chars"}))
+    inputs = gate_inputs(
+        registry.load_pipeline(version),
+        version,
+        registry.load_pipeline(champion_version.version) if champion_version else None,
+        str(champion_version.version) if champion_version else None,
+        training_examples,
+        rules,
+        config.max_text_chars,
     )
-    rules = PromotionRules(config.min_improvement, config.accuracy_floor)
-    decision = decide_promotion(GateInputs(challenger_score, champion_score, rules))
+    decision = decide_promotion(inputs)
     registry.record_gate(decision)
     if decision.passed:
         registry.promote(version)
         registry.client.delete_registered_model_alias(registry.name, CHALLENGER)
+    else:
+        alert_gate_failure(decision)
     champion = registry.version_by_alias("champion")
     for check in decision.checks:
         context.log.info("gate %s: %s (%s)", check.name, check.passed, check.reason)
@@ -184,7 +194,13 @@ def model_promotion(
     )
 
 
-def _score(pipeline: object, version: str, test: pd.DataFrame) -> ModelScore:
-    predictions, _ = predict_labelled(pipeline, model_input(test), test["intent"])
-    metrics = summary_metrics(predictions)
-    return ModelScore(version, metrics["accuracy"], metrics["macro_f1"])
+def alert_gate_failure(decision: GateDecision) -> None:
+    """Tell people a challenger was refused (notifiers from MONITORING_* settings)."""
+    from monitoring.alerts import Alert, notify
+    from monitoring.settings import MonitoringSettings
+
+    failing = [f"{check.name}: {check.reason}" for check in decision.checks if not check.passed]
+    notify(
+        MonitoringSettings(),
+        Alert("gate_failed", f"Challenger v{decision.version} refused by the gate", failing),
+    )

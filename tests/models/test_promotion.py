@@ -1,36 +1,134 @@
+"""The gate: one test per refusing condition, each with its recorded reason."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from models.behavioural import BehaviouralResult
+from models.data_quality import DataQualityResult
 from models.promotion import GateInputs, ModelScore, PromotionRules, decide_promotion
 
-RULES = PromotionRules(min_improvement=0.01, accuracy_floor=0.8)
+RULES = PromotionRules(min_improvement=0.01, accuracy_floor=0.8, min_feedback_labels=5)
+GOOD_BEHAVIOUR = BehaviouralResult(
+    {"typo": 0.95, "casing": 0.99, "punctuation": 0.98}, 300, 0.97, 77, []
+)
+CLEAN_DATA = DataQualityResult(["no missing text"], [])
+F1 = {"card_arrival": 0.9, "exchange_rate": 0.8}
+SUPPORT = {"card_arrival": 40, "exchange_rate": 40}
 
 
-def _decide(challenger: float, champion: float | None):
-    champion_score = ModelScore("1", champion, 0.0) if champion is not None else None
-    return decide_promotion(GateInputs(ModelScore("2", challenger, 0.0), champion_score, RULES))
+def inputs(
+    challenger_accuracy: float = 0.92, champion_accuracy: float | None = 0.90, **changes
+) -> GateInputs:
+    """Inputs that pass every check unless `changes` say otherwise."""
+    champion_score = (
+        ModelScore("1", champion_accuracy, 0.0, F1, 0.8) if champion_accuracy is not None else None
+    )
+    base = GateInputs(
+        challenger=ModelScore("2", challenger_accuracy, 0.0, F1, 0.85),
+        champion=champion_score,
+        rules=RULES,
+        intent_support=SUPPORT,
+        feedback_labels=20,
+        behavioural=GOOD_BEHAVIOUR,
+        data_quality=CLEAN_DATA,
+    )
+    return replace(base, **changes)
+
+
+def failing(decision) -> dict[str, str]:
+    return {check.name: check.reason for check in decision.checks if not check.passed}
+
+
+def test_a_good_challenger_passes_every_check():
+    decision = decide_promotion(inputs())
+    assert decision.passed, failing(decision)
+    assert [c.name for c in decision.checks] == [
+        "accuracy_floor",
+        "beats_champion",
+        "no_intent_regression",
+        "recent_feedback",
+        "invariance",
+        "minimum_functionality",
+        "data_quality",
+    ]
 
 
 def test_first_model_needs_the_floor():
-    assert _decide(0.85, None).passed
-    refused = _decide(0.75, None)
-    assert not refused.passed
-    assert [c.name for c in refused.checks if not c.passed] == ["accuracy_floor"]
-    assert "0.7500 < floor 0.8000" in refused.checks[0].reason
+    assert decide_promotion(inputs(0.85, None)).passed
+    refused = failing(decide_promotion(inputs(0.75, None)))
+    assert list(refused) == ["accuracy_floor"]
+    assert "0.7500 < floor 0.8000" in refused["accuracy_floor"]
 
 
 def test_challenger_must_beat_the_champion_by_the_margin():
-    assert _decide(0.92, 0.90).passed
-    refused = _decide(0.905, 0.90)
-    failing = [c for c in refused.checks if not c.passed]
-    assert [c.name for c in failing] == ["beats_champion"]
-    assert "champion v1" in failing[0].reason and "+0.0050" in failing[0].reason
+    refused = failing(decide_promotion(inputs(0.905, 0.90)))
+    assert list(refused) == ["beats_champion"]
+    assert "champion v1" in refused["beats_champion"] and "+0.0050" in refused["beats_champion"]
 
 
 def test_equal_scores_never_promote_even_with_zero_margin():
-    rules = PromotionRules(min_improvement=0.0, accuracy_floor=0.5)
-    same = decide_promotion(GateInputs(ModelScore("2", 0.9, 0.9), ModelScore("1", 0.9, 0.9), rules))
-    assert not same.passed
+    rules = replace(RULES, min_improvement=0.0)
+    assert "beats_champion" in failing(decide_promotion(inputs(0.9, 0.9, rules=rules)))
+
+
+def test_an_intent_that_loses_too_much_f1_refuses():
+    worse = ModelScore("2", 0.95, 0.0, {"card_arrival": 0.5, "exchange_rate": 0.85}, 0.85)
+    refused = failing(decide_promotion(inputs(challenger=worse)))
+    assert list(refused) == ["no_intent_regression"]
+    assert "card_arrival −0.400" in refused["no_intent_regression"]
+    rare = inputs(challenger=worse, intent_support={"card_arrival": 3, "exchange_rate": 40})
+    assert decide_promotion(rare).passed  # too few test examples to judge that intent
+
+
+def test_worse_on_recent_feedback_refuses():
+    worse = ModelScore("2", 0.95, 0.0, F1, 0.6)
+    refused = failing(decide_promotion(inputs(challenger=worse)))
+    assert list(refused) == ["recent_feedback"]
+    assert "0.6000 vs champion 0.8000" in refused["recent_feedback"]
+    assert decide_promotion(inputs(challenger=worse, feedback_labels=2)).passed
+
+
+def test_fragile_predictions_refuse():
+    fragile = replace(GOOD_BEHAVIOUR, invariance={"typo": 0.6, "casing": 0.99, "punctuation": 0.9})
+    refused = failing(decide_promotion(inputs(behavioural=fragile)))
+    assert list(refused) == ["invariance"] and "typo 60.0%" in refused["invariance"]
+
+
+def test_missing_minimum_functionality_refuses():
+    failures = [
+        {
+            "test": "minimum_functionality",
+            "text": "I lost my card",
+            "expected": "lost_or_stolen_card",
+            "got": "card_arrival",
+        }
+    ]
+    weak = replace(GOOD_BEHAVIOUR, functionality=0.5, failures=failures)
+    refused = failing(decide_promotion(inputs(behavioural=weak)))
+    assert list(refused) == ["minimum_functionality"]
+    assert "50.0% of 77" in refused["minimum_functionality"]
+    assert "'I lost my card' → card_arrival" in refused["minimum_functionality"]
+
+
+def test_bad_training_data_refuses():
+    dirty = DataQualityResult([], ["Column 'text' missing values: Actual value 3"])
+    refused = failing(decide_promotion(inputs(data_quality=dirty)))
+    assert list(refused) == ["data_quality"] and "missing values" in refused["data_quality"]
+
+
+def test_checks_not_evaluated_do_not_pass():
+    bare = GateInputs(ModelScore("2", 0.95, 0.9), ModelScore("1", 0.9, 0.9), RULES)
+    refused = failing(decide_promotion(bare))
+    assert set(refused) >= {
+        "no_intent_regression",
+        "invariance",
+        "minimum_functionality",
+        "data_quality",
+    }
 
 
 def test_decision_has_the_documented_shape():
-    document = _decide(0.95, 0.9).to_dict()
+    document = decide_promotion(inputs()).to_dict()
     assert set(document) == {"version", "passed", "checks"}
     assert all(set(check) == {"name", "passed", "reason"} for check in document["checks"])
