@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 import sqlalchemy as sa
@@ -90,3 +91,15 @@ def read_current(store_url: str, window: Window) -> CurrentData:
             ]
         )
     return current
+
+
+def count_labels_since(store_url: str, since: datetime | None) -> int:
+    """Agent and feedback labels given after `since` (all of them when None)."""
+    engine = tables.create_engine(store_url)
+    query = sa.select(sa.func.count()).select_from(tables.labels)
+    if since is not None:
+        query = query.where(tables.labels.c.ts > since)
+    with engine.connect() as connection:
+        count = int(connection.scalar(query) or 0)
+    engine.dispose()
+    return count

@@ -1,19 +1,36 @@
-"""Jobs, the weekly retraining schedule and the new-data sensor."""
+"""Jobs, schedules (weekly retraining, daily monitoring) and sensors (new data, drift)."""
+
+from datetime import datetime
 
 import dagster as dg
 
-from pipelines.resources import ConversationSources
+from monitoring.data import count_labels_since
+from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
 
 training_job = dg.define_asset_job(
     "training_job",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.groups("ingestion", "features", "training"),
     description="Ingest, validate, build features, train, register and gate the intent model.",
 )
+monitoring_job = dg.define_asset_job(
+    "monitoring_job",
+    selection=dg.AssetSelection.groups("monitoring"),
+    description="Drift report of the last 24 hours against the champion's reference.",
+)
+DRIFT_VERDICTS = ("drift", "degraded")
 
 weekly_retraining_schedule = dg.ScheduleDefinition(
     name="weekly_retraining",
     job=training_job,
     cron_schedule="0 3 * * 1",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+daily_monitoring_schedule = dg.ScheduleDefinition(
+    name="daily_monitoring",
+    job=monitoring_job,
+    cron_schedule="0 6 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
@@ -34,4 +51,38 @@ def new_conversations_sensor(
         return dg.SensorResult(cursor=fingerprint, skip_reason="baseline recorded")
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=f"sources-{fingerprint}")], cursor=fingerprint
+    )
+
+
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("drift_report"),
+    job=training_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def drift_retraining_sensor(
+    context: dg.SensorEvaluationContext,
+    asset_event: dg.EventLogEntry,
+    sources: ConversationSources,
+    mlflow_registry: MlflowRegistry,
+    monitoring: MonitoringResource,
+) -> dg.RunRequest | dg.SkipReason:
+    """Retrain when monitoring says `drift` or `degraded` and enough new labels exist."""
+    materialization = asset_event.asset_materialization
+    verdict = materialization.metadata["verdict"].value if materialization else None
+    if verdict not in DRIFT_VERDICTS:
+        return dg.SkipReason(f"latest verdict is {verdict!r}: no retraining needed")
+    registry = mlflow_registry.registry()
+    champion = registry.version_by_alias("champion")
+    trained_at = registry.describe(champion)["trained_at"] if champion else None
+    since = datetime.fromisoformat(trained_at) if trained_at else None
+    minimum = monitoring.retrain_min_new_labels
+    labels = count_labels_since(sources.store_url, since) if sources.store_url else 0
+    if labels < minimum:
+        return dg.SkipReason(
+            f"verdict {verdict} but only {labels} new labels since the champion was trained "
+            f"(need {minimum})"
+        )
+    return dg.RunRequest(
+        run_key=f"drift-{asset_event.run_id}",
+        tags={"trigger": f"monitoring verdict {verdict}", "new_labels": str(labels)},
     )

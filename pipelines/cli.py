@@ -24,8 +24,8 @@ def dagster_home() -> str:
     return home
 
 
-def materialize(settings: PipelineSettings) -> int:
-    """Run every asset and check once in-process, recorded in the Dagster instance."""
+def materialize(settings: PipelineSettings, job_name: str = "training_job") -> int:
+    """Run a job's assets and checks once in-process, recorded in the Dagster instance."""
     import dagster as dg
 
     from pipelines.definitions import build_definitions
@@ -33,7 +33,7 @@ def materialize(settings: PipelineSettings) -> int:
     dagster_home()
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        job = build_definitions(settings).resolve_job_def("training_job")
+        job = build_definitions(settings).resolve_job_def(job_name)
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
@@ -72,7 +72,7 @@ def print_summary(
     from rich.table import Table
 
     table = Table(
-        title=f"training run {run_id[:8]} — {'succeeded' if success else 'FAILED'} "
+        title=f"run {run_id[:8]} — {'succeeded' if success else 'FAILED'} "
         f"in {elapsed:.0f}s"
     )
     table.add_column("asset")
@@ -92,11 +92,13 @@ def print_summary(
             "fallback_threshold",
         ),
         "model_promotion": ("decided", "passed", "champion"),
+        "drift_report": ("verdict", "drifted_columns", "current_messages", "report"),
     }
     for asset, keys in wanted.items():
         values = metadata.get(asset)
         if values is None:
-            table.add_row(asset, "[red]not materialised[/red]")
+            if not success:  # a successful run simply did not select it
+                table.add_row(asset, "[red]not materialised[/red]")
             continue
         shown = [f"{key}={_fmt(values[key])}" for key in keys if key in values]
         table.add_row(asset, ", ".join(shown))
@@ -150,7 +152,9 @@ def rollback(settings: PipelineSettings, reason: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.cli")
-    parser.add_argument("command", choices=("materialize", "status", "promote", "rollback"))
+    parser.add_argument(
+        "command", choices=("materialize", "monitor", "status", "promote", "rollback")
+    )
     parser.add_argument("--version", help="promote: the model version")
     parser.add_argument("--reason", default="", help="promote/rollback: why (recorded)")
     args = parser.parse_args(argv)
@@ -159,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "materialize":
             return materialize(settings)
+        if args.command == "monitor":
+            return materialize(settings, "monitoring_job")
         if args.command == "status":
             return status(settings)
         if args.command == "promote":

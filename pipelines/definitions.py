@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.assets import features, ingestion, training
-from pipelines.automation import new_conversations_sensor, training_job, weekly_retraining_schedule
+from pipelines.assets import features, ingestion, monitoring, training
+from pipelines.automation import (
+    daily_monitoring_schedule,
+    drift_retraining_sensor,
+    monitoring_job,
+    new_conversations_sensor,
+    training_job,
+    weekly_retraining_schedule,
+)
 from pipelines.checks import ALL_CHECKS
 from pipelines.io_manager import LakeIOManager
-from pipelines.resources import ConversationSources, MlflowRegistry
+from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
 from pipelines.settings import PipelineSettings
 
 
@@ -31,17 +38,23 @@ def build_resources(settings: PipelineSettings) -> dict[str, object]:
             model_name=settings.registered_model_name,
             ui_url=settings.mlflow_ui_url,
         ),
+        "monitoring": MonitoringResource(
+            store_url=settings.conversation_store_url,
+            reports_dir=str(settings.reports_dir),
+            lake_dir=str(settings.lake_dir),
+            retrain_min_new_labels=settings.retrain_min_new_labels,
+        ),
     }
 
 
 def build_definitions(settings: PipelineSettings | None = None) -> dg.Definitions:
     """The code location's definitions for the given settings (default: from the environment)."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, features, training]),
+        assets=dg.load_assets_from_modules([ingestion, features, training, monitoring]),
         asset_checks=ALL_CHECKS,
-        jobs=[training_job],
-        schedules=[weekly_retraining_schedule],
-        sensors=[new_conversations_sensor],
+        jobs=[training_job, monitoring_job],
+        schedules=[weekly_retraining_schedule, daily_monitoring_schedule],
+        sensors=[new_conversations_sensor, drift_retraining_sensor],
         resources=build_resources(settings or PipelineSettings()),
     )
 

@@ -14,6 +14,7 @@ from conversations.readers import (
     read_labelled_csv,
 )
 from models.registry import IntentRegistry, RegistryConfig
+from monitoring.settings import MonitoringSettings
 
 
 class ConversationSources(dg.ConfigurableResource):
@@ -86,3 +87,32 @@ class MlflowRegistry(dg.ConfigurableResource):
     def run_url(self, experiment_id: str, run_id: str) -> str:
         """Link to the run in the MLflow UI."""
         return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+class MonitoringResource(dg.ConfigurableResource):
+    """Where reports go and what counts as drift (env MONITORING_* for everything else)."""
+
+    store_url: str
+    reports_dir: str
+    lake_dir: str
+    retrain_min_new_labels: int = 20
+
+    def settings(
+        self,
+        registry: "MlflowRegistry",
+        window_hours: float = 24.0,
+        window_start: str | None = None,
+        window_end: str | None = None,
+    ) -> MonitoringSettings:
+        """Monitoring settings for one run."""
+        return MonitoringSettings(
+            store_url=self.store_url,
+            reports_dir=self.reports_dir,
+            lake_dir=self.lake_dir,
+            mlflow_tracking_uri=registry.tracking_uri,
+            mlflow_registry_uri=registry.registry_uri,
+            model_name=registry.model_name,
+            window_hours=window_hours,
+            window_start=window_start,
+            window_end=window_end,
+        )

@@ -32,3 +32,5 @@ class PipelineSettings(BaseSettings):
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     registered_model_name: str = "intent-classifier"
     max_text_chars: int = Field(default=2000, gt=0)
+    reports_dir: Path = REPO_ROOT / "reports"
+    retrain_min_new_labels: int = Field(default=20, ge=0)

@@ -56,11 +56,12 @@ def predict(model, texts: list[str]) -> list[dict]:
     return predict_grouped([(model, text, None) for text in texts], top_k=1)
 
 
-def replay(store_url: str, model, texts: list[str], end: datetime, **kwargs) -> list[str]:
-    """Store `texts` as customer traffic over the 24 hours before `end`."""
-    return replay_traffic(
-        store_url, texts, predict(model, texts), end - timedelta(hours=23), end, **kwargs
-    )
+def replay(
+    store_url: str, model, texts: list[str], end: datetime, hours: float = 23, **kwargs
+) -> list[str]:
+    """Store `texts` as customer traffic over the `hours` before `end`."""
+    start = end - timedelta(hours=hours)
+    return replay_traffic(store_url, texts, predict(model, texts), start, end, **kwargs)
 
 
 def settings_for(champion: dict, store_url: str, reports_dir, **extra) -> MonitoringSettings:

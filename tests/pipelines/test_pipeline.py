@@ -176,8 +176,12 @@ def test_new_data_trains_a_challenger_the_gate_can_refuse(workspace, small_slice
     ]
     (settings.conversation_jsonl_dir / "batch2.jsonl").write_text("\n".join(lines) + "\n")
     # An impossible margin: the new version must be refused and the champion must stay.
+    # (A 6-intent model trained on 240 messages is fragile to typos; that check is not the
+    # subject here, so its bar is lowered.)
     result, metadata = run_pipeline(
-        settings, workspace["instance"], model_promotion={"min_improvement": 0.5}
+        settings,
+        workspace["instance"],
+        model_promotion={"min_improvement": 0.5, "min_invariance": 0.5},
     )
     assert result.success
     assert metadata["conversations"]["rows_added"] == len(extra)
@@ -195,8 +199,15 @@ def test_new_data_trains_a_challenger_the_gate_can_refuse(workspace, small_slice
     newest = status["gate_history"][0]
     assert newest["version"] == "2" and newest["passed"] is False
     failing = [check for check in newest["checks"] if not check["passed"]]
-    assert [check["name"] for check in failing] == ["beats_champion"]
+    assert [check["name"] for check in failing] == ["beats_champion"], failing
     assert [entry["version"] for entry in status["gate_history"]] == ["2", "1"]
+    assert {check["name"] for check in newest["checks"]} >= {
+        "no_intent_regression",
+        "recent_feedback",
+        "invariance",
+        "minimum_functionality",
+        "data_quality",
+    }
 
 
 def test_sensor_requests_a_run_only_when_sources_change(workspace):

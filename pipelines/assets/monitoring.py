@@ -1,0 +1,52 @@
+"""Monitoring asset: the drift report of the current window against the champion's reference."""
+
+import dagster as dg
+
+from monitoring.job import MonitoringError, run_monitoring
+from pipelines.resources import MlflowRegistry, MonitoringResource
+
+GROUP = "monitoring"
+
+
+class MonitoringConfig(dg.Config):
+    """The window to watch (default: the last 24 hours before now)."""
+
+    window_hours: float = 24.0
+    window_start: str | None = None
+    window_end: str | None = None
+
+
+@dg.asset(group_name=GROUP, kinds={"evidently", "mlflow"})
+def drift_report(
+    context: dg.AssetExecutionContext,
+    config: MonitoringConfig,
+    monitoring: MonitoringResource,
+    mlflow_registry: MlflowRegistry,
+) -> dg.MaterializeResult:
+    """Compare recent conversations with the champion's training data; verdict and HTML report."""
+    try:
+        result = run_monitoring(
+            monitoring.settings(
+                mlflow_registry, config.window_hours, config.window_start, config.window_end
+            )
+        )
+    except MonitoringError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    summary = result.summary
+    predictions = summary["predictions"]
+    context.log.info("verdict %s: %s", result.verdict, summary["reasons"])
+    metadata = {
+        "verdict": result.verdict,
+        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in summary["reasons"]) or "-"),
+        "drifted_columns": ", ".join(summary["drifted_columns"]) or "none",
+        "current_messages": summary["current_messages"],
+        "model_version": summary["model_version"],
+        "intent_js_distance": predictions["intent_js_distance"],
+        "fallback_rate": predictions["fallback_rate"]["current"],
+        "report": dg.MetadataValue.path(str(result.run_dir / "index.html")),
+        "reports_index": dg.MetadataValue.path(str(result.index_path)),
+        "kpis": dg.MetadataValue.json(summary["kpis"]),
+    }
+    if result.mlflow_run_id:
+        metadata["mlflow_run_id"] = result.mlflow_run_id
+    return dg.MaterializeResult(value=summary, metadata=metadata)
