@@ -6,6 +6,14 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 
+# DEMO=1 points every command at the drift demo's sandbox (.demo/, see `make drift-demo`).
+ifeq ($(DEMO),1)
+export DAGSTER_HOME := $(CURDIR)/.demo/dagster_home
+export MLFLOW_TRACKING_URI := sqlite:///$(CURDIR)/.demo/mlflow.db
+export CONVERSATION_STORE_URL := sqlite:///$(CURDIR)/.demo/conversations.db
+export LAKE_DIR := $(CURDIR)/.demo/lake
+export MONITORING_REPORTS_DIR := $(CURDIR)/.demo/reports
+endif
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export PYTHONUNBUFFERED := 1
@@ -14,7 +22,7 @@ MLFLOW_PORT ?= 5000
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install system-deps run pipeline serve token screenshots status promote rollback ui test lint format lock bench clean
+.PHONY: install system-deps run pipeline serve token screenshots status promote rollback monitor scheduler drift-demo ui test lint format lock bench clean
 
 # The chat tier signs tokens with CHAT_JWT_SECRET. Locally a random one is made once and kept in
 # .chat-secret (gitignored); deployments set the variable themselves.
@@ -74,6 +82,20 @@ promote: $(STAMP)
 	@test -n "$(VERSION)" || (echo "usage: make promote VERSION=n REASON='why'" && exit 2)
 	@$(PY) -m pipelines.cli promote --version "$(VERSION)" --reason "$(or $(REASON),forced by make promote)"
 
+# One monitoring run over the last 24 hours (Dagster monitoring_job): verdict, HTML under reports/.
+monitor: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m pipelines.cli monitor
+
+# The APScheduler runner: daily monitoring and weekly retraining without the Dagster daemon.
+scheduler: $(STAMP)
+	$(PY) -m monitoring.scheduler
+
+# The whole loop in a sandbox (.demo/): drift, agent labels, a promoted retrain, a refused one.
+drift-demo: $(STAMP)
+	$(PY) -m monitoring.demo
+	@echo; echo "gate history (make status DEMO=1):"
+	@$(MAKE) --no-print-directory status DEMO=1
+
 # Move champion back to the version it replaced.
 rollback: $(STAMP)
 	@$(PY) -m pipelines.cli rollback --reason "$(or $(REASON),manual rollback)"
@@ -104,6 +126,8 @@ bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/feature_throughput.py
 	$(PY) bench/serve.py
+	$(PY) bench/chat.py
+	$(PY) bench/monitor.py
 
 clean:
-	rm -rf .dagster_home .mlflow .lake reports
+	rm -rf .dagster_home .mlflow .lake reports .demo

@@ -1,0 +1,259 @@
+"""`make drift-demo`: the whole loop on Banking77, in a sandbox (.demo/), in about ten minutes.
+
+1. Train on Banking77 with a few intents held out → champion v1.
+2. Replay a day of traffic that includes the held-out intents and some noisy paraphrases.
+3. Monitor: verdict `drift`, the held-out intents showing up as fallback growth.
+4. Agents label the messages of the held-out intents.
+5. Retrain → challenger v2 passes the gate and becomes champion (serving follows the alias).
+6. A careless labelling batch damages half of the training labels → v3 is refused by the gate.
+
+Everything lives under .demo/ (registry, store, lake, Dagster home, reports), so the real
+champion is never touched; `make status DEMO=1` shows the demo's gate history afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from conversations import tables
+from models.splits import TEST, text_bucket
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HELD_OUT = ("apple_pay_or_google_pay", "lost_or_stolen_phone", "terminate_account", "age_limit")
+TRAIN_ASSETS = (
+    "raw_conversations",
+    "conversations",
+    "quarantined_messages",
+    "training_examples",
+    "intent_model",
+    "model_promotion",
+)
+FAST = {"intent_model": {"config": {"candidates": ["tfidf_logreg"]}}}
+
+
+def say(message: str) -> None:
+    """A step of the story, on stdout."""
+    print(f"\n==> {message}", flush=True)
+
+
+def demo_environment(root: Path) -> dict[str, str]:
+    """The environment that points every component at the sandbox."""
+    return {
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_ARTIFACT_ROOT": str(root / "artifacts"),
+        "CONVERSATION_STORE_URL": f"sqlite:///{root / 'conversations.db'}",
+        "LAKE_DIR": str(root / "lake"),
+        "REPORTS_DIR": str(root / "reports"),
+        "MONITORING_REPORTS_DIR": str(root / "reports"),
+        "CONVERSATION_JSONL_DIR": str(root / "incoming"),
+        "BANKING77_DIR": str(root / "banking77"),
+        "LABELLED_CSV_PATHS": "[]",
+    }
+
+
+def prepare_sandbox(root: Path, banking77: Path) -> pd.DataFrame:
+    """A fresh sandbox whose Banking77 copy lacks the held-out intents; returns the full test."""
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "banking77").mkdir(parents=True)
+    (root / "incoming").mkdir()
+    (root / "dagster_home").mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    for name in ("train.csv", "test.csv"):
+        frame = pd.read_csv(banking77 / name)
+        frame[~frame["category"].isin(HELD_OUT)].to_csv(root / "banking77" / name, index=False)
+    return pd.read_csv(banking77 / "test.csv")
+
+
+def train(label: str) -> dict[str, Any]:
+    """Materialise the training assets (fast search space) and return their metadata."""
+    import dagster as dg
+
+    from pipelines.cli import materialization_metadata
+    from pipelines.definitions import build_definitions
+    from pipelines.settings import PipelineSettings
+
+    started = time.perf_counter()
+    defs = build_definitions(PipelineSettings())
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey(name) for name in TRAIN_ASSETS],
+            run_config={
+                "ops": FAST,
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
+        )
+    metadata = materialization_metadata(result)
+    model, promotion = metadata["intent_model"], metadata["model_promotion"]
+    print(
+        f"    {label}: version {model['version']} test_accuracy {model['test_accuracy']:.4f}, "
+        f"gate passed={promotion.get('passed')}, champion v{promotion.get('champion')} "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
+    return metadata
+
+
+def noisy(text: str, rng: random.Random) -> str:
+    """A sloppy paraphrase: lower case, no punctuation, a filler phrase."""
+    filler = rng.choice(["hey so ", "quick question ", "um ", "hello, "])
+    return filler + text.lower().rstrip("?.!")
+
+
+def replay_day(store_url: str, test: pd.DataFrame, end: datetime) -> pd.DataFrame:
+    """A day of traffic: known intents, the held-out ones, and noisy paraphrases."""
+    from models.registry import IntentRegistry, RegistryConfig
+    from monitoring.replay import replay_traffic
+    from serving.model_holder import ModelHolder
+    from serving.predictions import predict_grouped
+
+    rng = random.Random(0)
+    known = test[~test["category"].isin(HELD_OUT)].sample(900, random_state=0)
+    held = test[test["category"].isin(HELD_OUT)]
+    noise = test[~test["category"].isin(HELD_OUT)].sample(150, random_state=1)
+    traffic = pd.concat(
+        [known, held, noise.assign(text=[noisy(t, rng) for t in noise["text"]])]
+    ).sample(frac=1, random_state=2)
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    holder = ModelHolder(IntentRegistry(RegistryConfig(uri, uri)), "champion")
+    holder.refresh()
+    texts = traffic["text"].tolist()
+    predictions = predict_grouped([(holder.current, text, None) for text in texts], top_k=1)
+    handed_off = [p["fallback"] for p in predictions]
+    ids = replay_traffic(
+        store_url, texts, predictions, end - timedelta(hours=23), end, handed_off=handed_off
+    )
+    return traffic.assign(message_id=ids, predicted=[p["intent"] for p in predictions])
+
+
+def label_messages(store_url: str, rows: pd.DataFrame, intents: list[str], at: datetime) -> int:
+    """Agent labels for messages (label_source `agent`), as the agent console writes them."""
+    engine = tables.create_engine(store_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(tables.labels),
+            [
+                {
+                    "message_id": row.message_id,
+                    "text": row.text,
+                    "intent": intent,
+                    "label_source": "agent",
+                    "predicted_intent": getattr(row, "predicted", None),
+                    "user_id": "demo-agent",
+                    "ts": at,
+                }
+                for row, intent in zip(rows.itertuples(), intents, strict=True)
+            ],
+        )
+    engine.dispose()
+    return len(rows)
+
+
+def damage_labels(store_url: str, banking77: Path, at: datetime) -> int:
+    """A careless batch: half the training-split texts relabelled to a wrong intent."""
+    frame = pd.read_csv(banking77 / "train.csv")
+    train_rows = frame[[text_bucket(t) >= 0.2 for t in frame["text"]]]  # never the test split
+    damaged = train_rows.sample(frac=0.5, random_state=3)
+    intents = sorted(frame["category"].unique())
+    rng = random.Random(4)
+    wrong = [rng.choice([i for i in intents if i != right]) for right in damaged["category"]]
+    rows = damaged.assign(message_id=None)
+    return label_messages(store_url, rows, wrong, at)
+
+
+def monitor(end: datetime) -> Any:
+    """One monitoring run over the day before `end`."""
+    from monitoring.job import run_monitoring
+    from monitoring.settings import MonitoringSettings
+
+    return run_monitoring(MonitoringSettings(window_end=end))
+
+
+def gate_history() -> list[dict[str, Any]]:
+    """The demo registry's gate decisions, newest first."""
+    from models.registry import IntentRegistry, RegistryConfig
+
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    return IntentRegistry(RegistryConfig(uri, uri)).gate_history()
+
+
+def main() -> None:
+    """Run the story and print where everything is."""
+    root = Path(os.environ.get("DEMO_DIR", REPO_ROOT / ".demo")).resolve()
+    banking77 = Path(
+        os.environ.get("BANKING77_SOURCE", REPO_ROOT.parent / "shared" / "data" / "banking77")
+    )
+    say(f"sandbox {root}: Banking77 without {', '.join(HELD_OUT)}")
+    test = prepare_sandbox(root, banking77)
+    os.environ.update(demo_environment(root))
+    store_url = os.environ["CONVERSATION_STORE_URL"]
+    assert TEST == "test"
+
+    say("1/6 train the first champion")
+    train("first model")
+
+    now = datetime.now(UTC)
+    say("2/6 replay a day of traffic, held-out intents and noisy paraphrases included")
+    traffic = replay_day(store_url, test, now)
+    held = traffic[traffic["category"].isin(HELD_OUT)]
+    print(f"    {len(traffic)} messages, {len(held)} of them about the held-out intents")
+
+    say("3/6 monitor the day")
+    drift = monitor(now + timedelta(minutes=1))
+    fallback = drift.summary["predictions"]["fallback_rate"]
+    print(f"    verdict: {drift.verdict}")
+    for reason in drift.summary["reasons"]:
+        print(f"    - {reason}")
+    print(
+        f"    fallback on held-out intents: {(held['predicted'] == 'nlu_fallback').mean():.0%} "
+        f"(overall {fallback['current']:.1%} vs {fallback['reference']:.1%} on test data)"
+    )
+
+    say("4/6 agents label the held-out intents' messages")
+    count = label_messages(store_url, held, held["category"].tolist(), now + timedelta(minutes=2))
+    print(f"    {count} agent labels stored")
+
+    say("5/6 retrain: the challenger must earn its place")
+    retrained = train("retrained model")
+
+    say("6/6 a careless labelling batch damages half of the training labels; retrain")
+    damaged = damage_labels(store_url, banking77, now + timedelta(minutes=3))
+    print(f"    {damaged} wrong agent labels stored")
+    refused = train("damaged model")
+
+    say("decisions")
+    for entry in gate_history():
+        failing = [c for c in entry["checks"] if not c["passed"]]
+        verdict = "PROMOTED" if entry["passed"] else "REFUSED"
+        print(f"    v{entry['version']} {verdict} at {entry['decided_at']}")
+        for check in failing:
+            print(f"      ✗ {check['name']}: {check['reason']}")
+    say("reports")
+    print(f"    drift report: {drift.run_dir / 'index.html'}")
+    print(f"    all reports:  {drift.index_path}")
+    print("    gate history: make status DEMO=1")
+    ok = (
+        drift.verdict == "drift"
+        and retrained["model_promotion"].get("passed") is True
+        and refused["model_promotion"].get("passed") is False
+    )
+    summary = {"drift_verdict": drift.verdict, "retrained_promoted": ok}
+    print(json.dumps(summary))
+    if not ok:
+        raise SystemExit("the demo did not end as expected: see the decisions above")
+
+
+if __name__ == "__main__":
+    main()
