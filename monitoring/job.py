@@ -201,6 +201,9 @@ def run_monitoring(
     summary, report_path = build_summary(
         settings, window, version, reference_accuracy, reference, current, run_dir
     )
+    # The latest promotion decision, so the report says whether the serving model earned it.
+    history = registry.gate_history()
+    summary["latest_gate_decision"] = history[0] if history else None
     previous = _previous_kpis(settings.reports_dir, run_dir.name)
     summary_path = run_dir / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2, default=str))

@@ -71,6 +71,21 @@ def _intent_rows(shifts: list[dict[str, Any]]) -> str:
     )
 
 
+def _gate_section(decision: dict[str, Any] | None) -> str:
+    if not decision:
+        return "<p class='note'>No promotion decision recorded yet.</p>"
+    outcome = "promoted" if decision["passed"] else "refused"
+    rows = "".join(
+        f"<tr><td>{'✓' if check['passed'] else '✗'} {escape(check['name'])}</td>"
+        f"<td>{escape(check['reason'])}</td></tr>"
+        for check in decision["checks"]
+    )
+    return (
+        f"<p>Version {escape(str(decision['version']))} was <b>{outcome}</b> "
+        f"({escape(str(decision.get('decided_at', '')))}).</p><table>{rows}</table>"
+    )
+
+
 def summary_page(summary: dict[str, Any], previous: dict[str, Any] | None) -> str:
     """The run's page: verdict, reasons, intents that grew or shrank, KPIs, then Evidently."""
     title, ink, paper = VERDICT_WORDS[summary["verdict"]]
@@ -105,6 +120,8 @@ def summary_page(summary: dict[str, Any], previous: dict[str, Any] | None) -> st
 {_intent_rows(predictions["grew"] + predictions["shrank"])}</table></section>
 <section><h2>Support KPIs</h2><table>{_kpi_rows(summary["kpis"], previous)}</table></section>
 <section><h2>Is the bot still right?</h2><p>{quality}</p></section>
+<section id="gate"><h2>Latest promotion decision</h2>
+{_gate_section(summary.get("latest_gate_decision"))}</section>
 <section class="note"><h2>How this was measured</h2>
 <p>Reference: the training data of model version {escape(str(summary["model_version"]))}
 ({sampling["reference_rows"]:,} of {sampling["reference_total"]:,} messages). Current:

@@ -45,7 +45,7 @@ def champion(tmp_path_factory, known_split):
     registry = IntentRegistry(config)
     training = known_split["training"].reset_index(drop=True)
     version = register_version(training, registry, root / "artifacts")
-    registry.promote(version)
+    registry.force_promote(version, "monitoring tests' champion")
     holder = ModelHolder(registry, "champion")
     holder.refresh()
     return {"root": root, "config": config, "registry": registry, "model": holder.current}

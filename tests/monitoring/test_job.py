@@ -87,6 +87,8 @@ def test_reports_index_summary_and_mlflow_run(runs, champion):
     assert summary["verdict"] == "drift" and summary["mlflow_run_id"]
     page = (shifted.run_dir / "index.html").read_text()
     assert "verdict: drift" in page and "evidently.html" in page
+    assert summary["latest_gate_decision"]["version"] == "1"
+    assert "Latest promotion decision" in page and "promoted" in page
     assert shifted.report_path.stat().st_size > 100_000
     index = shifted.index_path.read_text()
     assert all(result.run_dir.name in index for result in runs.values())
