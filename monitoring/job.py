@@ -227,6 +227,18 @@ def run_monitoring(
     return MonitoringResult(summary, run_dir, summary_path, report_path, index_path, run_id)
 
 
+def artifact_root_for(tracking_uri: str) -> str | None:
+    """Artifacts beside a SQLite tracking database; a tracking server decides for itself.
+
+    Without this MLflow puts a new experiment's artifacts in ./mlruns of whatever directory
+    the process runs in.
+    """
+    prefix = "sqlite:///"
+    if tracking_uri.startswith(prefix):
+        return str(Path(tracking_uri[len(prefix) :]).resolve().parent / "artifacts")
+    return None
+
+
 def _log_to_mlflow(
     settings: MonitoringSettings, registry_uri: str, summary: dict[str, Any], run_dir: Path
 ) -> str:
@@ -253,7 +265,9 @@ def _log_to_mlflow(
         metrics["label_accuracy"] = summary["performance"]["accuracy"]
         metrics["label_macro_f1"] = summary["performance"]["macro_f1"]
     with mlflow_uris(settings.mlflow_tracking_uri, registry_uri):
-        experiment_id = ensure_experiment(settings.experiment, None)
+        experiment_id = ensure_experiment(
+            settings.experiment, artifact_root_for(settings.mlflow_tracking_uri)
+        )
         with mlflow.start_run(experiment_id=experiment_id, run_name=summary["run_id"]) as run:
             mlflow.set_tags(
                 {"verdict": summary["verdict"], "model_version": summary["model_version"]}

@@ -96,6 +96,8 @@ def test_reports_index_summary_and_mlflow_run(runs, champion):
     run = MlflowClient(tracking, tracking).get_run(summary["mlflow_run_id"])
     assert run.data.tags["verdict"] == "drift"
     assert run.data.metrics["current_fallback_rate"] > 0.3
+    # Artifacts beside the tracking database, never in ./mlruns of the working directory.
+    assert run.info.artifact_uri.startswith(str(champion["root"]))
 
 
 def test_the_report_page_opens_in_a_browser_with_its_summary(runs, browser, screenshot_dir):
