@@ -15,10 +15,9 @@ import time
 from typing import Any
 
 import bentoml
-import orjson
 from fastapi import FastAPI, Header, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from models.registry import IntentRegistry, RegistryConfig
 from serving.batcher import MicroBatcher
@@ -33,6 +32,7 @@ from serving.guards import JsonContentTypeGuard
 from serving.model_holder import ModelHolder
 from serving.predictions import predict_documents, predict_grouped
 from serving.ratelimit import RateLimitMiddleware
+from serving.responses import error, json_response, text_problem
 from serving.settings import ServingSettings
 
 logger = logging.getLogger("serving")
@@ -60,25 +60,6 @@ class PredictItem(BaseModel):
 
     text: str
     context: dict[str, Any] | None = None
-
-
-def json_response(document: Any, status: int = 200) -> Response:
-    """Serialise directly: BentoML's own output path rebuilds a JSON schema per response."""
-    return Response(orjson.dumps(document), status_code=status, media_type="application/json")
-
-
-def error(status: int, message: str, **extra: Any) -> JSONResponse:
-    """A JSON error body with a message that says what is wrong."""
-    return JSONResponse({"error": message, **extra}, status_code=status)
-
-
-def text_problem(text: str, limit: int) -> str | None:
-    """Why a text cannot be classified, or None."""
-    if not text.strip():
-        return "text must not be empty"
-    if len(text) > limit:
-        return f"text is {len(text)} characters; the maximum is {limit}"
-    return None
 
 
 # BentoML serves the Swagger UI at / and merges these routes into /docs.json; no second UI.

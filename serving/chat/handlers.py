@@ -10,6 +10,7 @@ from serving.chat.bot import HANDOFF, RESOLVED
 from serving.chat.broker import Envelope
 from serving.chat.protocol import ErrorCode, FrameError, RoomType
 from serving.chat.responder import BotResponder, notify_agents
+from serving.chat.room_handlers import create_room, join_room, leave_room
 from serving.chat.store import user_audience
 
 if TYPE_CHECKING:
@@ -211,24 +212,18 @@ class FrameHandlers:
         """Answer a client heartbeat."""
         connection.send(p.encode("pong", {}))
 
-    # --- rooms and support (rooms.py-style rules live in the store) -----------------------
+    # --- rooms (rules in serving/chat/rooms.py) and support ------------------------------
 
     async def on_create_room(self, connection: Connection, data: p.CreateRoom) -> None:
         """Create a public, private (invite-only) or direct room."""
-        from serving.chat.room_handlers import create_room
-
         await create_room(self.hub, connection, data)
 
     async def on_join_room(self, connection: Connection, data: p.RoomRef) -> None:
         """Join a room (agents take support conversations this way)."""
-        from serving.chat.room_handlers import join_room
-
         await join_room(self.hub, connection, data)
 
     async def on_leave_room(self, connection: Connection, data: p.RoomRef) -> None:
         """Leave a room (direct rooms cannot be left)."""
-        from serving.chat.room_handlers import leave_room
-
         await leave_room(self.hub, connection, data)
 
     async def on_support_request(self, connection: Connection, data: p.SupportRequest) -> None:
