@@ -129,17 +129,20 @@ def intent_model(
     )
 
 
-class PromotionConfig(dg.Config):
-    """Gate thresholds (see models/promotion.py)."""
+_RULES = PromotionRules()  # the defaults live in one place: models/promotion.py
 
-    min_improvement: float = 0.0
-    accuracy_floor: float = 0.85
-    max_intent_f1_drop: float = 0.10
-    min_intent_support: int = 10
-    min_feedback_labels: int = 10
-    feedback_tolerance: float = 0.0
-    min_invariance: float = 0.85
-    min_functionality: float = 0.9
+
+class PromotionConfig(dg.Config):
+    """Gate thresholds (see models/promotion.py), editable per run in the launchpad."""
+
+    min_improvement: float = _RULES.min_improvement
+    accuracy_floor: float = _RULES.accuracy_floor
+    max_intent_f1_drop: float = _RULES.max_intent_f1_drop
+    min_intent_support: int = _RULES.min_intent_support
+    min_feedback_labels: int = _RULES.min_feedback_labels
+    feedback_tolerance: float = _RULES.feedback_tolerance
+    min_invariance: float = _RULES.min_invariance
+    min_functionality: float = _RULES.min_functionality
     max_text_chars: int = 2000
 
 

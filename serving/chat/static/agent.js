@@ -1,15 +1,13 @@
 // The agent console: the hand-off queue, one conversation at a time, labels and resolution.
-import { ChatConnection, element, obtainToken } from "/chat/static/chat.js";
+import { element, reportTyping, startChat } from "/chat/static/chat.js";
 
 const queue = document.getElementById("queue");
 const messages = document.getElementById("messages");
 const typing = document.getElementById("typing");
-const statusBadge = document.getElementById("status");
 const presence = document.getElementById("presence");
 const requests = new Map();
 let me = null;
 let active = null; // the request being handled
-let typingTimer = null;
 
 function show(node) {
   messages.append(node);
@@ -102,17 +100,7 @@ const handlers = {
   error: (data) => notice(`⚠ ${data.message}`),
 };
 
-const chat = new ChatConnection({
-  token: await obtainToken("agent", "chat:agent"),
-  storageKey: "chat:agent",
-  onFrame: ({ type, data }) => handlers[type]?.(data),
-  onStatus: (status, detail) => {
-    statusBadge.className = `status ${status}`;
-    statusBadge.textContent = detail ? `${status} ${detail}` : status;
-  },
-});
-window.chat = chat; // for the console and the browser tests
-chat.connect();
+const chat = await startChat("agent", handlers);
 
 document.getElementById("composer").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -122,12 +110,7 @@ document.getElementById("composer").addEventListener("submit", (event) => {
   input.value = "";
 });
 
-document.getElementById("text").addEventListener("input", () => {
-  if (!active) return;
-  chat.send("typing", { room_id: active.room_id, is_typing: true });
-  clearTimeout(typingTimer);
-  typingTimer = setTimeout(() => chat.send("typing", { room_id: active.room_id, is_typing: false }), 1500);
-});
+reportTyping(chat, document.getElementById("text"), () => active?.room_id);
 
 document.getElementById("resolve").addEventListener("click", () => {
   if (!active) return;

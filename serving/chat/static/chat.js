@@ -106,6 +106,36 @@ export class ChatConnection {
   }
 }
 
+// Connect a page: token, status badge, frame handlers; exposed as window.chat for the console.
+export async function startChat(role, handlers) {
+  const statusBadge = document.getElementById("status");
+  const storageKey = `chat:${role}`;
+  const chat = new ChatConnection({
+    token: await obtainToken(role, storageKey),
+    storageKey,
+    onFrame: ({ type, data }) => handlers[type]?.(data),
+    onStatus: (status, detail) => {
+      statusBadge.className = `status ${status}`;
+      statusBadge.textContent = detail ? `${status} ${detail}` : status;
+    },
+  });
+  window.chat = chat;
+  chat.connect();
+  return chat;
+}
+
+// Send typing on input and "stopped typing" after 1.5 s of quiet, for the room `roomOf()` names.
+export function reportTyping(chat, input, roomOf) {
+  let timer = null;
+  input.addEventListener("input", () => {
+    const roomId = roomOf();
+    if (!roomId) return;
+    chat.send("typing", { room_id: roomId, is_typing: true });
+    clearTimeout(timer);
+    timer = setTimeout(() => chat.send("typing", { room_id: roomId, is_typing: false }), 1500);
+  });
+}
+
 // A token from ?token=, localStorage, or the local dev login (CHAT_DEV_LOGIN=true).
 export async function obtainToken(role, storageKey) {
   const fromUrl = new URLSearchParams(location.search).get("token");

@@ -1,13 +1,11 @@
 // The customer page: one support conversation with the bot, then with an agent if needed.
-import { ChatConnection, element, obtainToken } from "/chat/static/chat.js";
+import { element, reportTyping, startChat } from "/chat/static/chat.js";
 
 const messages = document.getElementById("messages");
 const typing = document.getElementById("typing");
-const statusBadge = document.getElementById("status");
 let me = null;
 let roomId = null;
 let requestId = null;
-let typingTimer = null;
 
 function show(node) {
   messages.append(node);
@@ -65,17 +63,7 @@ const handlers = {
   error: (data) => notice(`⚠ ${data.message}`),
 };
 
-const chat = new ChatConnection({
-  token: await obtainToken("customer", "chat:customer"),
-  storageKey: "chat:customer",
-  onFrame: ({ type, data }) => handlers[type]?.(data),
-  onStatus: (status, detail) => {
-    statusBadge.className = `status ${status}`;
-    statusBadge.textContent = detail ? `${status} ${detail}` : status;
-  },
-});
-window.chat = chat; // for the console and the browser tests
-chat.connect();
+const chat = await startChat("customer", handlers);
 
 document.getElementById("composer").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -86,12 +74,7 @@ document.getElementById("composer").addEventListener("submit", (event) => {
   input.value = "";
 });
 
-document.getElementById("text").addEventListener("input", () => {
-  if (!roomId) return;
-  chat.send("typing", { room_id: roomId, is_typing: true });
-  clearTimeout(typingTimer);
-  typingTimer = setTimeout(() => chat.send("typing", { room_id: roomId, is_typing: false }), 1500);
-});
+reportTyping(chat, document.getElementById("text"), () => roomId);
 
 document.getElementById("human").addEventListener("click", () => {
   chat.send("support_request", { description: "customer pressed 'Talk to a human'" });
