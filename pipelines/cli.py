@@ -72,8 +72,7 @@ def print_summary(
     from rich.table import Table
 
     table = Table(
-        title=f"run {run_id[:8]} — {'succeeded' if success else 'FAILED'} "
-        f"in {elapsed:.0f}s"
+        title=f"run {run_id[:8]} — {'succeeded' if success else 'FAILED'} in {elapsed:.0f}s"
     )
     table.add_column("asset")
     table.add_column("result")
