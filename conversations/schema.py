@@ -57,6 +57,30 @@ class LabelSource(StrEnum):
     NONE = "none"
 
 
+class LabelTrust(StrEnum):
+    """How far a label given after the fact (feedback, agent) is trusted; see data/README.md.
+
+    The frozen test split the gate scores on is only ever relabelled by `reviewed` labels, and
+    `unverified` labels (written before labels carried a trust level) never train or judge a model.
+    """
+
+    UNVERIFIED = "unverified"
+    SERVICE = "service"  # an API-key client of /feedback (e.g. the chat backend)
+    AGENT = (
+        "agent"  # a signed-in support agent (chat `label_message`, or /feedback with an agent JWT)
+    )
+    REVIEWED = "reviewed"  # confirmed by an operator (admin API key)
+
+    @property
+    def rank(self) -> int:
+        """Order of trust: a higher rank may do everything a lower one may."""
+        return list(LabelTrust).index(self)
+
+    def at_least(self, other: LabelTrust) -> bool:
+        """Whether this level is `other` or above."""
+        return self.rank >= other.rank
+
+
 # The context keys the feature library understands (nested as user.* and session.*).
 CONTEXT_NUMERIC_KEYS: tuple[tuple[str, str], ...] = (
     ("user", "message_count"),

@@ -41,6 +41,10 @@ labels = sa.Table(
     sa.Column("user_id", sa.String(128)),
     sa.Column("session_id", sa.String(128)),
     sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+    # conversations.schema.LabelTrust; rows from before trust levels existed stay `unverified`.
+    sa.Column("trust", sa.String(16), nullable=False, server_default="unverified"),
+    # Who gave the label: an agent's user id, or the name of the API key that posted it.
+    sa.Column("labelled_by", sa.String(128)),
 )
 
 predictions = sa.Table(
@@ -137,7 +141,29 @@ def create_engine(url: str) -> sa.Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    # create_all never alters an existing table: a store made by an older release gains the
+    # columns added since (all nullable or with a server default), so no row is lost.
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = column.server_default
+            clause = f" DEFAULT '{default.arg}'" if isinstance(default, sa.DefaultClause) else ""
+            null = " NOT NULL" if not column.nullable and clause else ""
+            with engine.begin() as connection:
+                connection.execute(
+                    sa.text(
+                        f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}{null}'
+                    )
+                )
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from conversations import tables
-from conversations.schema import LabelSource
+from conversations.schema import LabelSource, LabelTrust
 
 
 class FeedbackStore:
@@ -25,8 +25,11 @@ class FeedbackStore:
         message_id: str | None = None,
         user_id: str | None = None,
         session_id: str | None = None,
+        *,
+        trust: LabelTrust,
+        labelled_by: str | None = None,
     ) -> int:
-        """Store one label; returns its id."""
+        """Store one label with the trust level of the credential that gave it; returns its id."""
         with self.engine.begin() as connection:
             result = connection.execute(
                 sa.insert(tables.labels).values(
@@ -39,6 +42,8 @@ class FeedbackStore:
                     user_id=user_id,
                     session_id=session_id,
                     ts=datetime.now(UTC),
+                    trust=trust.value,
+                    labelled_by=labelled_by,
                 )
             )
             return int(result.inserted_primary_key[0])
