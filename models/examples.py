@@ -1,37 +1,82 @@
-"""Turning validated conversations into labelled training examples."""
+"""Turning validated conversations into labelled training examples.
+
+Which label may be used where depends on its trust level (conversations.schema.LabelTrust):
+
+- The frozen test split, on which the gate scores every model, takes its truth only from
+  `curated` (data-set) and `reviewed` (operator-confirmed) labels.
+- Agent labels on test-split texts are held out in their own `feedback` split: never trained on,
+  never the test split's truth, scored by the gate's recent-feedback check.
+- Train and validation texts take the winning label among curated, service, agent and reviewed.
+- `unverified` labels (stored before trust levels existed) are kept in the store, never used.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from conversations.schema import LabelSource, Speaker, normalise_text
-from models.splits import assign_splits
+from conversations.schema import TRUST_RANK, LabelTrust, Speaker, normalise_text
+from models.splits import FEEDBACK, TEST, assign_splits, text_bucket
 
-# Later label sources override earlier ones for the same text, then the newest label wins.
-LABEL_PRECEDENCE = {
-    LabelSource.SEED.value: 0,
-    LabelSource.FEEDBACK.value: 1,
-    LabelSource.AGENT.value: 2,
-}
-EXAMPLE_COLUMNS = ("message_id", "text", "context", "ts", "intent", "label_source", "split")
+EXAMPLE_COLUMNS = (
+    "message_id",
+    "text",
+    "context",
+    "ts",
+    "intent",
+    "label_source",
+    "label_trust",
+    "split",
+)
+TEST_TRUTH = frozenset({LabelTrust.CURATED.value, LabelTrust.REVIEWED.value})
+FEEDBACK_TRUST = frozenset({LabelTrust.AGENT.value})
+TRAINING_TRUST = frozenset(
+    {
+        LabelTrust.CURATED.value,
+        LabelTrust.SERVICE.value,
+        LabelTrust.AGENT.value,
+        LabelTrust.REVIEWED.value,
+    }
+)
 
 
-def labelled_customer_turns(conversations: pd.DataFrame) -> pd.DataFrame:
-    """One example per distinct customer utterance: its latest label (feedback/agent over seed)."""
+def _labelled(conversations: pd.DataFrame) -> pd.DataFrame:
     labelled = conversations[
         (conversations["speaker"] == Speaker.CUSTOMER.value) & conversations["intent"].notna()
     ].copy()
+    if "label_trust" not in labelled:  # frames written before trust levels existed
+        labelled["label_trust"] = LabelTrust.UNVERIFIED.value
+    labelled["label_trust"] = labelled["label_trust"].fillna(LabelTrust.UNVERIFIED.value)
     labelled["text_key"] = labelled["text"].astype(str).map(normalise_text)
-    labelled["precedence"] = labelled["label_source"].map(LABEL_PRECEDENCE).fillna(0)
-    labelled["order_ts"] = labelled["ts"].fillna(pd.Timestamp(0, tz="UTC"))
     labelled["position"] = range(len(labelled))
-    latest = (
-        labelled.sort_values(["text_key", "precedence", "order_ts", "position"])
+    return labelled
+
+
+def _winning(labelled: pd.DataFrame, allowed: frozenset[str]) -> pd.DataFrame:
+    """Per distinct text, the most trusted of the `allowed` labels, then the newest."""
+    usable = labelled[labelled["label_trust"].isin(allowed)].copy()
+    usable["rank"] = usable["label_trust"].map(TRUST_RANK)
+    usable["order_ts"] = usable["ts"].fillna(pd.Timestamp(0, tz="UTC"))
+    return (
+        usable.sort_values(["text_key", "rank", "order_ts", "position"])
         .groupby("text_key", sort=False)
         .tail(1)
-        .sort_values("position")
+        .drop(columns=["rank", "order_ts"])
     )
-    return latest.drop(columns=["text_key", "precedence", "order_ts", "position"])
+
+
+def labelled_customer_turns(conversations: pd.DataFrame, test_fraction: float) -> pd.DataFrame:
+    """One example per distinct customer utterance and use, with `split` set for test texts.
+
+    Test-split texts get `split` = test (curated/reviewed truth) or feedback (agent labels);
+    the rest get their winning label and no split yet.
+    """
+    labelled = _labelled(conversations)
+    in_test = labelled["text_key"].map(text_bucket) < test_fraction
+    truth = _winning(labelled[in_test], TEST_TRUTH).assign(split=TEST)
+    feedback = _winning(labelled[in_test], FEEDBACK_TRUST).assign(split=FEEDBACK)
+    rest = _winning(labelled[~in_test], TRAINING_TRUST).assign(split=None)
+    chosen = pd.concat([truth, feedback, rest]).sort_values("position")
+    return chosen.drop(columns=["text_key", "position"])
 
 
 def build_training_examples(
@@ -40,15 +85,17 @@ def build_training_examples(
     validation_fraction: float,
     seed: int,
 ) -> pd.DataFrame:
-    """Labelled customer turns with a frozen-test / stratified-validation split column."""
-    examples = labelled_customer_turns(conversations).reset_index(drop=True)
+    """Labelled customer turns with frozen-test / feedback / stratified-validation splits."""
+    examples = labelled_customer_turns(conversations, test_fraction).reset_index(drop=True)
     examples["text"] = examples["text"].astype(str)
     examples["intent"] = examples["intent"].astype(str)
-    examples["split"] = assign_splits(
-        examples["text"].tolist(),
-        examples["intent"].tolist(),
-        test_fraction=test_fraction,
-        validation_fraction=validation_fraction,
-        seed=seed,
-    )
+    rest = examples["split"].isna().to_numpy()
+    if rest.any():
+        examples.loc[rest, "split"] = assign_splits(
+            examples.loc[rest, "text"].tolist(),
+            examples.loc[rest, "intent"].tolist(),
+            test_fraction=test_fraction,
+            validation_fraction=validation_fraction,
+            seed=seed,
+        )
     return examples.loc[:, list(EXAMPLE_COLUMNS)]

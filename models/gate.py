@@ -8,34 +8,37 @@ from typing import Any
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
-from conversations.schema import LabelSource
 from models.behavioural import load_functionality, run_behavioural_suite
 from models.data_quality import check_training_data
 from models.evaluation import predict_labelled, summary_metrics
 from models.promotion import GateInputs, ModelScore, PromotionRules
+from models.splits import FEEDBACK, TEST
 from models.training import model_input
 
 FUNCTIONALITY_PATH = (
     Path(__file__).resolve().parents[1] / "data" / "behavioral" / ("minimum_functionality.yaml")
 )
-FEEDBACK_SOURCES = (LabelSource.FEEDBACK.value, LabelSource.AGENT.value)
 INVARIANCE_SAMPLE = 300
 
 
-def score_model(pipeline: Any, version: str, test: pd.DataFrame) -> ModelScore:
-    """Accuracy, macro-F1, per-intent F1 and recent-feedback accuracy on the frozen test split."""
+def score_model(
+    pipeline: Any, version: str, test: pd.DataFrame, feedback: pd.DataFrame
+) -> ModelScore:
+    """Accuracy, macro-F1 and per-intent F1 on the frozen test split; accuracy on feedback.
+
+    `feedback` is the held-out agent-labelled split (models/examples.py): neither model trained
+    on it, and only agents' labels are in it.
+    """
     predictions, _ = predict_labelled(pipeline, model_input(test), test["intent"])
     metrics = summary_metrics(predictions)
     intents = sorted(set(test["intent"]))
     per_intent = f1_score(
         predictions.true, predictions.predicted, labels=intents, average=None, zero_division=0
     )
-    feedback = (test["label_source"].isin(FEEDBACK_SOURCES)).to_numpy()
-    feedback_accuracy = (
-        float(accuracy_score(predictions.true[feedback], predictions.predicted[feedback]))
-        if feedback.any()
-        else None
-    )
+    feedback_accuracy = None
+    if len(feedback):
+        answered = pipeline.predict(model_input(feedback))
+        feedback_accuracy = float(accuracy_score(feedback["intent"].astype(str), answered))
     return ModelScore(
         version,
         metrics["accuracy"],
@@ -64,8 +67,9 @@ def gate_inputs(
     functionality_path: Path = FUNCTIONALITY_PATH,
 ) -> GateInputs:
     """Everything `decide_promotion` needs, computed on the current frozen test split."""
-    test = examples[examples["split"] == "test"]
-    train = examples[examples["split"] != "test"]
+    test = examples[examples["split"] == TEST]
+    feedback = examples[examples["split"] == FEEDBACK]
+    train = examples[~examples["split"].isin([TEST, FEEDBACK])]
     invariance_texts = (
         test["text"].sample(min(INVARIANCE_SAMPLE, len(test)), random_state=0).tolist()
     )
@@ -76,11 +80,11 @@ def gate_inputs(
         invariance_texts,
     )
     return GateInputs(
-        challenger=score_model(challenger, challenger_version, test),
-        champion=score_model(champion, str(champion_version), test) if champion else None,
+        challenger=score_model(challenger, challenger_version, test, feedback),
+        champion=score_model(champion, str(champion_version), test, feedback) if champion else None,
         rules=rules,
         intent_support=test["intent"].value_counts().to_dict(),
-        feedback_labels=int(test["label_source"].isin(FEEDBACK_SOURCES).sum()),
+        feedback_labels=len(feedback),
         behavioural=behavioural,
         data_quality=check_training_data(train, max_text_chars),
     )

@@ -25,7 +25,7 @@ class PromotionRules:
     # No intent with at least `min_intent_support` test examples may lose more F1 than this.
     max_intent_f1_drop: float = 0.10
     min_intent_support: int = 10
-    # Recent labelled feedback (agent/feedback labels in the frozen test split).
+    # Recent agent labels on held-out texts (the `feedback` split, models/examples.py).
     min_feedback_labels: int = 10
     feedback_tolerance: float = 0.0
     # Behavioural tests.
@@ -155,7 +155,7 @@ def check_recent_feedback(inputs: GateInputs) -> Check:
         return Check(
             "recent_feedback",
             True,
-            f"{inputs.feedback_labels} recent feedback labels in the test split "
+            f"{inputs.feedback_labels} recent agent labels in the held-out feedback split "
             f"(< {rules.min_feedback_labels}): not enough to compare",
         )
     if challenger.feedback_accuracy is None:

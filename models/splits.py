@@ -16,6 +16,9 @@ from sklearn.model_selection import train_test_split
 from conversations.schema import normalise_text
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
+# Agent labels on test-split texts: held out from training and from the test split's truth
+# (models/examples.py), scored by the gate's recent-feedback check.
+FEEDBACK = "feedback"
 
 
 def text_bucket(text: str) -> float:

@@ -153,6 +153,8 @@ def label_messages(store_url: str, rows: pd.DataFrame, intents: list[str], at: d
                     "predicted_intent": getattr(row, "predicted", None),
                     "user_id": "demo-agent",
                     "ts": at,
+                    "trust": "agent",
+                    "labelled_by": "demo-agent",
                 }
                 for row, intent in zip(rows.itertuples(), intents, strict=True)
             ],

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from conversations import tables
-from conversations.schema import LabelSource, Speaker
+from conversations.schema import DEFAULT_TRUST, LabelSource, Speaker
 
 
 def replay_traffic(
@@ -87,6 +87,7 @@ def replay_traffic(
                         label_source=label_source,
                         predicted_intent=prediction["intent"],
                         ts=ts + timedelta(minutes=1),
+                        trust=DEFAULT_TRUST[label_source].value,
                     )
                 )
     engine.dispose()

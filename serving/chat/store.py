@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from conversations import tables
-from conversations.schema import LabelSource, Speaker
+from conversations.schema import LabelSource, LabelTrust, Speaker
 from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.bot import Turn
 from serving.chat.rooms import RoomStore, new_id, now, writes
@@ -264,6 +264,8 @@ class ChatStore:
                     is_new_intent=False,
                     user_id=agent_id,
                     ts=now(),
+                    trust=LabelTrust.AGENT.value,
+                    labelled_by=agent_id,
                 )
             )
             return int(result.inserted_primary_key[0])
