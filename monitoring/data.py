@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from conversations import tables
-from conversations.schema import Speaker
+from conversations.schema import LabelTrust, Speaker
 from monitoring.window import Window
 
 
@@ -64,7 +64,11 @@ def read_current(store_url: str, window: Window) -> CurrentData:
         labels.c.label_source,
         labels.c.predicted_intent,
         labels.c.ts,
-    ).where(labels.c.ts >= window.start, labels.c.ts < window.end)
+    ).where(
+        labels.c.ts >= window.start,
+        labels.c.ts < window.end,
+        labels.c.trust != LabelTrust.UNVERIFIED.value,  # never used, so never judged on
+    )
     requests = tables.support_requests
     request_query = sa.select(requests).where(
         requests.c.created_at >= window.start, requests.c.created_at < window.end
@@ -94,9 +98,13 @@ def read_current(store_url: str, window: Window) -> CurrentData:
 
 
 def count_labels_since(store_url: str, since: datetime | None) -> int:
-    """Agent and feedback labels given after `since` (all of them when None)."""
+    """Usable agent and feedback labels given after `since` (all of them when None)."""
     engine = tables.create_engine(store_url)
-    query = sa.select(sa.func.count()).select_from(tables.labels)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(tables.labels)
+        .where(tables.labels.c.trust != LabelTrust.UNVERIFIED.value)
+    )
     if since is not None:
         query = query.where(tables.labels.c.ts > since)
     with engine.connect() as connection:

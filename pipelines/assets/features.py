@@ -37,6 +37,7 @@ def training_examples(config: SplitConfig, conversations: pd.DataFrame) -> dg.Ma
             "label_sources": dg.MetadataValue.json(
                 examples["label_source"].value_counts().to_dict()
             ),
+            "label_trust": dg.MetadataValue.json(examples["label_trust"].value_counts().to_dict()),
             "label_histogram": dg.MetadataValue.md(
                 markdown_counts(examples["intent"].value_counts().to_dict(), "intent")
             ),
