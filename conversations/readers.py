@@ -1,15 +1,18 @@
 """Readers that turn each source into raw rows of the canonical schema, with lineage.
 
-Readers never drop a row: a row they cannot decode keeps its line number and a `read_error`,
-and validation quarantines it. A file that lacks a required column fails as a whole.
+Readers never drop a row: a row they cannot decode keeps its line number, a `read_error_code`
+(`ReadProblem`) and a `read_error` message, and validation quarantines it. A file that lacks a
+required column fails as a whole, naming the file. Blank lines are not rows.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
+import logging
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,20 @@ import pandas as pd
 import sqlalchemy as sa
 
 from conversations import tables
-from conversations.schema import LABEL_REQUIRED_COLUMN, RAW_COLUMNS, LabelSource, Speaker
+from conversations.csv_records import CsvRecord, read_records
+from conversations.jsonl_fields import LineProblem, parse_line
+from conversations.lines import LineReader, Piece
+from conversations.schema import (
+    LABEL_REQUIRED_COLUMN,
+    RAW_COLUMNS,
+    LabelSource,
+    ReadProblem,
+    Speaker,
+)
 
+logger = logging.getLogger(__name__)
+
+UNDECODABLE = re.compile("[\udc80-\udcff]")
 TEXT_COLUMNS = ("text", "user_message")
 LABEL_COLUMNS = ("category", "intent")
 
@@ -29,7 +44,7 @@ class SourceSchemaError(ValueError):
 
 def _has_undecodable_bytes(value: str) -> bool:
     # Files are decoded with errors="surrogateescape": invalid UTF-8 shows up as lone surrogates.
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    return UNDECODABLE.search(value) is not None
 
 
 def _row_id(source: str, line: int) -> str:
@@ -48,51 +63,107 @@ def _raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(RAW_COLUMNS))
     for column in RAW_COLUMNS:
         if column == LABEL_REQUIRED_COLUMN:
-            frame[column] = frame[column].fillna(False).astype(bool)
+            frame[column] = frame[column].eq(True)
         else:
             frame[column] = pd.Series([_as_text(v) for v in frame[column]], dtype=object)
     return frame
+
+
+def _problem_row(
+    source: str, line: int, code: ReadProblem, message: str, preview: str
+) -> dict[str, Any]:
+    """A row that could not be read: lineage, the raw text for people, and why."""
+    return {
+        "source": source,
+        "source_line": line,
+        "message_id": _row_id(source, line),
+        "text": preview,
+        "read_error_code": code.value,
+        "read_error": message,
+    }
 
 
 def read_labelled_csv(path: Path, source_name: str | None = None) -> pd.DataFrame:
     """Read a labelled utterance CSV (`text,category` or `user_message,intent[,context]`).
 
     Each row becomes a single-message conversation spoken by a customer with a seed label.
+    Its `source_line` is the line the row starts on.
     """
     source = source_name or path.name
-    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle)
-        header = [name.strip().lstrip("\ufeff") for name in next(reader, [])]
+    handle, lines = LineReader.open(path)
+    with handle:
+        records = read_records(lines)
+        header = _header(path, next(records, None))
         text_column = next((c for c in TEXT_COLUMNS if c in header), None)
         if text_column is None:
+            found = ", ".join(header[:20]) + (", …" if len(header) > 20 else "")
             raise SourceSchemaError(
                 f"{path}: no text column (expected one of {', '.join(TEXT_COLUMNS)}; "
-                f"found {', '.join(header) or 'nothing'})"
+                f"found {found or 'nothing'})"
             )
-        label_column = next((c for c in LABEL_COLUMNS if c in header), None)
-        index = {name: position for position, name in enumerate(header)}
-        rows = [
-            _csv_row(source, reader.line_num, values, index, text_column, label_column)
-            for values in reader
-            if values  # a blank line is not a row
-        ]
+        layout = _CsvLayout(
+            width=len(header),
+            positions={name: position for position, name in enumerate(header)},
+            text_column=text_column,
+            label_column=next((c for c in LABEL_COLUMNS if c in header), None),
+        )
+        rows = [_csv_row(source, record, layout) for record in records]
+    if not rows:
+        logger.warning("%s: header only, no rows", path)
     return _raw_frame(rows)
 
 
-def _csv_row(
-    source: str,
-    line: int,
-    values: list[str],
-    index: dict[str, int],
-    text_column: str,
-    label_column: str | None,
-) -> dict[str, Any]:
-    def field(name: str | None) -> str | None:
-        if name is None or name not in index or index[name] >= len(values):
-            return None
-        return values[index[name]]
+def _header(path: Path, record: CsvRecord | None) -> list[str]:
+    if record is None:
+        raise SourceSchemaError(f"{path}: empty file (no header line)")
+    if record.problem is not None:
+        raise SourceSchemaError(f"{path}:{record.first_line}: bad header: {record.detail}")
+    header = [_as_text(name.strip()) or "" for name in record.fields]
+    duplicates = sorted({name for name in header if name and header.count(name) > 1})
+    if duplicates:
+        raise SourceSchemaError(f"{path}:{record.first_line}: duplicate columns {duplicates}")
+    return header
 
-    read_error = "invalid UTF-8" if any(_has_undecodable_bytes(v) for v in values) else None
+
+@dataclass(frozen=True)
+class _CsvLayout:
+    """The columns of a labelled CSV, from its header."""
+
+    width: int
+    positions: dict[str, int]
+    text_column: str
+    label_column: str | None
+
+    def value(self, values: list[str], name: str | None) -> str | None:
+        """The value of column `name` in a row, None when the column or the value is absent."""
+        position = self.positions.get(name) if name is not None else None
+        if position is None or position >= len(values):
+            return None
+        return values[position]
+
+
+def _csv_row(source: str, record: CsvRecord, layout: _CsvLayout) -> dict[str, Any]:
+    line, values = record.first_line, record.fields
+    if record.problem is ReadProblem.UNCLOSED_QUOTE:
+        message = f"{record.detail}; reading resumed on line {line + 1}"
+        return _problem_row(source, line, record.problem, message, record.preview)
+    if record.problem is not None:
+        return _problem_row(source, line, record.problem, record.detail, record.preview)
+    width = layout.width
+    # Empty trailing values (a spreadsheet's padding) lose nothing; any other extra value would.
+    if any(values[width:]):
+        return _problem_row(
+            source,
+            line,
+            ReadProblem.TOO_MANY_COLUMNS,
+            f"{len(values)} values for {width} columns (an unquoted delimiter in a value?)",
+            ",".join(values)[:200],
+        )
+
+    def field(name: str | None) -> str | None:
+        return layout.value(values, name)
+
+    invalid = any(_has_undecodable_bytes(v) for v in values)
     message_id = field("message_id") or _row_id(source, line)
     return {
         "source": source,
@@ -104,11 +175,12 @@ def _csv_row(
         "speaker": Speaker.CUSTOMER.value,
         "user_id": field("user_id"),
         "channel": field("channel") or "import",
-        "text": field(text_column),
-        "intent": field(label_column) or None,
+        "text": field(layout.text_column),
+        "intent": field(layout.label_column) or None,
         "label_source": LabelSource.SEED.value,
         "context": field("context") or None,
-        "read_error": read_error,
+        "read_error_code": ReadProblem.INVALID_UTF8.value if invalid else None,
+        "read_error": "invalid UTF-8" if invalid else None,
         "label_required": True,
     }
 
@@ -116,44 +188,49 @@ def _csv_row(
 def read_conversation_jsonl(path: Path, source_name: str | None = None) -> pd.DataFrame:
     """Read a conversation JSONL file: one JSON object per line in the canonical schema."""
     source = source_name or path.name
-    rows = list(_jsonl_rows(path, source))
+    handle, lines = LineReader.open(path)
+    with handle:
+        rows = list(_jsonl_rows(lines, source))
     return _raw_frame(rows)
 
 
-def _jsonl_rows(path: Path, source: str) -> Iterator[dict[str, Any]]:
-    with path.open("rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            row: dict[str, Any] = {"source": source, "source_line": line_number}
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield {**row, "read_error": "invalid UTF-8"}
-                continue
-            except json.JSONDecodeError as error:
-                yield {**row, "read_error": f"unparseable JSON: {error.msg}"}
-                continue
-            if not isinstance(record, dict):
-                yield {**row, "read_error": "line is not a JSON object"}
-                continue
-            context = record.get("context")
-            yield {
-                **row,
-                "message_id": record.get("message_id") or _row_id(source, line_number),
-                "conversation_id": record.get("conversation_id"),
-                "turn": record.get("turn"),
-                "ts": record.get("ts"),
-                "speaker": record.get("speaker"),
-                "user_id": record.get("user_id"),
-                "channel": record.get("channel"),
-                "text": record.get("text"),
-                "intent": record.get("intent"),
-                "label_source": record.get("label_source"),
-                # Keep objects as JSON text so validation parses every source the same way.
-                "context": json.dumps(context) if isinstance(context, dict) else context,
-                "read_error": None,
-            }
+def _jsonl_rows(lines: LineReader, source: str) -> Iterator[dict[str, Any]]:
+    while (piece := lines.read()) is not None:
+        if piece.ends_line and not piece.text.strip():
+            continue
+        yield _jsonl_row(lines, piece, source)
+
+
+def _jsonl_row(lines: LineReader, piece: Piece, source: str) -> dict[str, Any]:
+    line, text = piece.line, piece.text
+    if not piece.ends_line:
+        lines.skip_rest_of_line(piece)
+        message = f"line {line} is longer than {lines.max_chars} characters"
+        return _problem_row(source, line, ReadProblem.ROW_TOO_LARGE, message, text[:200])
+    if _has_undecodable_bytes(text):
+        return _problem_row(source, line, ReadProblem.INVALID_UTF8, "invalid UTF-8", text[:200])
+    parsed = parse_line(text)
+    if isinstance(parsed, LineProblem):
+        return _problem_row(source, line, parsed.code, parsed.message, text.strip()[:200])
+    context = parsed.get("context")
+    return {
+        "source": source,
+        "source_line": line,
+        "message_id": parsed.get("message_id") or _row_id(source, line),
+        "conversation_id": parsed.get("conversation_id"),
+        "turn": parsed.get("turn"),
+        "ts": parsed.get("ts"),
+        "speaker": parsed.get("speaker"),
+        "user_id": parsed.get("user_id"),
+        "channel": parsed.get("channel"),
+        "text": parsed.get("text"),
+        "intent": parsed.get("intent"),
+        "label_source": parsed.get("label_source"),
+        # Keep objects as JSON text so validation parses every source the same way.
+        "context": json.dumps(context) if context is not None else None,
+        "read_error_code": None,
+        "read_error": None,
+    }
 
 
 def read_conversation_store(url: str) -> pd.DataFrame:

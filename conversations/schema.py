@@ -19,13 +19,16 @@ MESSAGE_COLUMNS: tuple[str, ...] = (
 )
 # Lineage columns every ingested row carries, so a quarantined row can be found again.
 LINEAGE_COLUMNS: tuple[str, ...] = ("source", "source_line")
-# Set by a reader when a row cannot even be decoded (bad UTF-8, bad JSON line).
+# Set by a reader when a row cannot even be decoded (bad UTF-8, bad JSON line, broken quoting):
+# a `ReadProblem` code and a message naming what is wrong.
+READ_ERROR_CODE_COLUMN = "read_error_code"
 READ_ERROR_COLUMN = "read_error"
 # True for sources that exist to provide labels (labelled CSVs): a row without one is quarantined.
 LABEL_REQUIRED_COLUMN = "label_required"
 RAW_COLUMNS: tuple[str, ...] = (
     *LINEAGE_COLUMNS,
     *MESSAGE_COLUMNS,
+    READ_ERROR_CODE_COLUMN,
     READ_ERROR_COLUMN,
     LABEL_REQUIRED_COLUMN,
 )
@@ -38,6 +41,19 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
     "reason_code",
     "reason",
 )
+
+
+class ReadProblem(StrEnum):
+    """Why a reader could not turn a row of a file into fields (quarantine reason codes)."""
+
+    INVALID_UTF8 = "invalid_utf8"
+    UNPARSEABLE_LINE = "unparseable_line"  # a JSONL line that is not one JSON object
+    UNCLOSED_QUOTE = "unclosed_quote"
+    MALFORMED_QUOTE = "malformed_quote"
+    ROW_TOO_LARGE = "row_too_large"
+    TOO_MANY_COLUMNS = "too_many_columns"
+    WRONG_TYPE = "wrong_type"  # a JSONL field of another JSON type than the schema's
+    TURN_OUT_OF_RANGE = "turn_out_of_range"
 
 
 class Speaker(StrEnum):

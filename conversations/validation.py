@@ -6,6 +6,7 @@ Pure logic over DataFrames, no I/O: rows in = rows kept + rows quarantined, alwa
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,9 @@ from conversations.schema import (
 )
 
 SPEAKERS = {speaker.value for speaker in Speaker}
+# NUL and the other C0 controls (tab, newline and carriage return aside) and DEL never belong in a
+# message; they are binary garbage or terminal escapes, and some SQL stores refuse NUL outright.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LABEL_SOURCES = {source.value for source in LabelSource}
 
 
@@ -95,13 +99,18 @@ class Rejection:
 
 def quarantine_reason(row: dict[str, Any], max_text_chars: int) -> Rejection | None:
     """Why a raw row cannot be kept, or None when it is valid (duplicates are checked apart)."""
-    if not _blank(row.get("read_error")):
-        error = str(row["read_error"])
-        code = "invalid_utf8" if "UTF-8" in error else "unparseable_line"
-        return Rejection(code, error)
+    if not _blank(row.get("read_error")) or not _blank(row.get("read_error_code")):
+        return _read_rejection(row)
     text = row.get("text")
     if _blank(text):
         return Rejection("empty_text", "empty text")
+    for name in ("text", "intent"):
+        value = row.get(name)
+        if isinstance(value, str) and (found := CONTROL_CHARACTERS.search(value)):
+            return Rejection(
+                "control_characters",
+                f"{name} contains the control character U+{ord(found.group()):04X}",
+            )
     if len(str(text)) > max_text_chars:
         return Rejection(
             "text_too_long", f"text longer than {max_text_chars} characters ({len(str(text))})"
@@ -125,6 +134,14 @@ def quarantine_reason(row: dict[str, Any], max_text_chars: int) -> Rejection | N
     if not _blank(ts) and pd.isna(pd.to_datetime(ts, utc=True, errors="coerce", format="ISO8601")):
         return Rejection("bad_timestamp", f"bad timestamp {ts!r} (expected ISO-8601)")
     return None
+
+
+def _read_rejection(row: dict[str, Any]) -> Rejection:
+    error = "" if _blank(row.get("read_error")) else str(row["read_error"])
+    code = row.get("read_error_code")
+    if _blank(code):  # rows read before readers gave a code
+        code = "invalid_utf8" if "UTF-8" in error else "unparseable_line"
+    return Rejection(str(code), error or str(code))
 
 
 def validate_messages(raw: pd.DataFrame, max_text_chars: int) -> ValidationResult:
