@@ -26,6 +26,7 @@ from conversations.lines import LineReader, Piece
 from conversations.schema import (
     LABEL_REQUIRED_COLUMN,
     RAW_COLUMNS,
+    TRUST_RANK,
     LabelSource,
     ReadProblem,
     Speaker,
@@ -226,6 +227,7 @@ def _jsonl_row(lines: LineReader, piece: Piece, source: str) -> dict[str, Any]:
         "text": parsed.get("text"),
         "intent": parsed.get("intent"),
         "label_source": parsed.get("label_source"),
+        "label_trust": parsed.get("label_trust"),
         # Keep objects as JSON text so validation parses every source the same way.
         "context": json.dumps(context) if context is not None else None,
         "read_error_code": None,
@@ -255,7 +257,15 @@ def read_conversation_store(url: str) -> pd.DataFrame:
             .all()
         )
     engine.dispose()
-    latest_label = {row["message_id"]: row for row in label_rows if row["message_id"]}
+    # Labels arrive oldest first, so for each message the most trusted, then newest, one wins.
+    latest_label: dict[str, Any] = {}
+    for label_row in label_rows:
+        held = latest_label.get(label_row["message_id"])
+        if label_row["message_id"] and (
+            held is None
+            or TRUST_RANK.get(label_row["trust"], -1) >= TRUST_RANK.get(held["trust"], -1)
+        ):
+            latest_label[label_row["message_id"]] = label_row
     known_ids = {row["message_id"] for row in message_rows}
     rows: list[dict[str, Any]] = []
     for row in message_rows:
@@ -267,6 +277,7 @@ def read_conversation_store(url: str) -> pd.DataFrame:
                 "source_line": row["message_id"],
                 "intent": label["intent"] if label else row["intent"],
                 "label_source": label["label_source"] if label else row["label_source"],
+                "label_trust": label["trust"] if label else None,
                 "ts": _iso(row["ts"]),
                 "read_error": None,
             }
@@ -289,6 +300,7 @@ def read_conversation_store(url: str) -> pd.DataFrame:
                 "text": row["text"],
                 "intent": row["intent"],
                 "label_source": row["label_source"],
+                "label_trust": row["trust"],
                 "context": None,
                 "read_error": None,
             }

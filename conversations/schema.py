@@ -15,6 +15,7 @@ MESSAGE_COLUMNS: tuple[str, ...] = (
     "text",
     "intent",
     "label_source",
+    "label_trust",
     "context",
 )
 # Lineage columns every ingested row carries, so a quarantined row can be found again.
@@ -74,27 +75,28 @@ class LabelSource(StrEnum):
 
 
 class LabelTrust(StrEnum):
-    """How far a label given after the fact (feedback, agent) is trusted; see data/README.md.
+    """How far a label is trusted; it decides where the label may be used (data/README.md).
 
-    The frozen test split the gate scores on is only ever relabelled by `reviewed` labels, and
-    `unverified` labels (written before labels carried a trust level) never train or judge a model.
+    The frozen test split the gate scores on takes only `curated` and `reviewed` labels, so
+    nothing an API client or an unreviewed agent posts can move the gate's verdict.
     """
 
-    UNVERIFIED = "unverified"
-    SERVICE = "service"  # an API-key client of /feedback (e.g. the chat backend)
-    AGENT = (
-        "agent"  # a signed-in support agent (chat `label_message`, or /feedback with an agent JWT)
-    )
-    REVIEWED = "reviewed"  # confirmed by an operator (admin API key)
+    UNVERIFIED = "unverified"  # stored before labels carried a trust level: kept, never used
+    CURATED = "curated"  # came with a data set (seed CSVs): the test split's ground truth
+    SERVICE = "service"  # posted to /feedback by an API-key client (e.g. the chat backend)
+    AGENT = "agent"  # a signed-in support agent (chat `label_message`, /feedback with agent JWT)
+    REVIEWED = "reviewed"  # confirmed by an operator (/feedback with the admin key)
 
-    @property
-    def rank(self) -> int:
-        """Order of trust: a higher rank may do everything a lower one may."""
-        return list(LabelTrust).index(self)
 
-    def at_least(self, other: LabelTrust) -> bool:
-        """Whether this level is `other` or above."""
-        return self.rank >= other.rank
+# Which label of one message or text wins: the higher rank, then the newest.
+TRUST_RANK: dict[str, int] = {trust.value: rank for rank, trust in enumerate(LabelTrust)}
+
+# The trust a label has when its source does not say (files written before trust levels).
+DEFAULT_TRUST: dict[str, LabelTrust] = {
+    LabelSource.SEED.value: LabelTrust.CURATED,
+    LabelSource.FEEDBACK.value: LabelTrust.SERVICE,
+    LabelSource.AGENT.value: LabelTrust.AGENT,
+}
 
 
 # The context keys the feature library understands (nested as user.* and session.*).

@@ -15,9 +15,11 @@ import pandas as pd
 from conversations.schema import (
     CONTEXT_LIST_KEYS,
     CONTEXT_NUMERIC_KEYS,
+    DEFAULT_TRUST,
     MESSAGE_COLUMNS,
     QUARANTINE_COLUMNS,
     LabelSource,
+    LabelTrust,
     Speaker,
 )
 
@@ -26,6 +28,7 @@ SPEAKERS = {speaker.value for speaker in Speaker}
 # message; they are binary garbage or terminal escapes, and some SQL stores refuse NUL outright.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LABEL_SOURCES = {source.value for source in LabelSource}
+LABEL_TRUSTS = {trust.value for trust in LabelTrust}
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,9 @@ def quarantine_reason(row: dict[str, Any], max_text_chars: int) -> Rejection | N
     label_source = row.get("label_source")
     if not _blank(label_source) and label_source not in LABEL_SOURCES:
         return Rejection("unknown_label_source", f"unknown label_source {label_source!r}")
+    label_trust = row.get("label_trust")
+    if not _blank(label_trust) and label_trust not in LABEL_TRUSTS:
+        return Rejection("unknown_label_trust", f"unknown label_trust {label_trust!r}")
     if _blank(row.get("conversation_id")):
         return Rejection("missing_conversation_id", "missing conversation_id")
     try:
@@ -184,10 +190,26 @@ def _canonical(rows: pd.DataFrame) -> pd.DataFrame:
     kept["label_source"] = kept["label_source"].where(~kept["label_source"].map(_blank), None)
     kept.loc[no_label, "label_source"] = LabelSource.NONE.value
     kept["label_source"] = kept["label_source"].fillna(LabelSource.SEED.value)
+    kept["label_trust"] = [
+        None if source == LabelSource.NONE.value else (trust or DEFAULT_TRUST[source].value)
+        for source, trust in zip(
+            kept["label_source"],
+            kept["label_trust"].where(~kept["label_trust"].map(_blank), None),
+            strict=True,
+        )
+    ]
     kept["context"] = [
         json.dumps(parse_context(value), sort_keys=True) for value in kept["context"]
     ]
-    for column in ("message_id", "conversation_id", "speaker", "text", "channel", "user_id"):
+    for column in (
+        "message_id",
+        "conversation_id",
+        "speaker",
+        "text",
+        "channel",
+        "user_id",
+        "label_trust",
+    ):
         kept[column] = kept[column].astype("string")
     kept["source_line"] = kept["source_line"].astype(str)
     return kept[["source", "source_line", *MESSAGE_COLUMNS]].reset_index(drop=True)
