@@ -2,6 +2,11 @@
 
 Models are stored with skops (no pickle) and loaded here against an allow-list kept in code, not
 read from the model file, so loading a registered version cannot run arbitrary code.
+
+A version is usable only when it is *complete*: READY, with its training fingerprint, training
+time and fallback policy tags. `models/tracking.py` creates versions together with those tags in
+one registry write, so a crash cannot leave a version without them; versions from older code (or
+written by hand) that lack them are never reused, promoted or served.
 """
 
 from __future__ import annotations
@@ -41,6 +46,22 @@ TAG_TRAINED_AT = "trained_at"
 TAG_FALLBACK = "fallback_policy"
 TAG_GATE = "gate_decisions"
 TAG_PREVIOUS_CHAMPION = "previous_champion"
+TAG_CANDIDATE = "candidate"
+REQUIRED_VERSION_TAGS = (TAG_FINGERPRINT, TAG_TRAINED_AT, TAG_FALLBACK)
+
+
+class ModelLoadError(RuntimeError):
+    """A version that cannot be used: incomplete registration, missing or unreadable files."""
+
+
+def missing_tags(version: ModelVersion) -> list[str]:
+    """The required tags a version lacks (empty for a complete version)."""
+    return [key for key in REQUIRED_VERSION_TAGS if not version.tags.get(key)]
+
+
+def is_complete(version: ModelVersion) -> bool:
+    """READY and carrying every required tag: the only versions reuse, gate and serving accept."""
+    return version.status == "READY" and not missing_tags(version)
 
 
 @dataclass(frozen=True)
@@ -93,10 +114,29 @@ class IntentRegistry:
         return sorted(found, key=lambda v: int(v.version), reverse=True)
 
     def find_by_fingerprint(self, fingerprint: str) -> ModelVersion | None:
-        """The newest version trained on exactly this data and configuration, if any."""
+        """The newest complete version trained on exactly this data and configuration, if any."""
         return next(
-            (v for v in self.versions() if v.tags.get(TAG_FINGERPRINT) == fingerprint), None
+            (
+                v
+                for v in self.versions()
+                if v.tags.get(TAG_FINGERPRINT) == fingerprint and is_complete(v)
+            ),
+            None,
         )
+
+    def require_complete(self, version: str) -> ModelVersion:
+        """The version; LookupError if unknown, ModelLoadError naming what it lacks."""
+        try:
+            found = self.version(version)
+        except MlflowException as exc:
+            raise LookupError(f"{self.name} has no version {version!r}") from exc
+        if found.status != "READY":
+            raise ModelLoadError(f"version {version} of {self.name} is {found.status}, not READY")
+        if missing := missing_tags(found):
+            raise ModelLoadError(
+                f"version {version} of {self.name} is incomplete (no {', '.join(missing)} tag)"
+            )
+        return found
 
     def set_alias(self, alias: str, version: str) -> None:
         """Point `alias` at `version`."""
@@ -115,10 +155,15 @@ class IntentRegistry:
         return previous.version if previous else None
 
     def force_promote(self, version: str, reason: str) -> GateDecision:
-        """Promote `version` without the gate; the reason is recorded as its decision."""
-        self.version(version)  # fails clearly for an unknown version
+        """Promote `version` without the gate; the reason is recorded as its decision.
+
+        The version is loaded first, exactly as serving will load it: a version that cannot be
+        loaded is refused (ModelLoadError) and `champion` does not move.
+        """
         if not reason.strip():
             raise ValueError("a forced promotion needs a reason")
+        self.require_complete(version)  # fails clearly for an unknown version too
+        self.load_pipeline(version)
         decision = GateDecision(str(version), [Check("forced", True, reason.strip())])
         self.record_gate(decision)
         self.promote(str(version))
@@ -137,25 +182,43 @@ class IntentRegistry:
         self.record_gate(GateDecision(previous, [Check("rollback", True, note)]))
         return previous
 
-    def record_gate(self, decision: GateDecision, decided_at: datetime | None = None) -> None:
-        """Append a gate decision to the version's history tag."""
-        version = self.version(decision.version)
-        history = json.loads(version.tags.get(TAG_GATE, "[]"))
+    def record_gate(
+        self,
+        decision: GateDecision,
+        decided_at: datetime | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Append a gate decision (plus `extra` fields) to the version's history tag."""
+        history = self.gate_entries(decision.version)
         entry = decision.to_dict() | {"decided_at": (decided_at or datetime.now(UTC)).isoformat()}
-        history.append(entry)
-        self.client.set_model_version_tag(
-            self.name, decision.version, TAG_GATE, json.dumps(history)
-        )
+        history.append(entry | (extra or {}))
+        self.write_gate_entries(decision.version, history)
+
+    def gate_entries(self, version: str) -> list[dict[str, Any]]:
+        """One version's gate decisions, oldest first."""
+        return json.loads(self.version(version).tags.get(TAG_GATE, "[]"))
+
+    def write_gate_entries(self, version: str, entries: list[dict[str, Any]]) -> None:
+        """Replace one version's gate decisions (a single tag write)."""
+        self.client.set_model_version_tag(self.name, str(version), TAG_GATE, json.dumps(entries))
 
     def load_pipeline(self, version: str) -> Any:
-        """Load a version's scikit-learn pipeline from its skops file."""
+        """Load a version's scikit-learn pipeline from its skops file (ModelLoadError if not)."""
         import skops.io
 
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         with tempfile.TemporaryDirectory() as scratch:
-            local = Path(_download_model(self.name, str(version), scratch, self.config))
-            skops_file = next(local.rglob("model.skops"))
-            return skops.io.load(skops_file, trusted=TRUSTED_SKOPS_TYPES)
+            try:
+                local = Path(_download_model(self.name, str(version), scratch, self.config))
+                skops_file = next(local.rglob("model.skops"), None)
+                if skops_file is None:
+                    raise FileNotFoundError("its artifacts hold no model.skops")
+                return skops.io.load(skops_file, trusted=TRUSTED_SKOPS_TYPES)
+            except Exception as exc:  # any cause: missing files, corrupt file, untrusted type
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ModelLoadError(
+                    f"version {version} of {self.name} cannot be loaded: {reason}"
+                ) from exc
 
     def load_reference(self, version: str) -> pd.DataFrame | None:
         """The training snapshot (text, intent, split) stored with a version's run, or None."""

@@ -1,4 +1,20 @@
-"""Log a training outcome to MLflow (params, metrics, reports, plots, model) and register it."""
+"""Log a training outcome to MLflow (params, metrics, reports, plots, model) and register it.
+
+Crash safety (each step is a named boundary in `models/faults.py`):
+
+1. The MLflow run starts with everything a version needs as run tags (fingerprint, training
+   time, fallback policy, candidate, description) and the owning process's stamp, so a run left
+   RUNNING by a killed process can be recognised and closed (`models/recovery.py`).
+2. Params, metrics, reports and the model are logged; the run ends FINISHED only after all of
+   that, so a FINISHED run always holds a complete model.
+3. The version is created from the finished run *with its tags in the same call*: MLflow's
+   SQLAlchemy store writes a version and its tags in one transaction (status READY at once),
+   and a tracking server does the same behind its REST call. A version without its
+   fingerprint and fallback policy therefore never exists, and `models.registry.is_complete`
+   keeps older or hand-made versions lacking them out of reuse, gate and serving.
+4. The run is tagged with its version; a finished run without that tag is one whose
+   registration was interrupted, and the next run registers it instead of training again.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +33,16 @@ import mlflow
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import ModelSignature
+from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 
+from models import faults
 from models.evaluation import per_intent_metrics, plot_confidence_histogram, plot_confusion_matrix
+from models.faults import Boundary
+from models.process_stamp import ProcessStamp
 from models.registry import (
+    REQUIRED_VERSION_TAGS,
+    TAG_CANDIDATE,
     TAG_FALLBACK,
     TAG_FINGERPRINT,
     TAG_TRAINED_AT,
@@ -90,6 +112,11 @@ def _outcome_metrics(outcome: TrainingOutcome) -> dict[str, float]:
     return metrics
 
 
+RUN_TAG_MODEL_ID = "supportloop/model_id"
+RUN_TAG_REGISTERED = "supportloop/registered_version"
+_NOTE = "mlflow.note.content"  # MLflow's run description; becomes the version's description
+
+
 def log_and_register(
     outcome: TrainingOutcome,
     registry: IntentRegistry,
@@ -105,29 +132,56 @@ def log_and_register(
     `reference` (text, intent, split of the training data) is stored with the run as the
     snapshot that drift monitoring compares live traffic against.
     """
+    tags = run_tags | version_payload(outcome, fingerprint) | ProcessStamp.current().to_tags()
     config = registry.config
-    trained_at = datetime.now(UTC).isoformat()
     with mlflow_uris(config.tracking_uri, config.registry_uri or config.tracking_uri):
-        version = _log_run(
-            outcome, registry, experiment_name, artifact_root, params, run_tags, reference
+        run_id = _log_run(
+            outcome, registry, experiment_name, artifact_root, params, tags, reference
         )
-    for key, value in {
+    faults.reached(Boundary.RUN_ENDED)
+    return register_run(registry, run_id)
+
+
+def version_payload(outcome: TrainingOutcome, fingerprint: str) -> dict[str, str]:
+    """The tags (and description) the run carries for its future model version."""
+    return {
         TAG_FINGERPRINT: fingerprint,
-        TAG_TRAINED_AT: trained_at,
+        TAG_TRAINED_AT: datetime.now(UTC).isoformat(),
         TAG_FALLBACK: json.dumps(outcome.fallback.to_dict()),
-        "candidate": outcome.candidate.name,
-        **{key: value for key, value in run_tags.items() if key.startswith("dagster")},
-    }.items():
-        registry.client.set_model_version_tag(registry.name, version, key, value)
-    registry.client.update_model_version(
-        registry.name,
-        version,
-        description=(
+        TAG_CANDIDATE: outcome.candidate.name,
+        _NOTE: (
             f"{outcome.candidate.description}. test_accuracy {outcome.test['accuracy']:.4f}, "
             f"macro_f1 {outcome.test['macro_f1']:.4f} on {outcome.sizes['test']} frozen test "
             "messages."
         ),
-    )
+    }
+
+
+def register_run(registry: IntentRegistry, run_id: str) -> ModelVersion:
+    """Create the model version of a FINISHED training run, its tags in the same registry write."""
+    run = registry.client.get_run(run_id)
+    run_tags = run.data.tags
+    if run.info.status != "FINISHED" or RUN_TAG_MODEL_ID not in run_tags:
+        raise ValueError(f"run {run_id} is {run.info.status} without a logged model")
+    tags = {
+        key: value
+        for key, value in run_tags.items()
+        if key in (*REQUIRED_VERSION_TAGS, TAG_CANDIDATE) or key.startswith("dagster")
+    }
+    if missing := [key for key in REQUIRED_VERSION_TAGS if key not in tags]:
+        raise ValueError(f"run {run_id} lacks the version tags {missing}")
+    registry.ensure_registered_model()
+    config = registry.config
+    # models:/<model_id> is resolved by MLflow against its process-global URIs.
+    with mlflow_uris(config.tracking_uri, config.registry_uri or config.tracking_uri):
+        created = mlflow.register_model(
+            f"models:/{run_tags[RUN_TAG_MODEL_ID]}", registry.name, tags=tags
+        )
+    faults.reached(Boundary.VERSION_CREATED)
+    version = str(created.version)
+    registry.client.set_tag(run_id, RUN_TAG_REGISTERED, version)
+    if note := run_tags.get(_NOTE):
+        registry.client.update_model_version(registry.name, version, description=note)
     return registry.version(version)
 
 
@@ -141,53 +195,61 @@ def _log_run(
     reference: pd.DataFrame | None,
 ) -> str:
     experiment_id = ensure_experiment(experiment_name, artifact_root)
-    registry.ensure_registered_model()
     run_name = f"{outcome.candidate.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags):
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags) as run:
+        faults.reached(Boundary.RUN_STARTED)
         mlflow.log_params(
             {"candidate": outcome.candidate.name, **outcome.candidate.params, **params}
             | {f"rows_{split}": size for split, size in outcome.sizes.items()}
             | {"n_intents": len(outcome.labels)}
         )
         mlflow.log_metrics(_outcome_metrics(outcome))
-        mlflow.log_dict(outcome.report, "intent_report.json")
-        mlflow.log_dict(outcome.errors, "intent_errors.json")
-        mlflow.log_dict([asdict(result) for result in outcome.candidates], "candidates.json")
-        mlflow.log_dict(outcome.fallback.to_dict(), "fallback_policy.json")
-        with tempfile.TemporaryDirectory() as scratch:
-            folder = Path(scratch)
-            plot_confusion_matrix(
-                outcome.test_predictions, outcome.labels, folder / "confusion_matrix.png"
-            )
-            plot_confidence_histogram(
-                outcome.test_predictions,
-                outcome.fallback.threshold,
-                folder / "confidence_histogram.png",
-            )
-            if reference is not None:
-                reference_file = folder / REFERENCE_FILE
-                reference[["text", "intent", "split"]].reset_index(drop=True).to_parquet(
-                    reference_file
-                )
-                mlflow.log_artifact(str(reference_file), REFERENCE_DIR)
-                reference_file.unlink()
-            mlflow.log_artifacts(scratch)
-        example = pd.DataFrame(
-            {
-                "text": outcome.test_predictions.texts[:3],
-                "context": ["{}"] * min(3, len(outcome.test_predictions.texts)),
-            }
+        _log_reports(outcome, reference)
+        info = _log_model(outcome)
+        mlflow.set_tag(RUN_TAG_MODEL_ID, info.model_id)
+        faults.reached(Boundary.MODEL_LOGGED)
+        return run.info.run_id
+
+
+def _log_reports(outcome: TrainingOutcome, reference: pd.DataFrame | None) -> None:
+    mlflow.log_dict(outcome.report, "intent_report.json")
+    mlflow.log_dict(outcome.errors, "intent_errors.json")
+    mlflow.log_dict([asdict(result) for result in outcome.candidates], "candidates.json")
+    mlflow.log_dict(outcome.fallback.to_dict(), "fallback_policy.json")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        plot_confusion_matrix(
+            outcome.test_predictions, outcome.labels, folder / "confusion_matrix.png"
         )
-        info = mlflow.sklearn.log_model(
-            outcome.pipeline,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=TRUSTED_SKOPS_TYPES,
-            signature=SIGNATURE,
-            input_example=example,
-            pip_requirements=[f"{name}=={installed_version(name)}" for name in _MODEL_REQUIREMENTS],
-            code_paths=[str(Path(__file__).resolve().parents[1] / "features")],
-            metadata={"fallback": outcome.fallback.to_dict(), "labels": outcome.labels},
-            registered_model_name=registry.name,
+        plot_confidence_histogram(
+            outcome.test_predictions,
+            outcome.fallback.threshold,
+            folder / "confidence_histogram.png",
         )
-        return str(info.registered_model_version)
+        if reference is not None:
+            reference_file = folder / REFERENCE_FILE
+            reference[["text", "intent", "split"]].reset_index(drop=True).to_parquet(reference_file)
+            mlflow.log_artifact(str(reference_file), REFERENCE_DIR)
+            reference_file.unlink()
+        mlflow.log_artifacts(scratch)
+
+
+def _log_model(outcome: TrainingOutcome) -> ModelInfo:
+    example = pd.DataFrame(
+        {
+            "text": outcome.test_predictions.texts[:3],
+            "context": ["{}"] * min(3, len(outcome.test_predictions.texts)),
+        }
+    )
+    # Not registered here: the version is created later, from the finished run, with its tags.
+    return mlflow.sklearn.log_model(
+        outcome.pipeline,
+        name="model",
+        serialization_format="skops",
+        skops_trusted_types=TRUSTED_SKOPS_TYPES,
+        signature=SIGNATURE,
+        input_example=example,
+        pip_requirements=[f"{name}=={installed_version(name)}" for name in _MODEL_REQUIREMENTS],
+        code_paths=[str(Path(__file__).resolve().parents[1] / "features")],
+        metadata={"fallback": outcome.fallback.to_dict(), "labels": outcome.labels},
+    )

@@ -9,8 +9,12 @@ import os
 import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from models.registry import ModelLoadError
 from pipelines.settings import REPO_ROOT, PipelineSettings
 
 
@@ -24,20 +28,34 @@ def dagster_home() -> str:
     return home
 
 
-def materialize(settings: PipelineSettings, job_name: str = "training_job") -> int:
-    """Run a job's assets and checks once in-process, recorded in the Dagster instance."""
+def materialize(
+    settings: PipelineSettings, job_name: str = "training_job", run_config: Path | None = None
+) -> int:
+    """Run a job's assets and checks once in-process, recorded in the Dagster instance.
+
+    `run_config` is a YAML or JSON file of Dagster run config (e.g. `ops.intent_model.config`),
+    as the launchpad takes it. Runs this process left unfinished when it was killed earlier are
+    marked failed first (pipelines/stale_runs.py).
+    """
     import dagster as dg
 
+    from models.process_stamp import ProcessStamp
     from pipelines.definitions import build_definitions
+    from pipelines.stale_runs import fail_dead_runs
 
     dagster_home()
     started = time.perf_counter()
+    config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    if run_config is not None:
+        config |= yaml.safe_load(run_config.read_text(encoding="utf-8")) or {}
     with dg.DagsterInstance.get() as instance:
+        fail_dead_runs(instance)
         job = build_definitions(settings).resolve_job_def(job_name)
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config=config,
+            tags=ProcessStamp.current().to_tags(),
         )
     elapsed = time.perf_counter() - started
     metadata = materialization_metadata(result)
@@ -135,7 +153,11 @@ def _registry(settings: PipelineSettings):
 
 
 def promote(settings: PipelineSettings, version: str, reason: str) -> int:
-    """Force `version` to champion with a recorded reason; serving follows within its poll."""
+    """Force `version` to champion with a recorded reason; serving follows within its poll.
+
+    The version is loaded first as serving would load it; one that cannot be loaded is refused
+    (ModelLoadError, reported by `main` as one line, exit code 2) and champion does not move.
+    """
     decision = _registry(settings).force_promote(version, reason)
     print(json.dumps(decision.to_dict(), indent=2))
     return 0
@@ -156,14 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", help="promote: the model version")
     parser.add_argument("--reason", default="", help="promote/rollback: why (recorded)")
+    parser.add_argument(
+        "--run-config", type=Path, help="materialize/monitor: a YAML/JSON Dagster run config file"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = PipelineSettings()
     try:
         if args.command == "materialize":
-            return materialize(settings)
+            return materialize(settings, run_config=args.run_config)
         if args.command == "monitor":
-            return materialize(settings, "monitoring_job")
+            return materialize(settings, "monitoring_job", args.run_config)
         if args.command == "status":
             return status(settings)
         if args.command == "promote":
@@ -171,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("promote needs --version")
             return promote(settings, args.version, args.reason)
         return rollback(settings, args.reason or "manual rollback")
-    except (LookupError, ValueError) as problem:
+    except (LookupError, ValueError, ModelLoadError) as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
 

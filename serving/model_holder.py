@@ -2,7 +2,9 @@
 
 A request reads `holder.current` once and uses that object to the end, so in-flight requests
 finish on the version they started with; a swap is one attribute assignment. A new version is
-loaded completely beside the old one before it is swapped in; a failed load leaves the old one.
+loaded completely beside the old one before it is swapped in; a failed load leaves the old one
+serving and is raised as ModelLoadError, so `/admin/reload` can answer 503 with the reason (the
+background poll logs it and tries again at its next tick).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from models.fallback import FallbackPolicy
 from models.inference import IntentInference
-from models.registry import TAG_FALLBACK, TAG_TRAINED_AT, IntentRegistry
+from models.registry import TAG_FALLBACK, TAG_TRAINED_AT, IntentRegistry, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +67,11 @@ class ModelHolder:
         return self._current
 
     def load(self, version: str) -> ServedModel:
-        """Load a version fully (not yet serving)."""
-        model_version = self.registry.version(version)
+        """Load a version fully (not yet serving); ModelLoadError if it is incomplete or broken."""
+        # An incomplete version has no calibrated fallback policy: never serve it with a default.
+        model_version = self.registry.require_complete(version)
         pipeline = self.registry.load_pipeline(version)
-        fallback = FallbackPolicy(**json.loads(model_version.tags.get(TAG_FALLBACK, "{}") or "{}"))
+        fallback = FallbackPolicy(**json.loads(model_version.tags[TAG_FALLBACK]))
         described = self.registry.describe(model_version)
         return ServedModel(
             name=self.registry.name,
@@ -80,7 +83,11 @@ class ModelHolder:
         )
 
     def refresh(self) -> bool:
-        """Serve the alias's version if it changed; returns True when a swap happened."""
+        """Serve the alias's version if it changed; returns True when a swap happened.
+
+        Raises NoModelError when there is nothing to serve at all, and ModelLoadError when the
+        alias points at a version that cannot be loaded (the current version keeps serving).
+        """
         with self._lock:
             target = self.registry.version_by_alias(self.alias)
             if target is None:
@@ -98,15 +105,13 @@ class ModelHolder:
                 return False
             try:
                 loaded = self.load(version)
-            except Exception:
+            except Exception as exc:
                 if self._current is None:
                     raise
-                logger.exception(
-                    "loading version %s failed; version %s keeps serving",
-                    version,
-                    self._current.version,
-                )
-                return False
+                reason = exc if isinstance(exc, ModelLoadError) else f"version {version}: {exc}"
+                raise ModelLoadError(
+                    f"{reason}; version {self._current.version} keeps serving"
+                ) from exc
             previous = self._current.version if self._current else None
             self._current = loaded
             logger.info("now serving %s version %s (was %s)", self.registry.name, version, previous)

@@ -7,10 +7,14 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from models import faults
 from models.candidates import DEFAULT_CANDIDATES, resolve
 from models.evaluation import plot_confusion_matrix
+from models.faults import Boundary
 from models.gate import gate_inputs
 from models.promotion import GateDecision, PromotionRules, decide_promotion
+from models.promotion_state import apply_pending, record_decision
+from models.recovery import recover
 from models.registry import CHALLENGER, TAG_GATE
 from models.tracking import log_and_register
 from models.training import train_intent_model
@@ -52,18 +56,31 @@ def intent_model(
     mlflow_registry: MlflowRegistry,
     training_examples: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    """Fit the search space, log the chosen model to MLflow and register it as a new version."""
+    """Fit the search space, log the chosen model to MLflow and register it as a new version.
+
+    First settles what an interrupted earlier run left (models/recovery.py): its RUNNING MLflow
+    runs end FAILED, and a complete version, or a finished run never registered, for the same
+    data and configuration is used instead of training again.
+    """
     registry = mlflow_registry.registry()
     fingerprint = training_fingerprint(training_examples, config)
-    existing = registry.find_by_fingerprint(fingerprint)
-    if existing is not None:
-        context.log.info("data and configuration unchanged: reusing version %s", existing.version)
+    recovered = recover(registry, mlflow_registry.experiment_name, fingerprint)
+    for run_id in recovered.failed_runs:
+        context.log.warning("MLflow run %s was interrupted: marked FAILED", run_id)
+    if recovered.version is not None:
+        existing = recovered.version
+        context.log.info(
+            "data and configuration unchanged: version %s (%s)",
+            existing.version,
+            recovered.outcome.value,
+        )
         described = registry.describe(existing)
         return dg.MaterializeResult(
             value=described | {"reused": True},
             metadata={
                 "version": str(existing.version),
                 "reused": True,
+                "recovery": recovered.outcome.value,
                 "test_accuracy": described["metrics"].get("test_accuracy"),
                 "macro_f1": described["metrics"].get("macro_f1"),
             },
@@ -154,10 +171,17 @@ def model_promotion(
     intent_model: dict,
     training_examples: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    """Make the new version the challenger; promote it to champion if it passes the gate."""
+    """Make the new version the challenger; promote it to champion if it passes the gate.
+
+    A version already judged is not judged again; a passing decision whose promotion an
+    interrupted run did not finish is finished (models/promotion_state.py).
+    """
     registry = mlflow_registry.registry()
     version = str(intent_model["version"])
     if registry.version(version).tags.get(TAG_GATE):
+        finished = apply_pending(registry, version)
+        if finished is not None:
+            context.log.warning("finished the interrupted promotion of %s: %s", version, finished)
         champion = registry.version_by_alias("champion")
         context.log.info("version %s was already judged; nothing to decide", version)
         return dg.MaterializeResult(
@@ -165,6 +189,7 @@ def model_promotion(
             metadata={"decided": False, "champion": champion.version if champion else "none"},
         )
     registry.set_alias(CHALLENGER, version)
+    faults.reached(Boundary.CHALLENGER_SET)
     champion_version = registry.version_by_alias("champion")
     rules = PromotionRules(**config.model_dump(exclude={"max_text_chars"}))
     inputs = gate_inputs(
@@ -177,10 +202,10 @@ def model_promotion(
         config.max_text_chars,
     )
     decision = decide_promotion(inputs)
-    registry.record_gate(decision)
+    record_decision(registry, decision)
+    faults.reached(Boundary.GATE_RECORDED)
     if decision.passed:
-        registry.promote(version)
-        registry.client.delete_registered_model_alias(registry.name, CHALLENGER)
+        apply_pending(registry, version)
     else:
         alert_gate_failure(decision)
     champion = registry.version_by_alias("champion")

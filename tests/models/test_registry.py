@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from models.registry import IntentRegistry, RegistryConfig
+from models.registry import (
+    CHAMPION,
+    TAG_FINGERPRINT,
+    IntentRegistry,
+    ModelLoadError,
+    RegistryConfig,
+    is_complete,
+)
+from pipelines import cli
 from tests.conftest import register_version
 
 
@@ -55,3 +65,52 @@ def test_logging_a_model_leaves_no_mlflow_uri_in_the_environment(
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     register_version(small_slice, registry, tmp_path / "a")
     assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+
+
+def _break_model_file(registry: IntentRegistry, version: str) -> None:
+    """Overwrite a version's skops file with bytes that are not a model."""
+    location = registry.client.get_model_version_download_uri(registry.name, version)
+    model_file = next(Path(location.removeprefix("file://")).rglob("model.skops"))
+    model_file.write_bytes(b"not a skops archive")
+
+
+def test_force_promote_refuses_a_version_that_cannot_be_loaded(
+    registry, small_slice, tmp_path, monkeypatch, capsys
+):
+    good = register_version(small_slice, registry, tmp_path / "a")
+    broken = register_version(small_slice.sample(frac=1, random_state=3), registry, tmp_path / "a")
+    registry.force_promote(good, "bootstrap")
+    _break_model_file(registry, broken)
+
+    with pytest.raises(ModelLoadError, match=f"version {broken} .* cannot be loaded"):
+        registry.force_promote(broken, "try the broken one")
+    assert str(registry.version_by_alias(CHAMPION).version) == good
+
+    # `make promote VERSION=n`: one line on stderr, a failing exit code, champion unchanged.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.config.tracking_uri)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    capsys.readouterr()
+    assert cli.main(["promote", "--version", broken, "--reason", "cli"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: version {broken} of intent-classifier cannot be loaded")
+    assert "\n" not in err
+    assert cli.main(["promote", "--version", "99", "--reason", "cli"]) == 2
+    assert "no version '99'" in capsys.readouterr().err
+    assert str(registry.version_by_alias(CHAMPION).version) == good
+    assert [entry["version"] for entry in registry.gate_history()] == [good]
+
+
+def test_only_complete_versions_are_reused_or_promoted(registry, small_slice, tmp_path):
+    complete = register_version(small_slice, registry, tmp_path / "a")
+    fingerprint = registry.version(complete).tags[TAG_FINGERPRINT]
+    location = registry.client.get_model_version_download_uri(registry.name, complete)
+    # What the earlier two-step registration left when killed between the version and its tags:
+    # a READY version with some of its tags. Newer than `complete`, so it would be found first.
+    partial = registry.client.create_model_version(
+        registry.name, location, tags={TAG_FINGERPRINT: fingerprint}
+    ).version
+    assert not is_complete(registry.version(partial))
+    assert str(registry.find_by_fingerprint(fingerprint).version) == complete
+    with pytest.raises(ModelLoadError, match=f"version {partial} .*incomplete"):
+        registry.force_promote(str(partial), "incomplete")
+    assert registry.version_by_alias(CHAMPION) is None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from models.registry import IntentRegistry, RegistryConfig
+from models.registry import TAG_FINGERPRINT, IntentRegistry, ModelLoadError, RegistryConfig
 from serving.model_holder import ModelHolder, NoModelError
 from tests.conftest import register_version
 
@@ -37,5 +37,22 @@ def test_failed_load_keeps_the_old_version_serving(registry, small_slice, tmp_pa
     shutil.rmtree(Path(location.removeprefix("file://")))  # the new version's files are gone
     registry.promote(second)
     serving_before = holder.current
-    assert holder.refresh() is False
+    with pytest.raises(ModelLoadError, match=rf"version {second} .*cannot be loaded"):
+        holder.refresh()
     assert holder.current is serving_before and holder.current.version == first
+
+
+def test_a_version_without_its_fallback_policy_is_never_served(registry, small_slice, tmp_path):
+    first = register_version(small_slice, registry, tmp_path / "artifacts")
+    registry.promote(first)
+    holder = ModelHolder(registry, "champion")
+    holder.refresh()
+    # What the old two-step registration left when killed between the version and its tags.
+    location = registry.client.get_model_version_download_uri(registry.name, first)
+    bare = registry.client.create_model_version(
+        registry.name, location, tags={TAG_FINGERPRINT: "fp"}
+    )
+    registry.set_alias("champion", bare.version)
+    with pytest.raises(ModelLoadError, match=r"incomplete .*fallback_policy"):
+        holder.refresh()
+    assert holder.current.version == first
