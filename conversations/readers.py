@@ -7,10 +7,8 @@ required column fails as a whole, naming the file. Blank lines are not rows.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +21,8 @@ from conversations import tables
 from conversations.csv_records import CsvRecord, read_records
 from conversations.jsonl_fields import LineProblem, parse_line
 from conversations.lines import LineReader, Piece
+from conversations.raw_rows import as_text, has_undecodable_bytes, problem_row, raw_frame, row_id
 from conversations.schema import (
-    LABEL_REQUIRED_COLUMN,
-    RAW_COLUMNS,
     TRUST_RANK,
     LabelSource,
     ReadProblem,
@@ -34,54 +31,12 @@ from conversations.schema import (
 
 logger = logging.getLogger(__name__)
 
-UNDECODABLE = re.compile("[\udc80-\udcff]")
 TEXT_COLUMNS = ("text", "user_message")
 LABEL_COLUMNS = ("category", "intent")
 
 
 class SourceSchemaError(ValueError):
     """A source file lacks a column every row needs; the whole file is rejected."""
-
-
-def _has_undecodable_bytes(value: str) -> bool:
-    # Files are decoded with errors="surrogateescape": invalid UTF-8 shows up as lone surrogates.
-    return UNDECODABLE.search(value) is not None
-
-
-def _row_id(source: str, line: int) -> str:
-    return hashlib.sha1(f"{source}:{line}".encode()).hexdigest()[:20]
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    # Undecodable bytes become U+FFFD for storage; the row already carries its read_error.
-    return str(value).encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
-
-
-def _raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Raw rows as text columns (plus the boolean label flag), the same for every source."""
-    frame = pd.DataFrame(rows, columns=list(RAW_COLUMNS))
-    for column in RAW_COLUMNS:
-        if column == LABEL_REQUIRED_COLUMN:
-            frame[column] = frame[column].eq(True)
-        else:
-            frame[column] = pd.Series([_as_text(v) for v in frame[column]], dtype=object)
-    return frame
-
-
-def _problem_row(
-    source: str, line: int, code: ReadProblem, message: str, preview: str
-) -> dict[str, Any]:
-    """A row that could not be read: lineage, the raw text for people, and why."""
-    return {
-        "source": source,
-        "source_line": line,
-        "message_id": _row_id(source, line),
-        "text": preview,
-        "read_error_code": code.value,
-        "read_error": message,
-    }
 
 
 def read_labelled_csv(path: Path, source_name: str | None = None) -> pd.DataFrame:
@@ -111,7 +66,7 @@ def read_labelled_csv(path: Path, source_name: str | None = None) -> pd.DataFram
         rows = [_csv_row(source, record, layout) for record in records]
     if not rows:
         logger.warning("%s: header only, no rows", path)
-    return _raw_frame(rows)
+    return raw_frame(rows)
 
 
 def _header(path: Path, record: CsvRecord | None) -> list[str]:
@@ -119,7 +74,7 @@ def _header(path: Path, record: CsvRecord | None) -> list[str]:
         raise SourceSchemaError(f"{path}: empty file (no header line)")
     if record.problem is not None:
         raise SourceSchemaError(f"{path}:{record.first_line}: bad header: {record.detail}")
-    header = [_as_text(name.strip()) or "" for name in record.fields]
+    header = [as_text(name.strip()) or "" for name in record.fields]
     duplicates = sorted({name for name in header if name and header.count(name) > 1})
     if duplicates:
         raise SourceSchemaError(f"{path}:{record.first_line}: duplicate columns {duplicates}")
@@ -147,13 +102,13 @@ def _csv_row(source: str, record: CsvRecord, layout: _CsvLayout) -> dict[str, An
     line, values = record.first_line, record.fields
     if record.problem is ReadProblem.UNCLOSED_QUOTE:
         message = f"{record.detail}; reading resumed on line {line + 1}"
-        return _problem_row(source, line, record.problem, message, record.preview)
+        return problem_row(source, line, record.problem, message, record.preview)
     if record.problem is not None:
-        return _problem_row(source, line, record.problem, record.detail, record.preview)
+        return problem_row(source, line, record.problem, record.detail, record.preview)
     width = layout.width
     # Empty trailing values (a spreadsheet's padding) lose nothing; any other extra value would.
     if any(values[width:]):
-        return _problem_row(
+        return problem_row(
             source,
             line,
             ReadProblem.TOO_MANY_COLUMNS,
@@ -164,8 +119,8 @@ def _csv_row(source: str, record: CsvRecord, layout: _CsvLayout) -> dict[str, An
     def field(name: str | None) -> str | None:
         return layout.value(values, name)
 
-    invalid = any(_has_undecodable_bytes(v) for v in values)
-    message_id = field("message_id") or _row_id(source, line)
+    invalid = any(has_undecodable_bytes(v) for v in values)
+    message_id = field("message_id") or row_id(source, line)
     return {
         "source": source,
         "source_line": line,
@@ -192,7 +147,7 @@ def read_conversation_jsonl(path: Path, source_name: str | None = None) -> pd.Da
     handle, lines = LineReader.open(path)
     with handle:
         rows = list(_jsonl_rows(lines, source))
-    return _raw_frame(rows)
+    return raw_frame(rows)
 
 
 def _jsonl_rows(lines: LineReader, source: str) -> Iterator[dict[str, Any]]:
@@ -207,17 +162,17 @@ def _jsonl_row(lines: LineReader, piece: Piece, source: str) -> dict[str, Any]:
     if not piece.ends_line:
         lines.skip_rest_of_line(piece)
         message = f"line {line} is longer than {lines.max_chars} characters"
-        return _problem_row(source, line, ReadProblem.ROW_TOO_LARGE, message, text[:200])
-    if _has_undecodable_bytes(text):
-        return _problem_row(source, line, ReadProblem.INVALID_UTF8, "invalid UTF-8", text[:200])
+        return problem_row(source, line, ReadProblem.ROW_TOO_LARGE, message, text[:200])
+    if has_undecodable_bytes(text):
+        return problem_row(source, line, ReadProblem.INVALID_UTF8, "invalid UTF-8", text[:200])
     parsed = parse_line(text)
     if isinstance(parsed, LineProblem):
-        return _problem_row(source, line, parsed.code, parsed.message, text.strip()[:200])
+        return problem_row(source, line, parsed.code, parsed.message, text.strip()[:200])
     context = parsed.get("context")
     return {
         "source": source,
         "source_line": line,
-        "message_id": parsed.get("message_id") or _row_id(source, line),
+        "message_id": parsed.get("message_id") or row_id(source, line),
         "conversation_id": parsed.get("conversation_id"),
         "turn": parsed.get("turn"),
         "ts": parsed.get("ts"),
@@ -305,7 +260,7 @@ def read_conversation_store(url: str) -> pd.DataFrame:
                 "read_error": None,
             }
         )
-    return _raw_frame(rows)
+    return raw_frame(rows)
 
 
 def _iso(value: Any) -> str | None:
