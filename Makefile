@@ -25,9 +25,9 @@ PORT ?= 3000
 .PHONY: install system-deps run pipeline serve token screenshots status promote rollback monitor scheduler drift-demo ui test lint format lock bench clean
 
 # The chat tier signs tokens with CHAT_JWT_SECRET. Locally a random one is made once and kept in
-# .chat-secret (gitignored); deployments set the variable themselves.
+# .chat-secret (gitignored, mode 0600: it signs agent tokens); deployments set the variable.
 CHAT_SECRET_FILE := .chat-secret
-export CHAT_JWT_SECRET ?= $(shell test -s $(CHAT_SECRET_FILE) || python3 -c "import secrets; print(secrets.token_urlsafe(48))" > $(CHAT_SECRET_FILE); cat $(CHAT_SECRET_FILE))
+export CHAT_JWT_SECRET ?= $(shell test -s $(CHAT_SECRET_FILE) || (umask 077 && python3 -c "import secrets; print(secrets.token_urlsafe(48))" > $(CHAT_SECRET_FILE)); chmod 600 $(CHAT_SECRET_FILE); cat $(CHAT_SECRET_FILE))
 USER ?= customer-1
 ROLE ?= customer
 # Debian packages the tests drive for real: a Redis server (chat fan-out) and Chromium (pages).
@@ -56,11 +56,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: pipeline serve
 
 # Serves the registry's champion (needs `make pipeline` once) and the chat tier. Ctrl-C stops it.
-# CHAT_DEV_LOGIN lets the local pages hand out tokens; never set it where strangers can connect.
+# Dev login (the pages hand a token to whoever asks, agents included) is off; a local demo turns
+# it on with `make serve CHAT_DEV_LOGIN=true`, which the service refuses unless HOST is loopback.
 serve: $(STAMP)
 	@echo "Intent service: http://$(HOST):$(PORT)  (Swagger UI at /, OpenAPI at /docs.json)"
 	@echo "Support chat:   http://$(HOST):$(PORT)/chat/   agent console: http://$(HOST):$(PORT)/chat/agent"
-	CHAT_DEV_LOGIN=$${CHAT_DEV_LOGIN:-true} $(VENV)/bin/bentoml serve serving.service:IntentService --host $(HOST) --port $(PORT)
+	CHAT_DEV_LOGIN=$(or $(CHAT_DEV_LOGIN),false) $(VENV)/bin/bentoml serve serving.service:IntentService --host $(HOST) --port $(PORT)
 
 # make token USER=alice ROLE=customer|agent: a chat token signed with CHAT_JWT_SECRET.
 token: $(STAMP)

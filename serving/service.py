@@ -23,6 +23,7 @@ from models.registry import IntentRegistry, RegistryConfig
 from serving.batcher import MicroBatcher
 from serving.chat.app import DevTokenRequest, build_chat_app
 from serving.chat.auth import issue_token
+from serving.chat.exposure import refuse_exposed_dev_login
 from serving.chat.hub import ChatHub
 from serving.chat.intent_client import RemoteIntentClient
 from serving.chat.protocol import CloseCode
@@ -38,6 +39,8 @@ from serving.settings import ServingSettings
 logger = logging.getLogger("serving")
 settings = ServingSettings()  # read once; environment only, no disk or network
 chat_settings = ChatSettings()
+# Before anything binds: `bentoml serve --host 0.0.0.0` with dev login on exits here.
+refuse_exposed_dev_login(chat_settings.enabled and chat_settings.dev_login)
 
 predictions_total = bentoml.metrics.Counter(
     name="intent_predictions_total",
@@ -64,7 +67,7 @@ class PredictItem(BaseModel):
 
 # BentoML serves the Swagger UI at / and merges these routes into /docs.json; no second UI.
 admin_app = FastAPI(title="intent service administration", docs_url=None, redoc_url=None)
-chat_app = build_chat_app()
+chat_app = build_chat_app(dev_login=chat_settings.enabled and chat_settings.dev_login)
 
 
 @bentoml.service(

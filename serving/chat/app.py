@@ -25,10 +25,20 @@ class DevTokenRequest(BaseModel):
     role: Role = Role.CUSTOMER
 
 
-def build_chat_app() -> FastAPI:
+class DevLoginStatus(BaseModel):
+    """Whether `POST /chat/dev/token` hands out tokens (the pages ask before prompting)."""
+
+    enabled: bool
+
+
+def build_chat_app(dev_login: bool = False) -> FastAPI:
     """The /chat app: customer page at /chat/, agent console at /chat/agent, assets."""
     app = FastAPI(title="support chat", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="chat-static")
+
+    @app.get("/dev/login", include_in_schema=False)
+    def dev_login_status() -> DevLoginStatus:
+        return DevLoginStatus(enabled=dev_login)
 
     @app.get("/", include_in_schema=False)
     def customer_page() -> FileResponse:

@@ -2,6 +2,8 @@
 
 A slow client never stalls the others: frames queue per connection, and a client that lets its
 queue fill up is disconnected (it resumes from its last seq when it comes back).
+Limits are per user, not per socket: a user's sockets share their rate buckets, and a user holds
+at most `max_sockets_per_user` of them here (more sockets must not mean more frames).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import itertools
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketState
 
@@ -27,12 +30,11 @@ _ids = itertools.count(1)
 class Connection:
     """One client socket: identity, outbound queue, rate limit and last time heard from."""
 
-    def __init__(self, websocket: WebSocket, identity: Identity, rate: float, burst: int) -> None:
+    def __init__(self, websocket: WebSocket, identity: Identity) -> None:
         self.websocket = websocket
         self.identity = identity
         self.connection_id = next(_ids)
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(MAX_QUEUED_FRAMES)
-        self.limiter = TokenBuckets(rate, burst)
         self.last_heard = time.monotonic()
         self.status = "online"
         self.closing = False
@@ -55,10 +57,6 @@ class Connection:
             if self._writer is not None:
                 self._writer.cancel()
             self._closer = asyncio.create_task(self._close_socket(1013, "too slow"))
-
-    def rate_limited(self) -> float:
-        """0 when the next frame may be processed, else seconds to wait."""
-        return self.limiter.acquire("frames")
 
     async def _write(self) -> None:
         # The socket going away ends the writer; the reader notices and cleans up.
@@ -90,17 +88,47 @@ class Connection:
                 await self._writer
 
 
-class ConnectionRegistry:
-    """This worker's connections by user id, and the agents among them."""
+@dataclass(frozen=True)
+class UserLimits:
+    """Per-user limits of one worker (CHAT_RATE_*, CHAT_RESUME_*, CHAT_MAX_SOCKETS_PER_USER)."""
 
-    def __init__(self) -> None:
+    rate_per_s: float
+    rate_burst: int
+    resume_rate_per_s: float
+    resume_burst: int
+    max_sockets: int
+
+
+class TooManySockets(Exception):
+    """The user already holds the most sockets allowed here."""
+
+
+class ConnectionRegistry:
+    """This worker's connections by user id, and each user's rate buckets."""
+
+    def __init__(self, limits: UserLimits) -> None:
+        self.limits = limits
         self.by_user: dict[str, set[Connection]] = {}
+        self._frames = TokenBuckets(limits.rate_per_s, limits.rate_burst)
+        self._resumes = TokenBuckets(limits.resume_rate_per_s, limits.resume_burst)
 
     def add(self, connection: Connection) -> bool:
-        """Register; True when it is the user's first connection here."""
+        """Register; True when it is the user's first connection here; TooManySockets."""
         connections = self.by_user.setdefault(connection.identity.user_id, set())
+        if len(connections) >= self.limits.max_sockets:
+            raise TooManySockets(
+                f"too many connections: at most {self.limits.max_sockets} per user"
+            )
         connections.add(connection)
         return len(connections) == 1
+
+    def frame_wait(self, user_id: str) -> float:
+        """0 when the user's next frame may be handled, else seconds to wait (all sockets)."""
+        return self._frames.acquire(user_id)
+
+    def resume_wait(self, user_id: str) -> float:
+        """0 when the user may replay from the store now, else seconds to wait."""
+        return self._resumes.acquire(user_id)
 
     def remove(self, connection: Connection) -> bool:
         """Forget; True when it was the user's last connection here."""

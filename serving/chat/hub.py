@@ -21,7 +21,7 @@ from serving.chat import protocol
 from serving.chat.auth import AuthError, verify_token
 from serving.chat.bot import BotPolicy, ResponseCatalogue
 from serving.chat.broker import Envelope, make_broker
-from serving.chat.connections import Connection, ConnectionRegistry
+from serving.chat.connections import Connection, ConnectionRegistry, TooManySockets, UserLimits
 from serving.chat.protocol import CloseCode, ErrorCode, FrameError
 from serving.chat.settings import ChatSettings
 from serving.chat.store import ChatStore, room_audience
@@ -29,8 +29,9 @@ from serving.chat.store import ChatStore, room_audience
 logger = logging.getLogger("serving.chat")
 Classify = Callable[[str, dict[str, Any] | None], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
-# Frames that keep a connection alive or bring it up to date are never rate limited.
-UNLIMITED = frozenset({"heartbeat", "resume"})
+# A heartbeat keeps a throttled connection alive and costs nothing; a resume replays from the
+# store and draws from its own, slower bucket.
+UNLIMITED = frozenset({"heartbeat"})
 
 
 class ChatHub:
@@ -53,7 +54,15 @@ class ChatHub:
             if self.store.engine.dialect.name == "sqlite"
             else self.readers
         )
-        self.connections = ConnectionRegistry()
+        self.connections = ConnectionRegistry(
+            UserLimits(
+                settings.rate_per_s,
+                settings.rate_burst,
+                settings.resume_rate_per_s,
+                settings.resume_burst,
+                settings.max_sockets_per_user,
+            )
+        )
         self.broker = make_broker(settings.broker_url, self.connections.deliver)
         self.classify = classify
         self.handlers = FrameHandlers(self)
@@ -138,11 +147,14 @@ class ChatHub:
             await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=str(exc)[:120])
             return
         await websocket.accept()
-        connection = Connection(
-            websocket, identity, self.settings.rate_per_s, self.settings.rate_burst
-        )
+        connection = Connection(websocket, identity)
+        try:
+            first_here = self.connections.add(connection)
+        except TooManySockets as exc:
+            logger.info("refused a socket of %s: %s", identity.user_id, exc)
+            await websocket.close(code=CloseCode.TOO_MANY_SOCKETS, reason=str(exc))
+            return
         connection.start()
-        first_here = self.connections.add(connection)
         try:
             last_seq = await self.db(self.store.last_seq)
             connection.send(
@@ -182,12 +194,14 @@ class ChatHub:
 
     async def _handle_raw(self, connection: Connection, raw: str | bytes) -> None:
         self.frames_in += 1
+        user_id = connection.identity.user_id
         try:
-            frame_type, data = protocol.parse_frame(raw, self.settings.max_frame_bytes)
-            if frame_type not in UNLIMITED and (wait := connection.rate_limited()) > 0:
-                raise FrameError(
-                    ErrorCode.RATE_LIMITED, f"rate limit exceeded: retry in {wait:.2f} s"
-                )
+            try:
+                frame_type, data = protocol.parse_frame(raw, self.settings.max_frame_bytes)
+            except FrameError:
+                self._charge(user_id, "invalid")  # a bad frame is no way around the limit
+                raise
+            self._charge(user_id, frame_type)
             if frame_type in protocol.AGENT_ONLY and connection.identity.role.value != "agent":
                 raise FrameError(ErrorCode.FORBIDDEN, f"{frame_type} is for agents only")
             await self.handlers.dispatch(connection, frame_type, data)
@@ -196,6 +210,20 @@ class ChatHub:
         except Exception:
             logger.exception("frame from %s failed", connection.identity.user_id)
             connection.send(protocol.error_frame(ErrorCode.INTERNAL, "internal error; retry"))
+
+    def _charge(self, user_id: str, frame_type: str) -> None:
+        """Take a token from the user's bucket (shared by all their sockets), else a 429."""
+        if frame_type in UNLIMITED:
+            return
+        if frame_type == "resume":
+            if (wait := self.connections.resume_wait(user_id)) > 0:
+                raise FrameError(
+                    ErrorCode.RATE_LIMITED,
+                    f"resume limit exceeded: retry in {wait:.2f} s "
+                    f"(CHAT_RESUME_RATE_PER_S={self.settings.resume_rate_per_s})",
+                )
+        elif (wait := self.connections.frame_wait(user_id)) > 0:
+            raise FrameError(ErrorCode.RATE_LIMITED, f"rate limit exceeded: retry in {wait:.2f} s")
 
     async def _heartbeat_loop(self) -> None:
         interval, timeout = self.settings.heartbeat_interval_s, self.settings.heartbeat_timeout_s

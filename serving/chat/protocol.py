@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 ShortText = Annotated[str, StringConstraints(max_length=2000)]
+MAX_SEQ = 2**63 - 1
 
 
 class ErrorCode:
@@ -32,6 +33,7 @@ class CloseCode:
 
     POLICY_VIOLATION = 1008  # missing, bad or expired token
     HEARTBEAT_TIMEOUT = 4408  # nothing heard from the client within the heartbeat timeout
+    TOO_MANY_SOCKETS = 4429  # the user already holds CHAT_MAX_SOCKETS_PER_USER sockets here
     SHUTDOWN = 1001
 
 
@@ -113,7 +115,8 @@ class LabelMessage(_Data):
 
 
 class Resume(_Data):
-    last_seq: int = Field(ge=0)
+    # A seq is a 64-bit row id: anything larger cannot exist and would overflow the query.
+    last_seq: int = Field(ge=0, le=MAX_SEQ)
 
 
 class Heartbeat(_Data):

@@ -1,4 +1,10 @@
-"""Room frames: create, join, leave. The rules themselves are in serving/chat/rooms.py."""
+"""Room frames: create, join, leave. The rules themselves are in serving/chat/rooms.py.
+
+Who may put whom in a room: only agents create rooms with other members (private, direct, or a
+public room with members). A customer's room starts with the customer alone; others join public
+rooms themselves. Otherwise any customer could pull any user id into a room they cannot leave,
+message them and watch their presence.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,12 @@ async def create_room(hub: ChatHub, connection: Connection, data: p.CreateRoom) 
     members = [m for m in dict.fromkeys(data.member_ids) if m != identity.user_id]
     if BOT_USER_ID in members:
         raise FrameError(ErrorCode.BAD_FRAME, "the bot joins support rooms only")
+    if members and identity.role is not Role.AGENT:
+        raise FrameError(
+            ErrorCode.FORBIDDEN,
+            "only agents create rooms with other members; create a public room and let "
+            "people join it",
+        )
     if data.type == RoomType.DIRECT and len(members) != 1:
         raise FrameError(ErrorCode.BAD_FRAME, "a direct room has exactly one other member")
     room = await hub.db(hub.store.rooms.create_room, data.name, data.type, identity, members)
@@ -89,6 +101,12 @@ async def leave_room(hub: ChatHub, connection: Connection, data: p.RoomRef) -> N
         raise FrameError(ErrorCode.CONFLICT, f"you are not a member of room {data.room_id}")
     if room["room_type"] == RoomType.DIRECT:
         raise FrameError(ErrorCode.FORBIDDEN, "direct rooms cannot be left")
+    if room["room_type"] == RoomType.SUPPORT and identity.role is not Role.AGENT:
+        # The customer's open request keeps pointing at this room: leaving it (the last human
+        # out deletes it) would lock them out of their own conversation.
+        raise FrameError(
+            ErrorCode.FORBIDDEN, "a support conversation ends when it is resolved, not left"
+        )
     outcome = await hub.db(hub.store.rooms.remove_member, data.room_id, identity.user_id)
     await hub.emit(
         f"room:{data.room_id}",

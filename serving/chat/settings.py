@@ -36,8 +36,15 @@ class ChatSettings(BaseSettings):
     max_content_chars: int = Field(
         2000, gt=0, validation_alias=AliasChoices("CHAT_MAX_CONTENT_CHARS", "MAX_TEXT_CHARS")
     )
-    rate_per_s: float = Field(5.0, gt=0, description="frames per second per connection")
+    # Limits are per user, shared by every socket the user holds in this worker.
+    rate_per_s: float = Field(5.0, gt=0, description="frames per second per user")
     rate_burst: int = Field(20, gt=0)
+    max_sockets_per_user: int = Field(
+        10, gt=0, description="open sockets per user per worker; more are closed with 4429"
+    )
+    # A resume replays up to replay_limit events from the store: its own, slower bucket.
+    resume_rate_per_s: float = Field(0.5, gt=0, description="resume frames per second per user")
+    resume_burst: int = Field(5, gt=0)
     heartbeat_interval_s: float = Field(20.0, gt=0)
     heartbeat_timeout_s: float = Field(60.0, gt=0)
     store_threads: int = Field(

@@ -35,6 +35,7 @@ class ServiceProcess:
 
     env: dict[str, str]
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
     process: subprocess.Popen | None = None
     log: Path | None = None
 
@@ -63,7 +64,7 @@ class ServiceProcess:
                 "serve",
                 "serving.service:IntentService",
                 "--host",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(self.port),
             ],

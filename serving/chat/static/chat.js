@@ -44,8 +44,10 @@ export class ChatConnection {
     socket.onclose = (event) => {
       this.socket = null;
       if (event.code === 1008) {
+        // A bad or expired token does not get better by retrying; a reload asks for a new one.
+        localStorage.removeItem(`${this.key}:token`);
         this.onStatus("unauthorised", event.reason);
-        return; // a bad token does not get better by retrying
+        return;
       }
       if (!this.closedByUser) this.scheduleReconnect();
     };
@@ -110,8 +112,13 @@ export class ChatConnection {
 export async function startChat(role, handlers) {
   const statusBadge = document.getElementById("status");
   const storageKey = `chat:${role}`;
+  const token = await obtainToken(role, storageKey);
+  if (!token) {
+    showSignInHelp(role, statusBadge);
+    return new Promise(() => {}); // the page stops here: nothing works without a token
+  }
   const chat = new ChatConnection({
-    token: await obtainToken(role, storageKey),
+    token,
     storageKey,
     onFrame: ({ type, data }) => handlers[type]?.(data),
     onStatus: (status, detail) => {
@@ -136,26 +143,55 @@ export function reportTyping(chat, input, roomOf) {
   });
 }
 
-// A token from ?token=, localStorage, or the local dev login (CHAT_DEV_LOGIN=true).
+// A token from ?token=, localStorage, or the local dev login (CHAT_DEV_LOGIN=true); else null.
 export async function obtainToken(role, storageKey) {
-  const fromUrl = new URLSearchParams(location.search).get("token");
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get("token");
   if (fromUrl) {
     localStorage.setItem(`${storageKey}:token`, fromUrl);
     return fromUrl;
   }
   const stored = localStorage.getItem(`${storageKey}:token`);
   if (stored) return stored;
-  const userId = new URLSearchParams(location.search).get("user") ||
+  if (!(await devLoginEnabled())) return null; // no prompt for a login that cannot work
+  const userId = params.get("user") ||
     prompt(`Your ${role} name (local dev login)`, role === "agent" ? "agent-1" : "customer-1");
+  if (!userId) return null;
   const response = await fetch("/chat/dev/token", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ user_id: userId, role }),
   });
-  if (!response.ok) throw new Error("no token: open this page with ?token=JWT (make token)");
+  if (!response.ok) return null;
   const { token } = await response.json();
   localStorage.setItem(`${storageKey}:token`, token);
   return token;
+}
+
+async function devLoginEnabled() {
+  try {
+    const response = await fetch("/chat/dev/login", { cache: "no-store" });
+    return response.ok && (await response.json()).enabled === true;
+  } catch {
+    return false;
+  }
+}
+
+// Without a token the page says how to get one instead of failing silently.
+function showSignInHelp(role, statusBadge) {
+  statusBadge.className = "status unauthorised";
+  statusBadge.textContent = "signed out";
+  const page = role === "agent" ? "/chat/agent" : "/chat/";
+  const help = element(
+    "div",
+    { class: "notice signin" },
+    "Sign-in needed: open this page with ?token=… (",
+    element("code", {}, `make token USER=you ROLE=${role}`),
+    ` prints one: ${location.origin}${page}?token=…). For a local demo only: `,
+    element("code", {}, "make serve CHAT_DEV_LOGIN=true"),
+    ".",
+  );
+  document.getElementById("messages").replaceChildren(help);
 }
 
 export function element(tag, attributes = {}, ...children) {

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from serving.chat.auth import issue_token
-from tests.serving.conftest import CHAT_SECRET
+from tests.serving.conftest import CHAT_SECRET, ServiceProcess, service_env
 
 _users = itertools.count(1)
 
@@ -34,3 +34,12 @@ def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 def make_token() -> Callable[..., str]:
     """The token factory."""
     return token
+
+
+@pytest.fixture(scope="session")
+def dev_login_service(serving_registry):
+    """A service on loopback with CHAT_DEV_LOGIN=true (the local demo of `make serve`)."""
+    process = ServiceProcess(service_env(serving_registry, "dev-login.db", CHAT_DEV_LOGIN="true"))
+    process.start()
+    yield process
+    process.stop()

@@ -84,8 +84,10 @@ async def _fan_out(a: ServiceProcess, b: ServiceProcess) -> None:
         ChatClient.connect(b.ws_url, token(bob)) as on_b,
         ChatClient.connect(b.ws_url, token(agent_id, "agent")) as agent_on_b,
     ):
-        await on_a.send("create_room", name="across", type="public", member_ids=[bob])
-        room = await on_b.expect("room_created")
+        await on_a.send("create_room", name="across", type="public")  # customers add no one
+        room = await on_a.expect("room_created")
+        await on_b.send("join_room", room_id=room["room_id"])
+        await on_b.expect("room_history")
         await on_a.say("hello from replica a", room_id=room["room_id"])
         heard = await on_b.expect("new_message")
         assert heard["content"] == "hello from replica a" and heard["sender_id"] == alice

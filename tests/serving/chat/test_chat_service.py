@@ -149,14 +149,17 @@ def test_the_pipeline_ingests_the_chat_store(service, store_url, tmp_path):
     assert labelled["intent"] == "card_arrival" and labelled["label_source"] == "agent"
 
 
-async def _rooms_between_customers(service) -> None:
-    alice, bob, eve = unique_user("alice"), unique_user("bob"), unique_user("eve")
+async def _rooms_made_by_an_agent(service) -> None:
+    host, alice, bob = unique_user("host"), unique_user("alice"), unique_user("bob")
+    eve = unique_user("eve")
     async with (
+        ChatClient.connect(service.ws_url, token(host, "agent")) as h,
         ChatClient.connect(service.ws_url, token(alice)) as a,
         ChatClient.connect(service.ws_url, token(bob)) as b,
         ChatClient.connect(service.ws_url, token(eve)) as e,
     ):
-        await a.send("create_room", name="book club", type="private", member_ids=[bob])
+        # Only agents put other people in a room (serving/chat/README.md).
+        await h.send("create_room", name="book club", type="private", member_ids=[alice, bob])
         room = await a.expect("room_created")
         assert (await b.expect("room_created"))["room_id"] == room["room_id"]
         room_id = room["room_id"]
@@ -177,15 +180,19 @@ async def _rooms_between_customers(service) -> None:
         await e.say("let me in", room_id=room_id)
         assert (await e.expect("error"))["code"] == 403
 
+        await h.send("leave_room", room_id=room_id)
+        left = await a.expect("member_left")
+        assert left["creator_id"] == alice and left["room_deleted"] is False
         await a.send("leave_room", room_id=room_id)
-        left = await b.expect("member_left")
-        assert left["creator_id"] == bob and left["room_deleted"] is False
+        moved = await b.expect("member_left", where=lambda d: d["user_id"] == alice)
+        assert moved["creator_id"] == bob
         await b.send("leave_room", room_id=room_id)
-        assert (await b.expect("member_left"))["room_deleted"] is True
+        gone = await b.expect("member_left", where=lambda d: d["user_id"] == bob)
+        assert gone["room_deleted"] is True
         await b.send("join_room", room_id=room_id)
         assert (await b.expect("error"))["code"] == 404
 
-        await a.send("create_room", name="dm", type="direct", member_ids=[eve])
+        await h.send("create_room", name="dm", type="direct", member_ids=[eve])
         direct = await e.expect("room_created")
         await e.send("leave_room", room_id=direct["room_id"])
         refused = await e.expect("error")
@@ -193,7 +200,7 @@ async def _rooms_between_customers(service) -> None:
 
 
 def test_rooms_typing_receipts_and_room_rules(service):
-    run(_rooms_between_customers(service))
+    run(_rooms_made_by_an_agent(service))
 
 
 @pytest.mark.parametrize(
@@ -287,8 +294,10 @@ async def _resume(service) -> None:
     alice, bob = unique_user("alice"), unique_user("bob")
     async with ChatClient.connect(service.ws_url, token(alice)) as a:
         async with ChatClient.connect(service.ws_url, token(bob)) as b:
-            await a.send("create_room", name="resume", type="public", member_ids=[bob])
-            room = await b.expect("room_created")
+            await a.send("create_room", name="resume", type="public")  # customers add no one
+            room = await a.expect("room_created")
+            await b.send("join_room", room_id=room["room_id"])
+            await b.expect("room_history")
             last_seq = b.last_seq
         sent = [f"missed message {n}" for n in range(3)]
         for text in sent:

@@ -44,6 +44,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
             "colour",
         ),
         ('{"type": "resume", "data": {"last_seq": -1}}', ErrorCode.BAD_FRAME, "last_seq"),
+        # Past a 64-bit seq: the store's query overflowed into a 500.
+        ('{"type": "resume", "data": {"last_seq": 9223372036854775808}}', 400, "last_seq"),
         ('{"type": "rate_support", "data": {"request_id": "r", "rating": 9}}', 400, "rating"),
         (json.dumps({"type": "heartbeat", "data": {"pad": "x" * 20_000}}), 413, "bytes"),
     ],

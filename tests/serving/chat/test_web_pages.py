@@ -69,3 +69,16 @@ def test_customer_and_agent_pages_run_a_support_conversation(service, browser, s
     customer.screenshot(path=str(screenshot_dir / "customer_chat.png"), full_page=True)
     assert (screenshot_dir / "customer_chat.png").stat().st_size > 10_000
     assert (screenshot_dir / "agent_console.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("path", ["/chat/", "/chat/agent"])
+def test_without_a_token_the_page_says_how_to_sign_in(service, browser, path):
+    context = browser.new_context()
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{service.url}{path}")  # dev login is off: no prompt that cannot work
+    expect(page.locator("#status")).to_have_text("signed out", timeout=20_000)
+    expect(page.locator(".notice.signin")).to_contain_text("make token")
+    assert dialogs == []
+    context.close()
