@@ -46,9 +46,10 @@ def choose_fallback_policy(
         return FallbackPolicy(threshold=0.0, margin=0.0)
     correct = np.asarray(correct, dtype=bool)
     base_accuracy = correct.mean()
-    thresholds = np.unique(
-        np.round(np.quantile(probabilities.max(axis=1), np.linspace(0, 0.5, 51)), 4)
-    )
+    # Rounded down: a threshold taken at a quantile must keep the row it was taken from (rounding
+    # up made the lowest candidate drop a row, which a small validation split cannot afford).
+    quantiles = np.quantile(probabilities.max(axis=1), np.linspace(0, 0.5, 51))
+    thresholds = np.unique(np.floor(quantiles * 10_000) / 10_000)
     best = FallbackPolicy(0.0, 0.0, 1.0, float(base_accuracy))
     for margin in margins:
         for threshold in thresholds:

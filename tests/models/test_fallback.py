@@ -18,3 +18,13 @@ def test_chosen_policy_stays_within_the_accuracy_budget():
     answered = ~policy.is_fallback(probabilities)
     assert (correct & answered).mean() >= correct.mean() - 0.02
     assert policy.threshold > 0.2 and policy.validation_answered_accuracy > correct.mean()
+
+
+def test_a_small_perfect_validation_split_still_gets_a_threshold():
+    # 23 rows, all right: the lowest quantile threshold must not drop its own row (a rounding
+    # up once cost 1/23 of accuracy, over the budget, and left the model with no threshold).
+    confidence = np.array([0.86170213, 0.65895613, 0.97723124] + [0.95] * 20)
+    probabilities = np.column_stack([confidence, 1 - confidence])
+    policy = choose_fallback_policy(probabilities, np.ones(23, dtype=bool), accuracy_budget=0.02)
+    assert 0 < policy.threshold <= confidence.min()
+    assert not policy.is_fallback(probabilities).any()
