@@ -152,9 +152,7 @@ class FrameHandlers:
     async def announce_presence(self, identity: Identity, status: str) -> None:
         """Tell everyone sharing a room with the user (and the agents) about their status."""
         hub = self.hub
-        peers: set[str] = {identity.user_id}
-        for room_id in await hub.db(hub.store.rooms.user_rooms, identity.user_id):
-            peers.update(await hub.room_members(room_id))
+        peers = {identity.user_id, *await hub.db(hub.store.rooms.peers, identity.user_id)}
         peers.discard(BOT_USER_ID)
         frame = p.encode("presence_update", {"user_id": identity.user_id, "status": status})
         await hub.broker.publish(Envelope(frame, tuple(peers), ("agent",)))

@@ -52,6 +52,21 @@ class RoomStore:
         with self.engine.connect() as connection:
             return list(connection.scalars(query))
 
+    def peers(self, user_id: str) -> list[str]:
+        """Everyone who shares a live room with the user, the user included.
+
+        One query however many rooms: a presence change must not cost a query per room joined.
+        """
+        members, rooms = tables.room_members, tables.rooms
+        shared = (
+            sa.select(members.c.room_id)
+            .join(rooms, rooms.c.room_id == members.c.room_id)
+            .where(members.c.user_id == user_id, rooms.c.deleted_at.is_(None))
+        )
+        query = sa.select(members.c.user_id).where(members.c.room_id.in_(shared)).distinct()
+        with self.engine.connect() as connection:
+            return list(connection.scalars(query))
+
     def room(self, room_id: str) -> dict[str, Any] | None:
         """A live room with its member ids, or None."""
         with self.engine.connect() as connection:

@@ -168,6 +168,10 @@ async def _rooms_made_by_an_agent(service) -> None:
         typing = await a.expect("typing")
         assert typing == {"room_id": room_id, "user_id": bob, "is_typing": True}
 
+        await b.send("presence_update", status="away")  # to everyone sharing a room with bob
+        away = await a.expect("presence_update", where=lambda d: d["user_id"] == bob)
+        assert away["status"] == "away"
+
         await a.say("hello bob", room_id=room_id)
         message = await b.expect("new_message")
         assert message["sender_id"] == alice and message["content"] == "hello bob"
