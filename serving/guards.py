@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 JSON_ROUTES = frozenset({"/predict", "/batch_predict", "/feedback"})
 
@@ -48,3 +48,73 @@ class JsonContentTypeGuard:
                 )
                 return
         await self.app(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that yields `body` once, then whatever the client sends next."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # http.disconnect, in time
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+class BodyLimitGuard:
+    """Request bodies over `max_bytes` are a 413, answered without reading past the limit.
+
+    A Content-Length over the limit is refused at once, its body unread. A body sent without
+    Content-Length (chunked) is counted as it arrives and buffered up to the limit, then handed
+    on; one more byte and it is refused. BentoML reads a whole body before it validates it.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                await send_json_error(send, 400, "Content-Length must be a number of bytes")
+            elif int(length) > self.max_bytes:
+                await self._refuse(send, f"the request body of {int(length)} bytes")
+            else:  # the HTTP server reads no more than Content-Length announces
+                await self.app(scope, receive, send)
+            return
+        if b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(send, "the request body")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    async def _refuse(self, send: Send, what: str) -> None:
+        # The unread rest of the body makes the connection unusable for another request.
+        await send_json_error(
+            send,
+            413,
+            f"{what} is larger than {self.max_bytes} bytes (SERVING_MAX_BODY_BYTES); "
+            "send fewer items per request",
+            [(b"connection", b"close")],
+        )

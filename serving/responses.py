@@ -1,4 +1,4 @@
-"""Small HTTP helpers of the service: JSON bodies, errors that say what is wrong, text checks."""
+"""Small HTTP helpers of the service: JSON bodies and errors that say what is wrong."""
 
 from __future__ import annotations
 
@@ -16,12 +16,3 @@ def json_response(document: Any, status: int = 200) -> Response:
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
     """A JSON error body with a message that says what is wrong."""
     return JSONResponse({"error": message, **extra}, status_code=status)
-
-
-def text_problem(text: str, limit: int) -> str | None:
-    """Why a text cannot be classified, or None."""
-    if not text.strip():
-        return "text must not be empty"
-    if len(text) > limit:
-        return f"text is {len(text)} characters; the maximum is {limit}"
-    return None

@@ -16,10 +16,10 @@ from typing import Any
 
 import bentoml
 from fastapi import FastAPI, Header, WebSocket
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 
 from models.registry import IntentRegistry, RegistryConfig
+from serving.auth import CredentialError, FeedbackAuthenticator
 from serving.batcher import MicroBatcher
 from serving.chat.app import DevTokenRequest, build_chat_app
 from serving.chat.auth import issue_token
@@ -29,11 +29,14 @@ from serving.chat.intent_client import RemoteIntentClient
 from serving.chat.protocol import CloseCode
 from serving.chat.settings import ChatSettings
 from serving.feedback import FeedbackStore
-from serving.guards import JsonContentTypeGuard
+from serving.guards import BodyLimitGuard, JsonContentTypeGuard
+from serving.inputs import Context, Identifier, IntentName, batch_items_type, text_type
 from serving.model_holder import ModelHolder
+from serving.openapi import OpenAPIDocument
 from serving.predictions import predict_documents, predict_grouped
 from serving.ratelimit import RateLimitMiddleware
-from serving.responses import error, json_response, text_problem
+from serving.request_logs import quiet_client_errors
+from serving.responses import error, json_response
 from serving.settings import ServingSettings
 
 logger = logging.getLogger("serving")
@@ -53,20 +56,15 @@ fallbacks_total = bentoml.metrics.Counter(
 swaps_total = bentoml.metrics.Counter(
     name="intent_model_swaps_total", documentation="Hot swaps to a new model version."
 )
-
-
-class PredictItem(BaseModel):
-    """One message to classify."""
-
-    # Unknown fields are ignored everywhere, as BentoML does for top-level parameters.
-    model_config = ConfigDict(extra="ignore")
-
-    text: str
-    context: dict[str, Any] | None = None
+quiet_client_errors()  # a client's 400 is an INFO line, not an ERROR with a traceback
+Text = text_type(settings.max_text_chars)
+Items = batch_items_type(settings.max_text_chars, settings.max_batch_items)
 
 
 # BentoML serves the Swagger UI at / and merges these routes into /docs.json; no second UI.
-admin_app = FastAPI(title="intent service administration", docs_url=None, redoc_url=None)
+admin_app = FastAPI(
+    title="intent service administration", docs_url=None, redoc_url=None, openapi_url=None
+)
 chat_app = build_chat_app(dev_login=chat_settings.enabled and chat_settings.dev_login)
 
 
@@ -89,7 +87,12 @@ chat_app = build_chat_app(dev_login=chat_settings.enabled and chat_settings.dev_
             "access_control_allow_origins": settings.cors_origins,
             "access_control_allow_credentials": settings.cors_allow_credentials,
             "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
-            "access_control_allow_headers": ["content-type", "x-api-key", "x-client-id"],
+            "access_control_allow_headers": [
+                "content-type",
+                "x-api-key",
+                "x-client-id",
+                "authorization",  # an agent's token for /feedback
+            ],
         }
     },
 )
@@ -108,6 +111,11 @@ class IntentService:
         self.models = ModelHolder(registry, settings.model_alias)
         self.models.refresh()  # fails start-up with a clear message when there is no champion
         self.feedback_store = FeedbackStore(settings.store_url)
+        self.feedback_auth = FeedbackAuthenticator(
+            settings.feedback_api_keys,
+            settings.admin_api_key,
+            chat_settings.require_secret() if chat_settings.jwt_secret else None,
+        )
         self.batcher = MicroBatcher(
             functools.partial(predict_grouped, top_k=settings.top_k), settings.max_micro_batch
         )
@@ -155,15 +163,13 @@ class IntentService:
     @bentoml.api(route="/predict")
     async def predict(
         self,
-        text: str,
-        context: dict[str, Any] | None = None,
-        user_id: str | None = None,
-        session_id: str | None = None,
+        text: Text,
+        context: Context | None = None,
+        user_id: Identifier | None = None,
+        session_id: Identifier | None = None,
     ) -> dict[str, Any]:
         """Classify one customer message."""
         started = time.perf_counter()
-        if problem := text_problem(text, self.settings.max_text_chars):
-            return error(400, problem)
         model = self.models.current  # read once: this request finishes on this version
         document = await self.batcher.submit((model, text, context))
         self._count([document])
@@ -171,16 +177,9 @@ class IntentService:
         return json_response(document)
 
     @bentoml.api(route="/batch_predict")
-    async def batch_predict(self, items: list[PredictItem]) -> dict[str, Any]:
+    async def batch_predict(self, items: Items) -> dict[str, Any]:
         """Classify up to `max_batch_items` messages in one call."""
         started = time.perf_counter()
-        if not items:
-            return error(400, "items must not be empty")
-        if len(items) > self.settings.max_batch_items:
-            return error(400, f"{len(items)} items; the maximum is {self.settings.max_batch_items}")
-        for position, item in enumerate(items):
-            if problem := text_problem(item.text, self.settings.max_text_chars):
-                return error(400, f"items[{position}]: {problem}")
         model = self.models.current
         documents = await asyncio.to_thread(
             predict_documents,
@@ -201,16 +200,23 @@ class IntentService:
     @bentoml.api(route="/feedback")
     async def feedback(
         self,
-        text: str,
-        true_intent: str = Field(min_length=1, max_length=128),
-        predicted_intent: str | None = None,
-        message_id: str | None = None,
-        user_id: str | None = None,
-        session_id: str | None = None,
+        ctx: bentoml.Context,
+        text: Text,
+        true_intent: IntentName,
+        predicted_intent: IntentName | None = None,
+        message_id: Identifier | None = None,
+        user_id: Identifier | None = None,
+        session_id: Identifier | None = None,
     ) -> dict[str, Any]:
-        """Store a corrected label durably; unknown intents are accepted and flagged as new."""
-        if problem := text_problem(text, self.settings.max_text_chars):
-            return error(400, problem)
+        """Store a corrected label with the trust its credential gives; new intents are flagged."""
+        headers = ctx.request.headers
+        try:
+            labeller = self.feedback_auth.authenticate(
+                headers.get("x-api-key"), headers.get("authorization")
+            )
+        except CredentialError as refused:
+            ctx.response.status_code = refused.status  # BentoML answers with the ctx's status
+            return refused.response()
         known = set(self.models.current.inference.classes.tolist())
         is_new = true_intent not in known
         feedback_id = await asyncio.to_thread(
@@ -222,6 +228,8 @@ class IntentService:
             message_id,
             user_id,
             session_id,
+            trust=labeller.trust,
+            labelled_by=labeller.labelled_by,
         )
         return {"feedback_id": feedback_id, "stored": True, "new_intent": is_new}
 
@@ -283,6 +291,10 @@ class IntentService:
 
 
 IntentService.add_asgi_middleware(JsonContentTypeGuard)
+IntentService.add_asgi_middleware(BodyLimitGuard, max_bytes=settings.body_limit_bytes)
+IntentService.add_asgi_middleware(
+    OpenAPIDocument, build=lambda: IntentService.openapi_spec.asdict()
+)
 if settings.rate_limit_per_s > 0:
     IntentService.add_asgi_middleware(
         RateLimitMiddleware, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MIN_API_KEY_CHARS = 16
+# A batch item's JSON: its text at up to 4 UTF-8 bytes a character, plus a context and punctuation.
+BODY_BYTES_PER_TEXT_CHAR = 4
+BODY_BYTES_PER_ITEM = 4096
 
 
 def _env(field: str, shared: str) -> AliasChoices:
@@ -18,8 +23,13 @@ def _env(field: str, shared: str) -> AliasChoices:
 class ServingSettings(BaseSettings):
     """Which model to serve, from where, and the HTTP policies around it."""
 
+    # Errors name the key but never echo its value: some values are secrets.
     model_config = SettingsConfigDict(
-        env_prefix="SERVING_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="SERVING_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     model_name: str = Field(
@@ -44,6 +54,11 @@ class ServingSettings(BaseSettings):
     top_k: int = Field(5, gt=0)
     poll_interval_s: float = Field(30.0, ge=0, description="0 turns registry polling off")
     admin_api_key: SecretStr | None = None
+    # Name -> key (a JSON object); a JSON list names its keys key-1, key-2, ...
+    feedback_api_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    max_body_bytes: int | None = Field(
+        None, gt=0, description="unset: sized from max_batch_items and max_text_chars"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     cors_allow_credentials: bool = False
     rate_limit_per_s: float = Field(0.0, ge=0, description="0 turns the rate limit off")
@@ -52,6 +67,49 @@ class ServingSettings(BaseSettings):
     max_micro_batch: int = Field(64, gt=0, description="most single requests classified together")
     access_log: bool = False
     tracing: bool = False
+
+    @field_validator("feedback_api_keys", mode="before")
+    @classmethod
+    def _name_listed_keys(cls, keys: Any) -> Any:
+        if isinstance(keys, list):
+            return {f"key-{number}": key for number, key in enumerate(keys, start=1)}
+        return keys
+
+    @field_validator("feedback_api_keys")
+    @classmethod
+    def _strong_distinct_keys(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        values = [key.get_secret_value() for key in keys.values()]
+        for name, key in keys.items():
+            if not name or len(name) > 64 or name == "admin":
+                raise ValueError(f"SERVING_FEEDBACK_API_KEYS: name {name[:64]!r} is not allowed")
+            if len(key.get_secret_value()) < MIN_API_KEY_CHARS:
+                raise ValueError(
+                    f"SERVING_FEEDBACK_API_KEYS: key {name!r} is shorter than "
+                    f"{MIN_API_KEY_CHARS} characters"
+                )
+        if len(set(values)) != len(values):
+            raise ValueError("SERVING_FEEDBACK_API_KEYS: two names share one key")
+        return keys
+
+    @model_validator(mode="after")
+    def _admin_key_is_not_a_feedback_key(self) -> ServingSettings:
+        admin = self.admin_api_key.get_secret_value() if self.admin_api_key else None
+        if admin is not None and any(
+            key.get_secret_value() == admin for key in self.feedback_api_keys.values()
+        ):
+            raise ValueError(
+                "SERVING_FEEDBACK_API_KEYS may not contain SERVING_ADMIN_API_KEY: "
+                "the admin key gives reviewed labels"
+            )
+        return self
+
+    @property
+    def body_limit_bytes(self) -> int:
+        """The largest request body read: SERVING_MAX_BODY_BYTES, else a full batch's size."""
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        per_item = self.max_text_chars * BODY_BYTES_PER_TEXT_CHAR + BODY_BYTES_PER_ITEM
+        return self.max_batch_items * per_item + 65_536
 
     @model_validator(mode="after")
     def _no_wildcard_with_credentials(self) -> ServingSettings:

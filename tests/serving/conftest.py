@@ -20,6 +20,7 @@ from tests.conftest import register_version
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "test-admin-key"
 CHAT_SECRET = "test-chat-secret-that-is-long-enough-for-hs256"
+FEEDBACK_KEY_NAME, FEEDBACK_KEY = "chat-backend", "test-feedback-key-0123456789"
 
 
 def free_port() -> int:
@@ -121,6 +122,7 @@ def service_env(serving_registry: dict, store_name: str = "store.db", **extra: s
         "SERVING_MLFLOW_TRACKING_URI": serving_registry["config"].tracking_uri,
         "SERVING_STORE_URL": f"sqlite:///{root / store_name}",
         "SERVING_ADMIN_API_KEY": ADMIN_KEY,
+        "SERVING_FEEDBACK_API_KEYS": f'{{"{FEEDBACK_KEY_NAME}": "{FEEDBACK_KEY}"}}',
         "SERVING_POLL_INTERVAL_S": "1",
         "SERVING_MAX_BATCH_ITEMS": "1000",
         "SERVING_TEST_LOG_DIR": str(root),

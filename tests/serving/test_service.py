@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from conversations import tables
-from tests.serving.conftest import ADMIN_KEY
+from tests.serving.conftest import ADMIN_KEY, FEEDBACK_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -101,13 +101,13 @@ LONG = "x" * 2001
         ("/predict", {}, "text"),
         ("/predict", {"text": ""}, "empty"),
         ("/predict", {"text": "   "}, "empty"),
-        ("/predict", {"text": LONG}, "maximum is 2000"),
+        ("/predict", {"text": LONG}, "at most 2000 characters"),
         ("/predict", {"text": 42}, "string"),
         ("/predict", {"text": "hi", "context": "not an object"}, "dict"),
         ("/predict", ["a", "list"], "validation"),
-        ("/batch_predict", {"items": []}, "empty"),
-        ("/batch_predict", {"items": [{"text": "ok"}] * 1001}, "maximum is 1000"),
-        ("/batch_predict", {"items": [{"text": "ok"}, {"text": ""}]}, "items[1]"),
+        ("/batch_predict", {"items": []}, "at least 1 item"),
+        ("/batch_predict", {"items": [{"text": "ok"}] * 1001}, "at most 1000 items"),
+        ("/batch_predict", {"items": [{"text": "ok"}, {"text": ""}]}, '"items",1,"text"'),
         ("/batch_predict", {"items": "nope"}, "list"),
         ("/feedback", {"text": "hi"}, "true_intent"),
         ("/feedback", {"text": "", "true_intent": "card_arrival"}, "empty"),
@@ -170,10 +170,14 @@ def test_feedback_is_durable_across_a_killed_server(service, serving_registry):
             "user_id": "u-1",
             "session_id": "s-1",
         },
+        headers={"x-api-key": FEEDBACK_KEY},
     )
     assert known.status_code == 200, known.text
     new = post(
-        service, "/feedback", {"text": "can I pay in bitcoin", "true_intent": "crypto_payment"}
+        service,
+        "/feedback",
+        {"text": "can I pay in bitcoin", "true_intent": "crypto_payment"},
+        headers={"x-api-key": FEEDBACK_KEY},
     )
     assert new.json()["new_intent"] is True and known.json()["new_intent"] is False
     service.stop(kill=True)  # SIGKILL: only what was committed survives

@@ -1,0 +1,117 @@
+"""Bounded request fields: every value a client sends has a declared limit, checked by pydantic.
+
+BentoML validates API parameters with these types before our code runs, so a bad value is a 400
+naming the field (`detail[].loc`), and /docs.json declares the same bounds (maxLength, pattern,
+nesting) that the validators enforce.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, create_model
+
+ID_MAX_CHARS = 128
+CONTEXT_MAX_DEPTH = 3  # the context object itself is level 1: {"user": {"previous_intents": [...]}}
+CONTEXT_MAX_BYTES = 16_384  # as compact JSON
+_NON_BLANK = re.compile(r"\S")  # Python's \s is str.isspace(), as str.strip() uses
+
+
+def _not_blank(value: str) -> str:
+    if _NON_BLANK.search(value) is None:
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+def text_type(max_chars: int) -> Any:
+    """A message text: at least one non-space character, at most `max_chars` characters."""
+    return Annotated[
+        str,
+        Field(max_length=max_chars, json_schema_extra={"pattern": _NON_BLANK.pattern}),
+        AfterValidator(_not_blank),
+    ]
+
+
+IntentName = Annotated[
+    str,
+    Field(max_length=ID_MAX_CHARS, json_schema_extra={"pattern": _NON_BLANK.pattern}),
+    AfterValidator(_not_blank),
+]
+Identifier = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS)]
+
+
+def _check_json(value: Any, depth: int, path: str) -> None:
+    """Raise ValueError naming the first place `value` nests too deep or has a non-finite number."""
+    if isinstance(value, dict | list):
+        if depth > CONTEXT_MAX_DEPTH:
+            raise ValueError(f"{path} nests deeper than {CONTEXT_MAX_DEPTH} levels")
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in children:
+            # Keys are the client's: a shortened one is enough to say where.
+            place = f"{path}.{key[:40]}" if isinstance(key, str) else f"{path}[{key}]"
+            _check_json(child, depth + 1, place)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path} is not a finite number")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
+        # Context features are floats: a 400-digit integer would overflow them.
+        raise ValueError(f"{path} is too large a number")
+
+
+def _bounded_context(context: dict[str, Any]) -> dict[str, Any]:
+    _check_json(context, 1, "context")
+    # The standard library, not orjson: a valid context may hold integers beyond 64 bits.
+    size = len(json.dumps(context, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > CONTEXT_MAX_BYTES:
+        raise ValueError(f"context is {size} bytes as JSON; the maximum is {CONTEXT_MAX_BYTES}")
+    return context
+
+
+def _json_schema(depth: int) -> dict[str, Any]:
+    """The JSON Schema of a value that may still nest `depth` more levels."""
+    scalars: list[dict[str, Any]] = [
+        {"type": "string"},
+        {"type": "number", "minimum": -sys.float_info.max, "maximum": sys.float_info.max},
+        {"type": "boolean"},
+        {"type": "null"},
+    ]
+    if depth == 0:
+        return {"anyOf": scalars}
+    child = _json_schema(depth - 1)
+    containers = [
+        {"type": "array", "items": child},
+        {"type": "object", "additionalProperties": child},
+    ]
+    return {"anyOf": [*scalars, *containers]}
+
+
+Context = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded_context),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": _json_schema(CONTEXT_MAX_DEPTH - 1),
+            "description": (
+                f"Conversation context: JSON nested at most {CONTEXT_MAX_DEPTH} levels deep "
+                f"(this object is the first), at most {CONTEXT_MAX_BYTES} bytes as compact JSON."
+            ),
+        }
+    ),
+]
+
+
+def batch_items_type(max_text_chars: int, max_items: int) -> Any:
+    """The `items` of /batch_predict: 1 … `max_items` messages, each a text and its context."""
+    item = create_model(
+        "PredictItem",
+        # Unknown fields are ignored everywhere, as BentoML does for top-level parameters.
+        __config__=ConfigDict(extra="ignore"),
+        __doc__="One message to classify.",
+        text=(text_type(max_text_chars), ...),
+        context=(Context | None, None),
+    )
+    return Annotated[list[item], Field(min_length=1, max_length=max_items)]  # type: ignore[valid-type]
