@@ -28,6 +28,7 @@ from dagster._core.storage.tags import GRPC_INFO_TAG
 from models.process_stamp import START_TOLERANCE_S, Liveness, ProcessStamp, pid_liveness
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
+_WORKER_STARTED = "Started process for run"  # dagster/_grpc/impl.py, dagster/_cli/api.py
 
 
 class LocalRunLauncher(dg.DefaultRunLauncher):
@@ -63,8 +64,10 @@ class LocalRunLauncher(dg.DefaultRunLauncher):
         """The pid the newest run worker logged, and when it logged it."""
         events = self._instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
         for entry in reversed(events):
-            data = entry.dagster_event.engine_event_data if entry.dagster_event else None
-            pid = data.metadata.get("pid") if data is not None else None
+            # Only the run worker's own start event: other engine events carry pids too.
+            if not entry.message.startswith(_WORKER_STARTED) or entry.dagster_event is None:
+                continue
+            pid = entry.dagster_event.engine_event_data.metadata.get("pid")
             if pid is not None:
                 return int(pid.value), entry.timestamp
         return None

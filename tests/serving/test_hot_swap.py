@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import register_version
+from tests.serving.conftest import ADMIN_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +59,31 @@ def test_hot_swap_under_load_switches_version_exactly_once(
     assert switches == 1, f"{switches} switches over {len(versions)} responses"
     version = httpx.get(f"{service.url}/version", timeout=10).json()
     assert version["version"] == new_version
+
+
+def test_reload_of_a_version_that_cannot_be_loaded_answers_503_and_keeps_serving(
+    service, serving_registry, banking77_train
+):
+    registry = serving_registry["registry"]
+    before = str(registry.version_by_alias("champion").version)
+    intents = sorted(banking77_train["category"].unique())[12:18]
+    examples = (
+        banking77_train[banking77_train["category"].isin(intents)].groupby("category").head(30)
+    )
+    broken = register_version(examples, registry, serving_registry["root"] / "artifacts")
+    location = registry.client.get_model_version_download_uri(registry.name, broken)
+    next(Path(location.removeprefix("file://")).rglob("model.skops")).write_bytes(b"garbage")
+    registry.set_alias("champion", broken)
+    try:
+        response = httpx.post(
+            f"{service.url}/admin/reload", headers={"X-API-Key": ADMIN_KEY}, timeout=60
+        )
+        assert response.status_code == 503, response.text
+        message = response.json()["error"]
+        assert f"version {broken} of intent-classifier cannot be loaded" in message
+        assert f"version {before} keeps serving" in message
+        assert httpx.get(f"{service.url}/version", timeout=10).json()["version"] == before
+        answer = httpx.post(f"{service.url}/predict", json={"text": "my card is lost"}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["model"]["version"] == before
+    finally:
+        registry.set_alias("champion", before)
