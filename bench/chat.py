@@ -203,7 +203,7 @@ def main() -> None:
             paced = chat_load(ws_url, secret, args.paced, duration, args.think)
             results.append(asyncio.run(paced))
     finally:
-        stop(process)
+        stop(process, port)
     print_table(results, memory)
     out = REPO_ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from serving.process_tree import ServerStartError, stop_tree, wait_ready
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 TEXT = "I am still waiting on my card, when will it arrive?"
@@ -81,7 +83,7 @@ def run_wrk(url: str, connections: int, duration: int, script: Path) -> Load:
 def start(
     command: list[str], port: int, env: dict[str, str], ready_path: str, body: str = BODY
 ) -> subprocess.Popen:
-    """Start a server and wait until `ready_path` answers."""
+    """Start a server and wait until `ready_path` answers, as long as it makes progress."""
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
@@ -90,8 +92,8 @@ def start(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         try:
             response = httpx.post(
                 f"http://127.0.0.1:{port}{ready_path}",
@@ -99,22 +101,21 @@ def start(
                 headers={"content-type": "application/json"},
                 timeout=5,
             )
-            if response.status_code == 200:
-                return process
         except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"server {command} did not become ready")
+            return False
+        return response.status_code == 200
 
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop a server and its children."""
-    os.killpg(process.pid, 15)
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
+        wait_ready(process, ready)
+    except ServerStartError:
+        stop_tree(process, kill=True, port=port)
+        raise
+    return process
+
+
+def stop(process: subprocess.Popen, port: int) -> None:
+    """Stop a server and all its workers (BentoML's run in sessions of their own); port freed."""
+    stop_tree(process, port=port)
 
 
 def in_process(seconds: float) -> tuple[float, float]:
@@ -213,7 +214,7 @@ def main() -> None:
                 for c in levels
             }
         finally:
-            stop(process)
+            stop(process, port)
         print(f"measured {name}", flush=True)
     print_table(results, levels, service_rate, proba_rate)
 

@@ -31,6 +31,7 @@ from serving.chat.settings import ChatSettings
 from serving.feedback import FeedbackStore
 from serving.guards import BodyLimitGuard, JsonContentTypeGuard
 from serving.inputs import Context, Identifier, IntentName, batch_items_type, text_type
+from serving.metrics_dir import use_own_metrics_dir
 from serving.model_holder import ModelHolder
 from serving.openapi import OpenAPIDocument
 from serving.predictions import predict_documents, predict_grouped
@@ -56,6 +57,9 @@ fallbacks_total = bentoml.metrics.Counter(
 swaps_total = bentoml.metrics.Counter(
     name="intent_model_swaps_total", documentation="Hot swaps to a new model version."
 )
+# `bentoml serve` reads this before it starts the workers: this server's counters get a directory
+# of their own instead of the host-wide one the next server start would empty.
+use_own_metrics_dir()
 quiet_client_errors()  # a client's 400 is an INFO line, not an ERROR with a traceback
 Text = text_type(settings.max_text_chars)
 Items = batch_items_type(settings.max_text_chars, settings.max_batch_items)

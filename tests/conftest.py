@@ -17,8 +17,24 @@ from models.registry import IntentRegistry
 from models.splits import assign_splits
 from models.tracking import log_and_register
 from models.training import train_intent_model
+from tests import orphans
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_running():
+    """Fail the run if a server, broker or browser the suite started outlives it.
+
+    Set up before every other fixture, torn down after all of them; see tests/orphans.py.
+    """
+    session = orphans.begin()
+    yield
+    left = orphans.finish(session)
+    if left:
+        pytest.fail(
+            "processes the test session left running (now killed):\n" + "\n".join(map(str, left))
+        )
 
 
 @pytest.fixture(scope="session")

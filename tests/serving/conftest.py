@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,9 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from models.registry import IntentRegistry, RegistryConfig
+from serving.process_tree import ServerStartError, StoppedTree, stop_tree, tree, wait_ready
 from tests.conftest import register_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,8 @@ class ServiceProcess:
     host: str = "127.0.0.1"
     process: subprocess.Popen | None = None
     log: Path | None = None
+    # The arbiter and its workers once ready: after a crash the orphans are found through these.
+    started: list[psutil.Process] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -77,31 +80,49 @@ class ServiceProcess:
         )
 
     def wait_ready(self) -> None:
-        """Wait until /readyz answers 200."""
+        """Wait until /readyz answers 200, as long as the server makes progress."""
         assert self.process is not None and self.log is not None
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"bentoml serve not ready:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self, kill: bool = False) -> None:
-        """Stop the server and its workers (SIGKILL when `kill`)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+            wait_ready(self.process, self._answers_ready, self.log)
+        except ServerStartError as failure:
+            self.stop(kill=True)
+            log = self.log.read_text()[-3000:]
+            raise RuntimeError(f"bentoml serve: {failure}:\n{log}") from failure
+        self.started = tree(self.process.pid)
+
+    def _answers_ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    @property
+    def pids(self) -> frozenset[int]:
+        """The arbiter's and workers' PIDs when the server became ready."""
+        return frozenset(process.pid for process in self.started)
+
+    def served(self, path: str, wait_s: float = 30.0) -> bool:
+        """Whether this start's own log records a request to `path` (needs SERVING_ACCESS_LOG).
+
+        BentoML writes the access line just after the response has gone out: allow it a moment.
+        """
+        deadline = time.monotonic() + wait_s
+        while self.log is None or f"path={path}" not in self.log.read_text():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def stop(self, kill: bool = False) -> StoppedTree | None:
+        """Stop the server and every worker (SIGKILL when `kill`); verify the port is free.
+
+        Raises when any process of the tree survives or the port is still listened on.
+        """
+        if self.process is None:
+            return None
+        stopped = stop_tree(self.process, kill=kill, port=self.port, known=self.started)
+        self.started = []
+        return stopped
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from conversations import tables
+from serving.process_tree import port_listeners, running
 from tests.serving.conftest import ADMIN_KEY, FEEDBACK_KEY
 
 pytestmark = pytest.mark.slow
@@ -180,8 +181,13 @@ def test_feedback_is_durable_across_a_killed_server(service, serving_registry):
         headers={"x-api-key": FEEDBACK_KEY},
     )
     assert new.json()["new_intent"] is True and known.json()["new_intent"] is False
-    service.stop(kill=True)  # SIGKILL: only what was committed survives
+    crashed, old_log = service.started, service.log
+    stopped = service.stop(kill=True)  # SIGKILL, workers included: only what was committed survives
+    assert stopped is not None and {p.pid for p in crashed} <= stopped.pids
+    assert not running(crashed) and not port_listeners(service.port)
+    service.env = service.env | {"SERVING_ACCESS_LOG": "true"}  # its log names what it serves
     service.start()
+    assert service.log != old_log and service.pids.isdisjoint(p.pid for p in crashed)
     engine = tables.create_engine(service.env["SERVING_STORE_URL"])
     with engine.connect() as connection:
         rows = connection.execute(sa.select(tables.labels)).mappings().all()
@@ -196,3 +202,4 @@ def test_feedback_is_durable_across_a_killed_server(service, serving_registry):
     )
     assert by_id[new.json()["feedback_id"]]["is_new_intent"] is True
     assert post(service, "/predict", {"text": "hello"}).status_code == 200
+    assert service.served("/predict"), service.log.read_text()[-3000:]

@@ -1,12 +1,14 @@
 """Failure and scale paths of the chat tier: SIGKILL, a dead model, silent clients, Redis fan-out.
 
-Four services start together (two Redis-connected replicas sharing one store, one whose model
-cannot be reached, one to kill) against a real `redis-server`.
+Four services (two Redis-connected replicas sharing one store, one whose model cannot be reached,
+one to kill) start one after the other against a real `redis-server`: four at once on a loaded
+2-core machine only slow each other down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import time
@@ -18,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from conversations import tables
 from serving.chat.client import ChatClient
+from serving.process_tree import port_listeners, running, stop_tree
 from tests.serving.chat.conftest import run, token, unique_user
 from tests.serving.conftest import ServiceProcess, free_port, service_env
 
@@ -45,8 +48,7 @@ def redis_url(tmp_path_factory):
                 raise
             time.sleep(0.1)
     yield url
-    process.terminate()
-    process.wait(timeout=10)
+    stop_tree(process, port=port)
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +66,14 @@ def services(serving_registry, redis_url):
                 CHAT_HEARTBEAT_TIMEOUT_S="2",
             )
         ),
-        "kill": ServiceProcess(service_env(serving_registry, "kill.db")),
+        # Its log names every request, so the restarted server's own log shows it served.
+        "kill": ServiceProcess(service_env(serving_registry, "kill.db", SERVING_ACCESS_LOG="true")),
     }
-    for process in processes.values():
-        process.launch()
-    try:
+    with contextlib.ExitStack() as stack:  # every server is stopped, even if one stop fails
         for process in processes.values():
-            process.wait_ready()
+            stack.callback(process.stop)
+            process.start()
         yield processes
-    finally:
-        for process in processes.values():
-            process.stop()
 
 
 async def _fan_out(a: ServiceProcess, b: ServiceProcess) -> None:
@@ -189,10 +188,15 @@ async def _replay(service: ServiceProcess, customer: str) -> list[dict]:
 
 def test_sigkill_loses_no_acknowledged_message(services, serving_registry):
     service, customer = services["kill"], unique_user("kate")
+    crashed, old_log = service.started, service.log
     acks = run(_send_until_killed(service, customer))
     assert len(acks) >= 10
+    # The whole tree died: no worker of the old server is left to answer on the port.
+    assert not running(crashed) and not port_listeners(service.port)
     service.start()
+    assert service.log != old_log and service.pids.isdisjoint(p.pid for p in crashed)
     replayed = run(_replay(service, customer))
+    assert service.served("/chat/ws"), service.log.read_text()[-3000:]
     replayed_ids = [m["message_id"] for m in replayed]
     for ack in acks:
         assert ack["message_id"] in replayed_ids, ack
