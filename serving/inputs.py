@@ -36,11 +36,7 @@ def text_type(max_chars: int) -> Any:
     ]
 
 
-IntentName = Annotated[
-    str,
-    Field(max_length=ID_MAX_CHARS, json_schema_extra={"pattern": _NON_BLANK.pattern}),
-    AfterValidator(_not_blank),
-]
+IntentName = text_type(ID_MAX_CHARS)
 Identifier = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS)]
 
 

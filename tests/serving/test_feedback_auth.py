@@ -34,18 +34,36 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
+def forged() -> str:
+    claims = {"sub": "agent-7", "role": "agent", "exp": int(time.time()) + 600}
+    return jwt.encode(claims, "another-secret-that-is-long-enough-for-hs256", algorithm="HS256")
+
+
+# Made when a test runs: a token made at collection could expire before its test.
+CREDENTIALS = {
+    "service-key": lambda: {"x-api-key": FEEDBACK_KEY},
+    "admin-key": lambda: {"x-api-key": ADMIN_KEY},
+    "agent-jwt": lambda: bearer(issue_token(CHAT_SECRET, "agent-7", "agent", 600)),
+    "anonymous": dict,
+    "wrong-key": lambda: {"x-api-key": "not-a-key"},
+    "forged-jwt": lambda: bearer(forged()),
+    "expired-jwt": lambda: bearer(issue_token(CHAT_SECRET, "agent-7", "agent", -10)),
+    "basic-auth": lambda: {"authorization": "Basic YWxpY2U6c2VjcmV0"},
+    "customer-jwt": lambda: bearer(issue_token(CHAT_SECRET, "cust-1", "customer", 600)),
+}
+
+
 @pytest.mark.parametrize(
-    ("headers", "trust", "labelled_by"),
+    ("credential", "trust", "labelled_by"),
     [
-        ({"x-api-key": FEEDBACK_KEY}, "service", FEEDBACK_KEY_NAME),
-        (bearer(issue_token(CHAT_SECRET, "agent-7", "agent", 600)), "agent", "agent-7"),
-        ({"x-api-key": ADMIN_KEY}, "reviewed", "admin"),
+        ("service-key", "service", FEEDBACK_KEY_NAME),
+        ("agent-jwt", "agent", "agent-7"),
+        ("admin-key", "reviewed", "admin"),
     ],
-    ids=["service-key", "agent-jwt", "admin-key"],
 )
-def test_each_credential_stores_its_trust(service, headers, trust, labelled_by):
-    text = f"my card has not come ({trust})"
-    response = send_feedback(service, headers, text)
+def test_each_credential_stores_its_trust(service, credential, trust, labelled_by):
+    text = f"my card has not come ({trust}, {time.time_ns()})"
+    response = send_feedback(service, CREDENTIALS[credential](), text)
     assert response.status_code == 200, response.text
     [row] = stored_labels(service, text)
     assert row["label_id"] == response.json()["feedback_id"]
@@ -56,28 +74,20 @@ def test_each_credential_stores_its_trust(service, headers, trust, labelled_by):
     )
 
 
-FORGED = jwt.encode(
-    {"sub": "agent-7", "role": "agent", "exp": int(time.time()) + 600},
-    "another-secret-that-is-long-enough-for-hs256",
-    algorithm="HS256",
-)
-
-
 @pytest.mark.parametrize(
-    ("headers", "status", "message"),
+    ("credential", "status", "message"),
     [
-        ({}, 401, "feedback needs a credential"),
-        ({"x-api-key": "not-a-key"}, 401, "X-API-Key is not valid"),
-        (bearer(FORGED), 401, "Signature verification failed"),
-        (bearer(issue_token(CHAT_SECRET, "agent-7", "agent", -10)), 401, "expired"),
-        ({"authorization": "Basic YWxpY2U6c2VjcmV0"}, 401, "Bearer <agent JWT>"),
-        (bearer(issue_token(CHAT_SECRET, "cust-1", "customer", 600)), 403, "role customer"),
+        ("anonymous", 401, "feedback needs a credential"),
+        ("wrong-key", 401, "X-API-Key is not valid"),
+        ("forged-jwt", 401, "Signature verification failed"),
+        ("expired-jwt", 401, "expired"),
+        ("basic-auth", 401, "Bearer <agent JWT>"),
+        ("customer-jwt", 403, "role customer"),
     ],
-    ids=["anonymous", "wrong-key", "forged-jwt", "expired-jwt", "basic-auth", "customer-jwt"],
 )
-def test_feedback_without_a_labelling_credential_is_refused(service, headers, status, message):
+def test_feedback_without_a_labelling_credential_is_refused(service, credential, status, message):
     text = f"refused feedback {time.time_ns()}"
-    response = send_feedback(service, headers, text)
+    response = send_feedback(service, CREDENTIALS[credential](), text)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert ("www-authenticate" in response.headers) is (status == 401)

@@ -18,6 +18,18 @@ AUTH = FeedbackAuthenticator(
 )
 
 
+def with_tokens(authorization: str | None) -> str | None:
+    """Tokens are made when the test runs: made at collection, they could expire first."""
+    if authorization is None:
+        return None
+    return authorization.format(
+        agent=issue_token(SECRET, "ann", "agent", 600),
+        customer=issue_token(SECRET, "cus", "customer", 600),
+        forged=issue_token("x" * 40, "ann", "agent", 600),
+        expired=issue_token(SECRET, "ann", "agent", -10),
+    )
+
+
 @pytest.mark.parametrize(
     ("api_key", "authorization", "expected"),
     [
@@ -36,7 +48,7 @@ AUTH = FeedbackAuthenticator(
     ],
 )
 def test_credentials_give_their_trust(api_key, authorization, expected):
-    assert AUTH.authenticate(api_key, authorization) == expected
+    assert AUTH.authenticate(api_key, with_tokens(authorization)) == expected
 
 
 @pytest.mark.parametrize(
@@ -46,22 +58,23 @@ def test_credentials_give_their_trust(api_key, authorization, expected):
         ("", None, 401),
         ("service-key-012345678", None, 401),
         # A wrong key is not retried as a token, even with a valid one beside it.
-        ("nope", f"Bearer {issue_token(SECRET, 'ann', 'agent', 60)}", 401),
+        ("nope", "Bearer {agent}", 401),
         (None, "Bearer", 401),
-        (None, f"Bearer {issue_token('x' * 40, 'ann', 'agent', 60)}", 401),
-        (None, f"Bearer {issue_token(SECRET, 'cus', 'customer', 60)}", 403),
+        (None, "Bearer {forged}", 401),
+        (None, "Bearer {expired}", 401),
+        (None, "Bearer {customer}", 403),
     ],
 )
 def test_other_requests_are_refused(api_key, authorization, status):
     with pytest.raises(CredentialError) as refused:
-        AUTH.authenticate(api_key, authorization)
+        AUTH.authenticate(api_key, with_tokens(authorization))
     assert refused.value.status == status and refused.value.message
 
 
 def test_tokens_are_refused_without_a_chat_secret():
     auth = FeedbackAuthenticator({}, None, None)
     with pytest.raises(CredentialError, match="CHAT_JWT_SECRET"):
-        auth.authenticate(None, f"Bearer {issue_token(SECRET, 'ann', 'agent', 60)}")
+        auth.authenticate(None, with_tokens("Bearer {agent}"))
 
 
 class WithContext(BaseModel):
