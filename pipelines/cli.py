@@ -47,7 +47,10 @@ def materialize(
     started = time.perf_counter()
     config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     if run_config is not None:
-        config |= yaml.safe_load(run_config.read_text(encoding="utf-8")) or {}
+        extra = yaml.safe_load(run_config.read_text(encoding="utf-8")) or {}
+        if not isinstance(extra, dict):
+            raise ValueError(f"{run_config}: run config must be a mapping (ops:, resources:, …)")
+        config |= extra
     with dg.DagsterInstance.get() as instance:
         fail_dead_runs(instance)
         job = build_definitions(settings).resolve_job_def(job_name)
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("promote needs --version")
             return promote(settings, args.version, args.reason)
         return rollback(settings, args.reason or "manual rollback")
-    except (LookupError, ValueError, ModelLoadError) as problem:
+    except (LookupError, ValueError, OSError, ModelLoadError) as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
 
