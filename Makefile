@@ -112,6 +112,11 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q
 
+# The inner loop: everything but the end-to-end tests marked @pytest.mark.slow.
+.PHONY: test-fast
+test-fast: $(STAMP) system-deps
+	$(PY) -m pytest -q -m "not slow"
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import spacy
-from spacy.language import Language
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 LINGUISTIC_NAMES: tuple[str, ...] = (
     "noun_count",
@@ -25,6 +27,10 @@ _UNUSED_PIPES = ("parser", "lemmatizer")
 @cache
 def load_pipeline(model: str) -> Language:
     """Load a spaCy pipeline once per process, with the components we do not use disabled."""
+    # Imported on first use: `import spacy` costs seconds of CPU, and serving and the Dagster
+    # code server import this package without ever running spaCy.
+    import spacy
+
     return spacy.load(model, disable=list(_UNUSED_PIPES))
 
 

@@ -7,15 +7,24 @@ import dagster as dg
 from monitoring.data import count_labels_since
 from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
 
+# Both jobs run every step in the run's own process. Dagster's default, the multiprocess executor,
+# starts a fresh interpreter per step, and each one imports this code location again (pandas,
+# scikit-learn, MLflow, Dagster: ~10 s of CPU) to do a few seconds of work; training_job has ten
+# steps with almost no parallelism to win on a 2-core host. On a 400-message slice launched the
+# UI way (bench/imports.py, bench/README.md) in-process took 34 s against 315 s for spawn and
+# 139 s for forkserver with the heavy modules preloaded (steps still took 3-12 s to start).
 training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.groups("ingestion", "features", "training"),
     description="Ingest, validate, build features, train, register and gate the intent model.",
+    executor_def=dg.in_process_executor,
 )
+# One step: a second process would only import everything a second time.
 monitoring_job = dg.define_asset_job(
     "monitoring_job",
     selection=dg.AssetSelection.groups("monitoring"),
     description="Drift report of the last 24 hours against the champion's reference.",
+    executor_def=dg.in_process_executor,
 )
 DRIFT_VERDICTS = ("drift", "degraded")
 

@@ -56,6 +56,8 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
         schedules=[weekly_retraining_schedule, daily_monitoring_schedule],
         sensors=[new_conversations_sensor, drift_retraining_sensor],
         resources=build_resources(settings or PipelineSettings()),
+        # Assets materialised from the UI outside a job: in-process too (see automation.py).
+        executor=dg.in_process_executor,
     )
 
 
