@@ -18,6 +18,7 @@ import bentoml
 from fastapi import FastAPI, Header, WebSocket
 from starlette.responses import JSONResponse
 
+from features.sentiment import warm_up as warm_up_sentiment
 from models.registry import IntentRegistry, RegistryConfig
 from serving.auth import CredentialError, FeedbackAuthenticator
 from serving.batcher import MicroBatcher
@@ -132,6 +133,9 @@ class IntentService:
                     chat_settings.intent_url, chat_settings.classify_timeout_s
                 )
             self.chat = ChatHub(chat_settings, self.remote_intents or self.classify_for_chat)
+        # Every answer carries TextBlob sentiment, which `features` imports lazily: load it now
+        # so the first request does not pay for it and its objects are frozen below too.
+        warm_up_sentiment()
         # Everything loaded so far (libraries, the model) lives for the whole process: moving it
         # out of the collector's reach removes full-collection pauses from the latency tail.
         gc.freeze()
