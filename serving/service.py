@@ -160,13 +160,18 @@ class IntentService:
         self.feedback_store.close()
 
     async def _poll_registry(self) -> None:
+        reported: str | None = None
         while True:
             await asyncio.sleep(self.settings.poll_interval_s)
             try:
                 if await asyncio.to_thread(self.models.refresh):
                     self._after_swap()
-            except Exception:
-                logger.exception("registry poll failed; the current version keeps serving")
+                reported = None
+            except Exception as exc:  # the current version keeps serving (model_holder.py)
+                problem = f"{type(exc).__name__}: {exc}"
+                if problem != reported:  # one line per problem, not a traceback every tick
+                    logger.warning("registry poll: %s", problem)
+                reported = problem
 
     @bentoml.api(route="/predict")
     async def predict(
