@@ -28,7 +28,9 @@ PORT ?= 3000
 # .chat-secret (gitignored, mode 0600: it signs agent tokens); deployments set the variable.
 CHAT_SECRET_FILE := .chat-secret
 export CHAT_JWT_SECRET ?= $(shell test -s $(CHAT_SECRET_FILE) || (umask 077 && python3 -c "import secrets; print(secrets.token_urlsafe(48))" > $(CHAT_SECRET_FILE)); chmod 600 $(CHAT_SECRET_FILE); cat $(CHAT_SECRET_FILE))
-USER ?= customer-1
+# `make token` user: CHAT_USER, or USER given on the command line. The shell's own $USER is
+# never used: Make imports the environment, so `USER ?= …` would always be the login name.
+CHAT_USER ?= $(if $(filter command line,$(origin USER)),$(USER),customer-1)
 ROLE ?= customer
 # Debian packages the tests drive for real: a Redis server (chat fan-out) and Chromium (pages).
 SYSTEM_PACKAGES := redis-server chromium
@@ -63,9 +65,9 @@ serve: $(STAMP)
 	@echo "Support chat:   http://$(HOST):$(PORT)/chat/   agent console: http://$(HOST):$(PORT)/chat/agent"
 	CHAT_DEV_LOGIN=$(or $(CHAT_DEV_LOGIN),false) $(VENV)/bin/bentoml serve serving.service:IntentService --host $(HOST) --port $(PORT)
 
-# make token USER=alice ROLE=customer|agent: a chat token signed with CHAT_JWT_SECRET.
+# make token CHAT_USER=alice ROLE=customer|agent: a chat token signed with CHAT_JWT_SECRET.
 token: $(STAMP)
-	@$(PY) -m serving.chat.auth --user "$(USER)" --role "$(ROLE)"
+	@$(PY) -m serving.chat.auth --user "$(CHAT_USER)" --role "$(ROLE)"
 
 # Drives both chat pages in headless Chromium and saves their screenshots in docs/screenshots.
 screenshots: $(STAMP) system-deps

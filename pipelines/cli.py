@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 from models.registry import ModelLoadError
+from models.settings_errors import load_settings
+from models.tracking_store import TrackingStoreMissing, require_store
 from pipelines.settings import REPO_ROOT, PipelineSettings
 
 
@@ -144,8 +146,12 @@ def status(settings: PipelineSettings) -> int:
 
 
 def _registry(settings: PipelineSettings):
+    """The registry of an existing store (status, promote and rollback never create one)."""
     from models.registry import IntentRegistry, RegistryConfig
 
+    require_store(settings.mlflow_tracking_uri)
+    if settings.mlflow_registry_uri:
+        require_store(settings.mlflow_registry_uri, "MLFLOW_REGISTRY_URI")
     return IntentRegistry(
         RegistryConfig(
             settings.mlflow_tracking_uri,
@@ -186,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = PipelineSettings()
     try:
+        settings = load_settings(PipelineSettings)
         if args.command == "materialize":
             return materialize(settings, run_config=args.run_config)
         if args.command == "monitor":
@@ -199,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("promote needs --version")
             return promote(settings, args.version, args.reason)
         return rollback(settings, args.reason or "manual rollback")
-    except (LookupError, ValueError, OSError, ModelLoadError) as problem:
+    except (LookupError, ValueError, OSError, ModelLoadError, TrackingStoreMissing) as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
 

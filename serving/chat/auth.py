@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -66,19 +67,25 @@ def verify_token(secret: str, token: str | None) -> Identity:
     return Identity(user_id, role)
 
 
-def main() -> None:
-    """Print a token for local use, signed with CHAT_JWT_SECRET."""
+def main(argv: list[str] | None = None) -> int:
+    """Print a token for local use, signed with CHAT_JWT_SECRET; a bad setting is one line."""
+    from models.settings_errors import load_settings
     from serving.chat.settings import ChatSettings
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--user", required=True)
     parser.add_argument("--role", choices=[role.value for role in Role], default="customer")
     parser.add_argument("--ttl", type=int, default=None, help="seconds (default CHAT_TOKEN_TTL_S)")
-    args = parser.parse_args()
-    settings = ChatSettings()
-    ttl_s = args.ttl or settings.token_ttl_s
-    print(issue_token(settings.require_secret(), args.user, args.role, ttl_s))
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(ChatSettings)
+        ttl_s = args.ttl or settings.token_ttl_s
+        print(issue_token(settings.require_secret(), args.user, args.role, ttl_s))
+    except ValueError as problem:  # SettingsProblem, no secret, a refused user id
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
