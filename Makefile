@@ -60,10 +60,9 @@ run: pipeline serve
 # Serves the registry's champion (needs `make pipeline` once) and the chat tier. Ctrl-C stops it.
 # Dev login (the pages hand a token to whoever asks, agents included) is off; a local demo turns
 # it on with `make serve CHAT_DEV_LOGIN=true`, which the service refuses unless HOST is loopback.
+# The URLs are printed once /readyz answers (serving/launch.py); a refusal to start is one line.
 serve: $(STAMP)
-	@echo "Intent service: http://$(HOST):$(PORT)  (Swagger UI at /, OpenAPI at /docs.json)"
-	@echo "Support chat:   http://$(HOST):$(PORT)/chat/   agent console: http://$(HOST):$(PORT)/chat/agent"
-	CHAT_DEV_LOGIN=$(or $(CHAT_DEV_LOGIN),false) $(VENV)/bin/bentoml serve serving.service:IntentService --host $(HOST) --port $(PORT)
+	CHAT_DEV_LOGIN=$(or $(CHAT_DEV_LOGIN),false) $(PY) -m serving.launch --host $(HOST) --port $(PORT)
 
 # make token CHAT_USER=alice ROLE=customer|agent: a chat token signed with CHAT_JWT_SECRET.
 token: $(STAMP)

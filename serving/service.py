@@ -24,7 +24,6 @@ from serving.auth import CredentialError, FeedbackAuthenticator
 from serving.batcher import MicroBatcher
 from serving.chat.app import DevTokenRequest, build_chat_app
 from serving.chat.auth import issue_token
-from serving.chat.exposure import refuse_exposed_dev_login
 from serving.chat.hub import ChatHub
 from serving.chat.intent_client import RemoteIntentClient
 from serving.chat.protocol import CloseCode
@@ -40,12 +39,14 @@ from serving.ratelimit import RateLimitMiddleware
 from serving.request_logs import quiet_client_errors
 from serving.responses import error, json_response
 from serving.settings import ServingSettings
+from serving.startup import check_before_binding, load_or_refuse
 
 logger = logging.getLogger("serving")
-settings = ServingSettings()  # read once; environment only, no disk or network
-chat_settings = ChatSettings()
-# Before anything binds: `bentoml serve --host 0.0.0.0` with dev login on exits here.
-refuse_exposed_dev_login(chat_settings.enabled and chat_settings.dev_login)
+# Read once from the environment. In the `bentoml serve` process, before anything binds, a bad
+# value, dev login off loopback or no champion to serve ends the command with one line.
+settings = load_or_refuse(ServingSettings)
+chat_settings = load_or_refuse(ChatSettings)
+check_before_binding(settings, chat_settings.enabled and chat_settings.dev_login)
 
 predictions_total = bentoml.metrics.Counter(
     name="intent_predictions_total",
