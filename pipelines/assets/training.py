@@ -106,7 +106,7 @@ def intent_model(
             "min_examples_per_intent": config.min_examples_per_intent,
             "excluded_intents": ",".join(outcome.excluded_intents)[:500] or "none",
         },
-        run_tags={"dagster.run_id": context.run_id, "dagster.asset": "intent_model"},
+        run_tags={"dagster.run_id": context.run.run_id, "dagster.asset": "intent_model"},
         reference=pd.concat([train, test]),
     )
     run = registry.client.get_run(version.run_id)
