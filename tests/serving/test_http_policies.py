@@ -37,12 +37,12 @@ def with_tokens(authorization: str | None) -> str | None:
         ("admin-key-0123456789", None, Labeller(LabelTrust.REVIEWED, "admin")),
         (
             None,
-            f"Bearer {issue_token(SECRET, 'ann', 'agent', 60)}",
+            "Bearer {agent}",
             Labeller(LabelTrust.AGENT, "ann"),
         ),
         (
             None,
-            f"bearer  {issue_token(SECRET, 'ann', 'agent', 60)}",
+            "bearer  {agent}",
             Labeller(LabelTrust.AGENT, "ann"),
         ),
     ],
