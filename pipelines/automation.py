@@ -8,11 +8,11 @@ from monitoring.data import count_labels_since
 from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
 
 # Both jobs run every step in the run's own process. Dagster's default, the multiprocess executor,
-# starts a fresh interpreter per step, and each one imports this code location again (pandas,
-# scikit-learn, MLflow, Dagster: ~10 s of CPU) to do a few seconds of work; training_job has ten
-# steps with almost no parallelism to win on a 2-core host. On a 400-message slice launched the
-# UI way (bench/imports.py, bench/README.md) in-process took 34 s against 315 s for spawn and
-# 139 s for forkserver with the heavy modules preloaded (steps still took 3-12 s to start).
+# starts a fresh interpreter per step, and each one imports this code location again (Dagster,
+# pandas, scikit-learn, MLflow: ~15 s of CPU here) to do a few seconds of work; training_job has
+# ten steps and one pair that could overlap, on a 2-core host. A 400-message run launched the UI
+# way (bench/imports.py, bench/README.md): in-process 34 s; spawn 144 s (~14 s per step start);
+# forkserver with the heavy modules preloaded 68 s (an 18 s server start, then ~2.7 s a step).
 training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.groups("ingestion", "features", "training"),
