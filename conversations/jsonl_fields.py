@@ -11,19 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from conversations.schema import ReadProblem
+from conversations.schema import MESSAGE_COLUMNS, ReadProblem
 
-STRING_FIELDS: tuple[str, ...] = (
-    "message_id",
-    "conversation_id",
-    "ts",
-    "speaker",
-    "user_id",
-    "channel",
-    "text",
-    "intent",
-    "label_source",
-    "label_trust",
+# Every message column is a JSON string except `turn` (an integer) and `context` (an object):
+# derived from the schema, so a new column is type-checked without a second list to update.
+STRING_FIELDS: tuple[str, ...] = tuple(
+    column for column in MESSAGE_COLUMNS if column not in ("turn", "context")
 )
 MAX_TURN = 2**31 - 1  # far beyond any conversation, and safe in every integer column
 
