@@ -90,11 +90,11 @@ monitor: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 # The APScheduler runner: daily monitoring and weekly retraining without the Dagster daemon.
 scheduler: $(STAMP)
-	$(PY) -m monitoring.scheduler
+	$(PY) -m pipelines.scheduler
 
 # The whole loop in a sandbox (.demo/): drift, agent labels, a promoted retrain, a refused one.
 drift-demo: $(STAMP)
-	$(PY) -m monitoring.demo
+	$(PY) -m pipelines.drift_demo
 	@echo; echo "gate history (make status DEMO=1):"
 	@$(MAKE) --no-print-directory status DEMO=1
 

@@ -22,7 +22,7 @@ _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 # driver and Chromium, PostgreSQL, uvicorn and the APScheduler runner.
 STARTED_BY_THE_SUITE = re.compile(
     r"bentoml|_bentoml_impl|redis-server|mlflow|dagster|chrom|playwright|postgres|uvicorn"
-    r"|monitoring\.scheduler"
+    r"|pipelines\.scheduler"
 )
 
 

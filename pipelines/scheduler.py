@@ -1,6 +1,6 @@
 """APScheduler runner for deployments without the Dagster daemon.
 
-`python -m monitoring.scheduler` runs the daily monitoring job and the weekly retraining job on
+`python -m pipelines.scheduler` runs the daily monitoring job and the weekly retraining job on
 the same cron expressions as the Dagster schedules (MONITORING_MONITORING_CRON,
 MONITORING_RETRAINING_CRON, UTC). It sleeps between runs (no busy loop) and shuts down cleanly on
 SIGTERM or SIGINT, letting a running job finish.
@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from monitoring.settings import MonitoringSettings
 
-logger = logging.getLogger("monitoring.scheduler")
+logger = logging.getLogger("pipelines.scheduler")
 
 
 def monitoring_job(settings: MonitoringSettings) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitoring.scheduler import build_scheduler, run_forever
 from monitoring.settings import MonitoringSettings
+from pipelines.scheduler import build_scheduler, run_forever
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_the_runner_process_stops_on_sigterm(tmp_path):
     log = tmp_path / "scheduler.log"
     with log.open("w") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "monitoring.scheduler"],
+            [sys.executable, "-m", "pipelines.scheduler"],
             cwd=REPO_ROOT,
             env=os.environ | {"MONITORING_REPORTS_DIR": str(tmp_path)},
             stdout=handle,
@@ -57,7 +57,7 @@ def test_the_runner_process_stops_on_sigterm(tmp_path):
 
 
 def test_crontab_weekdays_mean_what_cron_means():
-    from monitoring.scheduler import cron_trigger
+    from pipelines.scheduler import cron_trigger
 
     monday = cron_trigger("0 3 * * 1").get_next_fire_time(None, datetime(2026, 11, 29, tzinfo=UTC))
     assert monday.weekday() == 0 and monday.hour == 3  # 2026-11-30 is a Monday
