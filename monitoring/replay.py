@@ -6,7 +6,6 @@ prediction of it, and optionally an agent label, at timestamps spread over a win
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -16,6 +15,14 @@ import sqlalchemy as sa
 
 from conversations import tables
 from conversations.schema import DEFAULT_TRUST, LabelSource, Speaker
+from conversations.writer import (
+    LabelRecord,
+    MessageRecord,
+    PredictionRecord,
+    insert_label,
+    insert_message,
+    insert_prediction,
+)
 
 
 def replay_traffic(
@@ -37,32 +44,34 @@ def replay_traffic(
             ts = start + step * position
             message_id, room_id = uuid.uuid4().hex, uuid.uuid4().hex
             message_ids.append(message_id)
-            connection.execute(
-                sa.insert(tables.messages).values(
+            insert_message(
+                connection,
+                MessageRecord(
                     message_id=message_id,
                     conversation_id=room_id,
                     turn=0,
                     ts=ts,
-                    speaker=Speaker.CUSTOMER.value,
+                    speaker=Speaker.CUSTOMER,
                     user_id=f"replay-{position}",
                     channel="replay",
                     text=text,
-                    label_source=LabelSource.NONE.value,
-                    context=json.dumps({"session": {"message_count": 0}}),
-                )
+                    context={"session": {"message_count": 0}},
+                ),
             )
-            connection.execute(
-                sa.insert(tables.predictions).values(
+            sentiment = prediction.get("sentiment", {})
+            insert_prediction(
+                connection,
+                PredictionRecord(
                     message_id=message_id,
                     intent=prediction["intent"],
                     confidence=prediction["confidence"],
                     fallback=prediction["fallback"],
                     model_name=prediction["model"]["name"],
                     model_version=str(prediction["model"]["version"]),
-                    polarity=prediction.get("sentiment", {}).get("polarity"),
-                    subjectivity=prediction.get("sentiment", {}).get("subjectivity"),
+                    polarity=sentiment.get("polarity"),
+                    subjectivity=sentiment.get("subjectivity"),
                     ts=ts,
-                )
+                ),
             )
             escalated = bool(handed_off[position]) if handed_off is not None else False
             connection.execute(
@@ -79,16 +88,17 @@ def replay_traffic(
             )
             intent = true_intents[position] if true_intents is not None else None
             if intent:
-                connection.execute(
-                    sa.insert(tables.labels).values(
+                insert_label(
+                    connection,
+                    LabelRecord(
                         message_id=message_id,
                         text=text,
                         intent=intent,
-                        label_source=label_source,
+                        label_source=LabelSource(label_source),
                         predicted_intent=prediction["intent"],
                         ts=ts + timedelta(minutes=1),
-                        trust=DEFAULT_TRUST[label_source].value,
-                    )
+                        trust=DEFAULT_TRUST[label_source],
+                    ),
                 )
     engine.dispose()
     return message_ids

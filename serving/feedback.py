@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-
 from conversations import tables
 from conversations.schema import LabelSource, LabelTrust
+from conversations.writer import LabelRecord, insert_label
 
 
 class FeedbackStore:
-    """Writes feedback labels to the `labels` table (committed before the caller answers)."""
+    """Writes feedback labels (conversations/writer.py), committed before the caller answers."""
 
     def __init__(self, url: str) -> None:
         self.engine = tables.create_engine(url)
@@ -30,23 +29,21 @@ class FeedbackStore:
         labelled_by: str | None = None,
     ) -> int:
         """Store one label with the trust level of the credential that gave it; returns its id."""
+        label = LabelRecord(
+            text=text,
+            intent=true_intent,
+            label_source=LabelSource.FEEDBACK,
+            trust=trust,
+            ts=datetime.now(UTC),
+            message_id=message_id,
+            predicted_intent=predicted_intent,
+            is_new_intent=is_new_intent,
+            user_id=user_id,
+            session_id=session_id,
+            labelled_by=labelled_by,
+        )
         with self.engine.begin() as connection:
-            result = connection.execute(
-                sa.insert(tables.labels).values(
-                    message_id=message_id,
-                    text=text,
-                    intent=true_intent,
-                    label_source=LabelSource.FEEDBACK.value,
-                    predicted_intent=predicted_intent,
-                    is_new_intent=is_new_intent,
-                    user_id=user_id,
-                    session_id=session_id,
-                    ts=datetime.now(UTC),
-                    trust=trust.value,
-                    labelled_by=labelled_by,
-                )
-            )
-            return int(result.inserted_primary_key[0])
+            return insert_label(connection, label)
 
     def close(self) -> None:
         """Release the connection pool."""

@@ -125,14 +125,19 @@ class Action(StrEnum):
 
 
 class HandoffReason(StrEnum):
-    """Why a conversation went to a human."""
+    """Why a conversation went to a human (`support_requests.handoff_reason`).
+
+    The bot's rules give the first four; the rest come from frames. An escalation with a reason
+    stores the customer's own words instead.
+    """
 
     ASKED_FOR_HUMAN = "asked_for_human"
     REPEATED_FALLBACK = "repeated_fallback"
     FRUSTRATION = "frustration"
     MODEL_UNAVAILABLE = "model_unavailable"
-    CUSTOMER_REQUEST = "customer_request"
-    ESCALATED = "escalated"
+    CUSTOMER_REQUEST = "customer_request"  # a `support_request` frame
+    ESCALATED = "escalated"  # a `support_escalate` frame without a reason
+    AGENT_JOINED = "agent_joined"  # an agent joined the room before any hand-off
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
+
+if TYPE_CHECKING:  # redis is imported when a broker URL asks for it
+    from redis.asyncio import Redis
 
 logger = logging.getLogger("serving.chat.broker")
 CHANNEL = "supportloop:chat:events"
@@ -78,7 +82,7 @@ class RedisBroker:
         self.url, self.deliver, self.channel = url, deliver, channel
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self._redis = None
+        self._redis: Redis | None = None
 
     async def start(self) -> None:
         """Connect and subscribe; fails start-up when Redis cannot be reached."""
@@ -90,6 +94,7 @@ class RedisBroker:
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 
     async def _listen(self) -> None:
+        assert self._redis is not None  # started
         delay = 0.5
         while True:
             try:
@@ -115,6 +120,7 @@ class RedisBroker:
     async def publish(self, envelope: Envelope) -> None:
         """Publish; when Redis is down, deliver locally so this worker's users still hear it."""
         try:
+            assert self._redis is not None  # started
             await self._redis.publish(self.channel, envelope.to_bytes())
         except Exception:
             logger.exception("redis publish failed; delivering to local connections only")

@@ -36,7 +36,6 @@ class Connection:
         self.connection_id = next(_ids)
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(MAX_QUEUED_FRAMES)
         self.last_heard = time.monotonic()
-        self.status = "online"
         self.closing = False
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -143,10 +142,6 @@ class ConnectionRegistry:
         """Every connection."""
         for connections in self.by_user.values():
             yield from connections
-
-    def count(self) -> int:
-        """How many connections are open."""
-        return sum(len(connections) for connections in self.by_user.values())
 
     async def deliver(self, envelope: Envelope) -> None:
         """Queue an envelope's frame on each recipient connection held here."""

@@ -8,27 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from serving.chat import protocol
 from serving.chat.auth import AuthError, verify_token
 from serving.chat.bot import BotPolicy, ResponseCatalogue
-from serving.chat.broker import Envelope, make_broker
+from serving.chat.broker import make_broker
+from serving.chat.classification import Classify
 from serving.chat.connections import Connection, ConnectionRegistry, TooManySockets, UserLimits
+from serving.chat.context import ChatContext, EventBus, StoreRunner
+from serving.chat.handlers import FrameHandlers
 from serving.chat.protocol import CloseCode, ErrorCode, FrameError
+from serving.chat.responder import BotKit, BotResponder
 from serving.chat.settings import ChatSettings
-from serving.chat.store import ChatStore, room_audience
+from serving.chat.store import ChatStore
 
 logger = logging.getLogger("serving.chat")
-Classify = Callable[[str, dict[str, Any] | None], Awaitable[dict[str, Any]]]
-T = TypeVar("T")
 # A heartbeat keeps a throttled connection alive and costs nothing; a resume replays from the
 # store and draws from its own, slower bucket.
 UNLIMITED = frozenset({"heartbeat"})
@@ -38,22 +36,12 @@ class ChatHub:
     """Connections, dispatch and fan-out for one worker."""
 
     def __init__(self, settings: ChatSettings, classify: Classify) -> None:
-        from serving.chat.handlers import FrameHandlers  # handlers need the hub type
-
         self.settings = settings
         self.secret = settings.require_secret()
-        self.catalogue = ResponseCatalogue.load(settings.responses_path)
-        self.policy = BotPolicy(settings.handoff_after_fallbacks, settings.frustration_threshold)
+        catalogue = ResponseCatalogue.load(settings.responses_path)
+        policy = BotPolicy(settings.handoff_after_fallbacks, settings.frustration_threshold)
         self.store = ChatStore(settings.store_url)
-        # SQLite takes one writer at a time and its busy handler sleeps in growing steps, so
-        # writers of one process competing for it add latency: one writer thread queues them
-        # without sleeping, while reads (WAL) run beside it. A server database gets one pool.
-        self.readers = ThreadPoolExecutor(settings.store_threads, thread_name_prefix="chat-read")
-        self.writer = (
-            ThreadPoolExecutor(1, thread_name_prefix="chat-write")
-            if self.store.engine.dialect.name == "sqlite"
-            else self.readers
-        )
+        self.db = StoreRunner(self.store, settings.store_threads)
         self.connections = ConnectionRegistry(
             UserLimits(
                 settings.rate_per_s,
@@ -64,10 +52,20 @@ class ChatHub:
             )
         )
         self.broker = make_broker(settings.broker_url, self.connections.deliver)
-        self.classify = classify
-        self.handlers = FrameHandlers(self)
+        # What handlers get: the store, the event bus (one publish callable, not the broker),
+        # and the limits they enforce. The hub keeps the sockets to itself.
+        context = ChatContext(
+            store=self.store,
+            db=self.db,
+            events=EventBus(self.store, self.db, self.broker.publish),
+            max_content_chars=settings.max_content_chars,
+            replay_limit=settings.replay_limit,
+        )
+        bot = BotResponder(
+            context, BotKit(catalogue, policy, classify, settings.classify_timeout_s)
+        )
+        self.handlers = FrameHandlers(context, bot)
         self._heartbeat: asyncio.Task[None] | None = None
-        self.frames_in = 0
 
     async def start(self) -> None:
         """Connect the broker and start the heartbeat."""
@@ -81,59 +79,8 @@ class ChatHub:
         for connection in list(self.connections.all()):
             await connection.close(CloseCode.SHUTDOWN, "server shutting down")
         await self.broker.close()
-        self.writer.shutdown(wait=True)
-        self.readers.shutdown(wait=True)
+        self.db.shutdown()
         self.store.close()
-
-    # --- storage and fan-out helpers ------------------------------------------------------
-
-    async def db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking store call off the event loop."""
-        executor = self.writer if getattr(function, "writes", False) else self.readers
-        return await asyncio.get_running_loop().run_in_executor(
-            executor, functools.partial(function, *args, **kwargs)
-        )
-
-    async def room_members(self, room_id: str) -> tuple[str, ...]:
-        """Member ids of a room (empty when it is gone)."""
-        room = await self.db(self.store.rooms.room, room_id)
-        return tuple(room["member_ids"]) if room else ()
-
-    async def emit(
-        self,
-        audience: str,
-        event_type: str,
-        data: dict[str, Any],
-        user_ids: Iterable[str] = (),
-        roles: Iterable[str] = (),
-    ) -> int:
-        """Persist an event (it gets a seq, replayable) and deliver it."""
-        seq = await self.db(self.store.append_event, audience, event_type, data)
-        frame = protocol.encode(event_type, {**data, "seq": seq})
-        await self.broker.publish(Envelope(frame, tuple(user_ids), tuple(roles)))
-        return seq
-
-    async def emit_to_room(
-        self, room_id: str, event_type: str, data: dict[str, Any], roles: Iterable[str] = ()
-    ) -> int:
-        """Persist and deliver an event to a room's members (and optionally whole roles)."""
-        members = await self.room_members(room_id)
-        return await self.emit(room_audience(room_id), event_type, data, members, roles)
-
-    async def publish_stored(
-        self, event_type: str, data: dict[str, Any], members: Iterable[str] | None = None
-    ) -> None:
-        """Deliver an already persisted room event (a message) to the room's members."""
-        if members is None:
-            members = await self.room_members(data["room_id"])
-        await self.broker.publish(Envelope(protocol.encode(event_type, data), tuple(members)))
-
-    async def ephemeral(
-        self, event_type: str, data: dict[str, Any], user_ids: Iterable[str], exclude: str
-    ) -> None:
-        """Deliver without persisting (typing, presence): not replayed."""
-        frame = protocol.encode(event_type, data)
-        await self.broker.publish(Envelope(frame, tuple(user_ids), exclude_user=exclude))
 
     # --- connection lifecycle -------------------------------------------------------------
 
@@ -156,7 +103,7 @@ class ChatHub:
             return
         connection.start()
         try:
-            last_seq = await self.db(self.store.last_seq)
+            last_seq = await self.db(self.store.events.last_seq)
             connection.send(
                 protocol.encode(
                     "welcome",
@@ -193,7 +140,6 @@ class ChatHub:
             await self._handle_raw(connection, raw)
 
     async def _handle_raw(self, connection: Connection, raw: str | bytes) -> None:
-        self.frames_in += 1
         user_id = connection.identity.user_id
         try:
             try:
@@ -239,7 +185,3 @@ class ChatHub:
                     )
                 else:
                     connection.send(ping)
-
-    def stats(self) -> dict[str, Any]:
-        """Connection and frame counters for /chat/stats."""
-        return {"connections": self.connections.count(), "frames_in": self.frames_in}

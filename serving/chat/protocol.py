@@ -5,6 +5,7 @@ Client frames are parsed into typed models here, so the hub only ever sees valid
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -171,9 +172,11 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> tuple[str, Any]:
         raise FrameError(ErrorCode.BAD_FRAME, f"{frame_type}: {problems}") from exc
 
 
-def encode(frame_type: str, data: dict[str, Any]) -> str:
+def encode(frame_type: str, data: Mapping[str, Any]) -> str:
     """A server frame as JSON text."""
-    return orjson.dumps({"type": frame_type, "data": data}).decode()
+    # orjson writes dicts (TypedDicts are dicts) but no other mapping.
+    document = data if isinstance(data, dict) else dict(data)
+    return orjson.dumps({"type": frame_type, "data": document}).decode()
 
 
 def error_frame(code: int, message: str, **extra: Any) -> str:

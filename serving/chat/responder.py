@@ -3,149 +3,152 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from conversations.schema import Speaker
 from features.sentiment import sentiment
 from serving.chat.auth import BOT_USER_ID
 from serving.chat.bot import (
     HANDOFF,
     HANDOFF_FAILED,
     REPHRASE,
+    RESOLVED,
     Action,
+    BotPolicy,
     Decision,
     HandoffReason,
+    ResponseCatalogue,
     Signals,
     decide,
 )
-from serving.chat.store import AGENTS_AUDIENCE
-
-if TYPE_CHECKING:
-    from serving.chat.hub import ChatHub
+from serving.chat.classification import Classification, Classify
+from serving.chat.context import ChatContext
+from serving.chat.event_log import AGENTS_AUDIENCE
+from serving.chat.rooms import Room
+from serving.chat.store import BotReply
+from serving.chat.support import SupportCase, SupportStatus
 
 logger = logging.getLogger("serving.chat.bot")
+
+
+@dataclass(frozen=True)
+class BotKit:
+    """The bot's own parts: replies, hand-off thresholds, the model and how long to wait."""
+
+    catalogue: ResponseCatalogue
+    policy: BotPolicy
+    classify: Classify
+    classify_timeout_s: float
 
 
 class BotResponder:
     """Answers customer messages in support rooms while the bot owns the conversation."""
 
-    def __init__(self, hub: ChatHub) -> None:
-        self.hub = hub
+    def __init__(self, context: ChatContext, kit: BotKit) -> None:
+        self.context = context
+        self.kit = kit
 
-    async def respond(self, message_id: str, text: str, room: dict[str, Any]) -> None:
+    async def respond(self, message_id: str, text: str, room: Room) -> None:
         """The bot's reply to one stored customer message (silent once a human has it)."""
-        hub, room_id = self.hub, room["room_id"]
-        request = await hub.db(hub.store.support.latest_for_room, room_id)
-        if request is None or request["status"] != "bot":
+        ctx, kit = self.context, self.kit
+        request = await ctx.db(ctx.store.support.latest_for_room, room.room_id)
+        if request is None or request.status is not SupportStatus.BOT:
             return
-        since = datetime.fromisoformat(request["created_at"])
-        history = await hub.db(hub.store.customer_turns, room_id, since)
+        history = await ctx.db(ctx.store.customer_turns, room.room_id, request.created_at)
         try:
-            prediction = await asyncio.wait_for(
-                hub.classify(text, {"session": {"message_count": len(history)}}),
-                timeout=hub.settings.classify_timeout_s,
+            document = await asyncio.wait_for(
+                kit.classify(text, {"session": {"message_count": len(history)}}),
+                timeout=kit.classify_timeout_s,
             )
+            prediction = Classification.from_document(document)
         except Exception as exc:
             # The customer was already acknowledged; a person takes over instead of the model.
-            logger.warning("intent model failed (%r); handing %s to a human", exc, room_id)
-            await self._hand_off(request, HandoffReason.MODEL_UNAVAILABLE, HANDOFF_FAILED, None)
+            logger.warning("intent model failed (%r); handing %s to a human", exc, room.room_id)
+            await self.hand_off(request, HandoffReason.MODEL_UNAVAILABLE, HANDOFF_FAILED)
             return
         polarity, subjectivity = _sentiment(prediction, text)
-        await hub.db(hub.store.record_prediction, message_id, prediction, polarity, subjectivity)
+        await ctx.db(ctx.store.record_prediction, message_id, prediction, polarity, subjectivity)
         decision = decide(
-            hub.policy,
-            Signals(text, prediction["intent"], bool(prediction["fallback"]), polarity),
+            kit.policy,
+            Signals(text, prediction.intent, prediction.fallback, polarity),
             history,
         )
         if decision.action is Action.HANDOFF:
             assert decision.reason is not None
-            await self._hand_off(request, decision.reason, HANDOFF, prediction, decision)
+            await self.hand_off(request, decision.reason, HANDOFF, prediction, decision)
             return
-        key = REPHRASE if decision.action is Action.REPHRASE else prediction["intent"]
-        await self.say(
-            room_id,
-            hub.catalogue.reply(key),
-            prediction=prediction,
-            decision=decision,
-            reply_to=message_id,
-            members=room["member_ids"],
-        )
+        key = REPHRASE if decision.action is Action.REPHRASE else prediction.intent
+        reply = BotReply(decision.action.value, prediction, decision.frustration, message_id)
+        await self.say(room.room_id, kit.catalogue.reply(key), reply, room.member_ids)
 
     async def say(
         self,
         room_id: str,
         content: str,
-        *,
-        prediction: dict[str, Any] | None = None,
-        decision: Decision | None = None,
-        reply_to: str | None = None,
-        action: str = "notice",
-        handoff_reason: str | None = None,
-        members: list[str] | None = None,
+        reply: BotReply,
+        members: Sequence[str] | None = None,
     ) -> None:
         """Post a bot message to a room (with the prediction it answers, when there is one)."""
-        hub = self.hub
-        extra: dict[str, Any] = {
-            "intent": prediction["intent"] if prediction else None,
-            "confidence": prediction["confidence"] if prediction else None,
-            "fallback": bool(prediction["fallback"]) if prediction else None,
-            "model_version": str(prediction["model"]["version"]) if prediction else None,
-            "action": decision.action.value if decision else action,
-            "frustration": decision.frustration if decision else None,
-            "reply_to": reply_to,
-        }
-        if handoff_reason:
-            extra["handoff_reason"] = handoff_reason
-        stored = await hub.db(
-            hub.store.insert_message, room_id, BOT_USER_ID, "bot", content, None, extra
+        ctx = self.context
+        stored = await ctx.db(
+            ctx.store.insert_message, room_id, BOT_USER_ID, Speaker.BOT, content, None, reply
         )
-        await hub.publish_stored("bot_reply", stored.data, members)
+        assert stored.event is not None  # the bot sends no client_msg_id: never a resend
+        await ctx.events.publish_message("bot_reply", stored.event, members)
 
-    async def _hand_off(
+    async def hand_off(
         self,
-        request: dict[str, Any],
+        request: SupportCase,
         reason: HandoffReason,
         reply_key: str,
-        prediction: dict[str, Any] | None,
+        prediction: Classification | None = None,
         decision: Decision | None = None,
     ) -> None:
-        hub = self.hub
-        changed = await hub.db(hub.store.support.hand_off, request["request_id"], reason.value)
-        if not changed:
-            return
-        await self.say(
-            request["room_id"],
-            hub.catalogue.reply(reply_key),
-            prediction=prediction,
-            decision=decision,
-            action=Action.HANDOFF.value,
+        """Give a bot conversation to the agents: say so in the room and tell every agent."""
+        ctx = self.context
+        if not await ctx.db(ctx.store.support.hand_off, request.request_id, reason.value):
+            return  # a human has it already
+        reply = BotReply(
+            Action.HANDOFF.value,
+            prediction,
+            decision.frustration if decision else None,
             handoff_reason=reason.value,
         )
-        await notify_agents(hub, request, reason.value)
+        await self.say(request.room_id, self.kit.catalogue.reply(reply_key), reply)
+        await self.notify_agents(request, reason.value)
+
+    async def customer_asked(self, request: SupportCase, description: str) -> None:
+        """A `support_request` frame: the customer wants a person now."""
+        request = dataclasses.replace(request, description=description)
+        await self.hand_off(request, HandoffReason.CUSTOMER_REQUEST, HANDOFF)
+
+    async def resolved(self, room_id: str) -> None:
+        """Tell the customer the conversation is resolved (and ask for a rating)."""
+        await self.say(room_id, self.kit.catalogue.reply(RESOLVED), BotReply("resolved"))
+
+    async def notify_agents(self, request: SupportCase, reason: str) -> None:
+        """Tell every agent a conversation waits for a human (`new_support_request`)."""
+        await self.context.events.emit(
+            AGENTS_AUDIENCE,
+            "new_support_request",
+            {
+                "request_id": request.request_id,
+                "customer_id": request.customer_id,
+                "room_id": request.room_id,
+                "reason": reason,
+                "issue_type": request.issue_type,
+                "description": request.description,
+            },
+            roles=("agent",),
+        )
 
 
-async def notify_agents(hub: ChatHub, request: dict[str, Any], reason: str) -> None:
-    """Tell every agent a conversation waits for a human (`new_support_request`)."""
-    await hub.emit(
-        AGENTS_AUDIENCE,
-        "new_support_request",
-        {
-            "request_id": request["request_id"],
-            "customer_id": request["customer_id"],
-            "room_id": request["room_id"],
-            "reason": reason,
-            "issue_type": request.get("issue_type"),
-            "description": request.get("description"),
-        },
-        roles=("agent",),
-    )
-
-
-def _sentiment(prediction: dict[str, Any], text: str) -> tuple[float, float]:
+def _sentiment(prediction: Classification, text: str) -> tuple[float, float]:
     # The in-process prediction carries TextBlob sentiment already; a remote one may not.
-    scores = prediction.get("sentiment")
-    if scores:
-        return float(scores["polarity"]), float(scores["subjectivity"])
+    if prediction.polarity is not None and prediction.subjectivity is not None:
+        return prediction.polarity, prediction.subjectivity
     polarity, subjectivity = sentiment([text])[0]
     return float(polarity), float(subjectivity)

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
 
 from conversations import tables
 from serving.chat.auth import BOT_USER_ID, Identity
+from serving.chat.protocol import RoomType
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,6 +35,27 @@ def writes(method: Callable[P, R]) -> Callable[P, R]:
     """Mark a store method that writes: the hub runs those on its single writer thread."""
     method.writes = True  # type: ignore[attr-defined]
     return method
+
+
+@dataclass(frozen=True)
+class Room:
+    """A live room and its member ids (oldest member first)."""
+
+    room_id: str
+    name: str
+    room_type: RoomType
+    creator_id: str | None
+    created_at: datetime
+    member_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Departure:
+    """What a member leaving did to the room: who is creator now, who is left, or deleted."""
+
+    deleted: bool
+    creator_id: str | None
+    member_ids: tuple[str, ...]
 
 
 class RoomStore:
@@ -67,7 +90,7 @@ class RoomStore:
         with self.engine.connect() as connection:
             return list(connection.scalars(query))
 
-    def room(self, room_id: str) -> dict[str, Any] | None:
+    def room(self, room_id: str) -> Room | None:
         """A live room with its member ids, or None."""
         with self.engine.connect() as connection:
             row = (
@@ -81,11 +104,18 @@ class RoomStore:
             )
             if row is None:
                 return None
-            return {**dict(row), "member_ids": self._member_ids(connection, room_id)}
+            return Room(
+                room_id=row["room_id"],
+                name=row["name"],
+                room_type=RoomType(row["room_type"]),
+                creator_id=row["creator_id"],
+                created_at=row["created_at"],
+                member_ids=self._member_ids(connection, room_id),
+            )
 
-    def _member_ids(self, connection: sa.Connection, room_id: str) -> list[str]:
+    def _member_ids(self, connection: sa.Connection, room_id: str) -> tuple[str, ...]:
         members = tables.room_members
-        return list(
+        return tuple(
             connection.scalars(
                 sa.select(members.c.user_id)
                 .where(members.c.room_id == room_id)
@@ -95,8 +125,8 @@ class RoomStore:
 
     @writes
     def create_room(
-        self, name: str, room_type: str, creator: Identity, member_ids: list[str]
-    ) -> dict[str, Any]:
+        self, name: str, room_type: RoomType, creator: Identity, member_ids: list[str]
+    ) -> Room:
         """A new room with its creator and members."""
         room_id, ts = new_id(), now()
         with self.engine.begin() as connection:
@@ -104,7 +134,7 @@ class RoomStore:
                 sa.insert(tables.rooms).values(
                     room_id=room_id,
                     name=name,
-                    room_type=room_type,
+                    room_type=room_type.value,
                     creator_id=creator.user_id,
                     created_at=ts,
                 )
@@ -141,14 +171,14 @@ class RoomStore:
         return True
 
     @writes
-    def remove_member(self, room_id: str, user_id: str) -> dict[str, Any]:
+    def remove_member(self, room_id: str, user_id: str) -> Departure:
         """Remove a member; hands the room to the next member or deletes it when empty."""
         members, rooms = tables.room_members, tables.rooms
         with self.engine.begin() as connection:
             connection.execute(
                 sa.delete(members).where(members.c.room_id == room_id, members.c.user_id == user_id)
             )
-            remaining = [m for m in self._member_ids(connection, room_id) if m != BOT_USER_ID]
+            remaining = tuple(m for m in self._member_ids(connection, room_id) if m != BOT_USER_ID)
             creator = connection.scalar(
                 sa.select(rooms.c.creator_id).where(rooms.c.room_id == room_id)
             )
@@ -156,10 +186,10 @@ class RoomStore:
                 connection.execute(
                     sa.update(rooms).where(rooms.c.room_id == room_id).values(deleted_at=now())
                 )
-                return {"deleted": True, "creator_id": None, "member_ids": []}
+                return Departure(deleted=True, creator_id=None, member_ids=())
             if creator == user_id:
                 creator = remaining[0]
                 connection.execute(
                     sa.update(rooms).where(rooms.c.room_id == room_id).values(creator_id=creator)
                 )
-            return {"deleted": False, "creator_id": creator, "member_ids": remaining}
+            return Departure(deleted=False, creator_id=creator, member_ids=remaining)

@@ -1,44 +1,104 @@
-"""The chat tier's persistence: messages (in the schema the training loop reads), the event log
-clients resume from, predictions, labels, and support requests. Blocking; call from a thread.
+"""The chat tier's persistence: messages (in the schema the training loop reads), predictions,
+labels, and through its parts rooms, support requests and the event log. Blocking; call from a
+thread.
+
+Rows of `messages`, `predictions` and `labels` are written by conversations/writer.py.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import sqlalchemy as sa
 
 from conversations import tables
 from conversations.schema import LabelSource, LabelTrust, Speaker
-from serving.chat.auth import BOT_USER_ID, Identity, Role
+from conversations.writer import (
+    LabelRecord,
+    MessageRecord,
+    PredictionRecord,
+    insert_label,
+    insert_message,
+    insert_prediction,
+)
+from serving.chat.auth import BOT_USER_ID
 from serving.chat.bot import Turn
+from serving.chat.classification import Classification
+from serving.chat.event_log import EventLog, room_audience
 from serving.chat.rooms import RoomStore, new_id, now, writes
 from serving.chat.support import SupportStore
 
-AGENTS_AUDIENCE = "role:agent"
+
+class MessageEvent(TypedDict):
+    """The data of a `new_message` or `bot_reply` frame (wire JSON, in this key order)."""
+
+    message_id: str
+    room_id: str
+    sender_id: str
+    role: str
+    content: str
+    ts: str
+    client_msg_id: NotRequired[str]
+    # bot_reply only (BotReply.fields)
+    intent: NotRequired[str | None]
+    confidence: NotRequired[float | None]
+    fallback: NotRequired[bool | None]
+    model_version: NotRequired[str | None]
+    action: NotRequired[str]
+    frustration: NotRequired[float | None]
+    reply_to: NotRequired[str | None]
+    handoff_reason: NotRequired[str]
+    seq: NotRequired[int]  # added once the event is stored
 
 
-def room_audience(room_id: str) -> str:
-    """The event audience of a room's members."""
-    return f"room:{room_id}"
+@dataclass(frozen=True)
+class BotReply:
+    """What a bot message says about the customer turn it answers."""
 
+    action: str
+    prediction: Classification | None = None
+    frustration: float | None = None
+    reply_to: str | None = None
+    handoff_reason: str | None = None
 
-def user_audience(user_id: str) -> str:
-    """The event audience of one user."""
-    return f"user:{user_id}"
+    def add_to(self, event: MessageEvent) -> None:
+        """Add the `bot_reply` fields to a message event."""
+        prediction = self.prediction
+        event["intent"] = prediction.intent if prediction else None
+        event["confidence"] = prediction.confidence if prediction else None
+        event["fallback"] = prediction.fallback if prediction else None
+        event["model_version"] = prediction.model_version if prediction else None
+        event["action"] = self.action
+        event["frustration"] = self.frustration
+        event["reply_to"] = self.reply_to
+        if self.handoff_reason:
+            event["handoff_reason"] = self.handoff_reason
 
 
 @dataclass(frozen=True)
 class StoredMessage:
-    """A committed message and its `new_message` event."""
+    """A committed message and its event (None for a resend found already stored)."""
 
     message_id: str
     seq: int
-    data: dict[str, Any]
-    duplicate: bool
+    event: MessageEvent | None
+
+    @property
+    def duplicate(self) -> bool:
+        """True when the message had been stored before (a resend)."""
+        return self.event is None
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """Where a message was said, by whom, and what it says."""
+
+    room_id: str
+    sender_id: str
+    text: str
+    speaker: Speaker
 
 
 class ChatStore:
@@ -48,82 +108,21 @@ class ChatStore:
         self.engine = tables.create_engine(url)
         self.rooms = RoomStore(self.engine)
         self.support = SupportStore(self.engine, self.rooms)
+        self.events = EventLog(self.engine, self.rooms)
 
     def close(self) -> None:
         """Release the connection pool."""
         self.engine.dispose()
-
-    # --- events ---------------------------------------------------------------------------
-
-    def _append_event(
-        self, connection: sa.Connection, audience: str, event_type: str, data: dict[str, Any]
-    ) -> int:
-        result = connection.execute(
-            sa.insert(tables.events).values(
-                audience=audience, event_type=event_type, payload=json.dumps(data), ts=now()
-            )
-        )
-        return int(result.inserted_primary_key[0])
-
-    @writes
-    def append_event(self, audience: str, event_type: str, data: dict[str, Any]) -> int:
-        """Store an event for replay; returns its seq."""
-        with self.engine.begin() as connection:
-            return self._append_event(connection, audience, event_type, data)
-
-    def last_seq(self) -> int:
-        """The newest seq (0 when there is none)."""
-        with self.engine.connect() as connection:
-            return int(connection.scalar(sa.select(sa.func.max(tables.events.c.seq))) or 0)
-
-    def replay(self, identity: Identity, last_seq: int, limit: int) -> list[dict[str, Any]]:
-        """Events after `last_seq` this user may see, oldest first, each with its seq."""
-        audiences = [user_audience(identity.user_id)]
-        audiences += [room_audience(room) for room in self.rooms.user_rooms(identity.user_id)]
-        if identity.role is Role.AGENT:
-            audiences.append(AGENTS_AUDIENCE)
-        query = (
-            sa.select(tables.events)
-            .where(tables.events.c.seq > last_seq, tables.events.c.audience.in_(audiences))
-            .order_by(tables.events.c.seq)
-            .limit(limit)
-        )
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).mappings().all()
-        return [
-            {"type": row["event_type"], "data": {**json.loads(row["payload"]), "seq": row["seq"]}}
-            for row in rows
-        ]
-
-    def room_history(self, room_id: str, limit: int) -> list[dict[str, Any]]:
-        """The newest messages of a room, oldest first (what an agent sees on joining)."""
-        query = (
-            sa.select(tables.events)
-            .where(
-                tables.events.c.audience == room_audience(room_id),
-                tables.events.c.event_type.in_(("new_message", "bot_reply")),
-            )
-            .order_by(tables.events.c.seq.desc())
-            .limit(limit)
-        )
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).mappings().all()
-        return [
-            {**json.loads(row["payload"]), "seq": row["seq"], "type": row["event_type"]}
-            for row in reversed(rows)
-        ]
-
-    # --- messages -------------------------------------------------------------------------
 
     @writes
     def insert_message(
         self,
         room_id: str,
         sender_id: str,
-        role: str,
+        speaker: Speaker,
         content: str,
         client_msg_id: str | None,
-        extra: dict[str, Any] | None = None,
+        bot: BotReply | None = None,
     ) -> StoredMessage:
         """Commit a message, its training row and its event; a resent client_msg_id is found.
 
@@ -133,7 +132,7 @@ class ChatStore:
         try:
             with self.engine.begin() as connection:
                 return self._insert_message(
-                    connection, room_id, sender_id, role, content, client_msg_id, extra or {}
+                    connection, room_id, sender_id, speaker, content, client_msg_id, bot
                 )
         except sa.exc.IntegrityError:
             # A resend (or the same client_msg_id racing in on another connection).
@@ -147,10 +146,10 @@ class ChatStore:
         connection: sa.Connection,
         room_id: str,
         sender_id: str,
-        role: str,
+        speaker: Speaker,
         content: str,
         client_msg_id: str | None,
-        extra: dict[str, Any],
+        bot: BotReply | None,
     ) -> StoredMessage:
         message_id, ts = new_id(), now()
         messages = tables.messages
@@ -161,33 +160,32 @@ class ChatStore:
         ).one()
         duration_s = (ts - _aware(first_ts)).total_seconds() if first_ts is not None else 0.0
         context = {"session": {"message_count": int(turn), "duration_s": round(duration_s, 3)}}
-        connection.execute(
-            sa.insert(messages).values(
-                message_id=message_id,
-                conversation_id=room_id,
-                turn=int(turn),
-                ts=ts,
-                speaker=Speaker(role).value,
-                user_id=sender_id,
-                channel="chat",
-                text=content,
-                intent=None,
-                label_source=LabelSource.NONE.value,
-                context=json.dumps(context),
-            )
+        record = MessageRecord(
+            message_id=message_id,
+            conversation_id=room_id,
+            turn=int(turn),
+            ts=ts,
+            speaker=speaker,
+            user_id=sender_id,
+            channel="chat",
+            text=content,
+            context=context,
         )
-        data = {
-            "message_id": message_id,
-            "room_id": room_id,
-            "sender_id": sender_id,
-            "role": role,
-            "content": content,
-            "ts": ts.isoformat(),
-            **({"client_msg_id": client_msg_id} if client_msg_id else {}),
-            **extra,
-        }
+        insert_message(connection, record)
+        event = MessageEvent(
+            message_id=message_id,
+            room_id=room_id,
+            sender_id=sender_id,
+            role=speaker.value,
+            content=content,
+            ts=ts.isoformat(),
+        )
+        if client_msg_id:
+            event["client_msg_id"] = client_msg_id
+        if bot is not None:
+            bot.add_to(event)
         event_type = "bot_reply" if sender_id == BOT_USER_ID else "new_message"
-        seq = self._append_event(connection, room_audience(room_id), event_type, data)
+        seq = self.events.append(connection, room_audience(room_id), event_type, event)
         connection.execute(
             sa.insert(tables.chat_messages).values(
                 message_id=message_id,
@@ -197,7 +195,8 @@ class ChatStore:
                 seq=seq,
             )
         )
-        return StoredMessage(message_id, seq, {**data, "seq": seq}, duplicate=False)
+        event["seq"] = seq
+        return StoredMessage(message_id, seq, event)
 
     def _find_sent(self, sender_id: str, client_msg_id: str) -> StoredMessage | None:
         chat = tables.chat_messages
@@ -209,9 +208,9 @@ class ChatStore:
             ).first()
         if row is None:
             return None
-        return StoredMessage(row.message_id, int(row.seq), {}, duplicate=True)
+        return StoredMessage(row.message_id, int(row.seq), None)
 
-    def message_info(self, message_id: str) -> dict[str, Any] | None:
+    def message_info(self, message_id: str) -> MessageInfo | None:
         """Room, sender and text of a message, or None."""
         chat, messages = tables.chat_messages, tables.messages
         query = (
@@ -220,32 +219,33 @@ class ChatStore:
             .where(chat.c.message_id == message_id)
         )
         with self.engine.connect() as connection:
-            row = connection.execute(query).mappings().first()
-        return dict(row) if row else None
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        return MessageInfo(row.room_id, row.sender_id, row.text, Speaker(row.speaker))
 
     @writes
     def record_prediction(
-        self, message_id: str, prediction: dict[str, Any], polarity: float, subjectivity: float
+        self, message_id: str, prediction: Classification, polarity: float, subjectivity: float
     ) -> None:
         """Store what the model said about a message."""
+        record = PredictionRecord(
+            message_id=message_id,
+            intent=prediction.intent,
+            confidence=prediction.confidence,
+            fallback=prediction.fallback,
+            model_name=prediction.model_name,
+            model_version=prediction.model_version,
+            polarity=polarity,
+            subjectivity=subjectivity,
+            ts=now(),
+        )
         with self.engine.begin() as connection:
-            connection.execute(
-                sa.insert(tables.predictions).values(
-                    message_id=message_id,
-                    intent=prediction["intent"],
-                    confidence=float(prediction["confidence"]),
-                    fallback=bool(prediction["fallback"]),
-                    model_name=prediction["model"]["name"],
-                    model_version=str(prediction["model"]["version"]),
-                    polarity=polarity,
-                    subjectivity=subjectivity,
-                    ts=now(),
-                )
-            )
+            insert_prediction(connection, record)
 
     @writes
     def record_label(self, message_id: str, intent: str, agent_id: str, text: str) -> int:
-        """An agent's label for a customer message (label_source `agent`)."""
+        """An agent's label for a customer message (label_source `agent`, trust `agent`)."""
         predicted = tables.predictions
         with self.engine.begin() as connection:
             predicted_intent = connection.scalar(
@@ -254,21 +254,18 @@ class ChatStore:
                 .order_by(predicted.c.prediction_id.desc())
                 .limit(1)
             )
-            result = connection.execute(
-                sa.insert(tables.labels).values(
-                    message_id=message_id,
-                    text=text,
-                    intent=intent,
-                    label_source=LabelSource.AGENT.value,
-                    predicted_intent=predicted_intent,
-                    is_new_intent=False,
-                    user_id=agent_id,
-                    ts=now(),
-                    trust=LabelTrust.AGENT.value,
-                    labelled_by=agent_id,
-                )
+            label = LabelRecord(
+                message_id=message_id,
+                text=text,
+                intent=intent,
+                label_source=LabelSource.AGENT,
+                predicted_intent=predicted_intent,
+                user_id=agent_id,
+                ts=now(),
+                trust=LabelTrust.AGENT,
+                labelled_by=agent_id,
             )
-            return int(result.inserted_primary_key[0])
+            return insert_label(connection, label)
 
     def customer_turns(self, room_id: str, since: datetime) -> list[Turn]:
         """The classified customer turns of a room since a time, oldest first."""

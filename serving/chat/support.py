@@ -5,15 +5,74 @@ Statuses: `bot` (the bot answers) → `waiting_agent` (handed off) → `with_age
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
 from conversations import tables
 from serving.chat.auth import BOT_USER_ID, Identity
+from serving.chat.bot import HandoffReason
+from serving.chat.protocol import RoomType
 from serving.chat.rooms import RoomStore, new_id, now, writes
 
-OPEN_STATUSES = ("bot", "waiting_agent", "with_agent")
+
+class SupportStatus(StrEnum):
+    """Where a support request is in its life."""
+
+    BOT = "bot"
+    WAITING_AGENT = "waiting_agent"
+    WITH_AGENT = "with_agent"
+    RESOLVED = "resolved"
+
+
+# Plain strings: they are bound into SQL, and not every driver adapts a str subclass.
+OPEN_STATUSES = (
+    SupportStatus.BOT.value,
+    SupportStatus.WAITING_AGENT.value,
+    SupportStatus.WITH_AGENT.value,
+)
+HUMAN_STATUSES = (SupportStatus.WAITING_AGENT.value, SupportStatus.WITH_AGENT.value)
+
+
+@dataclass(frozen=True)
+class SupportCase:
+    """One support request (a row of `support_requests`); fields in the table's column order."""
+
+    request_id: str
+    room_id: str
+    customer_id: str
+    status: SupportStatus
+    issue_type: str | None
+    description: str | None
+    handoff_reason: str | None
+    handed_off_at: datetime | None
+    escalations: int
+    agent_id: str | None
+    resolution: str | None
+    rating: int | None
+    created_at: datetime
+    resolved_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> SupportCase:
+        """A request from a `support_requests` row mapping."""
+        values = {field.name: row[field.name] for field in fields(cls)}
+        return cls(**{**values, "status": SupportStatus(values["status"])})
+
+    def to_wire(self) -> dict[str, Any]:
+        """The request as clients get it (`support_queue`): every column, times in ISO 8601."""
+        document: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, StrEnum):
+                value = value.value
+            document[field.name] = value
+        return document
 
 
 class SupportStore:
@@ -23,7 +82,7 @@ class SupportStore:
         self.engine = engine
         self.rooms = rooms
 
-    def _one(self, where: sa.ColumnElement[bool]) -> dict[str, Any] | None:
+    def _one(self, where: sa.ColumnElement[bool]) -> SupportCase | None:
         requests = tables.support_requests
         with self.engine.connect() as connection:
             row = (
@@ -33,34 +92,34 @@ class SupportStore:
                 .mappings()
                 .first()
             )
-        return _public(row) if row else None
+        return SupportCase.from_row(row) if row else None
 
-    def get(self, request_id: str) -> dict[str, Any] | None:
+    def get(self, request_id: str) -> SupportCase | None:
         """One request, or None."""
         return self._one(tables.support_requests.c.request_id == request_id)
 
-    def open_for_customer(self, customer_id: str) -> dict[str, Any] | None:
+    def open_for_customer(self, customer_id: str) -> SupportCase | None:
         """The customer's unresolved request, or None."""
         requests = tables.support_requests
         return self._one(
             sa.and_(requests.c.customer_id == customer_id, requests.c.status.in_(OPEN_STATUSES))
         )
 
-    def latest_for_room(self, room_id: str) -> dict[str, Any] | None:
+    def latest_for_room(self, room_id: str) -> SupportCase | None:
         """The newest request of a support room, resolved or not."""
         return self._one(tables.support_requests.c.room_id == room_id)
 
-    def agent_queue(self, limit: int = 200) -> list[dict[str, Any]]:
+    def agent_queue(self, limit: int = 200) -> list[SupportCase]:
         """Requests a human has or should pick up, oldest hand-off first."""
         requests = tables.support_requests
         query = (
             sa.select(requests)
-            .where(requests.c.status.in_(("waiting_agent", "with_agent")))
+            .where(requests.c.status.in_(HUMAN_STATUSES))
             .order_by(requests.c.handed_off_at)
             .limit(limit)
         )
         with self.engine.connect() as connection:
-            return [_public(row) for row in connection.execute(query).mappings()]
+            return [SupportCase.from_row(row) for row in connection.execute(query).mappings()]
 
     @writes
     def open_conversation(
@@ -69,16 +128,16 @@ class SupportStore:
         room_id: str | None = None,
         issue_type: str | None = None,
         description: str | None = None,
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[SupportCase, bool]:
         """The customer's open request, else a new one (in `room_id` or a new support room)."""
         existing = self.open_for_customer(customer.user_id)
         if existing is not None:
             return existing, False
         if room_id is None:
             room = self.rooms.create_room(
-                f"support for {customer.user_id}", "support", customer, [BOT_USER_ID]
+                f"support for {customer.user_id}", RoomType.SUPPORT, customer, [BOT_USER_ID]
             )
-            room_id = room["room_id"]
+            room_id = room.room_id
         request_id = new_id()
         with self.engine.begin() as connection:
             connection.execute(
@@ -86,7 +145,7 @@ class SupportStore:
                     request_id=request_id,
                     room_id=room_id,
                     customer_id=customer.user_id,
-                    status="bot",
+                    status=SupportStatus.BOT.value,
                     issue_type=issue_type,
                     description=description,
                     created_at=now(),
@@ -109,8 +168,8 @@ class SupportStore:
         """Move a bot conversation to the agent queue; False when a human already has it."""
         return self._update(
             request_id,
-            tables.support_requests.c.status == "bot",
-            status="waiting_agent",
+            tables.support_requests.c.status == SupportStatus.BOT.value,
+            status=SupportStatus.WAITING_AGENT.value,
             handoff_reason=reason,
             handed_off_at=now(),
         )
@@ -119,7 +178,7 @@ class SupportStore:
     def escalate(self, request_id: str, reason: str) -> None:
         """Count an escalation; a bot conversation goes to the agent queue with it."""
         requests = tables.support_requests
-        self.hand_off(request_id, reason or "escalated")
+        self.hand_off(request_id, reason or HandoffReason.ESCALATED.value)
         self._update(request_id, None, escalations=requests.c.escalations + 1)
 
     @writes
@@ -129,10 +188,12 @@ class SupportStore:
         return self._update(
             request_id,
             requests.c.status.in_(OPEN_STATUSES),
-            status="with_agent",
+            status=SupportStatus.WITH_AGENT.value,
             agent_id=agent_id,
             handed_off_at=sa.func.coalesce(requests.c.handed_off_at, now()),
-            handoff_reason=sa.func.coalesce(requests.c.handoff_reason, "agent_joined"),
+            handoff_reason=sa.func.coalesce(
+                requests.c.handoff_reason, HandoffReason.AGENT_JOINED.value
+            ),
         )
 
     @writes
@@ -141,8 +202,8 @@ class SupportStore:
         requests = tables.support_requests
         return self._update(
             request_id,
-            requests.c.status != "resolved",
-            status="resolved",
+            requests.c.status != SupportStatus.RESOLVED.value,
+            status=SupportStatus.RESOLVED.value,
             agent_id=sa.func.coalesce(requests.c.agent_id, agent_id),
             resolution=resolution,
             resolved_at=now(),
@@ -152,11 +213,3 @@ class SupportStore:
     def rate(self, request_id: str, rating: int) -> None:
         """The customer's satisfaction rating (1-5)."""
         self._update(request_id, None, rating=rating)
-
-
-def _public(row: Any) -> dict[str, Any]:
-    document = dict(row)
-    for key in ("created_at", "resolved_at", "handed_off_at"):
-        if document.get(key) is not None:
-            document[key] = document[key].isoformat()
-    return document

@@ -1,4 +1,4 @@
-"""The hub in-process (Starlette's test client): a model that raises hands off to a human."""
+"""The hub in-process (Starlette's test client): a model that fails hands off to a human."""
 
 from __future__ import annotations
 
@@ -22,9 +22,14 @@ async def broken_model(text: str, context: dict | None) -> dict:
     raise RuntimeError("model weights are corrupt")
 
 
-def hub_app(store: Path) -> Starlette:
+async def model_without_a_version(text: str, context: dict | None) -> dict:
+    # A remote intent service of another release: no `model`, no `confidence`.
+    return {"intent": "card_arrival", "fallback": False}
+
+
+def hub_app(store: Path, model=broken_model) -> Starlette:
     settings = ChatSettings(jwt_secret=CHAT_SECRET, store_url=f"sqlite:///{store}")
-    hub = ChatHub(settings, broken_model)
+    hub = ChatHub(settings, model)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -65,3 +70,23 @@ def test_a_failing_model_hands_off_and_the_message_is_kept(tmp_path):
         texts = list(connection.scalars(sa.select(tables.messages.c.message_id)))
         status = connection.scalar(sa.select(tables.support_requests.c.status))
     assert ack["message_id"] in texts and status == "waiting_agent"
+
+
+def test_a_prediction_the_bot_cannot_read_hands_off_instead_of_failing(tmp_path):
+    with (
+        TestClient(hub_app(tmp_path / "store.db", model_without_a_version)) as client,
+        client.websocket_connect(f"/ws?token={token('yan')}") as customer,
+    ):
+        receive_until(customer, "welcome")
+        customer.send_text(
+            json.dumps({"type": "chat_message", "data": {"content": "hi", "client_msg_id": "1"}})
+        )
+        customer.send_text(json.dumps({"type": "heartbeat"}))
+        # Frames of one socket are handled in order: the bot's turn ends before the pong.
+        frames = []
+        while not frames or frames[-1]["type"] != "pong":
+            frames.append(customer.receive_json())
+    types = [frame["type"] for frame in frames]
+    assert "error" not in types
+    reply = next(frame["data"] for frame in frames if frame["type"] == "bot_reply")
+    assert reply["handoff_reason"] == "model_unavailable" and reply["intent"] is None

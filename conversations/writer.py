@@ -1,0 +1,151 @@
+"""The one writer of the `messages`, `predictions` and `labels` tables.
+
+The chat tier, HTTP feedback, the monitoring replay and the drift demo all write conversations
+through these functions, so the rows the training loop reads have one shape and one set of rules:
+a speaker is a `Speaker`, a label carries its `LabelSource` and `LabelTrust` (who gave it decides
+where it may be used, data/README.md), a message's context is stored as JSON.
+
+Each function takes an open SQLAlchemy connection and writes inside the caller's transaction:
+the chat tier commits a message together with its event and acknowledges only after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from conversations import tables
+from conversations.schema import LabelSource, LabelTrust, Speaker
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """One row of `messages`: a turn of a conversation, unlabelled unless `intent` is given."""
+
+    message_id: str
+    conversation_id: str
+    turn: int
+    ts: datetime
+    speaker: Speaker
+    text: str
+    user_id: str | None = None
+    channel: str | None = None
+    context: Mapping[str, Any] | None = None
+    intent: str | None = None
+    label_source: LabelSource = LabelSource.NONE
+
+    def __post_init__(self) -> None:
+        # Enum construction refuses an unknown value here, before anything reaches the store.
+        object.__setattr__(self, "speaker", Speaker(self.speaker))
+        object.__setattr__(self, "label_source", LabelSource(self.label_source))
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One row of `predictions`: what a model version said about a message."""
+
+    message_id: str
+    intent: str
+    confidence: float
+    fallback: bool
+    model_name: str
+    model_version: str
+    ts: datetime
+    polarity: float | None = None
+    subjectivity: float | None = None
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One row of `labels`: a true intent given after the fact, with who gave it and its trust.
+
+    `trust` has no default: every writer states the trust of the credential behind the label.
+    """
+
+    text: str
+    intent: str
+    label_source: LabelSource
+    trust: LabelTrust
+    ts: datetime
+    message_id: str | None = None
+    predicted_intent: str | None = None
+    is_new_intent: bool = False
+    user_id: str | None = None
+    session_id: str | None = None
+    labelled_by: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label_source", LabelSource(self.label_source))
+        object.__setattr__(self, "trust", LabelTrust(self.trust))
+
+
+def insert_message(connection: sa.Connection, message: MessageRecord) -> None:
+    """Write one message row."""
+    connection.execute(
+        sa.insert(tables.messages).values(
+            message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            turn=message.turn,
+            ts=message.ts,
+            speaker=message.speaker.value,
+            user_id=message.user_id,
+            channel=message.channel,
+            text=message.text,
+            intent=message.intent,
+            label_source=message.label_source.value,
+            context=json.dumps(message.context) if message.context is not None else None,
+        )
+    )
+
+
+def insert_prediction(connection: sa.Connection, prediction: PredictionRecord) -> None:
+    """Write one prediction row."""
+    connection.execute(
+        sa.insert(tables.predictions).values(
+            message_id=prediction.message_id,
+            intent=prediction.intent,
+            confidence=float(prediction.confidence),
+            fallback=bool(prediction.fallback),
+            model_name=prediction.model_name,
+            model_version=prediction.model_version,
+            polarity=prediction.polarity,
+            subjectivity=prediction.subjectivity,
+            ts=prediction.ts,
+        )
+    )
+
+
+def insert_label(connection: sa.Connection, label: LabelRecord) -> int:
+    """Write one label row; returns its label id."""
+    result = connection.execute(sa.insert(tables.labels).values(_label_row(label)))
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row insert always reports its key
+    return int(key[0])
+
+
+def insert_labels(connection: sa.Connection, labels: Sequence[LabelRecord]) -> int:
+    """Write many label rows in one statement; returns how many."""
+    if labels:
+        connection.execute(sa.insert(tables.labels), [_label_row(label) for label in labels])
+    return len(labels)
+
+
+def _label_row(label: LabelRecord) -> dict[str, Any]:
+    return {
+        "message_id": label.message_id,
+        "text": label.text,
+        "intent": label.intent,
+        "label_source": label.label_source.value,
+        "predicted_intent": label.predicted_intent,
+        "is_new_intent": label.is_new_intent,
+        "user_id": label.user_id,
+        "session_id": label.session_id,
+        "ts": label.ts,
+        "trust": label.trust.value,
+        "labelled_by": label.labelled_by,
+    }

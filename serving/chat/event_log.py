@@ -1,0 +1,111 @@
+"""The chat event log (`chat_events`): every state change in one global order, for resume.
+
+An event's `seq` is what clients resume from; its audience says who may replay it.
+Blocking; call from a thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from conversations import tables
+from serving.chat.auth import Identity, Role
+from serving.chat.rooms import RoomStore, now, writes
+
+AGENTS_AUDIENCE = "role:agent"
+
+
+def room_audience(room_id: str) -> str:
+    """The event audience of a room's members."""
+    return f"room:{room_id}"
+
+
+def user_audience(user_id: str) -> str:
+    """The event audience of one user."""
+    return f"user:{user_id}"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A replayed event: its frame type and its data (wire JSON, `seq` included)."""
+
+    type: str
+    data: dict[str, Any]
+
+
+class EventLog:
+    """Appends and replays events (one short transaction each)."""
+
+    def __init__(self, engine: sa.Engine, rooms: RoomStore) -> None:
+        self.engine = engine
+        self.rooms = rooms
+
+    def append(
+        self,
+        connection: sa.Connection,
+        audience: str,
+        event_type: str,
+        data: Mapping[str, Any],
+    ) -> int:
+        """Store an event inside the caller's transaction; returns its seq."""
+        result = connection.execute(
+            sa.insert(tables.events).values(
+                audience=audience, event_type=event_type, payload=json.dumps(data), ts=now()
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None  # a single-row insert always reports its key
+        return int(key[0])
+
+    @writes
+    def append_event(self, audience: str, event_type: str, data: Mapping[str, Any]) -> int:
+        """Store an event for replay in its own transaction; returns its seq."""
+        with self.engine.begin() as connection:
+            return self.append(connection, audience, event_type, data)
+
+    def last_seq(self) -> int:
+        """The newest seq (0 when there is none)."""
+        with self.engine.connect() as connection:
+            return int(connection.scalar(sa.select(sa.func.max(tables.events.c.seq))) or 0)
+
+    def replay(self, identity: Identity, last_seq: int, limit: int) -> list[StoredEvent]:
+        """Events after `last_seq` this user may see, oldest first, each with its seq."""
+        audiences = [user_audience(identity.user_id)]
+        audiences += [room_audience(room) for room in self.rooms.user_rooms(identity.user_id)]
+        if identity.role is Role.AGENT:
+            audiences.append(AGENTS_AUDIENCE)
+        query = (
+            sa.select(tables.events)
+            .where(tables.events.c.seq > last_seq, tables.events.c.audience.in_(audiences))
+            .order_by(tables.events.c.seq)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            StoredEvent(row["event_type"], {**json.loads(row["payload"]), "seq": row["seq"]})
+            for row in rows
+        ]
+
+    def room_history(self, room_id: str, limit: int) -> list[dict[str, Any]]:
+        """The newest messages of a room, oldest first, as the `room_history` frame lists them."""
+        query = (
+            sa.select(tables.events)
+            .where(
+                tables.events.c.audience == room_audience(room_id),
+                tables.events.c.event_type.in_(("new_message", "bot_reply")),
+            )
+            .order_by(tables.events.c.seq.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            {**json.loads(row["payload"]), "seq": row["seq"], "type": row["event_type"]}
+            for row in reversed(rows)
+        ]
