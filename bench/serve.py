@@ -121,18 +121,17 @@ def stop(process: subprocess.Popen, port: int) -> None:
 def in_process(seconds: float) -> tuple[float, float]:
     """Calls/s of the service's own prediction function and of a bare predict_proba."""
     from models.registry import IntentRegistry, RegistryConfig
-    from serving.model_holder import ModelHolder
-    from serving.predictions import predict_documents
 
     registry = IntentRegistry(RegistryConfig(os.environ["BENCH_MLFLOW_TRACKING_URI"]))
-    holder = ModelHolder(registry, "champion")
-    holder.refresh()
-    model = holder.current
+    champion = registry.version_by_alias("champion")
+    if champion is None:
+        raise SystemExit("no champion in the registry: run `make pipeline` first")
+    inference = registry.load_inference(str(champion.version))
     text = "I am still waiting on my card, when will it arrive?"
     rates = []
     for work in (
-        lambda: predict_documents(model, [text], [None], 5),
-        lambda: model.inference.predict_proba([text]),
+        lambda: inference.predict_documents([text], [None], 5),
+        lambda: inference.predict_proba([text]),
     ):
         for _ in range(50):
             work()
@@ -175,7 +174,7 @@ def main() -> None:
     os.environ.update(env)
     service_rate, proba_rate = in_process(3.0)
     print(
-        f"in-process: service predict_documents {service_rate:,.0f} calls/s; "
+        f"in-process: IntentInference.predict_documents {service_rate:,.0f} calls/s; "
         f"predict_proba alone {proba_rate:,.0f} calls/s"
     )
     uvicorn = [PY, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--port"]

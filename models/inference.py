@@ -18,7 +18,17 @@ import scipy.sparse as sp
 import sklearn
 from sklearn.compose import ColumnTransformer
 
-from models.fallback import FallbackPolicy
+from features.sentiment import sentiment
+from models.fallback import FALLBACK_INTENT, FallbackPolicy
+from models.predictions import (
+    CONFIDENCE_DECIMALS,
+    SENTIMENT_DECIMALS,
+    IntentPrediction,
+    ModelRef,
+    PredictionDocument,
+    RankedIntent,
+    Sentiment,
+)
 
 
 def _text_only_transformers(pipeline: Any) -> list[Any] | None:
@@ -40,11 +50,18 @@ def _text_only_transformers(pipeline: Any) -> list[Any] | None:
 
 
 class IntentInference:
-    """Wraps a fitted pipeline for fast batch prediction with a fallback policy."""
+    """Wraps a fitted pipeline for fast batch prediction with a fallback policy.
 
-    def __init__(self, pipeline: Any, fallback: FallbackPolicy) -> None:
+    `IntentRegistry.load_inference(version)` builds one from a registered version, with the
+    policy calibrated for that version and `ref` naming it.
+    """
+
+    def __init__(
+        self, pipeline: Any, fallback: FallbackPolicy, ref: ModelRef | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.fallback = fallback
+        self.ref = ref
         self.classes = np.asarray(pipeline.classes_, dtype=object)
         self._transformers = _text_only_transformers(pipeline)
         self._classifier = pipeline.steps[-1][1]
@@ -79,3 +96,44 @@ class IntentInference:
         order = np.argsort(-part_probabilities, axis=1)
         indices = np.take_along_axis(part, order, axis=1)
         return indices, np.take_along_axis(probabilities, indices, axis=1)
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[Mapping[str, Any] | None] | None = None,
+        top_k: int = 5,
+    ) -> list[IntentPrediction]:
+        """One prediction per text: intent (or nlu_fallback), confidence, top-k, sentiment."""
+        probabilities = self.predict_proba(texts, contexts)
+        indices, scores = self.top_k(probabilities, top_k)
+        fallback = self.fallback.is_fallback(probabilities)
+        names = self.classes[indices]
+        scored = sentiment(list(texts))
+        predictions = []
+        for row in range(len(texts)):
+            ranked = tuple(
+                RankedIntent(str(names[row, i]), round(float(scores[row, i]), CONFIDENCE_DECIMALS))
+                for i in range(indices.shape[1])
+            )
+            predictions.append(
+                IntentPrediction(
+                    intent=FALLBACK_INTENT if fallback[row] else ranked[0].intent,
+                    confidence=ranked[0].confidence,
+                    fallback=bool(fallback[row]),
+                    top_k=ranked,
+                    sentiment=Sentiment(
+                        round(float(scored[row, 0]), SENTIMENT_DECIMALS),
+                        round(float(scored[row, 1]), SENTIMENT_DECIMALS),
+                    ),
+                )
+            )
+        return predictions
+
+    def predict_documents(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[Mapping[str, Any] | None] | None = None,
+        top_k: int = 5,
+    ) -> list[PredictionDocument]:
+        """`predict` as the JSON documents `/predict` answers with (without `model`)."""
+        return [prediction.to_document() for prediction in self.predict(texts, contexts, top_k)]

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -25,6 +25,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from models.promotion import Check, GateDecision
+
+if TYPE_CHECKING:
+    from models.inference import IntentInference
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 TRUSTED_SKOPS_TYPES: list[str] = [
@@ -219,6 +222,28 @@ class IntentRegistry:
                 raise ModelLoadError(
                     f"version {version} of {self.name} cannot be loaded: {reason}"
                 ) from exc
+
+    def load_inference(self, version: str) -> IntentInference:
+        """A complete version ready to predict, with its own calibrated fallback policy.
+
+        Refuses (ModelLoadError) a version that is not READY, lacks a required tag, carries a
+        fallback policy tag that is not one, or whose files cannot be loaded: a version is never
+        served with a default policy. LookupError for a version that does not exist.
+        """
+        # Imported here: scikit-learn is needed to predict, not to read the registry (`status`).
+        from models.fallback import FallbackPolicy
+        from models.inference import IntentInference
+        from models.predictions import ModelRef
+
+        found = self.require_complete(version)
+        try:
+            fallback = FallbackPolicy(**json.loads(found.tags[TAG_FALLBACK]))
+        except (ValueError, TypeError) as exc:  # not JSON, not an object, or the wrong fields
+            raise ModelLoadError(
+                f"version {version} of {self.name} has an unreadable {TAG_FALLBACK} tag: {exc}"
+            ) from exc
+        pipeline = self.load_pipeline(version)
+        return IntentInference(pipeline, fallback, ModelRef(self.name, str(found.version)))
 
     def load_reference(self, version: str) -> pd.DataFrame | None:
         """The training snapshot (text, intent, split) stored with a version's run, or None."""

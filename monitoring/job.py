@@ -67,9 +67,6 @@ def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path
     confident and falls back less than it ever will on traffic, and every comparison would
     then read as drift. The split is a stratified hash sample of the same data.
     """
-    from serving.model_holder import ModelHolder
-    from serving.predictions import predict_documents
-
     reference = registry.load_reference(version)
     if reference is None:
         examples = lake_dir / "training_examples.parquet"
@@ -80,14 +77,13 @@ def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path
             )
         reference = pd.read_parquet(examples)
     reference = reference[reference["split"] == "test"][["text", "intent"]]
-    holder = ModelHolder(registry, "champion")
-    holder.refresh()
-    texts = reference["text"].astype(str).tolist()
-    documents = predict_documents(holder.current, texts, None, 1)
+    # The version itself, not whatever the alias points to by now: one run, one version.
+    inference = registry.load_inference(version)
+    predictions = inference.predict(reference["text"].astype(str).tolist(), None, top_k=1)
     return reference.assign(
-        predicted_intent=[d["intent"] for d in documents],
-        confidence=[d["confidence"] for d in documents],
-        fallback=[d["fallback"] for d in documents],
+        predicted_intent=[p.intent for p in predictions],
+        confidence=[p.confidence for p in predictions],
+        fallback=[p.fallback for p in predictions],
     ).reset_index(drop=True)
 
 

@@ -7,7 +7,7 @@ prediction of it, and optionally an agent label, at timestamps spread over a win
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from conversations.writer import (
 def replay_traffic(
     store_url: str,
     texts: Sequence[str],
-    predictions: Sequence[dict[str, Any]],
+    predictions: Sequence[Mapping[str, Any]],
     start: datetime,
     end: datetime,
     true_intents: Sequence[str | None] | None = None,

@@ -116,8 +116,6 @@ def replay_day(store_url: str, test: pd.DataFrame, end: datetime) -> pd.DataFram
     """A day of traffic: known intents, the held-out ones, and noisy paraphrases."""
     from models.registry import IntentRegistry, RegistryConfig
     from monitoring.replay import replay_traffic
-    from serving.model_holder import ModelHolder
-    from serving.predictions import predict_grouped
 
     rng = random.Random(0)
     known = test[~test["category"].isin(HELD_OUT)].sample(900, random_state=0)
@@ -127,10 +125,13 @@ def replay_day(store_url: str, test: pd.DataFrame, end: datetime) -> pd.DataFram
         [known, held, noise.assign(text=[noisy(t, rng) for t in noise["text"]])]
     ).sample(frac=1, random_state=2)
     uri = os.environ["MLFLOW_TRACKING_URI"]
-    holder = ModelHolder(IntentRegistry(RegistryConfig(uri, uri)), "champion")
-    holder.refresh()
+    registry = IntentRegistry(RegistryConfig(uri, uri))
+    champion = registry.version_by_alias("champion")
+    if champion is None:
+        raise RuntimeError("no champion to replay the day's traffic against")
+    inference = registry.load_inference(str(champion.version))
     texts = traffic["text"].tolist()
-    predictions = predict_grouped([(holder.current, text, None) for text in texts], top_k=1)
+    predictions = [p.to_document(inference.ref) for p in inference.predict(texts, None, top_k=1)]
     handed_off = [p["fallback"] for p in predictions]
     ids = replay_traffic(
         store_url, texts, predictions, end - timedelta(hours=23), end, handed_off=handed_off

@@ -9,15 +9,14 @@ background poll logs it and tries again at its next tick).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from models.fallback import FallbackPolicy
 from models.inference import IntentInference
-from models.registry import TAG_FALLBACK, TAG_TRAINED_AT, IntentRegistry, ModelLoadError
+from models.predictions import ModelRef
+from models.registry import IntentRegistry, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +35,11 @@ class ServedModel:
     trained_at: str | None
     metrics: dict[str, float]
     inference: IntentInference
+
+    @property
+    def ref(self) -> ModelRef:
+        """The version's name and number, as every answer names it."""
+        return ModelRef(self.name, self.version)
 
     def describe(self) -> dict[str, Any]:
         """The /version document."""
@@ -68,18 +72,17 @@ class ModelHolder:
 
     def load(self, version: str) -> ServedModel:
         """Load a version fully (not yet serving); ModelLoadError if it is incomplete or broken."""
-        # An incomplete version has no calibrated fallback policy: never serve it with a default.
-        model_version = self.registry.require_complete(version)
-        pipeline = self.registry.load_pipeline(version)
-        fallback = FallbackPolicy(**json.loads(model_version.tags[TAG_FALLBACK]))
-        described = self.registry.describe(model_version)
+        # The registry refuses an incomplete version: it has no calibrated fallback policy, and a
+        # version is never served with a default one.
+        inference = self.registry.load_inference(version)
+        described = self.registry.describe(self.registry.version(version))
         return ServedModel(
             name=self.registry.name,
-            version=str(model_version.version),
-            run_id=model_version.run_id,
-            trained_at=model_version.tags.get(TAG_TRAINED_AT),
+            version=described["version"],
+            run_id=described["run_id"],
+            trained_at=described["trained_at"],
             metrics=described["metrics"],
-            inference=IntentInference(pipeline, fallback),
+            inference=inference,
         )
 
     def refresh(self) -> bool:

@@ -12,6 +12,7 @@ import gc
 import hmac
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import bentoml
@@ -19,6 +20,7 @@ from fastapi import FastAPI, Header, WebSocket
 from starlette.responses import JSONResponse
 
 from features.sentiment import warm_up as warm_up_sentiment
+from models.predictions import PredictionDocument
 from models.registry import IntentRegistry, RegistryConfig
 from serving.auth import CredentialError, FeedbackAuthenticator
 from serving.batcher import MicroBatcher
@@ -34,7 +36,7 @@ from serving.inputs import Context, Identifier, IntentName, batch_items_type, te
 from serving.metrics_dir import use_own_metrics_dir
 from serving.model_holder import ModelHolder
 from serving.openapi import OpenAPIDocument
-from serving.predictions import predict_documents, predict_grouped
+from serving.predictions import ServedPrediction, predict_grouped
 from serving.ratelimit import RateLimitMiddleware
 from serving.request_logs import quiet_client_errors
 from serving.responses import error, json_response
@@ -196,8 +198,7 @@ class IntentService:
         started = time.perf_counter()
         model = self.models.current
         documents = await asyncio.to_thread(
-            predict_documents,
-            model,
+            model.inference.predict_documents,
             [item.text for item in items],
             [item.context for item in items],
             self.settings.top_k,
@@ -206,7 +207,7 @@ class IntentService:
         return json_response(
             {
                 "predictions": documents,
-                "model": {"name": model.name, "version": model.version},
+                "model": model.ref.to_document(),
                 "processing_ms": round((time.perf_counter() - started) * 1000, 3),
             }
         )
@@ -270,7 +271,9 @@ class IntentService:
         current = self.models.current
         return JSONResponse({"swapped": swapped, "version": current.version})
 
-    async def classify_for_chat(self, text: str, context: dict[str, Any] | None) -> dict[str, Any]:
+    async def classify_for_chat(
+        self, text: str, context: dict[str, Any] | None
+    ) -> ServedPrediction:
         """The chat tier's in-process path to the model (shares the micro-batcher)."""
         document = await self.batcher.submit((self.models.current, text, context))
         self._count([document])
@@ -297,7 +300,7 @@ class IntentService:
         swaps_total.inc()
         gc.freeze()  # the new model joins the permanent generation too
 
-    def _count(self, documents: list[dict[str, Any]]) -> None:
+    def _count(self, documents: Sequence[PredictionDocument]) -> None:
         for document in documents:
             predictions_total.labels(intent=document["intent"]).inc()
             if document["fallback"]:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from models.inference import IntentInference
+from models.predictions import PredictionDocument
 from models.registry import IntentRegistry, RegistryConfig
 from monitoring.replay import replay_traffic
 from monitoring.settings import MonitoringSettings
-from serving.model_holder import ModelHolder
-from serving.predictions import predict_grouped
 from tests.conftest import register_version
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -46,14 +46,13 @@ def champion(tmp_path_factory, known_split):
     training = known_split["training"].reset_index(drop=True)
     version = register_version(training, registry, root / "artifacts")
     registry.force_promote(version, "monitoring tests' champion")
-    holder = ModelHolder(registry, "champion")
-    holder.refresh()
-    return {"root": root, "config": config, "registry": registry, "model": holder.current}
+    model = registry.load_inference(version)
+    return {"root": root, "config": config, "registry": registry, "model": model}
 
 
-def predict(model, texts: list[str]) -> list[dict]:
-    """The served model's prediction documents."""
-    return predict_grouped([(model, text, None) for text in texts], top_k=1)
+def predict(model: IntentInference, texts: list[str]) -> list[PredictionDocument]:
+    """The champion's prediction documents, naming the version as served ones do."""
+    return [prediction.to_document(model.ref) for prediction in model.predict(texts, None, 1)]
 
 
 def replay(
