@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,10 +45,17 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # Python keeps the last of two equal keys silently; which one the writer meant is unknown.
     record = dict(pairs)
     if len(record) != len(pairs):
-        seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"duplicate key {duplicate!r}")
+        raise ValueError(f"duplicate key {_first_repeat(key for key, _ in pairs)!r}")
     return record
+
+
+def _first_repeat(keys: Iterable[str]) -> str | None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
 
 
 def _json_type(value: Any) -> str:

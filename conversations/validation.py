@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -136,7 +136,7 @@ def quarantine_reason(row: dict[str, Any], max_text_chars: int) -> Rejection | N
         parse_context(row.get("context"))
     except ContextError as error:
         return Rejection("unparseable_context", f"unparseable context: {error}")
-    ts = row.get("ts")
+    ts = row.get("ts", "")
     if not _blank(ts) and pd.isna(pd.to_datetime(ts, utc=True, errors="coerce", format="ISO8601")):
         return Rejection("bad_timestamp", f"bad timestamp {ts!r} (expected ISO-8601)")
     return None
@@ -152,7 +152,8 @@ def _read_rejection(row: dict[str, Any]) -> Rejection:
 
 def validate_messages(raw: pd.DataFrame, max_text_chars: int) -> ValidationResult:
     """Split raw rows into canonical kept rows and quarantined rows, each with a reason."""
-    records = raw.to_dict("records")
+    # The readers name every column by a string; pandas types the keys as any Hashable.
+    records = cast(list[dict[str, Any]], raw.to_dict("records"))
     reasons = [quarantine_reason(record, max_text_chars) for record in records]
     first_seen: dict[str, str] = {}
     for position, record in enumerate(records):
@@ -181,20 +182,27 @@ def validate_messages(raw: pd.DataFrame, max_text_chars: int) -> ValidationResul
     return ValidationResult(kept=_canonical(raw.loc[keep_mask]), quarantined=quarantined)
 
 
+def _blanks_to_none(values: pd.Series) -> pd.Series:
+    """`values` with every blank entry (None, NaN, "", spaces) replaced by None, dtype kept."""
+    # pandas takes None as `other` (object columns get None, not the truthy NaN; string columns
+    # get <NA>), but pandas-stubs leave None out of that parameter's type.
+    return values.where(~values.map(_blank), None)  # type: ignore[call-overload]
+
+
 def _canonical(rows: pd.DataFrame) -> pd.DataFrame:
     kept = rows.copy()
     kept["turn"] = pd.to_numeric(kept["turn"], errors="coerce").fillna(0).astype("int64")
     kept["ts"] = pd.to_datetime(kept["ts"], utc=True, errors="coerce", format="ISO8601")
-    kept["intent"] = kept["intent"].where(~kept["intent"].map(_blank), None)
+    kept["intent"] = _blanks_to_none(kept["intent"])
     no_label = kept["intent"].isna()
-    kept["label_source"] = kept["label_source"].where(~kept["label_source"].map(_blank), None)
+    kept["label_source"] = _blanks_to_none(kept["label_source"])
     kept.loc[no_label, "label_source"] = LabelSource.NONE.value
     kept["label_source"] = kept["label_source"].fillna(LabelSource.SEED.value)
     kept["label_trust"] = [
         None if source == LabelSource.NONE.value else (trust or DEFAULT_TRUST[source].value)
         for source, trust in zip(
             kept["label_source"],
-            kept["label_trust"].where(~kept["label_trust"].map(_blank), None),
+            _blanks_to_none(kept["label_trust"]),
             strict=True,
         )
     ]

@@ -31,6 +31,18 @@ def _as_mapping(context: Mapping[str, Any] | str | None) -> Mapping[str, Any]:
     return context
 
 
+def _section(context: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = context.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _clock(ts: datetime | None) -> tuple[float, float, float]:
+    """Hour, weekday and is-weekend of `ts`; (-1, -1, 0) when the time is unknown."""
+    if ts is None or ts != ts:  # NaT compares unequal to itself
+        return -1.0, -1.0, 0.0
+    return float(ts.hour), float(ts.weekday()), float(ts.weekday() >= 5)
+
+
 def _number(section: Mapping[str, Any], key: str) -> float:
     value = section.get(key)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
@@ -48,9 +60,7 @@ def context_features(
     out = np.zeros((len(contexts), len(CONTEXT_NAMES)), dtype=np.float64)
     for row, (raw, ts) in enumerate(zip(contexts, timestamps, strict=True)):
         context = _as_mapping(raw)
-        user = context.get("user") if isinstance(context.get("user"), dict) else {}
-        session = context.get("session") if isinstance(context.get("session"), dict) else {}
-        known_time = ts is not None and ts == ts  # NaT compares unequal to itself
+        user, session = _section(context, "user"), _section(context, "session")
         out[row] = (
             _number(user, "message_count"),
             _length(user, "previous_intents"),
@@ -58,8 +68,6 @@ def context_features(
             _number(session, "duration_s"),
             _number(session, "message_count"),
             _length(session, "previous_intents"),
-            ts.hour if known_time else -1,
-            ts.weekday() if known_time else -1,
-            float(ts.weekday() >= 5) if known_time else 0.0,
+            *_clock(ts),
         )
     return out

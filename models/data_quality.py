@@ -50,7 +50,8 @@ def check_training_data(
         ]
     )
     snapshot = report.run(dataset, None)
-    passed, failed = [], []
+    passed: list[str] = []
+    failed: list[str] = []
     for test in snapshot.dict()["tests"]:
         (failed if str(test["status"]).endswith("FAIL") else passed).append(test["description"])
     return DataQualityResult(passed, failed)

@@ -83,7 +83,7 @@ def gate_inputs(
         challenger=score_model(challenger, challenger_version, test, feedback),
         champion=score_model(champion, str(champion_version), test, feedback) if champion else None,
         rules=rules,
-        intent_support=test["intent"].value_counts().to_dict(),
+        intent_support={str(k): int(n) for k, n in test["intent"].value_counts().items()},
         feedback_labels=len(feedback),
         behavioural=behavioural,
         data_quality=check_training_data(train, max_text_chars),

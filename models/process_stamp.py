@@ -9,6 +9,7 @@ is free, or now belongs to a process started at another time) and close the run 
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -52,7 +53,7 @@ class ProcessStamp:
         }
 
     @classmethod
-    def from_tags(cls, tags: dict[str, str]) -> ProcessStamp | None:
+    def from_tags(cls, tags: Mapping[str, str]) -> ProcessStamp | None:
         """The stamp stored in `tags`, or None for runs written before stamps existed."""
         try:
             return cls(tags[TAG_HOST], int(tags[TAG_PID]), float(tags[TAG_PROCESS_STARTED]))

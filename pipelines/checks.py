@@ -30,7 +30,8 @@ def conversations_schema(conversations: pd.DataFrame) -> dg.AssetCheckResult:
 @dg.asset_check(asset=CONVERSATIONS, blocking=True)
 def conversations_null_rates(conversations: pd.DataFrame) -> dg.AssetCheckResult:
     """Text, ids and speaker are never null; other null rates are reported."""
-    rates = conversations[list(MESSAGE_COLUMNS)].isna().mean().round(4).to_dict()
+    null_rates = conversations[list(MESSAGE_COLUMNS)].isna().mean().round(4)
+    rates = {str(column): float(rate) for column, rate in null_rates.items()}
     required = ("message_id", "conversation_id", "speaker", "text")
     return dg.AssetCheckResult(
         passed=all(rates[column] == 0 for column in required),

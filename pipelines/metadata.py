@@ -32,7 +32,7 @@ def png_markdown(path: Path, max_width: int = 900) -> dg.MetadataValue:
     """Embed a PNG (downscaled) in markdown metadata so the Dagster UI shows it inline."""
     from PIL import Image
 
-    image = Image.open(path)
+    image: Image.Image = Image.open(path)
     if image.width > max_width:
         image = image.resize((max_width, int(image.height * max_width / image.width)))
     buffer = io.BytesIO()

@@ -67,7 +67,8 @@ class LocalRunLauncher(dg.DefaultRunLauncher):
             # Only the run worker's own start event: other engine events carry pids too.
             if not entry.message.startswith(_WORKER_STARTED) or entry.dagster_event is None:
                 continue
+            # EngineEventData.in_process stores the pid as text.
             pid = entry.dagster_event.engine_event_data.metadata.get("pid")
-            if pid is not None:
+            if pid is not None and isinstance(pid.value, str | int):
                 return int(pid.value), entry.timestamp
         return None

@@ -110,4 +110,4 @@ def batch_items_type(max_text_chars: int, max_items: int) -> Any:
         text=(text_type(max_text_chars), ...),
         context=(Context | None, None),
     )
-    return Annotated[list[item], Field(min_length=1, max_length=max_items)]  # type: ignore[valid-type]
+    return Annotated[list[item], Field(min_length=1, max_length=max_items)]

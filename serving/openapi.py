@@ -125,8 +125,8 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> No
             "$ref": f"#/components/schemas/{schema_name}"
         }
         operation["requestBody"]["required"] = True
-    for status in sorted(_statuses(path, method, policy)):
-        responses[str(status)] = _response(status)
+    for code in sorted(_statuses(path, method, policy)):
+        responses[str(code)] = _response(code)
     if "requestBody" in operation and "x-bentoml-name" not in operation:
         responses["400"] = {
             "description": "The body is not valid JSON",

@@ -77,10 +77,13 @@ def running(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
 
 def port_listeners(port: int) -> list[Listener]:
     """TCP sockets listening on `port` (any address, any process)."""
+    # psutil gives a socket without a local address an empty tuple (never a listener).
     return [
-        Listener(connection.pid, f"{connection.laddr.ip}:{connection.laddr.port}")
+        Listener(connection.pid, f"{address.ip}:{address.port}")
         for connection in psutil.net_connections(kind="tcp")
-        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+        if (address := connection.laddr)
+        and connection.status == psutil.CONN_LISTEN
+        and address.port == port
     ]
 
 
