@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 
@@ -86,22 +86,20 @@ def intent_errors(predictions: Predictions) -> list[dict[str, Any]]:
     ]
 
 
-def metric_key(name: str) -> str:
-    """`name` with characters MLflow refuses in metric keys replaced by `_`."""
-    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", name)
-
-
-def per_intent_metrics(report: dict[str, Any]) -> dict[str, float]:
-    """Flat MLflow metric names: precision.<intent>, recall.<intent>, f1.<intent>."""
-    metrics: dict[str, float] = {}
-    for intent, entry in report.items():
-        if not isinstance(entry, dict) or intent in ("macro avg", "weighted avg"):
-            continue
-        key = metric_key(intent)
-        metrics[f"precision.{key}"] = float(entry["precision"])
-        metrics[f"recall.{key}"] = float(entry["recall"])
-        metrics[f"f1.{key}"] = float(entry["f1-score"])
-    return metrics
+def per_intent_table(report: dict[str, Any]) -> pd.DataFrame:
+    """One row per intent of an `intent_report`: precision, recall, F1 and support."""
+    rows = [
+        {
+            "intent": intent,
+            "precision": float(entry["precision"]),
+            "recall": float(entry["recall"]),
+            "f1": float(entry["f1-score"]),
+            "support": int(entry["support"]),
+        }
+        for intent, entry in report.items()
+        if isinstance(entry, dict) and intent not in ("macro avg", "weighted avg")
+    ]
+    return pd.DataFrame(rows, columns=["intent", "precision", "recall", "f1", "support"])
 
 
 def plot_confusion_matrix(predictions: Predictions, labels: list[str], path: Path) -> Path:
@@ -135,7 +133,7 @@ def plot_confidence_histogram(predictions: Predictions, threshold: float, path: 
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4))
-    bins = np.linspace(0, 1, 26)
+    bins = np.linspace(0, 1, 26).tolist()
     axes.hist(predictions.confidence[predictions.correct], bins=bins, alpha=0.7, label="correct")
     axes.hist(predictions.confidence[~predictions.correct], bins=bins, alpha=0.7, label="wrong")
     axes.axvline(

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -37,7 +35,6 @@ from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 
 from models import faults
-from models.evaluation import per_intent_metrics, plot_confidence_histogram, plot_confusion_matrix
 from models.faults import Boundary
 from models.process_stamp import ProcessStamp
 from models.registry import (
@@ -49,6 +46,7 @@ from models.registry import (
     TRUSTED_SKOPS_TYPES,
     IntentRegistry,
 )
+from models.run_contents import log_candidate_runs, log_reference, log_reports, log_scores
 from models.training import TrainingOutcome
 
 # Pinned here so MLflow does not spend ~10 s inferring requirements by importing the model.
@@ -58,10 +56,17 @@ SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", "text"), ColSpec("string", "context", required=False)]),
     outputs=Schema([ColSpec("string")]),
 )
-
-
-REFERENCE_DIR = "reference"
-REFERENCE_FILE = "reference.parquet"
+# MLflow's UI picks an experiment's layout from this tag; untagged, MLflow 3.17 infers one and
+# can open a training experiment in GenAI mode (traces, no runs table). Values as its UI knows
+# them; the `_inferred` ones are the UI's guesses, which an explicit kind replaces.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+_GUESSED_KINDS = (
+    "",
+    "no_inferred_type",
+    "genai_development_inferred",
+    "custom_model_development_inferred",
+)
 
 
 @contextmanager
@@ -88,28 +93,26 @@ def mlflow_uris(tracking_uri: str, registry_uri: str) -> Iterator[None]:
 
 
 def ensure_experiment(name: str, artifact_root: str | None) -> str:
-    """The experiment id for `name`, creating it with a local artifact root if needed."""
+    """The id of experiment `name`, tagged as model training; created (local root) if needed.
+
+    An existing experiment without a kind (older code, made by hand), or with one the UI only
+    guessed, is tagged too; a kind someone chose explicitly is left alone.
+    """
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = None
-    if artifact_root:
-        location = (
-            artifact_root if "://" in artifact_root else Path(artifact_root).resolve().as_uri()
+    if experiment is None:
+        location = None
+        if artifact_root:
+            location = (
+                artifact_root if "://" in artifact_root else Path(artifact_root).resolve().as_uri()
+            )
+        return mlflow.create_experiment(
+            name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
         )
-    return mlflow.create_experiment(name, artifact_location=location)
-
-
-def _outcome_metrics(outcome: TrainingOutcome) -> dict[str, float]:
-    metrics = {
-        f"test_{key}" if key == "accuracy" else key: value for key, value in outcome.test.items()
-    }
-    metrics |= {f"validation_{key}": value for key, value in outcome.validation.items()}
-    metrics |= per_intent_metrics(outcome.report)
-    for result in outcome.candidates:
-        metrics[f"candidate.{result.name}.validation_macro_f1"] = result.validation["macro_f1"]
-        metrics[f"candidate.{result.name}.fit_seconds"] = result.fit_seconds
-    return metrics
+    if experiment.tags.get(EXPERIMENT_KIND_TAG, "") in _GUESSED_KINDS:
+        mlflow.MlflowClient().set_experiment_tag(
+            experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+        )
+    return experiment.experiment_id
 
 
 RUN_TAG_MODEL_ID = "supportloop/model_id"
@@ -130,7 +133,8 @@ def log_and_register(
     """Log the outcome as one MLflow run and register its model; returns the new version.
 
     `reference` (text, intent, split of the training data) is stored with the run as the
-    snapshot that drift monitoring compares live traffic against.
+    snapshot that drift monitoring compares live traffic against, and logged as one MLflow
+    Dataset per split. Each fitted candidate becomes a child run (`models/run_contents.py`).
     """
     tags = run_tags | version_payload(outcome, fingerprint) | ProcessStamp.current().to_tags()
     config = registry.config
@@ -203,35 +207,16 @@ def _log_run(
             | {f"rows_{split}": size for split, size in outcome.sizes.items()}
             | {"n_intents": len(outcome.labels)}
         )
-        mlflow.log_metrics(_outcome_metrics(outcome))
-        _log_reports(outcome, reference)
+        datasets = log_reference(reference)
+        # The children carry the process stamp too, so a killed run's open child is closed.
+        stamp = ProcessStamp.from_tags(run_tags)
+        log_candidate_runs(outcome, experiment_id, datasets, stamp.to_tags() if stamp else {})
+        log_reports(outcome)
         info = _log_model(outcome)
+        log_scores(outcome, info.model_id, datasets)
         mlflow.set_tag(RUN_TAG_MODEL_ID, info.model_id)
         faults.reached(Boundary.MODEL_LOGGED)
         return run.info.run_id
-
-
-def _log_reports(outcome: TrainingOutcome, reference: pd.DataFrame | None) -> None:
-    mlflow.log_dict(outcome.report, "intent_report.json")
-    mlflow.log_dict(outcome.errors, "intent_errors.json")
-    mlflow.log_dict([asdict(result) for result in outcome.candidates], "candidates.json")
-    mlflow.log_dict(outcome.fallback.to_dict(), "fallback_policy.json")
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        plot_confusion_matrix(
-            outcome.test_predictions, outcome.labels, folder / "confusion_matrix.png"
-        )
-        plot_confidence_histogram(
-            outcome.test_predictions,
-            outcome.fallback.threshold,
-            folder / "confidence_histogram.png",
-        )
-        if reference is not None:
-            reference_file = folder / REFERENCE_FILE
-            reference[["text", "intent", "split"]].reset_index(drop=True).to_parquet(reference_file)
-            mlflow.log_artifact(str(reference_file), REFERENCE_DIR)
-            reference_file.unlink()
-        mlflow.log_artifacts(scratch)
 
 
 def _log_model(outcome: TrainingOutcome) -> ModelInfo:

@@ -107,7 +107,7 @@ def intent_model(
             "excluded_intents": ",".join(outcome.excluded_intents)[:500] or "none",
         },
         run_tags={"dagster.run_id": context.run.run_id, "dagster.asset": "intent_model"},
-        reference=pd.concat([train, test]),
+        reference=pd.concat([train, validation, test]),  # snapshot + one MLflow Dataset each
     )
     run = registry.client.get_run(version.run_id)
     with tempfile.TemporaryDirectory() as scratch:

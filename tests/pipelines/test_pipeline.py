@@ -118,10 +118,17 @@ def test_first_run_registers_a_champion_and_quarantines_bad_rows(
     run = client.get_run(champion["run_id"])
     assert run.data.tags["dagster.run_id"] == result.run_id
     assert {"test_accuracy", "macro_f1", "weighted_f1"} <= set(run.data.metrics)
-    assert any(key.startswith("f1.") for key in run.data.metrics)
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert sorted(child.info.run_name for child in children) == sorted(FAST_TRAINING["candidates"])
+    assert len(run.inputs.dataset_inputs) == 3  # training, validation, test
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     artifacts = {item.path for item in client.list_artifacts(champion["run_id"])}
     assert {
         "intent_report.json",
+        "intent_metrics.json",
         "intent_errors.json",
         "confusion_matrix.png",
         "confidence_histogram.png",
