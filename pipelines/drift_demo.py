@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 
 from conversations import tables
+from conversations.schema import LabelSource, LabelTrust
+from conversations.writer import LabelRecord, insert_labels
 from models.splits import TEST, text_bucket
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -143,20 +144,20 @@ def label_messages(store_url: str, rows: pd.DataFrame, intents: list[str], at: d
     """Agent labels for messages (label_source `agent`), as the agent console writes them."""
     engine = tables.create_engine(store_url)
     with engine.begin() as connection:
-        connection.execute(
-            sa.insert(tables.labels),
+        insert_labels(
+            connection,
             [
-                {
-                    "message_id": row.message_id,
-                    "text": row.text,
-                    "intent": intent,
-                    "label_source": "agent",
-                    "predicted_intent": getattr(row, "predicted", None),
-                    "user_id": "demo-agent",
-                    "ts": at,
-                    "trust": "agent",
-                    "labelled_by": "demo-agent",
-                }
+                LabelRecord(
+                    message_id=row.message_id,
+                    text=row.text,
+                    intent=intent,
+                    label_source=LabelSource.AGENT,
+                    predicted_intent=getattr(row, "predicted", None),
+                    user_id="demo-agent",
+                    ts=at,
+                    trust=LabelTrust.AGENT,
+                    labelled_by="demo-agent",
+                )
                 for row, intent in zip(rows.itertuples(), intents, strict=True)
             ],
         )
