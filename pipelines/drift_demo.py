@@ -148,17 +148,17 @@ def label_messages(store_url: str, rows: pd.DataFrame, intents: list[str], at: d
             connection,
             [
                 LabelRecord(
-                    message_id=row.message_id,
-                    text=row.text,
+                    message_id=row["message_id"],
+                    text=row["text"],
                     intent=intent,
                     label_source=LabelSource.AGENT,
-                    predicted_intent=getattr(row, "predicted", None),
+                    predicted_intent=row.get("predicted"),
                     user_id="demo-agent",
                     ts=at,
                     trust=LabelTrust.AGENT,
                     labelled_by="demo-agent",
                 )
-                for row, intent in zip(rows.itertuples(), intents, strict=True)
+                for row, intent in zip(rows.to_dict("records"), intents, strict=True)
             ],
         )
     engine.dispose()
