@@ -1,7 +1,8 @@
-"""The chat hub: authenticates sockets, reads frames, dispatches them, and fans events out.
+"""The chat hub: authenticates sockets, reads frames, rate-limits and dispatches them.
 
 One hub per worker process. State that must survive a restart or be shared by workers lives in
-the store (messages, events, rooms, requests); the hub holds only live connections.
+the store (messages, events, rooms, requests); the hub holds only live connections. Handlers get
+a `ChatContext` (serving/chat/context.py) and the sending connection, never the hub.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ UNLIMITED = frozenset({"heartbeat"})
 
 
 class ChatHub:
-    """Connections, dispatch and fan-out for one worker."""
+    """Connections and dispatch for one worker; it builds the handlers' context and the broker."""
 
     def __init__(self, settings: ChatSettings, classify: Classify) -> None:
         self.settings = settings
