@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from models.shared_settings import (
+    LAKE_DIR,
+    MODEL_NAME,
+    REGISTRY_URI,
+    REPORTS_DIR,
+    STORE_URL,
+    TRACKING_URI,
+    SharedVariable,
+    shared_field,
+)
+
 NOTIFIERS = ("log", "smtp", "webhook")
 
 
-def _shared(field: str, name: str) -> AliasChoices:
-    return AliasChoices(f"MONITORING_{field.upper()}", name)
+def _shared(variable: SharedVariable[Any], field: str) -> Any:
+    return shared_field(variable, "MONITORING_", field)
 
 
 class MonitoringSettings(BaseSettings):
@@ -27,25 +38,14 @@ class MonitoringSettings(BaseSettings):
         populate_by_name=True,
     )
 
-    store_url: str = Field(
-        f"sqlite:///{REPO_ROOT / '.lake' / 'conversations.db'}",
-        validation_alias=_shared("store_url", "CONVERSATION_STORE_URL"),
-    )
-    mlflow_tracking_uri: str = Field(
-        f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}",
-        validation_alias=_shared("mlflow_tracking_uri", "MLFLOW_TRACKING_URI"),
-    )
-    mlflow_registry_uri: str | None = Field(
-        None, validation_alias=_shared("mlflow_registry_uri", "MLFLOW_REGISTRY_URI")
-    )
-    model_name: str = Field(
-        "intent-classifier", validation_alias=_shared("model_name", "REGISTERED_MODEL_NAME")
-    )
+    # Shared with the pipeline and serving (models/shared_settings.py): MONITORING_<FIELD> wins.
+    store_url: str = _shared(STORE_URL, "store_url")
+    mlflow_tracking_uri: str = _shared(TRACKING_URI, "mlflow_tracking_uri")
+    mlflow_registry_uri: str | None = _shared(REGISTRY_URI, "mlflow_registry_uri")
+    model_name: str = _shared(MODEL_NAME, "model_name")
     experiment: str = "intent-monitoring"
-    lake_dir: Path = Field(
-        REPO_ROOT / ".lake" / "assets", validation_alias=_shared("lake_dir", "LAKE_DIR")
-    )
-    reports_dir: Path = REPO_ROOT / "reports"
+    lake_dir: Path = _shared(LAKE_DIR, "lake_dir")
+    reports_dir: Path = _shared(REPORTS_DIR, "reports_dir")
 
     # The current window: the last `window_hours`, or [window_start, window_end).
     window_hours: float = Field(24.0, gt=0)
@@ -77,7 +77,6 @@ class MonitoringSettings(BaseSettings):
 
     monitoring_cron: str = "0 6 * * *"
     retraining_cron: str = "0 3 * * 1"
-    retrain_min_new_labels: int = Field(20, ge=0)
 
     @field_validator("notifiers")
     @classmethod

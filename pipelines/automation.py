@@ -5,6 +5,7 @@ from datetime import datetime
 import dagster as dg
 
 from monitoring.data import count_labels_since
+from monitoring.settings import MonitoringSettings
 from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
 
 # Both jobs run every step in the run's own process. Dagster's default, the multiprocess executor,
@@ -27,22 +28,34 @@ monitoring_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
 )
 DRIFT_VERDICTS = ("drift", "degraded")
+_DEFAULT_CRONS = MonitoringSettings.model_fields
 
-weekly_retraining_schedule = dg.ScheduleDefinition(
-    name="weekly_retraining",
-    job=training_job,
-    cron_schedule="0 3 * * 1",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
 
-daily_monitoring_schedule = dg.ScheduleDefinition(
-    name="daily_monitoring",
-    job=monitoring_job,
-    cron_schedule="0 6 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
+def retraining_schedule(cron: str) -> dg.ScheduleDefinition:
+    """`training_job` on `cron` (UTC): MONITORING_RETRAINING_CRON, which APScheduler reads too."""
+    return dg.ScheduleDefinition(
+        name="weekly_retraining",
+        job=training_job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+
+
+def monitoring_schedule(cron: str) -> dg.ScheduleDefinition:
+    """`monitoring_job` on `cron` (UTC): MONITORING_MONITORING_CRON, which APScheduler reads too."""
+    return dg.ScheduleDefinition(
+        name="daily_monitoring",
+        job=monitoring_job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+
+
+# On the settings' default crons (the definitions build them from the environment's).
+weekly_retraining_schedule = retraining_schedule(_DEFAULT_CRONS["retraining_cron"].default)
+daily_monitoring_schedule = monitoring_schedule(_DEFAULT_CRONS["monitoring_cron"].default)
 
 
 @dg.sensor(

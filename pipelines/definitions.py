@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import dagster as dg
 
+from models.settings_errors import load_settings
+from monitoring.settings import MonitoringSettings
 from pipelines.assets import features, ingestion, monitoring, training
 from pipelines.automation import (
-    daily_monitoring_schedule,
     drift_retraining_sensor,
     monitoring_job,
+    monitoring_schedule,
     new_conversations_sensor,
+    retraining_schedule,
     training_job,
-    weekly_retraining_schedule,
 )
 from pipelines.checks import ALL_CHECKS
 from pipelines.io_manager import LakeIOManager
-from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
+from pipelines.resources import (
+    AlertNotifier,
+    ConversationSources,
+    MlflowRegistry,
+    MonitoringResource,
+)
 from pipelines.settings import PipelineSettings
 
 
-def build_resources(settings: PipelineSettings) -> dict[str, object]:
-    """Resources from settings; the Dagster launchpad can override any field per run."""
+def build_resources(
+    settings: PipelineSettings, monitoring_settings: MonitoringSettings
+) -> dict[str, object]:
+    """Resources from settings; the Dagster launchpad can override any field per run.
+
+    The stores, the registry and the retraining threshold are the pipeline's; where reports go
+    and the alert targets are monitoring's (MonitoringSettings).
+    """
     return {
         "io_manager": LakeIOManager(base_dir=str(settings.lake_dir)),
         "sources": ConversationSources(
@@ -40,22 +53,36 @@ def build_resources(settings: PipelineSettings) -> dict[str, object]:
         ),
         "monitoring": MonitoringResource(
             store_url=settings.conversation_store_url,
-            reports_dir=str(settings.reports_dir),
+            reports_dir=str(monitoring_settings.reports_dir),
             lake_dir=str(settings.lake_dir),
             retrain_min_new_labels=settings.retrain_min_new_labels,
         ),
+        "notifier": AlertNotifier.from_settings(monitoring_settings),
     }
 
 
-def build_definitions(settings: PipelineSettings | None = None) -> dg.Definitions:
-    """The code location's definitions for the given settings (default: from the environment)."""
+def build_definitions(
+    settings: PipelineSettings | None = None,
+    monitoring_settings: MonitoringSettings | None = None,
+) -> dg.Definitions:
+    """The code location's definitions for the given settings (default: from the environment).
+
+    Settings from the environment are read through `load_settings`: a bad value is one line
+    naming its variable (SettingsProblem), also in the Dagster UI's code-location error.
+    """
+    settings = settings or load_settings(PipelineSettings)
+    monitoring_settings = monitoring_settings or load_settings(MonitoringSettings)
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, features, training, monitoring]),
         asset_checks=ALL_CHECKS,
         jobs=[training_job, monitoring_job],
-        schedules=[weekly_retraining_schedule, daily_monitoring_schedule],
+        # MONITORING_RETRAINING_CRON and MONITORING_MONITORING_CRON, the crons APScheduler reads.
+        schedules=[
+            retraining_schedule(monitoring_settings.retraining_cron),
+            monitoring_schedule(monitoring_settings.monitoring_cron),
+        ],
         sensors=[new_conversations_sensor, drift_retraining_sensor],
-        resources=build_resources(settings or PipelineSettings()),
+        resources=build_resources(settings, monitoring_settings),
         # Assets materialised from the UI outside a job: in-process too (see automation.py).
         executor=dg.in_process_executor,
     )

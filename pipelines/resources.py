@@ -1,7 +1,9 @@
-"""Dagster resources: the conversation sources and the MLflow registry."""
+"""Dagster resources: the conversation sources, the MLflow registry, monitoring and alerts."""
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -14,7 +16,11 @@ from conversations.readers import (
     read_labelled_csv,
 )
 from models.registry import IntentRegistry, RegistryConfig
+from models.shared_settings import MAX_TEXT_CHARS
+from monitoring.alerts import Alert, AlertTargets, deliver
 from monitoring.settings import MonitoringSettings
+
+PASSWORD_VARIABLE = "MONITORING_SMTP_PASSWORD"
 
 
 class ConversationSources(dg.ConfigurableResource):
@@ -24,7 +30,8 @@ class ConversationSources(dg.ConfigurableResource):
     csv_paths: list[str] = []
     jsonl_dir: str | None = None
     store_url: str | None = None
-    max_text_chars: int = 2000
+    # Longest text kept (MAX_TEXT_CHARS): ingestion quarantines longer rows, the gate checks it.
+    max_text_chars: int = MAX_TEXT_CHARS.default
 
     def labelled_csvs(self) -> list[Path]:
         """Every labelled CSV to read (Banking77 first)."""
@@ -90,21 +97,31 @@ class MlflowRegistry(dg.ConfigurableResource):
 
 
 class MonitoringResource(dg.ConfigurableResource):
-    """Where reports go and what counts as drift (env MONITORING_* for everything else)."""
+    """Where monitoring reads and writes, and the retraining threshold of the drift sensor.
+
+    The values come from the settings (definitions.py); thresholds, sampling and notifiers are
+    read from MonitoringSettings when a run starts, so nothing here has a default of its own
+    to drift from them.
+    """
 
     store_url: str
     reports_dir: str
     lake_dir: str
-    retrain_min_new_labels: int = 20
+    retrain_min_new_labels: int
 
     def settings(
         self,
         registry: "MlflowRegistry",
-        window_hours: float = 24.0,
+        window_hours: float | None = None,
         window_start: str | None = None,
         window_end: str | None = None,
     ) -> MonitoringSettings:
-        """Monitoring settings for one run."""
+        """Monitoring settings for one run; a window left unset is the settings' own."""
+        window: dict[str, Any] = {
+            "window_hours": window_hours,
+            "window_start": window_start,
+            "window_end": window_end,
+        }
         return MonitoringSettings(
             store_url=self.store_url,
             reports_dir=self.reports_dir,
@@ -112,7 +129,55 @@ class MonitoringResource(dg.ConfigurableResource):
             mlflow_tracking_uri=registry.tracking_uri,
             mlflow_registry_uri=registry.registry_uri,
             model_name=registry.model_name,
-            window_hours=window_hours,
-            window_start=window_start,
-            window_end=window_end,
+            **{name: value for name, value in window.items() if value is not None},
         )
+
+
+class AlertNotifier(dg.ConfigurableResource):
+    """Where alerts go: MONITORING_NOTIFIERS and their targets, given by the definitions.
+
+    The promotion gate alerts through this resource instead of reading the environment inside
+    the asset; a run's launchpad can point it elsewhere. Sending lives in monitoring/alerts.py.
+    """
+
+    notifiers: list[str]
+    smtp_host: str
+    smtp_port: int
+    smtp_from: str
+    smtp_to: list[str]
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    webhook_url: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: MonitoringSettings) -> "AlertNotifier":
+        """The notifier the monitoring settings describe."""
+        targets = AlertTargets.from_settings(settings)
+        password: str | None = targets.smtp_password
+        if password is not None and PASSWORD_VARIABLE in os.environ:
+            # Resolved when a run starts: the Dagster UI shows the variable's name, not the value.
+            password = dg.EnvVar(PASSWORD_VARIABLE)
+        return cls(
+            notifiers=list(targets.notifiers),
+            smtp_host=targets.smtp_host,
+            smtp_port=targets.smtp_port,
+            smtp_from=targets.smtp_from,
+            smtp_to=list(targets.smtp_to),
+            smtp_user=targets.smtp_user,
+            smtp_password=password,
+            webhook_url=targets.webhook_url,
+        )
+
+    def send(self, alert: Alert) -> dict[str, str]:
+        """Send through every notifier; returns `sent` or the error per notifier."""
+        targets = AlertTargets(
+            notifiers=tuple(self.notifiers),
+            smtp_host=self.smtp_host,
+            smtp_port=self.smtp_port,
+            smtp_from=self.smtp_from,
+            smtp_to=tuple(self.smtp_to),
+            smtp_user=self.smtp_user,
+            smtp_password=self.smtp_password,
+            webhook_url=self.webhook_url,
+        )
+        return deliver(targets, alert)

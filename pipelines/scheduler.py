@@ -1,9 +1,12 @@
 """APScheduler runner for deployments without the Dagster daemon.
 
-`python -m pipelines.scheduler` runs the daily monitoring job and the weekly retraining job on
-the same cron expressions as the Dagster schedules (MONITORING_MONITORING_CRON,
-MONITORING_RETRAINING_CRON, UTC). It sleeps between runs (no busy loop) and shuts down cleanly on
-SIGTERM or SIGINT, letting a running job finish.
+`python -m pipelines.scheduler` runs the Dagster `monitoring_job` daily and `training_job` weekly
+on the same cron expressions as the Dagster schedules (MONITORING_MONITORING_CRON,
+MONITORING_RETRAINING_CRON, UTC). Each run executes in this process but is recorded in the Dagster
+instance (DAGSTER_HOME) like a daemon's run, so a `drift_report` materialisation is there for the
+drift-retraining sensor and the UI shows the same history whichever scheduler ran it. It sleeps
+between runs (no busy loop) and shuts down cleanly on SIGTERM or SIGINT, letting a running job
+finish. A bad setting is one line naming its variable (exit code 2).
 """
 
 from __future__ import annotations
@@ -11,32 +14,51 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from models.settings_errors import SettingsProblem, load_settings
 from monitoring.settings import MonitoringSettings
+from pipelines.settings import PipelineSettings
 
 logger = logging.getLogger("pipelines.scheduler")
+MONITORING_JOB = "monitoring_job"
+TRAINING_JOB = "training_job"
 
 
-def monitoring_job(settings: MonitoringSettings) -> dict[str, Any]:
-    """One monitoring run; alerts go out from inside it."""
-    from monitoring.job import run_monitoring
+@dataclass(frozen=True)
+class ScheduledRun:
+    """One Dagster job run the scheduler started, and how it ended."""
 
-    result = run_monitoring(settings)
-    return {"verdict": result.verdict, "report": str(result.run_dir / "index.html")}
+    job_name: str
+    exit_code: int  # 0: the run succeeded (pipelines.cli.materialize)
 
 
-def retraining_job() -> dict[str, Any]:
-    """The Dagster training job, in-process and recorded in DAGSTER_HOME (the gate decides)."""
+def run_job(job_name: str, settings: PipelineSettings) -> ScheduledRun:
+    """Run a Dagster job in-process, recorded in the instance at DAGSTER_HOME.
+
+    The same path as `make monitor` / `make pipeline`: the run, its materialisations (with the
+    drift verdict) and its asset checks land where the daemon's sensors and the UI read them.
+    """
     from pipelines.cli import materialize
-    from pipelines.settings import PipelineSettings
 
-    return {"exit_code": materialize(PipelineSettings())}
+    return ScheduledRun(job_name, materialize(settings, job_name))
+
+
+def monitoring_job(settings: PipelineSettings) -> ScheduledRun:
+    """The Dagster monitoring job: the drift report; alerts go out from inside it."""
+    return run_job(MONITORING_JOB, settings)
+
+
+def retraining_job(settings: PipelineSettings) -> ScheduledRun:
+    """The Dagster training job (the gate decides whether the new version serves)."""
+    return run_job(TRAINING_JOB, settings)
 
 
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -120,27 +142,34 @@ def run_forever(scheduler: BackgroundScheduler, stop: threading.Event) -> None:
     logger.info("stopped")
 
 
-def main() -> None:
-    """Parse flags, install signal handlers and run until told to stop."""
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags, install signal handlers and run until told to stop; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run-now", choices=["monitoring", "retraining"], help="run once and exit")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = MonitoringSettings()
+    try:
+        # Both read once, before anything is scheduled: a bad value is found now, not at 03:00.
+        pipeline = load_settings(PipelineSettings)
+        settings = load_settings(MonitoringSettings)
+    except SettingsProblem as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.run_now == "monitoring":
-        print(monitoring_job(settings))
-        return
+        return monitoring_job(pipeline).exit_code
     if args.run_now == "retraining":
-        print(retraining_job())
-        return
+        return retraining_job(pipeline).exit_code
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    scheduler = build_scheduler(settings, lambda: monitoring_job(settings), retraining_job)
+    scheduler = build_scheduler(
+        settings, lambda: monitoring_job(pipeline), lambda: retraining_job(pipeline)
+    )
     run_forever(scheduler, stop)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,6 +7,16 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.shared_settings import (
+    LAKE_DIR,
+    MAX_TEXT_CHARS,
+    MODEL_NAME,
+    REGISTRY_URI,
+    STORE_URL,
+    TRACKING_URI,
+    shared_field,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,14 +33,17 @@ class PipelineSettings(BaseSettings):
         default_factory=list, description="Extra labelled utterance CSVs (JSON list of paths)."
     )
     conversation_jsonl_dir: Path = REPO_ROOT / "data" / "incoming"
-    conversation_store_url: str = f"sqlite:///{REPO_ROOT / '.lake' / 'conversations.db'}"
-    lake_dir: Path = REPO_ROOT / ".lake" / "assets"
-    mlflow_tracking_uri: str = f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}"
-    mlflow_registry_uri: str | None = None
+    # Shared with serving and monitoring: one name and one default (models/shared_settings.py).
+    conversation_store_url: str = shared_field(STORE_URL)
+    lake_dir: Path = shared_field(LAKE_DIR)
+    mlflow_tracking_uri: str = shared_field(TRACKING_URI)
+    mlflow_registry_uri: str | None = shared_field(REGISTRY_URI)
     mlflow_artifact_root: str = str(REPO_ROOT / ".mlflow" / "artifacts")
     mlflow_experiment: str = "intent-classifier"
     mlflow_ui_url: str = "http://127.0.0.1:5000"
-    registered_model_name: str = "intent-classifier"
-    max_text_chars: int = Field(default=2000, gt=0)
-    reports_dir: Path = REPO_ROOT / "reports"
+    registered_model_name: str = shared_field(MODEL_NAME)
+    # Ingestion's quarantine and the promotion gate's data check (ConversationSources).
+    max_text_chars: int = shared_field(MAX_TEXT_CHARS)
+    # New labels since the champion was trained before a drift verdict starts a retraining.
     retrain_min_new_labels: int = Field(default=20, ge=0)
+    # Where reports go is monitoring's setting (MonitoringSettings.reports_dir, REPORTS_DIR).

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from models.shared_settings import (
+    MAX_TEXT_CHARS,
+    MODEL_NAME,
+    REGISTRY_URI,
+    STORE_URL,
+    TRACKING_URI,
+    SharedVariable,
+    shared_field,
+)
+
 MIN_API_KEY_CHARS = 16
 # A batch item's JSON: its text at up to 4 UTF-8 bytes a character, plus a context and punctuation.
 BODY_BYTES_PER_TEXT_CHAR = 4
 BODY_BYTES_PER_ITEM = 4096
 
 
-def _env(field: str, shared: str) -> AliasChoices:
-    # SERVING_<FIELD> wins; the shared name is the pipeline's (one store, one registry).
-    return AliasChoices(f"SERVING_{field.upper()}", shared)
+def _env(variable: SharedVariable[Any], field: str) -> Any:
+    return shared_field(variable, "SERVING_", field)
 
 
 class ServingSettings(BaseSettings):
@@ -32,24 +39,13 @@ class ServingSettings(BaseSettings):
         hide_input_in_errors=True,
     )
 
-    model_name: str = Field(
-        "intent-classifier", validation_alias=_env("model_name", "REGISTERED_MODEL_NAME")
-    )
+    # Shared with the pipeline and monitoring (models/shared_settings.py): SERVING_<FIELD> wins.
+    model_name: str = _env(MODEL_NAME, "model_name")
     model_alias: str = "champion"
-    mlflow_tracking_uri: str = Field(
-        f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}",
-        validation_alias=_env("mlflow_tracking_uri", "MLFLOW_TRACKING_URI"),
-    )
-    mlflow_registry_uri: str | None = Field(
-        None, validation_alias=_env("mlflow_registry_uri", "MLFLOW_REGISTRY_URI")
-    )
-    store_url: str = Field(
-        f"sqlite:///{REPO_ROOT / '.lake' / 'conversations.db'}",
-        validation_alias=_env("store_url", "CONVERSATION_STORE_URL"),
-    )
-    max_text_chars: int = Field(
-        2000, gt=0, validation_alias=_env("max_text_chars", "MAX_TEXT_CHARS")
-    )
+    mlflow_tracking_uri: str = _env(TRACKING_URI, "mlflow_tracking_uri")
+    mlflow_registry_uri: str | None = _env(REGISTRY_URI, "mlflow_registry_uri")
+    store_url: str = _env(STORE_URL, "store_url")
+    max_text_chars: int = _env(MAX_TEXT_CHARS, "max_text_chars")
     max_batch_items: int = Field(1000, gt=0)
     top_k: int = Field(5, gt=0)
     poll_interval_s: float = Field(30.0, ge=0, description="0 turns registry polling off")

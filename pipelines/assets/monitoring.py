@@ -9,9 +9,9 @@ GROUP = "monitoring"
 
 
 class MonitoringConfig(dg.Config):
-    """The window to watch (default: the last 24 hours before now)."""
+    """The window to watch; unset: MONITORING_WINDOW_* (by default the last 24 hours)."""
 
-    window_hours: float = 24.0
+    window_hours: float | None = None
     window_start: str | None = None
     window_end: str | None = None
 

@@ -12,14 +12,15 @@ from models.candidates import DEFAULT_CANDIDATES, resolve
 from models.evaluation import plot_confusion_matrix
 from models.faults import Boundary
 from models.gate import gate_inputs
-from models.promotion import GateDecision, PromotionRules, decide_promotion
+from models.promotion import PromotionRules, decide_promotion
 from models.promotion_state import apply_pending, record_decision
 from models.recovery import recover
 from models.registry import CHALLENGER, TAG_GATE
 from models.tracking import log_and_register
 from models.training import train_intent_model
+from monitoring.alerts import gate_failure_alert
 from pipelines.metadata import png_markdown
-from pipelines.resources import MlflowRegistry
+from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
 
 GROUP = "training"
 # Bump when training code changes in a way that should invalidate reuse of a registered version.
@@ -160,7 +161,6 @@ class PromotionConfig(dg.Config):
     feedback_tolerance: float = _RULES.feedback_tolerance
     min_invariance: float = _RULES.min_invariance
     min_functionality: float = _RULES.min_functionality
-    max_text_chars: int = 2000
 
 
 @dg.asset(group_name=GROUP, kinds={"mlflow"})
@@ -168,6 +168,8 @@ def model_promotion(
     context: dg.AssetExecutionContext,
     config: PromotionConfig,
     mlflow_registry: MlflowRegistry,
+    sources: ConversationSources,
+    notifier: AlertNotifier,
     intent_model: dict,
     training_examples: pd.DataFrame,
 ) -> dg.MaterializeResult:
@@ -191,7 +193,7 @@ def model_promotion(
     registry.set_alias(CHALLENGER, version)
     faults.reached(Boundary.CHALLENGER_SET)
     champion_version = registry.version_by_alias("champion")
-    rules = PromotionRules(**config.model_dump(exclude={"max_text_chars"}))
+    rules = PromotionRules(**config.model_dump())
     inputs = gate_inputs(
         registry.load_pipeline(version),
         version,
@@ -199,7 +201,7 @@ def model_promotion(
         str(champion_version.version) if champion_version else None,
         training_examples,
         rules,
-        config.max_text_chars,
+        sources.max_text_chars,  # MAX_TEXT_CHARS: the limit ingestion kept the texts under
     )
     decision = decide_promotion(inputs)
     record_decision(registry, decision)
@@ -207,7 +209,7 @@ def model_promotion(
     if decision.passed:
         apply_pending(registry, version)
     else:
-        alert_gate_failure(decision)
+        notifier.send(gate_failure_alert(decision))
     champion = registry.version_by_alias("champion")
     for check in decision.checks:
         context.log.info("gate %s: %s (%s)", check.name, check.passed, check.reason)
@@ -219,16 +221,4 @@ def model_promotion(
             "champion": str(champion.version) if champion else "none",
             "checks": dg.MetadataValue.json(decision.to_dict()["checks"]),
         },
-    )
-
-
-def alert_gate_failure(decision: GateDecision) -> None:
-    """Tell people a challenger was refused (notifiers from MONITORING_* settings)."""
-    from monitoring.alerts import Alert, notify
-    from monitoring.settings import MonitoringSettings
-
-    failing = [f"{check.name}: {check.reason}" for check in decision.checks if not check.passed]
-    notify(
-        MonitoringSettings(),
-        Alert("gate_failed", f"Challenger v{decision.version} refused by the gate", failing),
     )

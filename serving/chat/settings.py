@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.shared_settings import MAX_TEXT_CHARS, STORE_URL, shared_field
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIN_SECRET_CHARS = 32
 
@@ -26,16 +28,12 @@ class ChatSettings(BaseSettings):
         False, description="serve POST /chat/dev/token (local demos only: anyone gets a token)"
     )
     store_url: str = Field(
-        f"sqlite:///{REPO_ROOT / '.lake' / 'conversations.db'}",
-        validation_alias=AliasChoices(
-            "CHAT_STORE_URL", "SERVING_STORE_URL", "CONVERSATION_STORE_URL"
-        ),
+        STORE_URL.default,
+        validation_alias=AliasChoices("CHAT_STORE_URL", "SERVING_STORE_URL", STORE_URL.name),
     )
     broker_url: str | None = Field(None, description="redis://… to share rooms across workers")
     max_frame_bytes: int = Field(16_384, gt=0)
-    max_content_chars: int = Field(
-        2000, gt=0, validation_alias=AliasChoices("CHAT_MAX_CONTENT_CHARS", "MAX_TEXT_CHARS")
-    )
+    max_content_chars: int = shared_field(MAX_TEXT_CHARS, "CHAT_", "max_content_chars")
     # Limits are per user, shared by every socket the user holds in this worker.
     rate_per_s: float = Field(5.0, gt=0, description="frames per second per user")
     rate_burst: int = Field(20, gt=0)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from monitoring.settings import MonitoringSettings
 from pipelines.automation import daily_monitoring_schedule, drift_retraining_sensor
 from pipelines.definitions import build_definitions
 from pipelines.resources import MonitoringResource
@@ -37,11 +38,10 @@ def drifted(champion, banking77_test, intents, tmp_path_factory):
         conversation_jsonl_dir=root / "incoming",
         conversation_store_url=store_url,
         lake_dir=root / "lake",
-        reports_dir=root / "reports",
         mlflow_tracking_uri=champion["config"].tracking_uri,
         retrain_min_new_labels=100,
     )
-    defs = build_definitions(settings)
+    defs = build_definitions(settings, MonitoringSettings(reports_dir=root / "reports"))
     (root / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "home")) as instance:
         job = defs.resolve_job_def("monitoring_job")
