@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
@@ -27,7 +28,9 @@ class Predictions:
         return self.true == self.predicted
 
 
-def predict_labelled(model: Any, frame: Any, labels: np.ndarray) -> tuple[Predictions, np.ndarray]:
+def predict_labelled(
+    model: Any, frame: Any, labels: npt.ArrayLike
+) -> tuple[Predictions, np.ndarray]:
     """Predictions and the probability matrix of `model` on a frame with a `text` column."""
     probabilities = model.predict_proba(frame)
     best = probabilities.argmax(axis=1)
