@@ -82,18 +82,33 @@ def fit_and_select(
     """Fit every candidate on train; return the best by `selection_metric` on validation."""
     results: list[CandidateResult] = []
     best: tuple[float, Candidate, Any] | None = None
-    for candidate in candidates:
+    for number, candidate in enumerate(candidates, start=1):
+        logger.info(
+            "fitting candidate %s (%d/%d) on %d examples",
+            candidate.name,
+            number,
+            len(candidates),
+            len(train),
+        )
         started = time.perf_counter()
         pipeline = candidate.build().fit(model_input(train), train["intent"].to_numpy())
         seconds = time.perf_counter() - started
         predictions, _ = predict_labelled(pipeline, model_input(validation), validation["intent"])
         scores = summary_metrics(predictions)
         results.append(CandidateResult(candidate.name, scores, seconds))
-        logger.info("candidate %s: %s in %.1fs", candidate.name, scores, seconds)
+        logger.info(
+            "candidate %s: validation %s %.4f, accuracy %.4f (fit %.1fs)",
+            candidate.name,
+            selection_metric,
+            scores[selection_metric],
+            scores["accuracy"],
+            seconds,
+        )
         if best is None or scores[selection_metric] > best[0]:
             best = (scores[selection_metric], candidate, pipeline)
     if best is None:
         raise ValueError("no candidates to fit")
+    logger.info("chose %s (best validation %s)", best[1].name, selection_metric)
     return best[1], best[2], results
 
 

@@ -19,6 +19,8 @@ from models.settings_errors import load_settings
 from models.tracking_store import TrackingStoreMissing, require_store
 from pipelines.settings import REPO_ROOT, PipelineSettings
 
+logger = logging.getLogger("pipelines.cli")  # `python -m` names this module __main__
+
 
 def dagster_home() -> str:
     """DAGSTER_HOME, defaulting to a repo-local folder seeded with the repo's dagster.yaml."""
@@ -37,17 +39,23 @@ def materialize(
 
     `run_config` is a YAML or JSON file of Dagster run config (e.g. `ops.intent_model.config`),
     as the launchpad takes it. Runs this process left unfinished when it was killed earlier are
-    marked failed first (pipelines/stale_runs.py).
+    marked failed first (pipelines/stale_runs.py). Progress goes to stderr as it happens
+    (pipelines/progress.py); the summary, ending with the cause of a failure in one line, to
+    stdout (pipelines/run_summary.py).
     """
+    logger.info("loading the pipeline (Dagster, MLflow, scikit-learn)")
     import dagster as dg
 
     from models.process_stamp import ProcessStamp
+    from pipelines.checks import ALL_CHECKS
     from pipelines.definitions import build_definitions
+    from pipelines.progress import progress_logger
+    from pipelines.run_summary import print_summary, summarise
     from pipelines.stale_runs import fail_dead_runs
 
     dagster_home()
     started = time.perf_counter()
-    config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    config: dict[str, Any] = {"loggers": {"progress": {}}}
     if run_config is not None:
         extra = yaml.safe_load(run_config.read_text(encoding="utf-8")) or {}
         if not isinstance(extra, dict):
@@ -56,87 +64,36 @@ def materialize(
     with dg.DagsterInstance.get() as instance:
         fail_dead_runs(instance)
         job = build_definitions(settings).resolve_job_def(job_name)
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config=config,
-            tags=ProcessStamp.current().to_tags(),
-        )
-    elapsed = time.perf_counter() - started
-    metadata = materialization_metadata(result)
-    checks = [
-        (evaluation.check_name, evaluation.passed, evaluation.severity.value)
-        for evaluation in result.get_asset_check_evaluations()
-    ]
-    print_summary(metadata, checks, elapsed, result.success, result.run_id)
+        # The progress logger replaces Dagster's console logger for this run only; runs from
+        # the UI or the daemon keep the default one. A run config may still name `console`.
+        checks = frozenset(check.node_def.name for check in ALL_CHECKS)
+        job = job.with_logger_defs({"progress": progress_logger(checks), **dg.default_loggers()})
+        logger.info("running %s", job_name)
+        try:
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                run_config=config,
+                tags=ProcessStamp.current().to_tags(),
+            )
+        except dg.DagsterInvalidConfigError as problem:
+            raise ValueError(f"bad run config: {_config_errors(problem)}") from None
+    print_summary(summarise(result, job, time.perf_counter() - started))
     return 0 if result.success else 1
+
+
+def _config_errors(problem: Any) -> str:
+    """Dagster's config errors as one line: `ops.intent_model.config: message; …`."""
+    from pipelines.progress import first_line
+
+    return "; ".join(first_line(error.message) for error in problem.errors) or str(problem)
 
 
 def materialization_metadata(result: Any) -> dict[str, dict[str, Any]]:
     """Plain metadata values of every asset a job run materialised, keyed by asset."""
-    return {
-        event.asset_key.to_user_string(): {
-            key: getattr(value, "value", value)
-            for key, value in event.step_materialization_data.materialization.metadata.items()
-        }
-        for event in result.get_asset_materialization_events()
-    }
+    from pipelines.run_summary import materialization_metadata as metadata
 
-
-def print_summary(
-    metadata: dict[str, dict[str, Any]],
-    checks: list[tuple[str, bool, str]],
-    elapsed: float,
-    success: bool,
-    run_id: str,
-) -> None:
-    """A rich table of what the run did."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"run {run_id[:8]} — {'succeeded' if success else 'FAILED'} in {elapsed:.0f}s"
-    )
-    table.add_column("asset")
-    table.add_column("result")
-    wanted = {
-        "raw_conversations": ("row_count",),
-        "conversations": ("rows_in", "rows_kept", "rows_quarantined", "rows_added"),
-        "quarantined_messages": ("row_count",),
-        "training_examples": ("row_count", "n_intents", "splits"),
-        "message_features": ("row_count", "messages_per_second"),
-        "intent_model": (
-            "version",
-            "reused",
-            "candidate",
-            "test_accuracy",
-            "macro_f1",
-            "fallback_threshold",
-        ),
-        "model_promotion": ("decided", "passed", "champion"),
-        "drift_report": ("verdict", "drifted_columns", "current_messages", "report"),
-    }
-    for asset, keys in wanted.items():
-        values = metadata.get(asset)
-        if values is None:
-            if not success:  # a successful run simply did not select it
-                table.add_row(asset, "[red]not materialised[/red]")
-            continue
-        shown = [f"{key}={_fmt(values[key])}" for key in keys if key in values]
-        table.add_row(asset, ", ".join(shown))
-    for name, passed, severity in checks:
-        table.add_row(
-            f"check {name}", "passed" if passed else f"[yellow]failed ({severity})[/yellow]"
-        )
-    Console().print(table)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, dict):
-        return json.dumps(value)
-    return str(value)
+    return metadata(result)
 
 
 def status(settings: PipelineSettings) -> int:
@@ -192,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command in ("materialize", "monitor"):
+        from pipelines.progress import configure_python_logging  # imports Dagster
+
+        configure_python_logging()
     try:
         settings = load_settings(PipelineSettings)
         if args.command == "materialize":

@@ -21,19 +21,28 @@ class SplitConfig(dg.Config):
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas", "parquet"})
-def training_examples(config: SplitConfig, conversations: pd.DataFrame) -> dg.MaterializeResult:
+def training_examples(
+    context: dg.AssetExecutionContext, config: SplitConfig, conversations: pd.DataFrame
+) -> dg.MaterializeResult:
     """Customer turns with their latest label and a train/validation/test split."""
     examples = build_training_examples(
         conversations, config.test_fraction, config.validation_fraction, config.seed
     )
     if examples.empty:
         raise ValueError("no labelled customer messages: nothing to train on")
+    splits = examples["split"].value_counts()
+    context.log.info(
+        "%d examples of %d intents: %s",
+        len(examples),
+        examples["intent"].nunique(),
+        ", ".join(f"{name} {count}" for name, count in splits.items()),
+    )
     return dg.MaterializeResult(
         value=examples,
         metadata={
             "row_count": len(examples),
             "n_intents": int(examples["intent"].nunique()),
-            "splits": dg.MetadataValue.json(examples["split"].value_counts().to_dict()),
+            "splits": dg.MetadataValue.json(splits.to_dict()),
             "label_sources": dg.MetadataValue.json(
                 examples["label_source"].value_counts().to_dict()
             ),
@@ -54,9 +63,14 @@ class FeatureConfig(dg.Config):
 
 @dg.asset(group_name=GROUP, kinds={"pandas", "spacy", "parquet"})
 def message_features(
-    config: FeatureConfig, training_examples: pd.DataFrame
+    context: dg.AssetExecutionContext, config: FeatureConfig, training_examples: pd.DataFrame
 ) -> dg.MaterializeResult:
     """Hand-crafted features of every example (the monitoring reference and analysis table)."""
+    context.log.info(
+        "extracting features of %d messages (spaCy %s)",
+        len(training_examples),
+        config.spacy_model if config.use_spacy else "off",
+    )
     extractor = FeatureExtractor(
         FeatureSettings(use_spacy=config.use_spacy, spacy_model=config.spacy_model)
     )

@@ -55,6 +55,14 @@ def validated_conversations(
     previous = previous_row_count(context, dg.AssetKey("conversations"))
     digest = hashlib.sha256("\n".join(sorted(kept["message_id"].astype(str))).encode()).hexdigest()
     reasons = quarantined["reason_code"].value_counts()
+    detail = ", ".join(f"{code} {count}" for code, count in reasons.items())
+    context.log.info(
+        "%d rows in: %d kept, %d quarantined%s",
+        result.rows_in,
+        len(kept),
+        len(quarantined),
+        f" ({detail})" if detail else "",
+    )
     yield dg.Output(
         kept,
         output_name="conversations",
