@@ -64,6 +64,12 @@ run: pipeline serve
 serve: $(STAMP)
 	CHAT_DEV_LOGIN=$(or $(CHAT_DEV_LOGIN),false) $(PY) -m serving.launch --host $(HOST) --port $(PORT)
 
+# A terminal chat with the served model (`make serve` in another terminal): each line's intent,
+# confidence, alternatives, fallback and the bot's reply. SERVICE_URL points it elsewhere.
+.PHONY: shell
+shell: $(STAMP)
+	@$(PY) -m serving.shell --url "$(or $(SERVICE_URL),http://$(HOST):$(PORT))"
+
 # make token CHAT_USER=alice ROLE=customer|agent: a chat token signed with CHAT_JWT_SECRET.
 token: $(STAMP)
 	@$(PY) -m serving.chat.auth --user "$(CHAT_USER)" --role "$(ROLE)"
