@@ -6,7 +6,6 @@ folder beside the repo). Any folder holding `train.csv`/`test.csv` (`text,catego
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 CITATION = (
@@ -30,14 +29,3 @@ def csv_paths(directory: Path) -> list[Path]:
             "to a folder holding them (text,category columns)"
         )
     return paths
-
-
-def categories(directory: Path) -> list[str]:
-    """The 77 intent names, from categories.json when present, else from the CSV labels."""
-    listing = directory / "categories.json"
-    if listing.is_file():
-        return list(json.loads(listing.read_text()))
-    import pandas as pd
-
-    frames = [pd.read_csv(path, usecols=["category"]) for path in csv_paths(directory)]
-    return sorted(set(pd.concat(frames)["category"]))
