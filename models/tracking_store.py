@@ -16,6 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy.engine import make_url
 
 PROBE_TIMEOUT_S = 5.0
+# Store schemes this project runs on (a database URL may name its driver: postgresql+psycopg).
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+SERVER_SCHEMES = ("http", "https", "databricks", "databricks-uc", "uc")
 
 
 class TrackingStoreMissing(RuntimeError):
@@ -50,9 +53,15 @@ def sqlite_path(uri: str) -> Path | None:
 def require_store(uri: str, variable: str = "MLFLOW_TRACKING_URI") -> None:
     """Raise TrackingStoreMissing unless `uri`'s SQLite file exists or its server answers.
 
-    Other schemes (databricks, file stores) are left to MLflow. `variable` is the setting the
-    message tells people to fix.
+    Databricks and database servers are left to MLflow. A scheme MLflow cannot use, or a plain
+    path (an MLflow file store, refused by MLflow 3), is one line too. `variable` is the setting
+    the message tells people to fix.
     """
+    scheme = urlsplit(uri).scheme.split("+")[0].lower()
+    if scheme not in (*DATABASE_SCHEMES, *SERVER_SCHEMES):
+        raise TrackingStoreMissing(
+            f"{variable} must be a sqlite:///path, http(s):// or database URL, not {redact(uri)!r}"
+        )
     path = sqlite_path(uri)
     if path is not None:
         if not path.is_file():

@@ -76,6 +76,12 @@ def test_status_against_an_unreachable_tracking_server_is_one_line(tmp_path):
     assert_one_line_error(done, f"MLflow tracking server {uri} is unreachable")
 
 
+@pytest.mark.parametrize("uri", ["foo://tracking", "mlruns", "file:///tmp/mlruns"])
+def test_status_against_a_tracking_uri_mlflow_cannot_use_is_one_line(tmp_path, uri):
+    done = run_cli(cli_env(tmp_path, MLFLOW_TRACKING_URI=uri), "status")
+    assert_one_line_error(done, "MLFLOW_TRACKING_URI must be a sqlite:///path", repr(uri))
+
+
 def test_promote_of_an_unknown_version_is_one_line(tmp_path):
     env = cli_env(tmp_path)
     IntentRegistry(RegistryConfig(env["MLFLOW_TRACKING_URI"])).ensure_registered_model()
@@ -135,3 +141,10 @@ def test_make_token_with_a_short_secret_is_one_line():
     done = make_token(os.environ | {"CHAT_JWT_SECRET": "short"}, "CHAT_USER=alice")
     assert "Traceback" not in done.stderr
     assert "error: bad setting CHAT_JWT_SECRET must be at least 32" in done.stderr
+
+
+def test_make_token_with_an_empty_chat_user_prints_its_usage():
+    done = make_token(os.environ | {"CHAT_JWT_SECRET": SECRET}, "CHAT_USER=")
+    assert done.returncode != 0 and done.stdout == ""
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[0] == "usage: make token CHAT_USER=alice ROLE=customer|agent"
