@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,20 +31,18 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
-from mlflow.types import ColSpec, Schema
 
 from models import faults
 from models.faults import Boundary
 from models.process_stamp import ProcessStamp
+from models.pyfunc import log_pyfunc_model
 from models.registry import (
     REQUIRED_VERSION_TAGS,
     TAG_CANDIDATE,
     TAG_FALLBACK,
     TAG_FINGERPRINT,
     TAG_TRAINED_AT,
-    TRUSTED_SKOPS_TYPES,
     IntentRegistry,
 )
 from models.run_contents import log_candidate_runs, log_reference, log_reports, log_scores
@@ -52,10 +51,6 @@ from models.training import TrainingOutcome
 # Pinned here so MLflow does not spend ~10 s inferring requirements by importing the model.
 _MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "textblob", "spacy")
 _URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", "text"), ColSpec("string", "context", required=False)]),
-    outputs=Schema([ColSpec("string")]),
-)
 # MLflow's UI picks an experiment's layout from this tag; untagged, MLflow 3.17 infers one and
 # can open a training experiment in GenAI mode (traces, no runs table). Values as its UI knows
 # them; the `_inferred` ones are the UI's guesses, which an explicit kind replaces.
@@ -220,21 +215,22 @@ def _log_run(
 
 
 def _log_model(outcome: TrainingOutcome) -> ModelInfo:
+    import skops.io
+
     example = pd.DataFrame(
         {
             "text": outcome.test_predictions.texts[:3],
             "context": ["{}"] * min(3, len(outcome.test_predictions.texts)),
         }
     )
-    # Not registered here: the version is created later, from the finished run, with its tags.
-    return mlflow.sklearn.log_model(
-        outcome.pipeline,
-        name="model",
-        serialization_format="skops",
-        skops_trusted_types=TRUSTED_SKOPS_TYPES,
-        signature=SIGNATURE,
-        input_example=example,
-        pip_requirements=[f"{name}=={installed_version(name)}" for name in _MODEL_REQUIREMENTS],
-        code_paths=[str(Path(__file__).resolve().parents[1] / "features")],
-        metadata={"fallback": outcome.fallback.to_dict(), "labels": outcome.labels},
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        skops_file = Path(scratch, "model.skops")
+        skops.io.dump(outcome.pipeline, skops_file)
+        # Not registered here: the version is created later, from the finished run, with its tags.
+        return log_pyfunc_model(
+            skops_file,
+            outcome.fallback,
+            example,
+            [f"{name}=={installed_version(name)}" for name in _MODEL_REQUIREMENTS],
+            {"fallback": outcome.fallback.to_dict(), "labels": outcome.labels},
+        )
