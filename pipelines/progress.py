@@ -10,7 +10,6 @@ come out in the same format. Every line starts with the time since the command s
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ import time
 from typing import TextIO
 
 import dagster as dg
+from dagster_shared.error import SerializableErrorInfo  # the type of Dagster's error records
 
 # The packages whose INFO lines are progress (the candidates being fitted, rows quarantined).
 OWN_LOGGERS = ("conversations", "features", "models", "pipelines", "monitoring")
@@ -43,17 +43,19 @@ def one_line(text: str, limit: int = 300) -> str:
     return folded if len(folded) <= limit else folded[: limit - 1] + "…"
 
 
-def error_cause(error: object) -> str:
+def error_cause(error: SerializableErrorInfo | None) -> str:
     """`Class: message` of what the asset raised, from a Dagster SerializableErrorInfo chain.
 
     Dagster wraps what the asset raised in its own errors (DagsterExecutionStepExecutionError…);
     the first error of the chain that is not Dagster's is the asset's, and the first line of its
     message is what a person needs. Its own causes (`raise … from …`) stay in the event log.
     """
-    while str(getattr(error, "cls_name", "")).startswith("Dagster") and error.cause is not None:
+    if error is None:
+        return "unknown error"
+    while error.cls_name and error.cls_name.startswith("Dagster") and error.cause is not None:
         error = error.cause
-    name = str(getattr(error, "cls_name", "") or "")
-    message = one_line(getattr(error, "message", "") or "")
+    name = error.cls_name or ""
+    message = one_line(error.message or "")
     qualified, _, rest = message.partition(": ")
     if rest and qualified.endswith(f".{name}"):  # dagster.…Failure: description
         message = f"{name}: {rest}"
@@ -106,7 +108,7 @@ def _event_line(event: dg.DagsterEvent, step: str, quiet: bool) -> str | None:
     if kind == dg.DagsterEventType.STEP_START and not quiet:
         return f"{step}: started"
     if kind == dg.DagsterEventType.STEP_SUCCESS and not quiet:
-        return f"{step}: finished in {event.event_specific_data.duration_ms / 1000:.1f}s"
+        return f"{step}: finished in {event.step_success_data.duration_ms / 1000:.1f}s"
     if kind == dg.DagsterEventType.STEP_FAILURE:
         return f"{step}: FAILED: {error_cause(event.step_failure_data.error)}"
     if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -146,14 +148,6 @@ def configure_python_logging(stream: TextIO | None = None) -> None:
     _quiet_mlflow(handler)
 
 
-class _Discard(io.TextIOBase):
-    """A text stream that keeps nothing."""
-
-    def write(self, text: str) -> int:
-        """Accept and drop `text`."""
-        return len(text)
-
-
 def _quiet_mlflow(handler: logging.Handler) -> None:
     """MLflow's warnings through `handler`; its INFO lines, prints and progress bars dropped.
 
@@ -164,10 +158,19 @@ def _quiet_mlflow(handler: logging.Handler) -> None:
     """
     from mlflow.utils import logging_utils
 
+    class Discard(logging_utils.MlflowLoggingStream):
+        """The stream, always off."""
+
+        def write(self, text: str) -> None:
+            """Drop `text`."""
+
+        def flush(self) -> None:
+            """Nothing to flush."""
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # read per download
     for name in ("mlflow", "alembic"):
         library = logging.getLogger(name)
         library.handlers = [handler]
         library.setLevel(logging.WARNING)
         library.propagate = False
-    logging_utils.MLFLOW_LOGGING_STREAM = _Discard()
+    logging_utils.MLFLOW_LOGGING_STREAM = Discard()

@@ -84,6 +84,7 @@ def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dic
             for key, value in event.step_materialization_data.materialization.metadata.items()
         }
         for event in result.get_asset_materialization_events()
+        if event.asset_key is not None
     }
 
 
