@@ -1,13 +1,14 @@
 """A monitoring run: reference vs current window → Evidently report, summary, verdict, alerts.
 
-`python -m monitoring.job` runs one (the Dagster asset `drift_report` and the APScheduler runner
-call `run_monitoring` too).
+`python -m monitoring.job` runs one outside Dagster; the Dagster asset `drift_report` calls
+`run_monitoring` too, in `monitoring_job` runs started by the daemon or by pipelines/scheduler.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from models.registry import IntentRegistry, RegistryConfig
+from models.settings_errors import SettingsProblem, load_settings
 from models.tracking import mlflow_uris
 from monitoring.alerts import Alert, notify
 from monitoring.data import CurrentData, read_current
@@ -277,7 +279,12 @@ def main() -> None:
     """Run once with the environment's settings and print where the report is."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        result = run_monitoring(MonitoringSettings())
+        settings = load_settings(MonitoringSettings)
+    except SettingsProblem as problem:  # one line naming the variable, no traceback
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        result = run_monitoring(settings)
     except MonitoringError as exc:
         raise SystemExit(f"monitoring: {exc}") from exc
     print(

@@ -17,7 +17,9 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,10 @@ import pandas as pd
 from conversations import tables
 from conversations.schema import LabelSource, LabelTrust
 from conversations.writer import LabelRecord, insert_labels
+from models.settings_errors import SettingsProblem, load_settings
 from models.splits import TEST, text_bucket
+from monitoring.settings import MonitoringSettings
+from pipelines.settings import PipelineSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HELD_OUT = ("apple_pay_or_google_pay", "lost_or_stolen_phone", "terminate_account", "age_limit")
@@ -40,6 +45,14 @@ TRAIN_ASSETS = (
     "model_promotion",
 )
 FAST = {"intent_model": {"config": {"candidates": ["tfidf_logreg"]}}}
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """The sandbox's settings, read once from the environment the demo sets up."""
+
+    pipeline: PipelineSettings
+    monitoring: MonitoringSettings
 
 
 def say(message: str) -> None:
@@ -77,16 +90,15 @@ def prepare_sandbox(root: Path, banking77: Path) -> pd.DataFrame:
     return pd.read_csv(banking77 / "test.csv")
 
 
-def train(label: str) -> dict[str, Any]:
+def train(label: str, settings: DemoSettings) -> dict[str, Any]:
     """Materialise the training assets (fast search space) and return their metadata."""
     import dagster as dg
 
     from pipelines.cli import materialization_metadata
     from pipelines.definitions import build_definitions
-    from pipelines.settings import PipelineSettings
 
     started = time.perf_counter()
-    defs = build_definitions(PipelineSettings())
+    defs = build_definitions(settings.pipeline, settings.monitoring)
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
@@ -177,12 +189,11 @@ def damage_labels(store_url: str, banking77: Path, at: datetime) -> int:
     return label_messages(store_url, rows, wrong, at)
 
 
-def monitor(end: datetime) -> Any:
+def monitor(end: datetime, settings: MonitoringSettings) -> Any:
     """One monitoring run over the day before `end`."""
     from monitoring.job import run_monitoring
-    from monitoring.settings import MonitoringSettings
 
-    return run_monitoring(MonitoringSettings(window_end=end))
+    return run_monitoring(settings.model_copy(update={"window_end": end}))
 
 
 def gate_history() -> list[dict[str, Any]]:
@@ -193,20 +204,26 @@ def gate_history() -> list[dict[str, Any]]:
     return IntentRegistry(RegistryConfig(uri, uri)).gate_history()
 
 
-def main() -> None:
-    """Run the story and print where everything is."""
+def main() -> int:
+    """Run the story and print where everything is; a bad setting is one line (exit code 2)."""
     root = Path(os.environ.get("DEMO_DIR", REPO_ROOT / ".demo")).resolve()
     banking77 = Path(
         os.environ.get("BANKING77_SOURCE", REPO_ROOT.parent / "shared" / "data" / "banking77")
     )
+    os.environ.update(demo_environment(root))
+    try:
+        # Read before the sandbox is wiped and rebuilt: a bad value changes nothing.
+        settings = DemoSettings(load_settings(PipelineSettings), load_settings(MonitoringSettings))
+    except SettingsProblem as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     say(f"sandbox {root}: Banking77 without {', '.join(HELD_OUT)}")
     test = prepare_sandbox(root, banking77)
-    os.environ.update(demo_environment(root))
     store_url = os.environ["CONVERSATION_STORE_URL"]
     assert TEST == "test"
 
     say("1/6 train the first champion")
-    train("first model")
+    train("first model", settings)
 
     now = datetime.now(UTC)
     say("2/6 replay a day of traffic, held-out intents and noisy paraphrases included")
@@ -215,7 +232,7 @@ def main() -> None:
     print(f"    {len(traffic)} messages, {len(held)} of them about the held-out intents")
 
     say("3/6 monitor the day")
-    drift = monitor(now + timedelta(minutes=1))
+    drift = monitor(now + timedelta(minutes=1), settings.monitoring)
     fallback = drift.summary["predictions"]["fallback_rate"]
     print(f"    verdict: {drift.verdict}")
     for reason in drift.summary["reasons"]:
@@ -230,12 +247,12 @@ def main() -> None:
     print(f"    {count} agent labels stored")
 
     say("5/6 retrain: the challenger must earn its place")
-    retrained = train("retrained model")
+    retrained = train("retrained model", settings)
 
     say("6/6 a careless labelling batch damages half of the training labels; retrain")
     damaged = damage_labels(store_url, banking77, now + timedelta(minutes=3))
     print(f"    {damaged} wrong agent labels stored")
-    refused = train("damaged model")
+    refused = train("damaged model", settings)
 
     say("decisions")
     for entry in gate_history():
@@ -257,7 +274,8 @@ def main() -> None:
     print(json.dumps(summary))
     if not ok:
         raise SystemExit("the demo did not end as expected: see the decisions above")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
