@@ -181,8 +181,7 @@ def check_invariance(inputs: GateInputs) -> Check:
     result = inputs.behavioural
     if result is None:
         return Check("invariance", False, "behavioural tests not run")
-    worst_kind = min(result.invariance, key=result.invariance.get)
-    worst = result.invariance[worst_kind]
+    worst = min(result.invariance.values())
     rates = ", ".join(f"{kind} {rate:.1%}" for kind, rate in result.invariance.items())
     return Check(
         "invariance",

@@ -248,6 +248,8 @@ class IntentRegistry:
     def load_reference(self, version: str) -> pd.DataFrame | None:
         """The training snapshot (text, intent, split) stored with a version's run, or None."""
         run_id = self.version(version).run_id
+        if run_id is None:  # registered from a model source, not a run: no snapshot to read
+            return None
         with tempfile.TemporaryDirectory() as scratch:
             try:
                 path = self.client.download_artifacts(

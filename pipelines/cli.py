@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from models.registry import ModelLoadError
+from models.registry import IntentRegistry, ModelLoadError, RegistryConfig
 from models.settings_errors import load_settings
 from models.tracking_store import TrackingStoreMissing, require_store
 from pipelines.settings import REPO_ROOT, PipelineSettings
@@ -102,10 +102,8 @@ def status(settings: PipelineSettings) -> int:
     return 0
 
 
-def _registry(settings: PipelineSettings):
+def _registry(settings: PipelineSettings) -> IntentRegistry:
     """The registry of an existing store (status, promote and rollback never create one)."""
-    from models.registry import IntentRegistry, RegistryConfig
-
     require_store(settings.mlflow_tracking_uri)
     if settings.mlflow_registry_uri:
         require_store(settings.mlflow_registry_uri, "MLFLOW_REGISTRY_URI")

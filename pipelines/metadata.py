@@ -6,8 +6,17 @@ import base64
 import io
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def count_mapping(counts: pd.Series) -> dict[str, int]:
+    """A Series of counts (`value_counts()`, `groupby().size()`) as `{name: count}` for metadata."""
+    return {str(name): int(count) for name, count in counts.items()}
 
 
 def markdown_counts(counts: Mapping[str, int], label: str, limit: int = 100) -> str:

@@ -13,7 +13,8 @@ import re
 import sys
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic.fields import FieldInfo
 
 ID_MAX_CHARS = 128
 CONTEXT_MAX_DEPTH = 3  # the context object itself is level 1: {"user": {"previous_intents": [...]}}
@@ -27,16 +28,18 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def text_type(max_chars: int) -> Any:
-    """A message text: at least one non-space character, at most `max_chars` characters."""
-    return Annotated[
-        str,
-        Field(max_length=max_chars, json_schema_extra={"pattern": _NON_BLANK.pattern}),
-        AfterValidator(_not_blank),
-    ]
+def text_bounds(max_chars: int) -> FieldInfo:
+    """At most `max_chars` characters; the schema's pattern documents what NOT_BLANK checks.
+
+    A message text is `Annotated[str, text_bounds(n), NOT_BLANK]`: a static alias the type
+    checker reads as `str`, with the bound taken from the settings at import time.
+    """
+    return Field(max_length=max_chars, json_schema_extra={"pattern": _NON_BLANK.pattern})
 
 
-IntentName = text_type(ID_MAX_CHARS)
+# At least one non-space character, checked in Python so that "space" means str.isspace().
+NOT_BLANK = AfterValidator(_not_blank)
+IntentName = Annotated[str, text_bounds(ID_MAX_CHARS), NOT_BLANK]
 Identifier = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS)]
 
 
@@ -98,16 +101,3 @@ Context = Annotated[
         }
     ),
 ]
-
-
-def batch_items_type(max_text_chars: int, max_items: int) -> Any:
-    """The `items` of /batch_predict: 1 … `max_items` messages, each a text and its context."""
-    item = create_model(
-        "PredictItem",
-        # Unknown fields are ignored everywhere, as BentoML does for top-level parameters.
-        __config__=ConfigDict(extra="ignore"),
-        __doc__="One message to classify.",
-        text=(text_type(max_text_chars), ...),
-        context=(Context | None, None),
-    )
-    return Annotated[list[item], Field(min_length=1, max_length=max_items)]

@@ -13,11 +13,12 @@ import hmac
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import bentoml
 from fastapi import FastAPI, Header, WebSocket
-from starlette.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
 
 from features.sentiment import warm_up as warm_up_sentiment
 from models.predictions import PredictionDocument
@@ -32,7 +33,7 @@ from serving.chat.protocol import CloseCode
 from serving.chat.settings import ChatSettings
 from serving.feedback import FeedbackStore
 from serving.guards import BodyLimitGuard, JsonContentTypeGuard
-from serving.inputs import Context, Identifier, IntentName, batch_items_type, text_type
+from serving.inputs import NOT_BLANK, Context, Identifier, IntentName, text_bounds
 from serving.metrics_dir import use_own_metrics_dir
 from serving.model_holder import ModelHolder
 from serving.openapi import OpenAPIDocument
@@ -65,8 +66,21 @@ swaps_total = bentoml.metrics.Counter(
 # of their own instead of the host-wide one the next server start would empty.
 use_own_metrics_dir()
 quiet_client_errors()  # a client's 400 is an INFO line, not an ERROR with a traceback
-Text = text_type(settings.max_text_chars)
-Items = batch_items_type(settings.max_text_chars, settings.max_batch_items)
+# Request types: static aliases for the type checker, bounds from the settings for pydantic.
+Text = Annotated[str, text_bounds(settings.max_text_chars), NOT_BLANK]
+
+
+class PredictItem(BaseModel):
+    """One message to classify."""
+
+    # Unknown fields are ignored everywhere, as BentoML does for top-level parameters.
+    model_config = ConfigDict(extra="ignore")
+
+    text: Text
+    context: Context | None = None
+
+
+Items = Annotated[list[PredictItem], Field(min_length=1, max_length=settings.max_batch_items)]
 
 
 # BentoML serves the Swagger UI at / and merges these routes into /docs.json; no second UI.
@@ -107,7 +121,11 @@ chat_app = build_chat_app(dev_login=chat_settings.enabled and chat_settings.dev_
 @bentoml.asgi_app(admin_app, path="/")
 @bentoml.asgi_app(chat_app, path="/chat")
 class IntentService:
-    """Serves the registry's `champion` intent model over HTTP."""
+    """Serves the registry's `champion` intent model over HTTP.
+
+    The APIs answer a JSON object: a prebuilt Response (orjson, serving/responses.py) or a dict.
+    BentoML derives no schema from that return type, so each declares `output_spec=dict`.
+    """
 
     def __init__(self) -> None:
         self.settings = settings
@@ -176,14 +194,14 @@ class IntentService:
                     logger.warning("registry poll: %s", problem)
                 reported = problem
 
-    @bentoml.api(route="/predict")
+    @bentoml.api(route="/predict", output_spec=dict)
     async def predict(
         self,
         text: Text,
         context: Context | None = None,
         user_id: Identifier | None = None,
         session_id: Identifier | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Classify one customer message."""
         started = time.perf_counter()
         model = self.models.current  # read once: this request finishes on this version
@@ -192,8 +210,8 @@ class IntentService:
         document["processing_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return json_response(document)
 
-    @bentoml.api(route="/batch_predict")
-    async def batch_predict(self, items: Items) -> dict[str, Any]:
+    @bentoml.api(route="/batch_predict", output_spec=dict)
+    async def batch_predict(self, items: Items) -> Response:
         """Classify up to `max_batch_items` messages in one call."""
         started = time.perf_counter()
         model = self.models.current
@@ -212,7 +230,7 @@ class IntentService:
             }
         )
 
-    @bentoml.api(route="/feedback")
+    @bentoml.api(route="/feedback", output_spec=dict)
     async def feedback(
         self,
         ctx: bentoml.Context,
@@ -222,7 +240,7 @@ class IntentService:
         message_id: Identifier | None = None,
         user_id: Identifier | None = None,
         session_id: Identifier | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | Response:
         """Store a corrected label with the trust its credential gives; new intents are flagged."""
         headers = ctx.request.headers
         try:
@@ -307,12 +325,18 @@ class IntentService:
                 fallbacks_total.inc()
 
 
-IntentService.add_asgi_middleware(JsonContentTypeGuard)
-IntentService.add_asgi_middleware(BodyLimitGuard, max_bytes=settings.body_limit_bytes)
-IntentService.add_asgi_middleware(
-    OpenAPIDocument, build=lambda: IntentService.openapi_spec.asdict()
-)
+def _as_service(decorated: object) -> bentoml.Service[IntentService]:
+    """The Service `@bentoml.service` made of the class (mypy does not apply class decorators)."""
+    if not isinstance(decorated, bentoml.Service):
+        raise TypeError(f"{decorated!r} is not a BentoML service")
+    return decorated
+
+
+service = _as_service(IntentService)
+service.add_asgi_middleware(JsonContentTypeGuard)
+service.add_asgi_middleware(BodyLimitGuard, max_bytes=settings.body_limit_bytes)
+service.add_asgi_middleware(OpenAPIDocument, build=lambda: service.openapi_spec.asdict())
 if settings.rate_limit_per_s > 0:
-    IntentService.add_asgi_middleware(
+    service.add_asgi_middleware(
         RateLimitMiddleware, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
     )

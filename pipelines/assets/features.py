@@ -7,7 +7,7 @@ import pandas as pd
 
 from features import FeatureExtractor, FeatureSettings
 from models.examples import build_training_examples
-from pipelines.metadata import markdown_counts
+from pipelines.metadata import count_mapping, markdown_counts
 
 GROUP = "features"
 
@@ -42,13 +42,15 @@ def training_examples(
         metadata={
             "row_count": len(examples),
             "n_intents": int(examples["intent"].nunique()),
-            "splits": dg.MetadataValue.json(splits.to_dict()),
+            "splits": dg.MetadataValue.json(count_mapping(splits)),
             "label_sources": dg.MetadataValue.json(
-                examples["label_source"].value_counts().to_dict()
+                count_mapping(examples["label_source"].value_counts())
             ),
-            "label_trust": dg.MetadataValue.json(examples["label_trust"].value_counts().to_dict()),
+            "label_trust": dg.MetadataValue.json(
+                count_mapping(examples["label_trust"].value_counts())
+            ),
             "label_histogram": dg.MetadataValue.md(
-                markdown_counts(examples["intent"].value_counts().to_dict(), "intent")
+                markdown_counts(count_mapping(examples["intent"].value_counts()), "intent")
             ),
         },
     )
@@ -85,7 +87,7 @@ def message_features(
         [training_examples[["message_id", "intent", "split"]].reset_index(drop=True), features],
         axis=1,
     )
-    means = features.mean().round(3).to_dict()
+    means = {str(name): float(mean) for name, mean in features.mean().round(3).items()}
     return dg.MaterializeResult(
         value=table,
         metadata={

@@ -1,12 +1,13 @@
 """Ingestion assets: every source read with lineage, validated, bad rows quarantined."""
 
 import hashlib
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 
 from conversations.validation import validate_messages
-from pipelines.metadata import markdown_counts, previous_row_count
+from pipelines.metadata import count_mapping, markdown_counts, previous_row_count
 from pipelines.resources import ConversationSources
 
 GROUP = "ingestion"
@@ -24,7 +25,7 @@ def raw_conversations(
         value=raw,
         metadata={
             "row_count": len(raw),
-            "sources": dg.MetadataValue.md(markdown_counts(per_source.to_dict(), "source")),
+            "sources": dg.MetadataValue.md(markdown_counts(count_mapping(per_source), "source")),
         },
     )
 
@@ -46,7 +47,7 @@ def validated_conversations(
     context: dg.AssetExecutionContext,
     sources: ConversationSources,
     raw_conversations: pd.DataFrame,
-):
+) -> Iterator[dg.Output[pd.DataFrame]]:
     """Split raw rows into kept and quarantined; rows in = kept + quarantined, always."""
     result = validate_messages(raw_conversations, sources.max_text_chars)
     kept, quarantined = result.kept, result.quarantined
@@ -73,11 +74,11 @@ def validated_conversations(
             "rows_kept": len(kept),
             "rows_quarantined": len(quarantined),
             "rows_added": len(kept) - previous if previous is not None else len(kept),
-            "quarantine_reasons": dg.MetadataValue.json(reasons.to_dict()),
+            "quarantine_reasons": dg.MetadataValue.json(count_mapping(reasons)),
             "conversations": int(kept["conversation_id"].nunique()),
             "labelled_rows": int(kept["intent"].notna().sum()),
             "speakers": dg.MetadataValue.md(
-                markdown_counts(kept["speaker"].value_counts().to_dict(), "speaker")
+                markdown_counts(count_mapping(kept["speaker"].value_counts()), "speaker")
             ),
         },
     )
@@ -86,7 +87,7 @@ def validated_conversations(
         output_name="quarantined_messages",
         metadata={
             "row_count": len(quarantined),
-            "reasons": dg.MetadataValue.md(markdown_counts(reasons.to_dict(), "reason")),
+            "reasons": dg.MetadataValue.md(markdown_counts(count_mapping(reasons), "reason")),
             "preview": dg.MetadataValue.md(quarantined.head(20).to_markdown(index=False))
             if not quarantined.empty
             else "none",

@@ -15,7 +15,7 @@ from models.gate import gate_inputs
 from models.promotion import PromotionRules, decide_promotion
 from models.promotion_state import apply_pending, record_decision
 from models.recovery import recover
-from models.registry import CHALLENGER, TAG_GATE
+from models.registry import CHALLENGER, TAG_GATE, IntentRegistry
 from models.tracking import log_and_register
 from models.training import train_intent_model
 from monitoring.alerts import gate_failure_alert
@@ -47,7 +47,22 @@ def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
 
 
 def _splits(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    return tuple(examples[examples["split"] == name] for name in ("train", "validation", "test"))
+    train, validation, test = (
+        examples[examples["split"] == name] for name in ("train", "validation", "test")
+    )
+    return train, validation, test
+
+
+def _run_link(
+    mlflow_registry: MlflowRegistry, registry: IntentRegistry, run_id: str | None
+) -> dict[str, dg.MetadataValue]:
+    """`mlflow_run`: the MLflow UI link of a version's run (none for a version without one)."""
+    if run_id is None:
+        return {}
+    run = registry.client.get_run(run_id)
+    return {
+        "mlflow_run": dg.MetadataValue.url(mlflow_registry.run_url(run.info.experiment_id, run_id))
+    }
 
 
 @dg.asset(group_name=GROUP, kinds={"scikit-learn", "mlflow"})
@@ -110,7 +125,9 @@ def intent_model(
         run_tags={"dagster.run_id": context.run.run_id, "dagster.asset": "intent_model"},
         reference=pd.concat([train, validation, test]),  # snapshot + one MLflow Dataset each
     )
-    run = registry.client.get_run(version.run_id)
+    run_link = _run_link(mlflow_registry, registry, version.run_id)
+    if not run_link:
+        context.log.warning("version %s names no MLflow run: no run link", version.version)
     with tempfile.TemporaryDirectory() as scratch:
         image = plot_confusion_matrix(
             outcome.test_predictions, outcome.labels, Path(scratch) / "cm.png"
@@ -138,9 +155,7 @@ def intent_model(
             "fallback_threshold": outcome.fallback.threshold,
             "fallback_margin": outcome.fallback.margin,
             "excluded_intents": ", ".join(outcome.excluded_intents) or "none",
-            "mlflow_run": dg.MetadataValue.url(
-                mlflow_registry.run_url(run.info.experiment_id, run.info.run_id)
-            ),
+            **run_link,
             "candidates": dg.MetadataValue.md(candidates_table.to_markdown(index=False)),
             "confusion_matrix": confusion,
         },
