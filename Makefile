@@ -32,14 +32,16 @@ export CHAT_JWT_SECRET ?= $(shell test -s $(CHAT_SECRET_FILE) || (umask 077 && p
 # never used: Make imports the environment, so `USER ?= …` would always be the login name.
 CHAT_USER ?= $(if $(filter command line,$(origin USER)),$(USER),customer-1)
 ROLE ?= customer
-# Debian packages the tests drive for real: a Redis server (chat fan-out) and Chromium (pages).
-SYSTEM_PACKAGES := redis-server chromium
+# Debian packages the tests drive for real: a Redis server (chat fan-out), Chromium (pages) and
+# PostgreSQL (the production profile's stores; Debian keeps initdb in /usr/lib/postgresql/*/bin).
+SYSTEM_PACKAGES := redis-server chromium postgresql
 SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
 
 install: $(STAMP)
 
 system-deps:
-	@command -v redis-server >/dev/null && command -v chromium >/dev/null || ( \
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null && \
+		{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || ( \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) )
 

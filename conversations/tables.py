@@ -121,6 +121,7 @@ support_requests = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("issue_type", sa.String(64)),
     sa.Column("description", sa.Text),
+    # A HandoffReason code; the customer's own words of an escalation go to `escalation_reason`.
     sa.Column("handoff_reason", sa.String(64)),
     sa.Column("handed_off_at", sa.DateTime(timezone=True)),
     sa.Column("escalations", sa.Integer, nullable=False, server_default="0"),
@@ -129,6 +130,8 @@ support_requests = sa.Table(
     sa.Column("rating", sa.Integer),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    # The free text of the latest `support_escalate` (up to 2,000 characters), None without one.
+    sa.Column("escalation_reason", sa.Text),
 )
 
 

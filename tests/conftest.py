@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +20,7 @@ from models.splits import assign_splits
 from models.tracking import log_and_register
 from models.training import train_intent_model
 from tests import orphans
+from tests.postgres import PostgresServer, start_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -171,3 +174,17 @@ def screenshot_dir(tmp_path: Path) -> Path:
     directory = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (tests/postgres.py), stopped at the end."""
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The SQLAlchemy URL of a fresh, empty PostgreSQL database for one test."""
+    return postgres_server.create_database(f"test_{uuid.uuid4().hex[:12]}")

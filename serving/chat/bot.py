@@ -127,8 +127,8 @@ class Action(StrEnum):
 class HandoffReason(StrEnum):
     """Why a conversation went to a human (`support_requests.handoff_reason`).
 
-    The bot's rules give the first four; the rest come from frames. An escalation with a reason
-    stores the customer's own words instead.
+    The bot's rules give the first four; the rest come from frames. An escalation's own words
+    are kept apart, in `support_requests.escalation_reason`.
     """
 
     ASKED_FOR_HUMAN = "asked_for_human"
@@ -136,7 +136,7 @@ class HandoffReason(StrEnum):
     FRUSTRATION = "frustration"
     MODEL_UNAVAILABLE = "model_unavailable"
     CUSTOMER_REQUEST = "customer_request"  # a `support_request` frame
-    ESCALATED = "escalated"  # a `support_escalate` frame without a reason
+    ESCALATED = "escalated"  # a `support_escalate` frame
     AGENT_JOINED = "agent_joined"  # an agent joined the room before any hand-off
 
 

@@ -194,8 +194,10 @@ class FrameHandlers:
         if client.identity.role is Role.AGENT:
             # Replayed hand-offs may since have been resolved elsewhere: this is the live queue.
             queue = await ctx.db(ctx.store.support.agent_queue)
+            # The customer's own words when they escalated, else the hand-off's reason code.
             requests = [
-                {**request.to_wire(), "reason": request.handoff_reason} for request in queue
+                {**request.to_wire(), "reason": request.escalation_reason or request.handoff_reason}
+                for request in queue
             ]
             client.send(p.encode("support_queue", {"requests": requests}))
 

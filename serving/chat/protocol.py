@@ -89,8 +89,12 @@ class RoomRef(_Data):
     room_id: Id
 
 
+# support_requests.issue_type holds 64 characters; PostgreSQL refuses a longer value outright.
+IssueType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
 class SupportRequest(_Data):
-    issue_type: Id | None = None
+    issue_type: IssueType | None = None
     description: ShortText = ""
 
 

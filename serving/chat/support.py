@@ -55,6 +55,7 @@ class SupportCase:
     rating: int | None
     created_at: datetime
     resolved_at: datetime | None
+    escalation_reason: str | None
 
     @classmethod
     def from_row(cls, row: Any) -> SupportCase:
@@ -176,10 +177,19 @@ class SupportStore:
 
     @writes
     def escalate(self, request_id: str, reason: str) -> None:
-        """Count an escalation; a bot conversation goes to the agent queue with it."""
+        """Count an escalation; a bot conversation goes to the agent queue with it.
+
+        `handoff_reason` takes the code `escalated` (a HandoffReason, 64 characters at most);
+        the customer's words, up to 2,000 characters, are kept in `escalation_reason`.
+        """
         requests = tables.support_requests
-        self.hand_off(request_id, reason or HandoffReason.ESCALATED.value)
-        self._update(request_id, None, escalations=requests.c.escalations + 1)
+        self.hand_off(request_id, HandoffReason.ESCALATED.value)
+        self._update(
+            request_id,
+            None,
+            escalations=requests.c.escalations + 1,
+            escalation_reason=sa.func.coalesce(reason or None, requests.c.escalation_reason),
+        )
 
     @writes
     def assign(self, request_id: str, agent_id: str) -> bool:

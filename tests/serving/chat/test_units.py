@@ -47,6 +47,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
         # Past a 64-bit seq: the store's query overflowed into a 500.
         ('{"type": "resume", "data": {"last_seq": 9223372036854775808}}', 400, "last_seq"),
         ('{"type": "rate_support", "data": {"request_id": "r", "rating": 9}}', 400, "rating"),
+        # Longer than support_requests.issue_type: PostgreSQL refused the row (a 500).
+        (json.dumps({"type": "support_request", "data": {"issue_type": "x" * 65}}), 400, "issue"),
         (json.dumps({"type": "heartbeat", "data": {"pad": "x" * 20_000}}), 413, "bytes"),
     ],
 )

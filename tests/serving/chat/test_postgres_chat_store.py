@@ -1,0 +1,124 @@
+"""The chat store (serving/chat/store.py) on a real PostgreSQL server (tests/postgres.py)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from conversations import tables
+from conversations.readers import read_conversation_store
+from conversations.schema import Speaker
+from serving.chat.auth import BOT_USER_ID, Identity, Role
+from serving.chat.bot import HandoffReason
+from serving.chat.classification import Classification
+from serving.chat.protocol import RoomType
+from serving.chat.store import BotReply, ChatStore
+from serving.chat.support import SupportStatus
+
+CUSTOMER = Identity("customer-pg", Role.CUSTOMER)
+AGENT = Identity("agent-pg", Role.AGENT)
+
+
+@pytest.fixture
+def store(postgres_url: str):
+    """A chat store on a fresh PostgreSQL database."""
+    chat = ChatStore(postgres_url)
+    yield chat
+    chat.close()
+
+
+def test_message_and_event_commit_together_and_replay(store: ChatStore) -> None:
+    room = store.rooms.create_room("help", RoomType.SUPPORT, CUSTOMER, [BOT_USER_ID])
+    sent = store.insert_message(
+        room.room_id, CUSTOMER.user_id, Speaker.CUSTOMER, "Where is my card?", "client-1"
+    )
+    prediction = Classification("card_arrival", 0.9, False, "intent-model", "4")
+    store.record_prediction(sent.message_id, prediction, -0.1, 0.3)
+    reply = store.insert_message(
+        room.room_id,
+        BOT_USER_ID,
+        Speaker.BOT,
+        "It should arrive soon.",
+        None,
+        BotReply("answer", prediction, 0.0, sent.message_id),
+    )
+    resent = store.insert_message(
+        room.room_id, CUSTOMER.user_id, Speaker.CUSTOMER, "Where is my card?", "client-1"
+    )
+    label_id = store.record_label(
+        sent.message_id, "card_arrival", AGENT.user_id, "Where is my card?"
+    )
+
+    assert resent.duplicate and resent.message_id == sent.message_id and resent.seq == sent.seq
+    assert reply.seq > sent.seq
+    replayed = store.events.replay(CUSTOMER, 0, 100)
+    assert [(event.type, event.data["seq"]) for event in replayed] == [
+        ("new_message", sent.seq),
+        ("bot_reply", reply.seq),
+    ]
+    assert replayed[1].data["intent"] == "card_arrival" and replayed[1].data["reply_to"] == (
+        sent.message_id
+    )
+    assert store.events.replay(CUSTOMER, reply.seq, 100) == []
+    assert store.events.last_seq() == reply.seq
+    assert [row["content"] for row in store.events.room_history(room.room_id, 10)] == [
+        "Where is my card?",
+        "It should arrive soon.",
+    ]
+    assert [turn.intent for turn in store.customer_turns(room.room_id, room.created_at)] == [
+        "card_arrival"
+    ]
+    assert label_id >= 1
+    # The pipeline reads the same rows, the agent's label winning over none.
+    frame = read_conversation_store(str(store.engine.url.render_as_string(hide_password=False)))
+    frame = frame.set_index("message_id")
+    assert frame.loc[sent.message_id, "intent"] == "card_arrival"
+    assert frame.loc[sent.message_id, "label_trust"] == "agent"
+    assert frame.loc[reply.message_id, "turn"] == "1"  # raw rows are text until validation
+
+
+def test_a_message_whose_event_fails_is_not_stored(store: ChatStore) -> None:
+    room = store.rooms.create_room("help", RoomType.SUPPORT, CUSTOMER, [BOT_USER_ID])
+    # A room id longer than the event audience column: PostgreSQL refuses the event row, and
+    # the message written before it in the same transaction must go with it.
+    with pytest.raises(sa.exc.DataError):
+        store.insert_message("r" * 200, CUSTOMER.user_id, Speaker.CUSTOMER, "lost?", "c-x")
+    with store.engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(tables.messages)) == 0
+    assert store.events.last_seq() == 0
+    assert store.rooms.room(room.room_id) is not None
+
+
+def test_escalation_keeps_the_customers_words_up_to_2000_characters(store: ChatStore) -> None:
+    request, created = store.support.open_conversation(CUSTOMER, issue_type="card")
+    words = "Nobody has answered me for an hour and my account is blocked. " * 32
+    words = words[:2000]
+
+    store.support.escalate(request.request_id, words)
+    store.support.escalate(request.request_id, "")
+
+    escalated = store.support.get(request.request_id)
+    assert created and escalated is not None
+    assert escalated.status is SupportStatus.WAITING_AGENT
+    assert escalated.handoff_reason == HandoffReason.ESCALATED.value
+    assert escalated.escalation_reason == words  # a later escalation without words keeps them
+    assert escalated.escalations == 2
+    assert escalated.to_wire()["escalation_reason"] == words
+    assert [case.request_id for case in store.support.agent_queue()] == [request.request_id]
+
+
+def test_a_store_made_before_escalation_reasons_gains_the_column(postgres_url: str) -> None:
+    engine = sa.create_engine(postgres_url)
+    tables.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE support_requests DROP COLUMN escalation_reason"))
+    engine.dispose()
+
+    store = ChatStore(postgres_url)
+    try:
+        request, _ = store.support.open_conversation(CUSTOMER)
+        store.support.escalate(request.request_id, "x" * 2000)
+        escalated = store.support.get(request.request_id)
+    finally:
+        store.close()
+    assert escalated is not None and escalated.escalation_reason == "x" * 2000
