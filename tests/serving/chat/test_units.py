@@ -49,6 +49,22 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
         ('{"type": "rate_support", "data": {"request_id": "r", "rating": 9}}', 400, "rating"),
         # Longer than support_requests.issue_type: PostgreSQL refused the row (a 500).
         (json.dumps({"type": "support_request", "data": {"issue_type": "x" * 65}}), 400, "issue"),
+        # PostgreSQL refuses NUL in text: the message was accepted, then its row failed (a 500).
+        (
+            '{"type": "chat_message", "data": {"content": "a\\u0000b", "client_msg_id": "c"}}',
+            400,
+            "NUL",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "create_room",
+                    "data": {"name": "r", "type": "public", "member_ids": ["u\x00"]},
+                }
+            ),
+            400,
+            "member_ids: Value error, contains the NUL",
+        ),
         (json.dumps({"type": "heartbeat", "data": {"pad": "x" * 20_000}}), 413, "bytes"),
     ],
 )
