@@ -32,7 +32,8 @@ labels = sa.Table(
     "labels",
     metadata,
     sa.Column("label_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("message_id", sa.String(64), index=True),
+    # As long as /feedback's message_id may be (128); a store made with 64 is widened at start.
+    sa.Column("message_id", sa.String(128), index=True),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("intent", sa.String(128), nullable=False),
     sa.Column("label_source", sa.String(16), nullable=False),
@@ -145,6 +146,7 @@ def create_engine(url: str) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
     _add_missing_columns(engine)
+    _widen_short_columns(engine)
     return engine
 
 
@@ -166,6 +168,27 @@ def _add_missing_columns(engine: sa.Engine) -> None:
                     sa.text(
                         f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}{null}'
                     )
+                )
+
+
+def _widen_short_columns(engine: sa.Engine) -> None:
+    # A column made shorter by an older release is widened to today's length; PostgreSQL would
+    # otherwise refuse a longer value (SQLite never enforces VARCHAR lengths). Widening a
+    # VARCHAR rewrites no row.
+    if engine.dialect.name != "postgresql":
+        return
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {column["name"]: column["type"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            wanted = getattr(column.type, "length", None)
+            found = getattr(present.get(column.name), "length", None)
+            if wanted is None or found is None or found >= wanted:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as connection:
+                connection.execute(
+                    sa.text(f'ALTER TABLE {table.name} ALTER COLUMN "{column.name}" TYPE {kind}')
                 )
 
 

@@ -125,8 +125,9 @@ def test_writer_rows_are_read_back_by_the_pipeline_reader(postgres_url: str) -> 
     )
 
 
-def test_columns_added_since_a_store_was_made_are_added_on_postgres(postgres_url: str) -> None:
-    # A `labels` table as an older release made it: no `trust`, no `labelled_by`, one row.
+def make_old_labels_table(postgres_url: str) -> None:
+    """A `labels` table as an older release made it: no `trust`, no `labelled_by`, a 64-character
+    message_id, one row."""
     engine = sa.create_engine(postgres_url)
     with engine.begin() as connection:
         connection.execute(
@@ -145,6 +146,10 @@ def test_columns_added_since_a_store_was_made_are_added_on_postgres(postgres_url
             )
         )
     engine.dispose()
+
+
+def test_columns_added_since_a_store_was_made_are_added_on_postgres(postgres_url: str) -> None:
+    make_old_labels_table(postgres_url)
 
     engine = tables.create_engine(postgres_url)
     columns = {column["name"]: column for column in sa.inspect(engine).get_columns("labels")}
@@ -168,3 +173,31 @@ def test_columns_added_since_a_store_was_made_are_added_on_postgres(postgres_url
     assert (old["text"], old["trust"], old["labelled_by"]) == ("old text", "unverified", None)
     frame = read_conversation_store(postgres_url)
     assert sorted(frame["label_trust"]) == ["agent", "unverified"]
+
+
+def test_columns_made_shorter_by_an_older_release_are_widened(postgres_url: str) -> None:
+    # /feedback takes a message_id of up to 128 characters; the old column held 64 and
+    # PostgreSQL refused the label (a 500) where SQLite silently stored it.
+    make_old_labels_table(postgres_url)
+    long_id = "m" * 128
+
+    engine = tables.create_engine(postgres_url)
+    with engine.begin() as connection:
+        insert_label(
+            connection,
+            LabelRecord(
+                text="Where is my card?",
+                intent="card_arrival",
+                label_source=LabelSource.FEEDBACK,
+                trust=LabelTrust.SERVICE,
+                ts=T0,
+                message_id=long_id,
+            ),
+        )
+    columns = {column["name"]: column for column in sa.inspect(engine).get_columns("labels")}
+    with engine.connect() as connection:
+        ids = connection.scalars(sa.select(tables.labels.c.message_id)).all()
+    engine.dispose()
+
+    assert columns["message_id"]["type"].length == 128
+    assert ids.count(long_id) == 1 and len(ids) == 2
