@@ -15,6 +15,8 @@ import jwt
 
 ALGORITHM = "HS256"
 BOT_USER_ID = "bot"
+# The store's user-id columns hold 128 characters; PostgreSQL refuses a longer id on every write.
+USER_ID_MAX_CHARS = 128
 
 
 class Role(StrEnum):
@@ -62,8 +64,10 @@ def verify_token(secret: str, token: str | None) -> Identity:
     except ValueError as exc:
         raise AuthError(f"unknown role {claims['role']!r}") from exc
     user_id = str(claims["sub"])
-    if not user_id or user_id == BOT_USER_ID:
-        raise AuthError(f"user id {user_id!r} is not allowed")
+    if not user_id or user_id == BOT_USER_ID or "\x00" in user_id:
+        raise AuthError(f"user id {user_id[:40]!r} is not allowed")
+    if len(user_id) > USER_ID_MAX_CHARS:
+        raise AuthError(f"user id is longer than {USER_ID_MAX_CHARS} characters")
     return Identity(user_id, role)
 
 

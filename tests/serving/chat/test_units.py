@@ -95,6 +95,12 @@ def test_tokens_round_trip_and_fail_with_reasons():
         verify_token(SECRET, issue_token(SECRET, "alice", "customer", -5))
     with pytest.raises(AuthError, match="not allowed"):
         issue_token(SECRET, "bot", "customer", 60)
+    # Longer than the store's user-id columns or holding NUL: PostgreSQL refused every write.
+    with pytest.raises(AuthError, match="longer than 128"):
+        verify_token(SECRET, issue_token(SECRET, "u" * 129, "customer", 60))
+    with pytest.raises(AuthError, match="not allowed"):
+        verify_token(SECRET, issue_token(SECRET, "u\x00", "customer", 60))
+    assert verify_token(SECRET, issue_token(SECRET, "u" * 128, "agent", 60)).user_id == "u" * 128
 
 
 def test_settings_name_the_bad_key(monkeypatch):
