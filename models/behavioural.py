@@ -13,7 +13,6 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -60,6 +59,18 @@ PERTURB: dict[str, Callable[[str, random.Random], str]] = {
 }
 
 
+@dataclass(frozen=True)
+class BehaviouralFailure:
+    """A message the model got wrong: `test` is minimum_functionality or a perturbation."""
+
+    test: str
+    text: str
+    expected: str
+    got: str
+    # The message before the perturbation (invariance failures only).
+    original: str | None = None
+
+
 @dataclass
 class BehaviouralResult:
     """Pass rates of each test family and a few failures to show people."""
@@ -68,7 +79,7 @@ class BehaviouralResult:
     invariance_cases: int
     functionality: float | None
     functionality_cases: int
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[BehaviouralFailure] = field(default_factory=list)
 
 
 def run_behavioural_suite(
@@ -88,14 +99,14 @@ def run_behavioural_suite(
         if intent in known
         for text in texts
     ]
-    failures: list[dict[str, Any]] = []
+    failures: list[BehaviouralFailure] = []
     functionality_rate = None
     if cases:
         predicted = list(predict([text for _, text in cases]))
         right = [want == got for (want, _), got in zip(cases, predicted, strict=True)]
         functionality_rate = sum(right) / len(right)
         failures += [
-            {"test": "minimum_functionality", "text": text, "expected": want, "got": got}
+            BehaviouralFailure("minimum_functionality", text, want, got)
             for (want, text), got, ok in zip(cases, predicted, right, strict=True)
             if not ok
         ][:show_failures]
@@ -108,7 +119,7 @@ def run_behavioural_suite(
         same = [a == b for a, b in zip(base, after, strict=True)]
         rates[kind] = round(sum(same) / len(same), 4) if same else 1.0
         failures += [
-            {"test": kind, "text": new, "original": old, "expected": a, "got": b}
+            BehaviouralFailure(kind, new, a, b, original=old)
             for old, new, a, b, ok in zip(base_texts, changed, base, after, same, strict=True)
             if not ok
         ][: max(0, show_failures - len(failures))]

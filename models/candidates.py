@@ -26,7 +26,7 @@ class Candidate:
 
     name: str
     description: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # hyper-parameters, logged as MLflow params
     build: Callable[[], Pipeline] = field(repr=False)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,52 +56,132 @@ def summary_metrics(predictions: Predictions) -> dict[str, float]:
     }
 
 
-def intent_report(predictions: Predictions, top_confusions: int = 3) -> dict[str, Any]:
+@dataclass(frozen=True)
+class IntentScores:
+    """Precision, recall, F1 and support of one intent, or an average over the intents."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    # The intents it was most often mistaken for, most frequent first (None for averages).
+    confused_with: dict[str, int] | None = None
+
+    @classmethod
+    def from_sklearn(cls, entry: Mapping[str, float]) -> IntentScores:
+        """One row of scikit-learn's `classification_report(..., output_dict=True)`."""
+        return cls(
+            float(entry["precision"]),
+            float(entry["recall"]),
+            float(entry["f1-score"]),
+            int(entry["support"]),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The row as intent_report.json holds it (scikit-learn's keys, support as a float)."""
+        row: dict[str, object] = {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1-score": self.f1,
+            "support": float(self.support),
+        }
+        if self.confused_with is not None:
+            row["confused_with"] = dict(self.confused_with)
+        return row
+
+
+@dataclass(frozen=True)
+class IntentReport:
+    """Per-intent scores on a labelled set, in the spirit of `rasa test nlu`'s intent report."""
+
+    intents: dict[str, IntentScores]
+    accuracy: float
+    macro_avg: IntentScores
+    weighted_avg: IntentScores
+
+    def to_dict(self) -> dict[str, object]:
+        """intent_report.json: scikit-learn's classification report plus `confused_with`."""
+        return {
+            **{intent: scores.to_dict() for intent, scores in self.intents.items()},
+            "accuracy": self.accuracy,
+            "macro avg": self.macro_avg.to_dict(),
+            "weighted avg": self.weighted_avg.to_dict(),
+        }
+
+
+_AVERAGES = ("accuracy", "macro avg", "weighted avg")
+
+
+def intent_report(predictions: Predictions, top_confusions: int = 3) -> IntentReport:
     """Per-intent precision/recall/F1/support and the intents each one is most confused with."""
-    report: dict[str, Any] = classification_report(
+    # Single-label classification: scikit-learn names its micro average "accuracy".
+    raw = classification_report(
         predictions.true, predictions.predicted, output_dict=True, zero_division=0
     )
     confusions: dict[str, Counter[str]] = {}
     for true, predicted in zip(predictions.true, predictions.predicted, strict=True):
         if true != predicted:
             confusions.setdefault(true, Counter())[predicted] += 1
-    for intent, entry in report.items():
-        if isinstance(entry, dict) and intent not in ("macro avg", "weighted avg"):
-            entry["confused_with"] = dict(
-                confusions.get(intent, Counter()).most_common(top_confusions)
-            )
-    return report
+    intents = {
+        intent: replace(
+            IntentScores.from_sklearn(entry),
+            confused_with=dict(confusions.get(intent, Counter()).most_common(top_confusions)),
+        )
+        for intent, entry in raw.items()
+        if intent not in _AVERAGES
+    }
+    return IntentReport(
+        intents,
+        float(raw["accuracy"]),
+        IntentScores.from_sklearn(raw["macro avg"]),
+        IntentScores.from_sklearn(raw["weighted avg"]),
+    )
 
 
-def intent_errors(predictions: Predictions) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class IntentError:
+    """A misclassified example."""
+
+    text: str
+    intent: str
+    predicted: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, object]:
+        """As intent_errors.json holds it (`rasa test nlu`'s shape)."""
+        return {
+            "text": self.text,
+            "intent": self.intent,
+            "intent_prediction": {"name": self.predicted, "confidence": self.confidence},
+        }
+
+
+def intent_errors(predictions: Predictions) -> list[IntentError]:
     """Every misclassified example, most confident mistakes first."""
     wrong = np.flatnonzero(~predictions.correct)
     wrong = wrong[np.argsort(-predictions.confidence[wrong])]
     return [
-        {
-            "text": predictions.texts[i],
-            "intent": predictions.true[i],
-            "intent_prediction": {
-                "name": predictions.predicted[i],
-                "confidence": round(float(predictions.confidence[i]), 4),
-            },
-        }
+        IntentError(
+            text=predictions.texts[i],
+            intent=predictions.true[i],
+            predicted=predictions.predicted[i],
+            confidence=round(float(predictions.confidence[i]), 4),
+        )
         for i in wrong
     ]
 
 
-def per_intent_table(report: dict[str, Any]) -> pd.DataFrame:
+def per_intent_table(report: IntentReport) -> pd.DataFrame:
     """One row per intent of an `intent_report`: precision, recall, F1 and support."""
     rows = [
         {
             "intent": intent,
-            "precision": float(entry["precision"]),
-            "recall": float(entry["recall"]),
-            "f1": float(entry["f1-score"]),
-            "support": int(entry["support"]),
+            "precision": scores.precision,
+            "recall": scores.recall,
+            "f1": scores.f1,
+            "support": scores.support,
         }
-        for intent, entry in report.items()
-        if isinstance(entry, dict) and intent not in ("macro avg", "weighted avg")
+        for intent, scores in report.intents.items()
     ]
     return pd.DataFrame(rows, columns=["intent", "precision", "recall", "f1", "support"])
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from models.behavioural import BehaviouralResult
 from models.data_quality import DataQualityResult
@@ -80,8 +79,8 @@ class GateDecision:
         """True when every check passed."""
         return all(check.passed for check in self.checks)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The documented `gate_history` entry shape."""
+    def to_dict(self) -> dict[str, object]:
+        """The decision as JSON: what `make promote` prints and the promotion asset stores."""
         return {
             "version": self.version,
             "passed": self.passed,
@@ -198,8 +197,8 @@ def check_minimum_functionality(inputs: GateInputs) -> Check:
         return Check("minimum_functionality", False, "behavioural tests not run")
     if result.functionality is None:
         return Check("minimum_functionality", False, "no examples for the model's intents")
-    wrong = [f for f in result.failures if f["test"] == "minimum_functionality"][:3]
-    examples = "; ".join(f"'{f['text']}' → {f['got']} (want {f['expected']})" for f in wrong)
+    wrong = [f for f in result.failures if f.test == "minimum_functionality"][:3]
+    examples = "; ".join(f"'{f.text}' → {f.got} (want {f.expected})" for f in wrong)
     return Check(
         "minimum_functionality",
         result.functionality >= inputs.rules.min_functionality,

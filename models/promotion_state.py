@@ -12,46 +12,36 @@ against), the pending promotion is dropped as `"superseded"` rather than undoing
 from __future__ import annotations
 
 import logging
-from enum import StrEnum
+from dataclasses import replace
 
 from models import faults
 from models.faults import Boundary
 from models.promotion import GateDecision
 from models.registry import CHALLENGER, CHAMPION, IntentRegistry
+from models.registry_records import GateRecord, PromotionState
 
+__all__ = ["PromotionState", "apply_pending", "record_decision"]
 logger = logging.getLogger(__name__)
-PROMOTION = "promotion"
-CHAMPION_BEFORE = "champion_before"
-
-
-class PromotionState(StrEnum):
-    """Where a passing decision's promotion stands."""
-
-    PENDING = "pending"
-    DONE = "done"
-    SUPERSEDED = "superseded"
 
 
 def record_decision(registry: IntentRegistry, decision: GateDecision) -> None:
     """Store the gate's decision; a passing one as a pending promotion."""
-    extra = {}
-    if decision.passed:
-        champion = registry.version_by_alias(CHAMPION)
-        extra = {
-            PROMOTION: PromotionState.PENDING.value,
-            CHAMPION_BEFORE: str(champion.version) if champion else None,
-        }
-    registry.record_gate(decision, extra=extra)
+    if not decision.passed:
+        registry.record_gate(GateRecord.of(decision))
+        return
+    champion = registry.version_by_alias(CHAMPION)
+    before = str(champion.version) if champion else None
+    registry.record_gate(GateRecord.of(decision, None, PromotionState.PENDING, before))
 
 
 def apply_pending(registry: IntentRegistry, version: str) -> PromotionState | None:
     """Finish the pending promotion of `version`; None when none is pending."""
     entries = registry.gate_entries(version)
-    if not entries or entries[-1].get(PROMOTION) != PromotionState.PENDING:
+    if not entries or entries[-1].promotion is not PromotionState.PENDING:
         return None
     champion = registry.version_by_alias(CHAMPION)
     current = str(champion.version) if champion else None
-    if current in (version, entries[-1].get(CHAMPION_BEFORE)):
+    if current in (version, entries[-1].champion_before):
         registry.promote(version)  # a no-op when the killed process already moved it
         faults.reached(Boundary.CHAMPION_SET)
         state = PromotionState.DONE
@@ -59,7 +49,7 @@ def apply_pending(registry: IntentRegistry, version: str) -> PromotionState | No
         logger.warning(
             "version %s passed the gate against champion %s, but champion is now %s: leaving it",
             version,
-            entries[-1].get(CHAMPION_BEFORE),
+            entries[-1].champion_before,
             current,
         )
         state = PromotionState.SUPERSEDED
@@ -67,6 +57,6 @@ def apply_pending(registry: IntentRegistry, version: str) -> PromotionState | No
     if challenger is not None and str(challenger.version) == version:
         registry.client.delete_registered_model_alias(registry.name, CHALLENGER)
     entries = registry.gate_entries(version)
-    entries[-1][PROMOTION] = state.value
+    entries[-1] = replace(entries[-1], promotion=state)
     registry.write_gate_entries(version, entries)
     return state

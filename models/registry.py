@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,12 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from models.promotion import Check, GateDecision
+from models.registry_records import (
+    GateRecord,
+    RegistryStatus,
+    VersionDescription,
+    parse_gate_entries,
+)
 
 if TYPE_CHECKING:
     from models.inference import IntentInference
@@ -168,7 +174,7 @@ class IntentRegistry:
         self.require_complete(version)  # fails clearly for an unknown version too
         self.load_pipeline(version)
         decision = GateDecision(str(version), [Check("forced", True, reason.strip())])
-        self.record_gate(decision)
+        self.record_gate(GateRecord.of(decision))
         self.promote(str(version))
         return decision
 
@@ -182,28 +188,21 @@ class IntentRegistry:
             raise LookupError(f"champion v{champion.version} has no previous champion recorded")
         self.set_alias(CHAMPION, previous)
         note = f"rolled back from v{champion.version}: {reason}"
-        self.record_gate(GateDecision(previous, [Check("rollback", True, note)]))
+        self.record_gate(GateRecord.of(GateDecision(previous, [Check("rollback", True, note)])))
         return previous
 
-    def record_gate(
-        self,
-        decision: GateDecision,
-        decided_at: datetime | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        """Append a gate decision (plus `extra` fields) to the version's history tag."""
-        history = self.gate_entries(decision.version)
-        entry = decision.to_dict() | {"decided_at": (decided_at or datetime.now(UTC)).isoformat()}
-        history.append(entry | (extra or {}))
-        self.write_gate_entries(decision.version, history)
+    def record_gate(self, record: GateRecord) -> None:
+        """Append a gate decision to its version's history tag."""
+        self.write_gate_entries(record.version, [*self.gate_entries(record.version), record])
 
-    def gate_entries(self, version: str) -> list[dict[str, Any]]:
+    def gate_entries(self, version: str) -> list[GateRecord]:
         """One version's gate decisions, oldest first."""
-        return json.loads(self.version(version).tags.get(TAG_GATE, "[]"))
+        return parse_gate_entries(self.version(version).tags.get(TAG_GATE))
 
-    def write_gate_entries(self, version: str, entries: list[dict[str, Any]]) -> None:
+    def write_gate_entries(self, version: str, entries: Sequence[GateRecord]) -> None:
         """Replace one version's gate decisions (a single tag write)."""
-        self.client.set_model_version_tag(self.name, str(version), TAG_GATE, json.dumps(entries))
+        document = json.dumps([entry.to_dict() for entry in entries])
+        self.client.set_model_version_tag(self.name, str(version), TAG_GATE, document)
 
     def load_pipeline(self, version: str) -> Any:
         """Load a version's scikit-learn pipeline from its skops file (ModelLoadError if not)."""
@@ -259,40 +258,40 @@ class IntentRegistry:
                 return None
             return pd.read_parquet(path)
 
-    def describe(self, version: ModelVersion) -> dict[str, Any]:
-        """The `status` entry of a version: run, training time, metrics, fallback policy."""
+    def describe(self, version: ModelVersion) -> VersionDescription:
+        """A version's run, training time, headline metrics and fallback policy."""
         run = self.client.get_run(version.run_id) if version.run_id else None
         metrics = run.data.metrics if run else {}
         fallback = json.loads(version.tags.get(TAG_FALLBACK, "{}"))
-        return {
-            "version": str(version.version),
-            "run_id": version.run_id,
-            "trained_at": version.tags.get(TAG_TRAINED_AT),
-            "metrics": {key: metrics[key] for key in HEADLINE_METRICS if key in metrics},
-            "fallback_threshold": fallback.get("threshold"),
-            "fallback_margin": fallback.get("margin"),
-            "aliases": list(version.aliases),
-        }
+        return VersionDescription(
+            version=str(version.version),
+            run_id=version.run_id,
+            trained_at=version.tags.get(TAG_TRAINED_AT),
+            metrics={key: metrics[key] for key in HEADLINE_METRICS if key in metrics},
+            fallback_threshold=fallback.get("threshold"),
+            fallback_margin=fallback.get("margin"),
+            aliases=tuple(version.aliases),
+        )
 
-    def gate_history(self) -> list[dict[str, Any]]:
+    def gate_history(self) -> list[GateRecord]:
         """Every promotion decision on every version, newest first."""
         entries = [
             entry
             for version in self.versions()
-            for entry in json.loads(version.tags.get(TAG_GATE, "[]"))
+            for entry in parse_gate_entries(version.tags.get(TAG_GATE))
         ]
-        return sorted(entries, key=lambda entry: entry.get("decided_at", ""), reverse=True)
+        return sorted(entries, key=lambda entry: entry.decided_at or "", reverse=True)
 
-    def status(self) -> dict[str, Any]:
-        """The `make status` document: champion, challenger and the gate history."""
+    def status(self) -> RegistryStatus:
+        """What `make status` prints: champion, challenger and the gate history."""
         champion = self.version_by_alias(CHAMPION)
         challenger = self.version_by_alias(CHALLENGER)
-        return {
-            "model_name": self.name,
-            "champion": self.describe(champion) if champion else None,
-            "challenger": self.describe(challenger) if challenger else None,
-            "gate_history": self.gate_history(),
-        }
+        return RegistryStatus(
+            model_name=self.name,
+            champion=self.describe(champion) if champion else None,
+            challenger=self.describe(challenger) if challenger else None,
+            gate_history=tuple(self.gate_history()),
+        )
 
 
 def _download_model(name: str, version: str, scratch: str, config: RegistryConfig) -> str:

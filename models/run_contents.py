@@ -28,6 +28,7 @@ from mlflow.data.pandas_dataset import from_pandas
 
 from models.candidates import SEARCH_SPACE
 from models.evaluation import per_intent_table, plot_confidence_histogram, plot_confusion_matrix
+from models.tracking_store import http_artifact_url
 from models.training import TrainingOutcome
 
 if TYPE_CHECKING:
@@ -78,7 +79,8 @@ def log_reference(reference: pd.DataFrame | None) -> SplitDatasets:
         path = Path(scratch, REFERENCE_FILE)
         snapshot.to_parquet(path)
         mlflow.log_artifact(str(path), REFERENCE_DIR)
-    source = mlflow.get_artifact_uri(f"{REFERENCE_DIR}/{REFERENCE_FILE}")
+    artifact = mlflow.get_artifact_uri(f"{REFERENCE_DIR}/{REFERENCE_FILE}")
+    source = http_artifact_url(artifact, mlflow.get_tracking_uri())
     datasets = SplitDatasets(
         **{
             split: _dataset(snapshot[snapshot["split"] == split], split, source)
@@ -137,10 +139,11 @@ def log_candidate_runs(
 
 def log_reports(outcome: TrainingOutcome) -> None:
     """The chosen model's reports, per-intent table and plots as run artifacts."""
-    mlflow.log_dict(outcome.report, "intent_report.json")
+    mlflow.log_dict(outcome.report.to_dict(), "intent_report.json")
     # Lists, which log_dict writes as well but is not declared to take.
     candidates = [asdict(result) for result in outcome.candidates]
-    mlflow.log_text(json.dumps(outcome.errors, indent=2, default=str), "intent_errors.json")
+    errors = [error.to_dict() for error in outcome.errors]
+    mlflow.log_text(json.dumps(errors, indent=2, default=str), "intent_errors.json")
     mlflow.log_text(json.dumps(candidates, indent=2), "candidates.json")
     mlflow.log_dict(outcome.fallback.to_dict(), "fallback_policy.json")
     mlflow.log_table(per_intent_table(outcome.report), "intent_metrics.json")

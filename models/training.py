@@ -14,6 +14,8 @@ import pandas as pd
 
 from models.candidates import Candidate
 from models.evaluation import (
+    IntentError,
+    IntentReport,
     Predictions,
     intent_errors,
     intent_report,
@@ -45,8 +47,8 @@ class TrainingOutcome:
     validation: dict[str, float]
     test: dict[str, float]
     test_predictions: Predictions
-    report: dict[str, Any]
-    errors: list[dict[str, Any]]
+    report: IntentReport
+    errors: list[IntentError]
     fallback: FallbackPolicy
     labels: list[str]
     sizes: dict[str, int] = field(default_factory=dict)

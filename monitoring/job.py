@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -20,32 +19,25 @@ from models.registry import IntentRegistry, RegistryConfig
 from models.settings_errors import SettingsProblem, load_settings
 from models.tracking import mlflow_uris
 from monitoring.alerts import Alert, notify
-from monitoring.data import CurrentData, read_current
-from monitoring.drift_report import run_drift_report
-from monitoring.metrics import (
-    DriftRules,
-    label_performance,
-    prediction_drift,
-    support_kpis,
-    verdict,
-)
+from monitoring.data import read_current
+from monitoring.metrics import SupportKpis, Verdict
 from monitoring.pages import index_page, summary_page
 from monitoring.settings import MonitoringSettings
-from monitoring.window import Window, resolve_window
+from monitoring.summary import MonitoringSummary, build_summary
+from monitoring.window import resolve_window
 
 logger = logging.getLogger("monitoring")
-SEED = 0
 
 
 class MonitoringError(RuntimeError):
     """A run that cannot start (no champion, no reference); the message says what to do."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class MonitoringResult:
     """Where a run's outputs are and what it concluded."""
 
-    summary: dict[str, Any]
+    summary: MonitoringSummary
     run_dir: Path
     summary_path: Path
     report_path: Path
@@ -53,13 +45,13 @@ class MonitoringResult:
     mlflow_run_id: str | None
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         """ok | drift | degraded."""
-        return self.summary["verdict"]
+        return self.summary.verdict
 
-
-def _sample(frame: pd.DataFrame, size: int) -> pd.DataFrame:
-    return frame.sample(size, random_state=SEED) if len(frame) > size else frame
+    def to_document(self) -> dict[str, object]:
+        """The final summary.json: the summary and the MLflow run it was logged to."""
+        return self.summary.to_document() | {"mlflow_run_id": self.mlflow_run_id}
 
 
 def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path) -> pd.DataFrame:
@@ -89,90 +81,9 @@ def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path
     ).reset_index(drop=True)
 
 
-def _previous_kpis(reports_dir: Path, run_id: str) -> dict[str, Any] | None:
+def _previous_kpis(reports_dir: Path, run_id: str) -> SupportKpis | None:
     earlier = [p for p in sorted(reports_dir.glob("*/summary.json")) if p.parent.name < run_id]
-    return json.loads(earlier[-1].read_text())["kpis"] if earlier else None
-
-
-def build_summary(
-    settings: MonitoringSettings,
-    window: Window,
-    version: str,
-    reference_accuracy: float | None,
-    reference: pd.DataFrame,
-    current: CurrentData,
-    run_dir: Path,
-) -> tuple[dict[str, Any], Path]:
-    """Every figure of the run, and the Evidently HTML written beside it."""
-    reference_sample = _sample(reference, settings.sample_size)
-    current_sample = _sample(current.messages, settings.sample_size)
-    report_path = run_dir / "evidently.html"
-    drift = None
-    if len(current_sample) >= settings.min_messages:
-        drift = run_drift_report(
-            reference_sample,
-            current_sample,
-            settings.text_drift_threshold,
-            report_path,
-            settings.column_distance_threshold,
-        )
-    else:
-        report_path.write_text("<p>Too few messages in the window for a drift report.</p>")
-    predictions = prediction_drift(reference, current.messages)
-    performance = label_performance(_labels_with_predictions(current), settings.min_labels)
-    rules = DriftRules(
-        settings.intent_js_threshold,
-        settings.fallback_rate_increase,
-        settings.confidence_drop,
-        settings.max_accuracy_drop,
-        settings.min_messages,
-    )
-    drifted = drift.drifted if drift else []
-    outcome, reasons = verdict(
-        rules, len(current.messages), drifted, predictions, performance, reference_accuracy
-    )
-    sampled = len(reference_sample) < len(reference) or len(current_sample) < len(current.messages)
-    summary = {
-        "run_id": run_dir.name,
-        "verdict": outcome,
-        "reasons": reasons,
-        "window": window.to_dict(),
-        "window_label": window.label(),
-        "model_version": version,
-        "reference_accuracy": reference_accuracy,
-        "current_messages": len(current.messages),
-        "drifted_columns": drifted,
-        "columns": [vars(column) for column in drift.columns] if drift else [],
-        "descriptor_means": drift.descriptor_means if drift else {},
-        "predictions": predictions,
-        "performance": performance,
-        "kpis": support_kpis(current.requests, current.messages, window.days),
-        "sampling": {
-            "reference_rows": len(reference_sample),
-            "reference_total": len(reference),
-            "current_rows": len(current_sample),
-            "current_total": len(current.messages),
-            "note": (
-                f"Large sides were sampled uniformly at random (seed {SEED}) to "
-                f"{settings.sample_size:,} messages to keep the HTML small; intent shares, "
-                "rates and KPIs use every message."
-                if sampled
-                else "Every message was used."
-            ),
-        },
-    }
-    return summary, report_path
-
-
-def _labels_with_predictions(current: CurrentData) -> pd.DataFrame:
-    labels = current.labels
-    if labels.empty:
-        return pd.DataFrame(columns=["intent", "predicted_intent", "label_source"])
-    served = current.messages.set_index("message_id")["predicted_intent"]
-    missing = labels["predicted_intent"].isna() & labels["message_id"].isin(served.index)
-    labels = labels.copy()
-    labels.loc[missing, "predicted_intent"] = labels.loc[missing, "message_id"].map(served)
-    return labels
+    return SupportKpis.from_dict(json.loads(earlier[-1].read_text())["kpis"]) if earlier else None
 
 
 def run_monitoring(
@@ -190,7 +101,7 @@ def run_monitoring(
     if champion is None:
         raise MonitoringError("no champion in the registry: run `make pipeline` first")
     version = str(champion.version)
-    reference_accuracy = registry.describe(champion)["metrics"].get("test_accuracy")
+    reference_accuracy = registry.describe(champion).metrics.get("test_accuracy")
     reference = reference_predictions(registry, version, settings.lake_dir)
     current = read_current(settings.store_url, window)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -201,28 +112,28 @@ def run_monitoring(
     )
     # The latest promotion decision, so the report says whether the serving model earned it.
     history = registry.gate_history()
-    summary["latest_gate_decision"] = history[0] if history else None
+    summary = replace(summary, latest_gate_decision=history[0] if history else None)
     previous = _previous_kpis(settings.reports_dir, run_dir.name)
     summary_path = run_dir / "summary.json"
-    summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    summary_path.write_text(json.dumps(summary.to_document(), indent=2, default=str))
     (run_dir / "index.html").write_text(summary_page(summary, previous), encoding="utf-8")
     index_path = settings.reports_dir / "index.html"
     index_path.write_text(index_page(settings.reports_dir), encoding="utf-8")
     run_id = _log_to_mlflow(settings, registry_uri, summary, run_dir) if log_to_mlflow else None
-    summary["mlflow_run_id"] = run_id
-    summary_path.write_text(json.dumps(summary, indent=2, default=str))
-    logger.info("monitoring %s: %s (%s)", run_dir.name, summary["verdict"], summary["reasons"])
-    if summary["verdict"] != "ok":
+    result = MonitoringResult(summary, run_dir, summary_path, report_path, index_path, run_id)
+    summary_path.write_text(json.dumps(result.to_document(), indent=2, default=str))
+    logger.info("monitoring %s: %s (%s)", run_dir.name, summary.verdict, list(summary.reasons))
+    if summary.verdict != Verdict.OK:
         notify(
             settings,
             Alert(
-                kind=summary["verdict"],
-                title=f"Intent model {summary['verdict']}: version {version}",
-                lines=summary["reasons"],
+                kind=summary.verdict.value,
+                title=f"Intent model {summary.verdict}: version {version}",
+                lines=list(summary.reasons),
                 link=str((run_dir / "index.html").resolve()),
             ),
         )
-    return MonitoringResult(summary, run_dir, summary_path, report_path, index_path, run_id)
+    return result
 
 
 def artifact_root_for(tracking_uri: str) -> str | None:
@@ -238,37 +149,41 @@ def artifact_root_for(tracking_uri: str) -> str | None:
 
 
 def _log_to_mlflow(
-    settings: MonitoringSettings, registry_uri: str, summary: dict[str, Any], run_dir: Path
+    settings: MonitoringSettings, registry_uri: str, summary: MonitoringSummary, run_dir: Path
 ) -> str:
     import mlflow
 
     from models.tracking import ensure_experiment
 
-    predictions = summary["predictions"]
+    predictions, performance = summary.predictions, summary.performance
     metrics = {
-        "current_messages": summary["current_messages"],
-        "intent_js_distance": predictions["intent_js_distance"],
-        "intent_psi": predictions["intent_psi"],
-        "drifted_columns": len(summary["drifted_columns"]),
+        "current_messages": summary.current_messages,
+        "intent_js_distance": predictions.intent_js_distance,
+        "intent_psi": predictions.intent_psi,
+        "drifted_columns": len(summary.drifted_columns),
         **{
             f"kpi_{key}": value
-            for key, value in summary["kpis"].items()
+            for key, value in summary.kpis.to_dict().items()
             if isinstance(value, int | float)
         },
     }
-    for name in ("fallback_rate", "mean_confidence"):
-        if predictions[name]["current"] is not None:
-            metrics[f"current_{name}"] = predictions[name]["current"]
-    if summary["performance"].get("judged"):
-        metrics["label_accuracy"] = summary["performance"]["accuracy"]
-        metrics["label_macro_f1"] = summary["performance"]["macro_f1"]
+    for name, rate in (
+        ("fallback_rate", predictions.fallback_rate),
+        ("mean_confidence", predictions.mean_confidence),
+    ):
+        if rate.current is not None:
+            metrics[f"current_{name}"] = rate.current
+    if performance.judged and performance.accuracy is not None:
+        metrics["label_accuracy"] = performance.accuracy
+    if performance.judged and performance.macro_f1 is not None:
+        metrics["label_macro_f1"] = performance.macro_f1
     with mlflow_uris(settings.mlflow_tracking_uri, registry_uri):
         experiment_id = ensure_experiment(
             settings.experiment, artifact_root_for(settings.mlflow_tracking_uri)
         )
-        with mlflow.start_run(experiment_id=experiment_id, run_name=summary["run_id"]) as run:
+        with mlflow.start_run(experiment_id=experiment_id, run_name=summary.run_id) as run:
             mlflow.set_tags(
-                {"verdict": summary["verdict"], "model_version": summary["model_version"]}
+                {"verdict": summary.verdict.value, "model_version": summary.model_version}
             )
             mlflow.log_metrics(metrics)
             mlflow.log_artifacts(str(run_dir), "report")
@@ -291,7 +206,7 @@ def main() -> None:
         json.dumps(
             {
                 "verdict": result.verdict,
-                "reasons": result.summary["reasons"],
+                "reasons": list(result.summary.reasons),
                 "report": str(result.run_dir / "index.html"),
                 "index": str(result.index_path),
             },

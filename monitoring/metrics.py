@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -28,104 +29,214 @@ def psi(reference: np.ndarray, current: np.ndarray) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
+class Verdict(StrEnum):
+    """What a monitoring run concluded."""
+
+    OK = "ok"
+    DRIFT = "drift"
+    DEGRADED = "degraded"
+
+
 @dataclass(frozen=True)
 class IntentShift:
-    """How an intent's share of traffic moved."""
+    """How an intent's share of traffic moved (shares and change rounded to 4 places)."""
 
     intent: str
     reference_share: float
     current_share: float
+    change: float
 
-    @property
-    def change(self) -> float:
-        """Current minus reference share."""
-        return self.current_share - self.reference_share
+    @classmethod
+    def between(cls, intent: str, reference_share: float, current_share: float) -> IntentShift:
+        """The shift from one share to the other, rounded as reports show it."""
+        return cls(
+            intent,
+            round(reference_share, 4),
+            round(current_share, 4),
+            round(current_share - reference_share, 4),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """As summary.json holds it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RateChange:
+    """A rate on the reference data and in the window (None: no messages in the window)."""
+
+    reference: float
+    current: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        """As summary.json holds it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PredictionDrift:
+    """How the served predictions moved against the reference."""
+
+    intent_js_distance: float
+    intent_psi: float
+    fallback_rate: RateChange
+    mean_confidence: RateChange
+    grew: tuple[IntentShift, ...]
+    shrank: tuple[IntentShift, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        """As summary.json holds it."""
+        return {
+            "intent_js_distance": self.intent_js_distance,
+            "intent_psi": self.intent_psi,
+            "fallback_rate": self.fallback_rate.to_dict(),
+            "mean_confidence": self.mean_confidence.to_dict(),
+            "grew": [shift.to_dict() for shift in self.grew],
+            "shrank": [shift.to_dict() for shift in self.shrank],
+        }
+
+
+def _mean(values: pd.Series, digits: int = 4) -> float | None:
+    return round(float(values.mean()), digits) if len(values) else None
 
 
 def prediction_drift(
     reference: pd.DataFrame, current: pd.DataFrame, top: int = 5
-) -> dict[str, Any]:
+) -> PredictionDrift:
     """Intent distribution (Jensen-Shannon distance, PSI), fallback rate and mean confidence."""
     intents = sorted(set(reference["predicted_intent"]) | set(current["predicted_intent"]))
     ref_share = distribution(reference["predicted_intent"], intents)
     cur_share = distribution(current["predicted_intent"], intents)
-    shifts = sorted(
-        (
-            IntentShift(i, float(r), float(c))
-            for i, r, c in zip(intents, ref_share, cur_share, strict=True)
-        ),
-        key=lambda shift: shift.change,
+    # Ordered and filtered on the exact change; the records keep it rounded.
+    moves = sorted(
+        ((i, float(r), float(c)) for i, r, c in zip(intents, ref_share, cur_share, strict=True)),
+        key=lambda move: move[2] - move[1],
     )
-    as_dict = lambda s: {  # noqa: E731
-        "intent": s.intent,
-        "reference_share": round(s.reference_share, 4),
-        "current_share": round(s.current_share, 4),
-        "change": round(s.change, 4),
-    }
-    return {
-        "intent_js_distance": round(float(jensenshannon(ref_share, cur_share, base=2)), 4)
+    grew = [IntentShift.between(*m) for m in reversed(moves[-top:]) if m[2] - m[1] > 0]
+    shrank = [IntentShift.between(*m) for m in moves[:top] if m[2] - m[1] < 0]
+    return PredictionDrift(
+        intent_js_distance=round(float(jensenshannon(ref_share, cur_share, base=2)), 4)
         if len(current)
         else 0.0,
-        "intent_psi": round(psi(ref_share, cur_share), 4) if len(current) else 0.0,
-        "fallback_rate": {
-            "reference": round(float(reference["fallback"].mean()), 4),
-            "current": round(float(current["fallback"].mean()), 4) if len(current) else None,
-        },
-        "mean_confidence": {
-            "reference": round(float(reference["confidence"].mean()), 4),
-            "current": round(float(current["confidence"].mean()), 4) if len(current) else None,
-        },
-        "grew": [as_dict(s) for s in reversed(shifts[-top:]) if s.change > 0],
-        "shrank": [as_dict(s) for s in shifts[:top] if s.change < 0],
-    }
+        intent_psi=round(psi(ref_share, cur_share), 4) if len(current) else 0.0,
+        fallback_rate=RateChange(
+            round(float(reference["fallback"].mean()), 4), _mean(current["fallback"])
+        ),
+        mean_confidence=RateChange(
+            round(float(reference["confidence"].mean()), 4), _mean(current["confidence"])
+        ),
+        grew=tuple(grew),
+        shrank=tuple(shrank),
+    )
 
 
-def label_performance(labels: pd.DataFrame, min_labels: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LabelPerformance:
+    """The served predictions against the window's labels (judged once there are enough)."""
+
+    labels: int
+    min_labels: int
+    judged: bool = False
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    per_intent_f1: dict[str, float] = field(default_factory=dict)
+    by_source: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """As summary.json holds it: the scores only when judged."""
+        document: dict[str, object] = {
+            "labels": self.labels,
+            "min_labels": self.min_labels,
+            "judged": self.judged,
+        }
+        if self.judged:
+            document |= {
+                "accuracy": self.accuracy,
+                "macro_f1": self.macro_f1,
+                "per_intent_f1": dict(self.per_intent_f1),
+                "by_source": dict(self.by_source),
+            }
+        return document
+
+
+def label_performance(labels: pd.DataFrame, min_labels: int) -> LabelPerformance:
     """Accuracy, macro-F1 and per-intent F1 of the served predictions against labels."""
     usable = labels.dropna(subset=["intent", "predicted_intent"]) if len(labels) else labels
-    result: dict[str, Any] = {"labels": len(usable), "min_labels": min_labels}
     if len(usable) < min_labels:
-        result["judged"] = False
-        return result
+        return LabelPerformance(len(usable), min_labels)
     true, predicted = usable["intent"].astype(str), usable["predicted_intent"].astype(str)
     per_intent = f1_score(true, predicted, labels=sorted(set(true)), average=None, zero_division=0)
-    result |= {
-        "judged": True,
-        "accuracy": round(float(accuracy_score(true, predicted)), 4),
-        "macro_f1": round(float(f1_score(true, predicted, average="macro", zero_division=0)), 4),
-        "per_intent_f1": {
+    return LabelPerformance(
+        labels=len(usable),
+        min_labels=min_labels,
+        judged=True,
+        accuracy=round(float(accuracy_score(true, predicted)), 4),
+        macro_f1=round(float(f1_score(true, predicted, average="macro", zero_division=0)), 4),
+        per_intent_f1={
             intent: round(float(score), 4)
             for intent, score in zip(sorted(set(true)), per_intent, strict=True)
         },
-        "by_source": usable["label_source"].value_counts().to_dict(),
-    }
-    return result
+        by_source={
+            str(source): int(count)
+            for source, count in usable["label_source"].value_counts().items()
+        },
+    )
 
 
-def support_kpis(
-    requests: pd.DataFrame, messages: pd.DataFrame, window_days: float
-) -> dict[str, Any]:
+# The rates that exist only when the window holds support conversations.
+_REQUEST_KPIS = ("containment_rate", "escalation_rate", "resolution_rate", "mean_rating")
+
+
+@dataclass(frozen=True)
+class SupportKpis:
+    """The design document's success metrics that the store can compute (None: no data)."""
+
+    conversations: int
+    conversations_per_day: float | None = None
+    fallback_rate: float | None = None
+    mean_sentiment: float | None = None
+    containment_rate: float | None = None
+    escalation_rate: float | None = None
+    resolution_rate: float | None = None
+    mean_rating: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """As summary.json holds it: the request rates only when there were conversations."""
+        document = asdict(self)
+        if not self.conversations:
+            for name in _REQUEST_KPIS:
+                del document[name]
+        return document
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> SupportKpis:
+        """An earlier run's KPIs as its summary.json holds them (absent figures are None)."""
+        optional = {f.name: document.get(f.name) for f in fields(cls) if f.name != "conversations"}
+        return cls(conversations=int(document.get("conversations") or 0), **optional)
+
+
+def support_kpis(requests: pd.DataFrame, messages: pd.DataFrame, window_days: float) -> SupportKpis:
     """The design document's success metrics that the store can compute."""
     total = len(requests)
-    kpis: dict[str, Any] = {
-        "conversations": total,
-        "conversations_per_day": round(total / window_days, 2) if window_days else None,
-        "fallback_rate": round(float(messages["fallback"].mean()), 4) if len(messages) else None,
-        "mean_sentiment": round(float(messages["polarity"].mean()), 4)
+    kpis = SupportKpis(
+        conversations=total,
+        conversations_per_day=round(total / window_days, 2) if window_days else None,
+        fallback_rate=round(float(messages["fallback"].mean()), 4) if len(messages) else None,
+        mean_sentiment=round(float(messages["polarity"].mean()), 4)
         if len(messages) and messages["polarity"].notna().any()
         else None,
-    }
-    if total:
-        handed_off = requests["handed_off_at"].notna()
-        resolved = requests["status"] == "resolved"
-        ratings = requests["rating"].dropna()
-        kpis |= {
-            "containment_rate": round(float((~handed_off).mean()), 4),
-            "escalation_rate": round(float(handed_off.mean()), 4),
-            "resolution_rate": round(float(resolved.mean()), 4),
-            "mean_rating": round(float(ratings.mean()), 2) if len(ratings) else None,
-        }
-    return kpis
+    )
+    if not total:
+        return kpis
+    handed_off = requests["handed_off_at"].notna()
+    ratings = requests["rating"].dropna()
+    return replace(
+        kpis,
+        containment_rate=round(float((~handed_off).mean()), 4),
+        escalation_rate=round(float(handed_off.mean()), 4),
+        resolution_rate=round(float((requests["status"] == "resolved").mean()), 4),
+        mean_rating=round(float(ratings.mean()), 2) if len(ratings) else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -143,40 +254,47 @@ def verdict(
     rules: DriftRules,
     messages: int,
     drifted_columns: Sequence[str],
-    predictions: dict[str, Any],
-    performance: dict[str, Any],
+    predictions: PredictionDrift,
+    performance: LabelPerformance,
     reference_accuracy: float | None,
-) -> tuple[str, list[str]]:
+) -> tuple[Verdict, list[str]]:
     """`ok`, `drift` or `degraded`, with the reasons in plain words."""
     reasons: list[str] = []
-    if performance.get("judged") and reference_accuracy is not None:
+    accuracy = performance.accuracy
+    if performance.judged and accuracy is not None and reference_accuracy is not None:
         floor = reference_accuracy - rules.max_accuracy_drop
-        if performance["accuracy"] < floor:
+        if accuracy < floor:
             reasons.append(
-                f"accuracy on {performance['labels']} recent labels is "
-                f"{performance['accuracy']:.1%}, below {floor:.1%} (the model's test accuracy "
+                f"accuracy on {performance.labels} recent labels is "
+                f"{accuracy:.1%}, below {floor:.1%} (the model's test accuracy "
                 f"{reference_accuracy:.1%} minus {rules.max_accuracy_drop:.0%})"
             )
-            return "degraded", reasons
+            return Verdict.DEGRADED, reasons
     if messages < rules.min_messages:
-        return "ok", [f"only {messages} messages in the window: too few to judge drift"]
+        return Verdict.OK, [f"only {messages} messages in the window: too few to judge drift"]
     if drifted_columns:
         reasons.append("the distribution changed for: " + ", ".join(drifted_columns))
-    if predictions["intent_js_distance"] >= rules.intent_js_threshold:
+    if predictions.intent_js_distance >= rules.intent_js_threshold:
         reasons.append(
             f"the mix of predicted intents moved (Jensen-Shannon distance "
-            f"{predictions['intent_js_distance']:.3f} ≥ {rules.intent_js_threshold})"
+            f"{predictions.intent_js_distance:.3f} ≥ {rules.intent_js_threshold})"
         )
-    fallback = predictions["fallback_rate"]
-    if fallback["current"] - fallback["reference"] >= rules.fallback_rate_increase:
+    # `current` is None only for an empty window, which min_messages has turned away above.
+    fallback = predictions.fallback_rate
+    if (
+        fallback.current is not None
+        and fallback.current - fallback.reference >= rules.fallback_rate_increase
+    ):
         reasons.append(
-            f"the bot was unsure more often: fallback rate {fallback['current']:.1%} "
-            f"against {fallback['reference']:.1%} on the model's held-out test data"
+            f"the bot was unsure more often: fallback rate {fallback.current:.1%} "
+            f"against {fallback.reference:.1%} on the model's held-out test data"
         )
-    confidence = predictions["mean_confidence"]
-    if confidence["reference"] - confidence["current"] >= rules.confidence_drop:
+    confidence = predictions.mean_confidence
+    if (
+        confidence.current is not None
+        and confidence.reference - confidence.current >= rules.confidence_drop
+    ):
         reasons.append(
-            f"mean confidence fell to {confidence['current']:.2f} "
-            f"from {confidence['reference']:.2f}"
+            f"mean confidence fell to {confidence.current:.2f} from {confidence.reference:.2f}"
         )
-    return ("drift" if reasons else "ok"), reasons
+    return (Verdict.DRIFT if reasons else Verdict.OK), reasons

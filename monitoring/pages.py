@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.registry_records import GateRecord
+    from monitoring.metrics import IntentShift, SupportKpis
+    from monitoring.summary import MonitoringSummary
 
 VERDICT_WORDS = {
     "ok": ("All clear", "#11693a", "#d8f5e2"),
@@ -46,11 +52,11 @@ def _arrow(value: float | None, previous: float | None, good_direction: int) -> 
     return f'<span class="{css}">{"↑" if rising else "↓"}</span>'
 
 
-def _kpi_rows(kpis: dict[str, Any], previous: dict[str, Any] | None) -> str:
+def _kpi_rows(kpis: SupportKpis, previous: SupportKpis | None) -> str:
     rows = []
     for key, (label, fmt, direction) in KPI_LABELS.items():
-        value = kpis.get(key)
-        before = (previous or {}).get(key)
+        value = getattr(kpis, key)
+        before = getattr(previous, key) if previous else None
         shown = fmt.format(value) if value is not None else "n/a"
         was = fmt.format(before) if before is not None else "—"
         rows.append(
@@ -60,73 +66,77 @@ def _kpi_rows(kpis: dict[str, Any], previous: dict[str, Any] | None) -> str:
     return "\n".join(rows)
 
 
-def _intent_rows(shifts: list[dict[str, Any]]) -> str:
+def _intent_rows(shifts: Sequence[IntentShift]) -> str:
     return (
         "\n".join(
-            f"<tr><td>{escape(s['intent'])}</td><td>{s['reference_share']:.1%}</td>"
-            f"<td>{s['current_share']:.1%}</td><td>{s['change']:+.1%}</td></tr>"
+            f"<tr><td>{escape(s.intent)}</td><td>{s.reference_share:.1%}</td>"
+            f"<td>{s.current_share:.1%}</td><td>{s.change:+.1%}</td></tr>"
             for s in shifts
         )
         or "<tr><td colspan=4 class='note'>none</td></tr>"
     )
 
 
-def _gate_section(decision: dict[str, Any] | None) -> str:
-    if not decision:
+def _gate_section(decision: GateRecord | None) -> str:
+    if decision is None:
         return "<p class='note'>No promotion decision recorded yet.</p>"
-    outcome = "promoted" if decision["passed"] else "refused"
+    outcome = "promoted" if decision.passed else "refused"
     rows = "".join(
-        f"<tr><td>{'✓' if check['passed'] else '✗'} {escape(check['name'])}</td>"
-        f"<td>{escape(check['reason'])}</td></tr>"
-        for check in decision["checks"]
+        f"<tr><td>{'✓' if check.passed else '✗'} {escape(check.name)}</td>"
+        f"<td>{escape(check.reason)}</td></tr>"
+        for check in decision.checks
     )
     return (
-        f"<p>Version {escape(str(decision['version']))} was <b>{outcome}</b> "
-        f"({escape(str(decision.get('decided_at', '')))}).</p><table>{rows}</table>"
+        f"<p>Version {escape(decision.version)} was <b>{outcome}</b> "
+        f"({escape(decision.decided_at or '')}).</p><table>{rows}</table>"
     )
 
 
-def summary_page(summary: dict[str, Any], previous: dict[str, Any] | None) -> str:
+def _quality(summary: MonitoringSummary) -> str:
+    performance = summary.performance
+    if performance.judged and performance.accuracy is not None:
+        return (
+            f"On {performance.labels} messages that agents or customers labelled in this "
+            f"window the bot was right {performance.accuracy:.1%} of the time "
+            f"(macro-F1 {performance.macro_f1:.3f})."
+        )
+    return (
+        f"Only {performance.labels} labelled messages in this window "
+        f"({performance.min_labels} needed to judge accuracy)."
+    )
+
+
+def summary_page(summary: MonitoringSummary, previous: SupportKpis | None) -> str:
     """The run's page: verdict, reasons, intents that grew or shrank, KPIs, then Evidently."""
-    title, ink, paper = VERDICT_WORDS[summary["verdict"]]
-    reasons = "".join(f"<li>{escape(reason)}</li>" for reason in summary["reasons"]) or (
+    title, ink, paper = VERDICT_WORDS[summary.verdict]
+    reasons = "".join(f"<li>{escape(reason)}</li>" for reason in summary.reasons) or (
         "<li>Nothing changed beyond the thresholds.</li>"
     )
-    predictions, performance = summary["predictions"], summary["performance"]
-    drifted = ", ".join(summary["drifted_columns"]) or "none"
-    if performance.get("judged"):
-        quality = (
-            f"On {performance['labels']} messages that agents or customers labelled in this "
-            f"window the bot was right {performance['accuracy']:.1%} of the time "
-            f"(macro-F1 {performance['macro_f1']:.3f})."
-        )
-    else:
-        quality = (
-            f"Only {performance['labels']} labelled messages in this window "
-            f"({performance['min_labels']} needed to judge accuracy)."
-        )
-    sampling = summary["sampling"]
+    predictions, quality = summary.predictions, _quality(summary)
+    drifted = ", ".join(summary.drifted_columns) or "none"
+    sampling = summary.sampling
+    version = escape(summary.model_version)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Model health report {escape(summary["run_id"])}</title>
+<title>Model health report {escape(summary.run_id)}</title>
 <style>{STYLE}</style></head><body><main>
 <div class="verdict" id="verdict" style="color:{ink};background:{paper}">
-<h1>{title} — verdict: {summary["verdict"]}</h1>
-<div>{escape(summary["window_label"])} · model version {escape(str(summary["model_version"]))}
- · {summary["current_messages"]:,} customer messages</div></div>
+<h1>{title} — verdict: {summary.verdict.value}</h1>
+<div>{escape(summary.window.label())} · model version {version}
+ · {summary.current_messages:,} customer messages</div></div>
 <section id="summary"><h2>What changed</h2><ul>{reasons}</ul>
 <p class="note">Columns whose distribution moved: {escape(drifted)}.</p></section>
 <section><h2>Which requests grew or shrank</h2>
 <table><tr><th>intent</th><th>on test data</th><th>in this window</th><th>change</th></tr>
-{_intent_rows(predictions["grew"] + predictions["shrank"])}</table></section>
-<section><h2>Support KPIs</h2><table>{_kpi_rows(summary["kpis"], previous)}</table></section>
+{_intent_rows(predictions.grew + predictions.shrank)}</table></section>
+<section><h2>Support KPIs</h2><table>{_kpi_rows(summary.kpis, previous)}</table></section>
 <section><h2>Is the bot still right?</h2><p>{quality}</p></section>
 <section id="gate"><h2>Latest promotion decision</h2>
-{_gate_section(summary.get("latest_gate_decision"))}</section>
+{_gate_section(summary.latest_gate_decision)}</section>
 <section class="note"><h2>How this was measured</h2>
-<p>Reference: the training data of model version {escape(str(summary["model_version"]))}
-({sampling["reference_rows"]:,} of {sampling["reference_total"]:,} messages). Current:
-{sampling["current_rows"]:,} of {sampling["current_total"]:,} customer messages in the window.
-{escape(sampling["note"])} Full statistics from Evidently are below and in
+<p>Reference: the training data of model version {version}
+({sampling.reference_rows:,} of {sampling.reference_total:,} messages). Current:
+{sampling.current_rows:,} of {sampling.current_total:,} customer messages in the window.
+{escape(sampling.note)} Full statistics from Evidently are below and in
 <a href="evidently.html">evidently.html</a>; every figure is in
 <a href="summary.json">summary.json</a>.</p></section>
 <iframe src="evidently.html" title="Evidently drift report"></iframe>

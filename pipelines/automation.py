@@ -95,7 +95,7 @@ def drift_retraining_sensor(
         return dg.SkipReason(f"latest verdict is {verdict!r}: no retraining needed")
     registry = mlflow_registry.registry()
     champion = registry.version_by_alias("champion")
-    trained_at = registry.describe(champion)["trained_at"] if champion else None
+    trained_at = registry.describe(champion).trained_at if champion else None
     since = datetime.fromisoformat(trained_at) if trained_at else None
     minimum = monitoring.retrain_min_new_labels
     labels = count_labels_since(sources.store_url, since) if sources.store_url else 0

@@ -10,7 +10,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -18,6 +18,9 @@ from models.registry import IntentRegistry, ModelLoadError, RegistryConfig
 from models.settings_errors import load_settings
 from models.tracking_store import TrackingStoreMissing, require_store
 from pipelines.settings import REPO_ROOT, PipelineSettings
+
+if TYPE_CHECKING:  # Dagster is imported only by the commands that run it
+    from pipelines.run_summary import AssetMetadata
 
 logger = logging.getLogger("pipelines.cli")  # `python -m` names this module __main__
 
@@ -89,7 +92,7 @@ def _config_errors(problem: Any) -> str:
     return "; ".join(first_line(error.message) for error in problem.errors) or str(problem)
 
 
-def materialization_metadata(result: Any) -> dict[str, dict[str, Any]]:
+def materialization_metadata(result: Any) -> dict[str, AssetMetadata]:
     """Plain metadata values of every asset a job run materialised, keyed by asset."""
     from pipelines.run_summary import materialization_metadata as metadata
 
@@ -98,7 +101,7 @@ def materialization_metadata(result: Any) -> dict[str, dict[str, Any]]:
 
 def status(settings: PipelineSettings) -> int:
     """Print the registry status JSON (champion, challenger, gate history)."""
-    print(json.dumps(_registry(settings).status(), indent=2))
+    print(json.dumps(_registry(settings).status().to_dict(), indent=2))
     return 0
 
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -33,6 +33,11 @@ from models.settings_errors import SettingsProblem, load_settings
 from models.splits import TEST, text_bucket
 from monitoring.settings import MonitoringSettings
 from pipelines.settings import PipelineSettings
+
+if TYPE_CHECKING:  # imported where used: the demo starts without loading MLflow or Dagster
+    from models.registry_records import GateRecord
+    from monitoring.job import MonitoringResult
+    from pipelines.run_summary import AssetMetadata
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HELD_OUT = ("apple_pay_or_google_pay", "lost_or_stolen_phone", "terminate_account", "age_limit")
@@ -90,7 +95,7 @@ def prepare_sandbox(root: Path, banking77: Path) -> pd.DataFrame:
     return pd.read_csv(banking77 / "test.csv")
 
 
-def train(label: str, settings: DemoSettings) -> dict[str, Any]:
+def train(label: str, settings: DemoSettings) -> dict[str, AssetMetadata]:
     """Materialise the training assets (fast search space) and return their metadata."""
     import dagster as dg
 
@@ -189,14 +194,14 @@ def damage_labels(store_url: str, banking77: Path, at: datetime) -> int:
     return label_messages(store_url, rows, wrong, at)
 
 
-def monitor(end: datetime, settings: MonitoringSettings) -> Any:
+def monitor(end: datetime, settings: MonitoringSettings) -> MonitoringResult:
     """One monitoring run over the day before `end`."""
     from monitoring.job import run_monitoring
 
     return run_monitoring(settings.model_copy(update={"window_end": end}))
 
 
-def gate_history() -> list[dict[str, Any]]:
+def gate_history() -> list[GateRecord]:
     """The demo registry's gate decisions, newest first."""
     from models.registry import IntentRegistry, RegistryConfig
 
@@ -233,13 +238,13 @@ def main() -> int:
 
     say("3/6 monitor the day")
     drift = monitor(now + timedelta(minutes=1), settings.monitoring)
-    fallback = drift.summary["predictions"]["fallback_rate"]
+    fallback = drift.summary.predictions.fallback_rate
     print(f"    verdict: {drift.verdict}")
-    for reason in drift.summary["reasons"]:
+    for reason in drift.summary.reasons:
         print(f"    - {reason}")
     print(
         f"    fallback on held-out intents: {(held['predicted'] == 'nlu_fallback').mean():.0%} "
-        f"(overall {fallback['current']:.1%} vs {fallback['reference']:.1%} on test data)"
+        f"(overall {fallback.current:.1%} vs {fallback.reference:.1%} on test data)"
     )
 
     say("4/6 agents label the held-out intents' messages")
@@ -256,11 +261,11 @@ def main() -> int:
 
     say("decisions")
     for entry in gate_history():
-        failing = [c for c in entry["checks"] if not c["passed"]]
-        verdict = "PROMOTED" if entry["passed"] else "REFUSED"
-        print(f"    v{entry['version']} {verdict} at {entry['decided_at']}")
+        failing = [c for c in entry.checks if not c.passed]
+        verdict = "PROMOTED" if entry.passed else "REFUSED"
+        print(f"    v{entry.version} {verdict} at {entry.decided_at}")
         for check in failing:
-            print(f"      ✗ {check['name']}: {check['reason']}")
+            print(f"      ✗ {check.name}: {check.reason}")
     say("reports")
     print(f"    drift report: {drift.run_dir / 'index.html'}")
     print(f"    all reports:  {drift.index_path}")
@@ -270,7 +275,7 @@ def main() -> int:
         and retrained["model_promotion"].get("passed") is True
         and refused["model_promotion"].get("passed") is False
     )
-    summary = {"drift_verdict": drift.verdict, "retrained_promoted": ok}
+    summary = {"drift_verdict": drift.verdict.value, "retrained_promoted": ok}
     print(json.dumps(summary))
     if not ok:
         raise SystemExit("the demo did not end as expected: see the decisions above")

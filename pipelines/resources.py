@@ -117,6 +117,7 @@ class MonitoringResource(dg.ConfigurableResource):
         window_end: str | None = None,
     ) -> MonitoringSettings:
         """Monitoring settings for one run; a window left unset is the settings' own."""
+        # Keyword overrides that pydantic parses (e.g. an ISO string into a datetime).
         window: dict[str, Any] = {
             "window_hours": window_hours,
             "window_start": window_start,

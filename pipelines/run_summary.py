@@ -34,6 +34,9 @@ SHOWN_METADATA: dict[str, tuple[str, ...]] = {
     "drift_report": ("verdict", "drifted_columns", "current_messages", "report"),
 }
 NOT_MATERIALISED = "not materialised"
+# One asset's materialisation metadata as plain values: whatever each asset records (counts,
+# scores, text, JSON, paths), Dagster's open-ended mapping, shown and compared, not shaped here.
+AssetMetadata = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class RunSummary:
     success: bool
     elapsed_s: float
     job_assets: tuple[str, ...]
-    metadata: dict[str, dict[str, Any]]
+    metadata: dict[str, AssetMetadata]
     checks: tuple[CheckOutcome, ...]
     failures: tuple[StepFailure, ...]
 
@@ -76,7 +79,7 @@ class RunSummary:
         return f"{first.step}: {first.cause}"
 
 
-def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
+def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, AssetMetadata]:
     """Plain metadata values of every asset a job run materialised, keyed by asset."""
     return {
         event.asset_key.to_user_string(): {

@@ -31,7 +31,7 @@ class ServedModel:
 
     name: str
     version: str
-    run_id: str
+    run_id: str | None
     trained_at: str | None
     metrics: dict[str, float]
     inference: IntentInference
@@ -78,10 +78,10 @@ class ModelHolder:
         described = self.registry.describe(self.registry.version(version))
         return ServedModel(
             name=self.registry.name,
-            version=described["version"],
-            run_id=described["run_id"],
-            trained_at=described["trained_at"],
-            metrics=described["metrics"],
+            version=described.version,
+            run_id=described.run_id,
+            trained_at=described.trained_at,
+            metrics=described.metrics,
             inference=inference,
         )
 

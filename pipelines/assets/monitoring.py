@@ -33,20 +33,19 @@ def drift_report(
     except MonitoringError as exc:
         raise dg.Failure(description=str(exc)) from exc
     summary = result.summary
-    predictions = summary["predictions"]
-    context.log.info("verdict %s: %s", result.verdict, summary["reasons"])
+    context.log.info("verdict %s: %s", result.verdict.value, list(summary.reasons))
     metadata = {
-        "verdict": result.verdict,
-        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in summary["reasons"]) or "-"),
-        "drifted_columns": ", ".join(summary["drifted_columns"]) or "none",
-        "current_messages": summary["current_messages"],
-        "model_version": summary["model_version"],
-        "intent_js_distance": predictions["intent_js_distance"],
-        "fallback_rate": predictions["fallback_rate"]["current"],
+        "verdict": result.verdict.value,
+        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in summary.reasons) or "-"),
+        "drifted_columns": ", ".join(summary.drifted_columns) or "none",
+        "current_messages": summary.current_messages,
+        "model_version": summary.model_version,
+        "intent_js_distance": summary.predictions.intent_js_distance,
+        "fallback_rate": summary.predictions.fallback_rate.current,
         "report": dg.MetadataValue.path(str(result.run_dir / "index.html")),
         "reports_index": dg.MetadataValue.path(str(result.index_path)),
-        "kpis": dg.MetadataValue.json(summary["kpis"]),
+        "kpis": dg.MetadataValue.json(summary.kpis.to_dict()),
     }
     if result.mlflow_run_id:
         metadata["mlflow_run_id"] = result.mlflow_run_id
-    return dg.MaterializeResult(value=summary, metadata=metadata)
+    return dg.MaterializeResult(value=result.to_document(), metadata=metadata)

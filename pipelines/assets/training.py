@@ -2,6 +2,7 @@
 
 import hashlib
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
@@ -92,13 +93,13 @@ def intent_model(
         )
         described = registry.describe(existing)
         return dg.MaterializeResult(
-            value=described | {"reused": True},
+            value=described.to_dict() | {"reused": True},
             metadata={
                 "version": str(existing.version),
                 "reused": True,
                 "recovery": recovered.outcome.value,
-                "test_accuracy": described["metrics"].get("test_accuracy"),
-                "macro_f1": described["metrics"].get("macro_f1"),
+                "test_accuracy": described.metrics.get("test_accuracy"),
+                "macro_f1": described.metrics.get("macro_f1"),
             },
         )
     candidates = resolve(config.candidates)
@@ -145,7 +146,7 @@ def intent_model(
     )
     described = registry.describe(version)
     return dg.MaterializeResult(
-        value=described | {"reused": False},
+        value=described.to_dict() | {"reused": False},
         metadata={
             "version": str(version.version),
             "reused": False,
@@ -234,6 +235,6 @@ def model_promotion(
             "decided": True,
             "passed": decision.passed,
             "champion": str(champion.version) if champion else "none",
-            "checks": dg.MetadataValue.json(decision.to_dict()["checks"]),
+            "checks": dg.MetadataValue.json([asdict(check) for check in decision.checks]),
         },
     )

@@ -39,7 +39,7 @@ def test_suite_scores_a_keyword_model():
     assert result.functionality_cases == 3
     assert result.functionality == round(2 / 3, 4)
     assert result.invariance["casing"] == 1.0
-    assert result.failures[0]["text"] == "no sign of it yet"
+    assert result.failures[0].text == "no sign of it yet"
 
 
 def test_data_quality_flags_missing_and_empty_rows():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from models.behavioural import BehaviouralResult
+from models.behavioural import BehaviouralFailure, BehaviouralResult
 from models.data_quality import DataQualityResult
 from models.promotion import GateInputs, ModelScore, PromotionRules, decide_promotion
 
@@ -97,12 +97,12 @@ def test_fragile_predictions_refuse():
 
 def test_missing_minimum_functionality_refuses():
     failures = [
-        {
-            "test": "minimum_functionality",
-            "text": "I lost my card",
-            "expected": "lost_or_stolen_card",
-            "got": "card_arrival",
-        }
+        BehaviouralFailure(
+            test="minimum_functionality",
+            text="I lost my card",
+            expected="lost_or_stolen_card",
+            got="card_arrival",
+        )
     ]
     weak = replace(GOOD_BEHAVIOUR, functionality=0.5, failures=failures)
     refused = failing(decide_promotion(inputs(behavioural=weak)))

@@ -119,13 +119,13 @@ def test_a_recorded_promotion_is_finished_by_the_rerun(registry):
     registry.set_alias(CHALLENGER, new)
     record_decision(registry, _passed(new))
     # Killed here: decision stored, aliases not moved.
-    assert registry.gate_entries(new)[-1]["promotion"] == PromotionState.PENDING
+    assert registry.gate_entries(new)[-1].promotion == PromotionState.PENDING
 
     assert apply_pending(registry, new) is PromotionState.DONE
     assert str(registry.version_by_alias(CHAMPION).version) == new
     assert registry.version_by_alias(CHALLENGER) is None
     assert registry.version(new).tags["previous_champion"] == old
-    assert registry.gate_entries(new)[-1]["promotion"] == PromotionState.DONE
+    assert registry.gate_entries(new)[-1].promotion == PromotionState.DONE
     assert apply_pending(registry, new) is None  # nothing left to do
 
 
@@ -138,5 +138,5 @@ def test_a_pending_promotion_never_undoes_a_later_manual_choice(registry):
     assert apply_pending(registry, new) is PromotionState.SUPERSEDED
     assert str(registry.version_by_alias(CHAMPION).version) == chosen
     entry = registry.gate_entries(new)[-1]
-    assert entry["promotion"] == PromotionState.SUPERSEDED and entry["champion_before"] == old
+    assert entry.promotion == PromotionState.SUPERSEDED and entry.champion_before == old
     assert json.loads(registry.version(new).tags["gate_decisions"])[-1]["passed"] is True

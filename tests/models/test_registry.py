@@ -34,13 +34,13 @@ def test_force_promote_then_rollback_restores_the_previous_champion(
 
     assert registry.rollback("hotfix misbehaved") == first
     assert str(registry.version_by_alias("champion").version) == first
-    history = registry.status()["gate_history"]
-    assert [(e["version"], e["checks"][0]["name"]) for e in history] == [
+    history = registry.status().gate_history
+    assert [(e.version, e.checks[0].name) for e in history] == [
         (first, "rollback"),
         (second, "forced"),
         (first, "forced"),
     ]
-    assert "hotfix misbehaved" in history[0]["checks"][0]["reason"]
+    assert "hotfix misbehaved" in history[0].checks[0].reason
 
 
 def test_rollback_without_history_and_promote_without_reason_fail_clearly(
@@ -97,7 +97,7 @@ def test_force_promote_refuses_a_version_that_cannot_be_loaded(
     assert cli.main(["promote", "--version", "99", "--reason", "cli"]) == 2
     assert "no version '99'" in capsys.readouterr().err
     assert str(registry.version_by_alias(CHAMPION).version) == good
-    assert [entry["version"] for entry in registry.gate_history()] == [good]
+    assert [entry.version for entry in registry.gate_history()] == [good]
 
 
 def test_only_complete_versions_are_reused_or_promoted(registry, small_slice, tmp_path):

@@ -60,25 +60,25 @@ def runs(champion, known_split, banking77_test, intents, tmp_path_factory):
 
 def test_an_unshifted_window_is_ok(runs):
     calm = runs["calm"].summary
-    assert calm["verdict"] == "ok", calm["reasons"]
-    assert calm["current_messages"] == 600
-    assert calm["drifted_columns"] == []
+    assert calm.verdict == "ok", calm.reasons
+    assert calm.current_messages == 600
+    assert calm.drifted_columns == ()
 
 
 def test_a_shifted_window_is_drift_with_the_shifted_columns_named(runs):
     shifted = runs["shifted"].summary
-    assert shifted["verdict"] == "drift"
-    assert {"text", "fallback"} <= set(shifted["drifted_columns"])
-    assert any("fallback rate" in reason for reason in shifted["reasons"])
-    assert shifted["predictions"]["fallback_rate"]["current"] > 0.3
-    assert shifted["descriptor_means"]["current"]["length"] > 0
+    assert shifted.verdict == "drift"
+    assert {"text", "fallback"} <= set(shifted.drifted_columns)
+    assert any("fallback rate" in reason for reason in shifted.reasons)
+    assert (shifted.predictions.fallback_rate.current or 0) > 0.3
+    assert shifted.descriptor_means["current"]["length"] > 0
 
 
 def test_wrong_answers_on_labels_are_degraded(runs):
     labelled = runs["labelled"].summary
-    assert labelled["verdict"] == "degraded"
-    assert labelled["performance"]["labels"] == 60
-    assert labelled["performance"]["accuracy"] < 0.5
+    assert labelled.verdict == "degraded"
+    assert labelled.performance.labels == 60
+    assert (labelled.performance.accuracy or 0) < 0.5
 
 
 def test_reports_index_summary_and_mlflow_run(runs, champion):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -9,6 +11,10 @@ import pytest
 
 from monitoring.metrics import (
     DriftRules,
+    LabelPerformance,
+    PredictionDrift,
+    RateChange,
+    SupportKpis,
     label_performance,
     prediction_drift,
     psi,
@@ -33,8 +39,8 @@ def frame(intents: list[str], fallback_every: int = 0, confidence: float = 0.9) 
 def test_identical_traffic_has_no_prediction_drift():
     reference = frame(["a", "b", "c"] * 50)
     result = prediction_drift(reference, frame(["c", "b", "a"] * 40))
-    assert result["intent_js_distance"] == pytest.approx(0, abs=1e-6)
-    assert result["grew"] == [] and result["shrank"] == []
+    assert result.intent_js_distance == pytest.approx(0, abs=1e-6)
+    assert result.grew == () and result.shrank == ()
 
 
 def test_a_new_intent_mix_names_what_grew_and_shrank():
@@ -43,11 +49,11 @@ def test_a_new_intent_mix_names_what_grew_and_shrank():
         ["a"] * 10 + ["b"] * 50 + ["nlu_fallback"] * 40, fallback_every=2, confidence=0.5
     )
     result = prediction_drift(reference, current)
-    assert result["intent_js_distance"] > 0.3 and result["intent_psi"] > 0.5
-    assert result["grew"][0]["intent"] == "nlu_fallback"
-    assert result["shrank"][0]["intent"] == "a"
-    assert result["fallback_rate"] == {"reference": 0.0, "current": 0.5}
-    assert result["mean_confidence"]["current"] == 0.5
+    assert result.intent_js_distance > 0.3 and result.intent_psi > 0.5
+    assert result.grew[0].intent == "nlu_fallback"
+    assert result.shrank[0].intent == "a"
+    assert result.fallback_rate == RateChange(reference=0.0, current=0.5)
+    assert result.mean_confidence.current == 0.5
 
 
 def test_psi_is_zero_for_equal_shares_and_grows_with_change():
@@ -59,14 +65,14 @@ def test_performance_needs_enough_labels():
     labels = pd.DataFrame(
         {"intent": ["a", "b", "a"], "predicted_intent": ["a", "a", "a"], "label_source": "agent"}
     )
-    assert label_performance(labels, min_labels=5) == {
+    assert label_performance(labels, min_labels=5).to_dict() == {
         "labels": 3,
         "min_labels": 5,
         "judged": False,
     }
     judged = label_performance(labels, min_labels=3)
-    assert judged["accuracy"] == pytest.approx(2 / 3, abs=1e-4)
-    assert judged["per_intent_f1"]["b"] == 0.0 and judged["by_source"] == {"agent": 3}
+    assert judged.accuracy == pytest.approx(2 / 3, abs=1e-4)
+    assert judged.per_intent_f1["b"] == 0.0 and judged.by_source == {"agent": 3}
 
 
 def test_kpis_from_support_requests():
@@ -81,30 +87,34 @@ def test_kpis_from_support_requests():
         {"fallback": [True, False, False, False], "polarity": [0.5, -0.5, 0, 0]}
     )
     kpis = support_kpis(requests, messages, window_days=2)
-    assert kpis["conversations"] == 4 and kpis["conversations_per_day"] == 2.0
-    assert kpis["containment_rate"] == 0.75 and kpis["escalation_rate"] == 0.25
-    assert kpis["resolution_rate"] == 0.75 and kpis["mean_rating"] == 4.0
-    assert kpis["fallback_rate"] == 0.25 and kpis["mean_sentiment"] == 0.0
+    assert kpis.conversations == 4 and kpis.conversations_per_day == 2.0
+    assert kpis.containment_rate == 0.75 and kpis.escalation_rate == 0.25
+    assert kpis.resolution_rate == 0.75 and kpis.mean_rating == 4.0
+    assert kpis.fallback_rate == 0.25 and kpis.mean_sentiment == 0.0
 
 
 RULES = DriftRules(min_messages=10)
-CALM = {
-    "intent_js_distance": 0.01,
-    "fallback_rate": {"reference": 0.04, "current": 0.05},
-    "mean_confidence": {"reference": 0.8, "current": 0.79},
-}
+CALM = PredictionDrift(
+    intent_js_distance=0.01,
+    intent_psi=0.0,
+    fallback_rate=RateChange(reference=0.04, current=0.05),
+    mean_confidence=RateChange(reference=0.8, current=0.79),
+    grew=(),
+    shrank=(),
+)
+UNJUDGED = LabelPerformance(labels=0, min_labels=30)
 
 
 def test_verdict_ok_drift_and_degraded():
-    assert verdict(RULES, 100, [], CALM, {"judged": False}, 0.9) == ("ok", [])
-    outcome, reasons = verdict(RULES, 100, ["text", "length"], CALM, {"judged": False}, 0.9)
+    assert verdict(RULES, 100, [], CALM, UNJUDGED, 0.9) == ("ok", [])
+    outcome, reasons = verdict(RULES, 100, ["text", "length"], CALM, UNJUDGED, 0.9)
     assert outcome == "drift" and "text, length" in reasons[0]
-    unsure = CALM | {"fallback_rate": {"reference": 0.04, "current": 0.2}}
-    assert verdict(RULES, 100, [], unsure, {"judged": False}, 0.9)[0] == "drift"
-    wrong = {"judged": True, "labels": 50, "accuracy": 0.7}
+    unsure = replace(CALM, fallback_rate=RateChange(reference=0.04, current=0.2))
+    assert verdict(RULES, 100, [], unsure, UNJUDGED, 0.9)[0] == "drift"
+    wrong = LabelPerformance(labels=50, min_labels=30, judged=True, accuracy=0.7, macro_f1=0.6)
     outcome, reasons = verdict(RULES, 100, [], CALM, wrong, 0.9)
     assert outcome == "degraded" and "70.0%" in reasons[0]
-    assert verdict(RULES, 3, ["text"], CALM, {"judged": False}, 0.9)[0] == "ok"
+    assert verdict(RULES, 3, ["text"], CALM, UNJUDGED, 0.9)[0] == "ok"
 
 
 def test_window_from_hours_or_range():
@@ -115,3 +125,27 @@ def test_window_from_hours_or_range():
     assert explicit.days == 2 and explicit.start.tzinfo is not None
     with pytest.raises(ValueError, match="not before"):
         resolve_window(24, datetime(2026, 11, 3), datetime(2026, 11, 1))
+
+
+def test_kpis_read_back_from_summary_json_are_the_ones_written():
+    requests = pd.DataFrame(
+        {
+            "handed_off_at": [None, datetime(2026, 1, 1)],
+            "status": ["resolved", "bot"],
+            "rating": [None, None],  # no ratings: mean_rating is written as null
+        }
+    )
+    messages = pd.DataFrame({"fallback": [True, False], "polarity": [0.25, None]})
+    busy = support_kpis(requests, messages, window_days=0.5)
+    quiet = support_kpis(requests.head(0), messages.head(0), window_days=1)
+    # No conversations: the request rates are left out of summary.json, not written as null.
+    assert set(quiet.to_dict()) == {
+        "conversations",
+        "conversations_per_day",
+        "fallback_rate",
+        "mean_sentiment",
+    }
+    for kpis in (busy, quiet):
+        document = json.loads(json.dumps(kpis.to_dict()))
+        assert SupportKpis.from_dict(document) == kpis
+        assert SupportKpis.from_dict(document).to_dict() == document

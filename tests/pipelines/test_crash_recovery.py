@@ -151,7 +151,7 @@ def test_sigkill_at_every_boundary_then_rerun_leaves_one_complete_champion(works
     assert str(registry.version_by_alias(CHAMPION).version) == str(version.version)
     assert registry.version_by_alias(CHALLENGER) is None
     [decision] = registry.gate_entries(version.version)
-    assert decision["passed"] is True and decision["promotion"] == PromotionState.DONE
+    assert decision.passed is True and decision.promotion == PromotionState.DONE
 
     client = registry.client
     experiment = client.get_experiment_by_name("intent-classifier")

@@ -1,0 +1,173 @@
+"""A monitoring run's summary: every figure of the run, built from the reference and the
+current window, as the pages, MLflow and Dagster read it; `to_document()` is summary.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from monitoring.data import CurrentData
+from monitoring.drift_report import ColumnDrift, run_drift_report
+from monitoring.metrics import (
+    DriftRules,
+    LabelPerformance,
+    PredictionDrift,
+    SupportKpis,
+    Verdict,
+    label_performance,
+    prediction_drift,
+    support_kpis,
+    verdict,
+)
+from monitoring.settings import MonitoringSettings
+from monitoring.window import Window
+
+if TYPE_CHECKING:
+    from models.registry_records import GateRecord
+
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How many messages each side had and how many the Evidently part used."""
+
+    reference_rows: int
+    reference_total: int
+    current_rows: int
+    current_total: int
+    note: str
+
+    def to_dict(self) -> dict[str, object]:
+        """As summary.json holds it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MonitoringSummary:
+    """Every figure of one run: verdict, drift, performance, KPIs, the latest gate decision."""
+
+    run_id: str
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    window: Window
+    model_version: str
+    reference_accuracy: float | None
+    current_messages: int
+    drifted_columns: tuple[str, ...]
+    columns: tuple[ColumnDrift, ...]
+    descriptor_means: dict[str, dict[str, float]]
+    predictions: PredictionDrift
+    performance: LabelPerformance
+    kpis: SupportKpis
+    sampling: Sampling
+    latest_gate_decision: GateRecord | None = None
+
+    def to_document(self) -> dict[str, object]:
+        """summary.json (before the MLflow run id is known)."""
+        decision = self.latest_gate_decision
+        return {
+            "run_id": self.run_id,
+            "verdict": self.verdict.value,
+            "reasons": list(self.reasons),
+            "window": self.window.to_dict(),
+            "window_label": self.window.label(),
+            "model_version": self.model_version,
+            "reference_accuracy": self.reference_accuracy,
+            "current_messages": self.current_messages,
+            "drifted_columns": list(self.drifted_columns),
+            "columns": [vars(column) for column in self.columns],
+            "descriptor_means": self.descriptor_means,
+            "predictions": self.predictions.to_dict(),
+            "performance": self.performance.to_dict(),
+            "kpis": self.kpis.to_dict(),
+            "sampling": self.sampling.to_dict(),
+            "latest_gate_decision": decision.to_dict() if decision else None,
+        }
+
+
+def _sample(frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    return frame.sample(size, random_state=SEED) if len(frame) > size else frame
+
+
+def build_summary(
+    settings: MonitoringSettings,
+    window: Window,
+    version: str,
+    reference_accuracy: float | None,
+    reference: pd.DataFrame,
+    current: CurrentData,
+    run_dir: Path,
+) -> tuple[MonitoringSummary, Path]:
+    """Every figure of the run, and the Evidently HTML written beside it."""
+    reference_sample = _sample(reference, settings.sample_size)
+    current_sample = _sample(current.messages, settings.sample_size)
+    report_path = run_dir / "evidently.html"
+    drift = None
+    if len(current_sample) >= settings.min_messages:
+        drift = run_drift_report(
+            reference_sample,
+            current_sample,
+            settings.text_drift_threshold,
+            report_path,
+            settings.column_distance_threshold,
+        )
+    else:
+        report_path.write_text("<p>Too few messages in the window for a drift report.</p>")
+    predictions = prediction_drift(reference, current.messages)
+    performance = label_performance(_labels_with_predictions(current), settings.min_labels)
+    rules = DriftRules(
+        settings.intent_js_threshold,
+        settings.fallback_rate_increase,
+        settings.confidence_drop,
+        settings.max_accuracy_drop,
+        settings.min_messages,
+    )
+    drifted = drift.drifted if drift else []
+    outcome, reasons = verdict(
+        rules, len(current.messages), drifted, predictions, performance, reference_accuracy
+    )
+    sampled = len(reference_sample) < len(reference) or len(current_sample) < len(current.messages)
+    summary = MonitoringSummary(
+        run_id=run_dir.name,
+        verdict=outcome,
+        reasons=tuple(reasons),
+        window=window,
+        model_version=version,
+        reference_accuracy=reference_accuracy,
+        current_messages=len(current.messages),
+        drifted_columns=tuple(drifted),
+        columns=tuple(drift.columns) if drift else (),
+        descriptor_means=drift.descriptor_means if drift else {},
+        predictions=predictions,
+        performance=performance,
+        kpis=support_kpis(current.requests, current.messages, window.days),
+        sampling=Sampling(
+            reference_rows=len(reference_sample),
+            reference_total=len(reference),
+            current_rows=len(current_sample),
+            current_total=len(current.messages),
+            note=(
+                f"Large sides were sampled uniformly at random (seed {SEED}) to "
+                f"{settings.sample_size:,} messages to keep the HTML small; intent shares, "
+                "rates and KPIs use every message."
+                if sampled
+                else "Every message was used."
+            ),
+        ),
+    )
+    return summary, report_path
+
+
+def _labels_with_predictions(current: CurrentData) -> pd.DataFrame:
+    labels = current.labels
+    if labels.empty:
+        return pd.DataFrame(columns=["intent", "predicted_intent", "label_source"])
+    served = current.messages.set_index("message_id")["predicted_intent"]
+    missing = labels["predicted_intent"].isna() & labels["message_id"].isin(served.index)
+    labels = labels.copy()
+    labels.loc[missing, "predicted_intent"] = labels.loc[missing, "message_id"].map(served)
+    return labels
