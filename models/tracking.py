@@ -19,6 +19,7 @@ Crash safety (each step is a named boundary in `models/faults.py`):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import mlflow
 import pandas as pd
@@ -46,8 +48,10 @@ from models.registry import (
     IntentRegistry,
 )
 from models.run_contents import log_candidate_runs, log_reference, log_reports, log_scores
+from models.tracking_store import SERVER_SCHEMES, sqlite_path
 from models.training import TrainingOutcome
 
+logger = logging.getLogger(__name__)
 # Pinned here so MLflow does not spend ~10 s inferring requirements by importing the model.
 _MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "textblob", "spacy")
 _URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -87,19 +91,40 @@ def mlflow_uris(tracking_uri: str, registry_uri: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def ensure_experiment(name: str, artifact_root: str | None) -> str:
-    """The id of experiment `name`, tagged as model training; created (local root) if needed.
+def artifact_location(tracking_uri: str, artifact_root: str | None) -> str | None:
+    """Where a new experiment keeps its artifacts; None leaves it to the tracking server.
 
-    An existing experiment without a kind (older code, made by hand), or with one the UI only
-    guessed, is tagged too; a kind someone chose explicitly is left alone.
+    Unset, a SQLite store keeps them in `artifacts/` beside its database file (MLflow would
+    pick ./mlruns of whatever directory the process runs in), and a tracking server uses its
+    own default root: with `--serve-artifacts` that is `mlflow-artifacts:/`, proxied over HTTP,
+    so a serving host on another machine downloads the model from the server. A URI is used as
+    given; a local path becomes a file URI, reachable only where that path is mounted.
+    """
+    if not artifact_root:
+        database = sqlite_path(tracking_uri)
+        return database.resolve().parent.joinpath("artifacts").as_uri() if database else None
+    # A scheme of one letter is a Windows drive; `mlflow-artifacts:/1` has no `//`.
+    if len(urlsplit(artifact_root).scheme) > 1:
+        return artifact_root
+    if urlsplit(tracking_uri).scheme in SERVER_SCHEMES:
+        logger.warning(
+            "artifact root %s is a local path but MLflow is a tracking server: other machines "
+            "cannot read it unless it is a shared mount",
+            artifact_root,
+        )
+    return Path(artifact_root).resolve().as_uri()
+
+
+def ensure_experiment(name: str, artifact_root: str | None) -> str:
+    """The id of experiment `name`, tagged as model training; created if needed.
+
+    A new experiment's artifacts go where `artifact_location` says for the current tracking
+    URI. An existing experiment without a kind (older code, made by hand), or with one the UI
+    only guessed, is tagged too; a kind someone chose explicitly is left alone.
     """
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        location = None
-        if artifact_root:
-            location = (
-                artifact_root if "://" in artifact_root else Path(artifact_root).resolve().as_uri()
-            )
+        location = artifact_location(mlflow.get_tracking_uri(), artifact_root)
         return mlflow.create_experiment(
             name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
         )

@@ -50,6 +50,21 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(database)
 
 
+def http_artifact_url(artifact_uri: str, tracking_uri: str) -> str:
+    """`artifact_uri` as a URL anyone can fetch; a `mlflow-artifacts:/` URI via its server.
+
+    MLflow resolves no dataset source for `mlflow-artifacts:/` (the proxied artifacts of a
+    tracking server), so a dataset logged from one names the server's HTTP download URL
+    instead, without the credentials of `tracking_uri`. Other URIs are returned as they are.
+    """
+    if not artifact_uri.startswith("mlflow-artifacts:"):
+        return artifact_uri
+    from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
+
+    url = MlflowArtifactsRepository.resolve_uri(artifact_uri, tracking_uri)
+    return urlunsplit(urlsplit(url)._replace(netloc=_host_port(url)))
+
+
 def require_store(uri: str, variable: str = "MLFLOW_TRACKING_URI") -> None:
     """Raise TrackingStoreMissing unless `uri`'s SQLite file exists or its server answers.
 

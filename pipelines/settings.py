@@ -38,7 +38,13 @@ class PipelineSettings(BaseSettings):
     lake_dir: Path = shared_field(LAKE_DIR)
     mlflow_tracking_uri: str = shared_field(TRACKING_URI)
     mlflow_registry_uri: str | None = shared_field(REGISTRY_URI)
-    mlflow_artifact_root: str = str(REPO_ROOT / ".mlflow" / "artifacts")
+    mlflow_artifact_root: str | None = Field(
+        default=None,
+        description=(
+            "Artifact root of a new experiment; unset: `artifacts/` beside a SQLite tracking "
+            "database, or the tracking server's own (proxied `mlflow-artifacts:/`) root."
+        ),
+    )
     mlflow_experiment: str = "intent-classifier"
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     registered_model_name: str = shared_field(MODEL_NAME)

@@ -20,6 +20,7 @@ from models.splits import assign_splits
 from models.tracking import log_and_register
 from models.training import train_intent_model
 from tests import orphans
+from tests.mlflow_server import MlflowServer, running_mlflow_server
 from tests.postgres import PostgresServer, start_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -135,6 +136,13 @@ def register_version(examples: pd.DataFrame, registry: IntentRegistry, artifacts
         reference=pd.concat([splits[0], splits[2]]),
     )
     return str(version.version)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory) -> Iterator[MlflowServer]:
+    """A real `mlflow server` (SQLite backend, proxied artifacts) on a free port for a module."""
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow_server")) as server:
+        yield server
 
 
 CHROMIUM_ARGS = [

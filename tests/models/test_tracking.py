@@ -18,10 +18,12 @@ from models.splits import assign_splits
 from models.tracking import (
     EXPERIMENT_KIND_TAG,
     MODEL_TRAINING_KIND,
+    artifact_location,
     ensure_experiment,
     log_and_register,
     mlflow_uris,
 )
+from models.tracking_store import http_artifact_url
 from models.training import train_intent_model
 
 EXPERIMENT = "training-tests"
@@ -155,3 +157,29 @@ def test_the_experiment_is_a_model_training_experiment_new_or_existing(registry,
     assert client.get_experiment(created).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
     assert client.get_experiment(untagged).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
     assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"
+
+
+def test_an_experiment_s_artifacts_go_beside_sqlite_or_to_the_tracking_server(tmp_path):
+    database = tmp_path / "store" / "mlflow.db"
+    beside = (tmp_path / "store" / "artifacts").as_uri()
+    assert artifact_location(f"sqlite:///{database}", None) == beside
+    assert artifact_location(f"sqlite:///{database}", "") == beside
+    # A tracking server picks its own root: proxied `mlflow-artifacts:/` with --serve-artifacts.
+    assert artifact_location("http://mlflow:5000", None) is None
+    assert artifact_location("https://mlflow.example", None) is None
+    # Chosen roots are kept; a URI with no `//` is still a URI, not a relative path.
+    for chosen in ("mlflow-artifacts:/team", "s3://bucket/mlflow", "file:///srv/mlflow"):
+        assert artifact_location("http://mlflow:5000", chosen) == chosen
+    assert artifact_location("http://mlflow:5000", str(tmp_path)) == tmp_path.as_uri()
+
+
+def test_a_dataset_source_on_a_tracking_server_is_its_http_url_without_credentials():
+    url = http_artifact_url(
+        "mlflow-artifacts:/1/run/artifacts/reference/reference.parquet",
+        "http://user:secret@mlflow:5000/prefix",
+    )
+    assert url == (
+        "http://mlflow:5000/prefix/api/2.0/mlflow-artifacts/artifacts/"
+        "1/run/artifacts/reference/reference.parquet"
+    )
+    assert http_artifact_url("file:///tmp/a.parquet", "sqlite:///x.db") == "file:///tmp/a.parquet"
