@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from typing import overload
+
 import dagster as dg
+import sqlalchemy as sa
 
 from models.settings_errors import load_settings
+from models.shared_settings import REGISTRY_URI, STORE_URL, TRACKING_URI
 from monitoring.settings import MonitoringSettings
 from pipelines.assets import features, ingestion, monitoring, training
 from pipelines.automation import (
@@ -26,6 +31,25 @@ from pipelines.resources import (
 from pipelines.settings import PipelineSettings
 
 
+@overload
+def secret_safe(value: str, variable: str) -> str: ...
+@overload
+def secret_safe(value: str | None, variable: str) -> str | None: ...
+def secret_safe(value: str | None, variable: str) -> str | None:
+    """`value`, or `EnvVar(variable)` when it holds a password and was read from `variable`.
+
+    Dagster shows every resource's config on its resource page: an EnvVar shows as the
+    variable's name, resolved only when a run starts, so a database password never appears.
+    """
+    if not value or os.environ.get(variable) != value:
+        return value
+    try:
+        password = sa.make_url(value).password
+    except sa.exc.ArgumentError:  # not a URL (a path, a plain name): nothing to hide
+        return value
+    return dg.EnvVar(variable) if password else value
+
+
 def build_resources(
     settings: PipelineSettings, monitoring_settings: MonitoringSettings
 ) -> dict[str, object]:
@@ -40,19 +64,19 @@ def build_resources(
             banking77_dir=str(settings.banking77_dir) if settings.banking77_dir else None,
             csv_paths=[str(path) for path in settings.labelled_csv_paths],
             jsonl_dir=str(settings.conversation_jsonl_dir),
-            store_url=settings.conversation_store_url,
+            store_url=secret_safe(settings.conversation_store_url, STORE_URL.name),
             max_text_chars=settings.max_text_chars,
         ),
         "mlflow_registry": MlflowRegistry(
-            tracking_uri=settings.mlflow_tracking_uri,
-            registry_uri=settings.mlflow_registry_uri,
+            tracking_uri=secret_safe(settings.mlflow_tracking_uri, TRACKING_URI.name),
+            registry_uri=secret_safe(settings.mlflow_registry_uri, REGISTRY_URI.name),
             artifact_root=settings.mlflow_artifact_root,
             experiment_name=settings.mlflow_experiment,
             model_name=settings.registered_model_name,
             ui_url=settings.mlflow_ui_url,
         ),
         "monitoring": MonitoringResource(
-            store_url=settings.conversation_store_url,
+            store_url=secret_safe(settings.conversation_store_url, STORE_URL.name),
             reports_dir=str(monitoring_settings.reports_dir),
             lake_dir=str(settings.lake_dir),
             retrain_min_new_labels=settings.retrain_min_new_labels,

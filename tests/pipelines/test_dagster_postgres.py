@@ -13,6 +13,11 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from models.settings_errors import load_settings
+from monitoring.settings import MonitoringSettings
+from pipelines.definitions import build_resources
+from pipelines.resources import ConversationSources
+from pipelines.settings import PipelineSettings
 from tests.conftest import REPO_ROOT
 from tests.postgres import PostgresServer
 
@@ -71,3 +76,36 @@ def test_runs_and_events_land_in_postgres(
     assert materialized == 1
     # Nothing of the run went to a SQLite file in DAGSTER_HOME.
     assert not list(home.rglob("*.db"))
+
+
+@dg.asset
+def store_url_seen(sources: ConversationSources) -> str:
+    """What a run's resource holds once Dagster has resolved its config."""
+    return sources.store_url or ""
+
+
+def test_store_password_is_an_env_var_on_the_resource_page(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres_server.url("conversations")
+    monkeypatch.setenv("CONVERSATION_STORE_URL", url)
+    resources = build_resources(load_settings(PipelineSettings), load_settings(MonitoringSettings))
+
+    for name in ("sources", "monitoring"):
+        resource = resources[name]
+        assert isinstance(resource, dg.ConfigurableResource)
+        # What the Dagster UI's resource page shows (ResourceSnap.configured_values).
+        shown = resource.get_resource_definition().config_schema.default_value_as_json_str
+        assert postgres_server.password not in shown
+        assert '"store_url": {"env": "CONVERSATION_STORE_URL"}' in shown
+    result = dg.materialize([store_url_seen], resources={"sources": resources["sources"]})
+    assert result.output_for_node("store_url_seen") == url
+
+
+def test_a_url_without_password_stays_a_plain_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVERSATION_STORE_URL", "sqlite:////tmp/store.db")
+    resources = build_resources(load_settings(PipelineSettings), load_settings(MonitoringSettings))
+    sources = resources["sources"]
+    assert isinstance(sources, ConversationSources)
+    assert sources.store_url == "sqlite:////tmp/store.db"
+    assert not isinstance(sources.store_url, dg.EnvVar)
