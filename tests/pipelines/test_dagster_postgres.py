@@ -6,6 +6,7 @@ PostgreSQL: the URL (with its password) comes from an environment variable, neve
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from conversations import tables
+from conversations.schema import Speaker
+from conversations.writer import MessageRecord, insert_message
 from models.settings_errors import load_settings
 from monitoring.settings import MonitoringSettings
 from pipelines.definitions import build_resources
@@ -109,3 +113,33 @@ def test_a_url_without_password_stays_a_plain_value(monkeypatch: pytest.MonkeyPa
     assert isinstance(sources, ConversationSources)
     assert sources.store_url == "sqlite:////tmp/store.db"
     assert not isinstance(sources.store_url, dg.EnvVar)
+
+
+def test_ingestion_reads_a_postgres_store_and_sees_it_change(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    sources = ConversationSources(store_url=postgres_url, jsonl_dir=str(tmp_path / "none"))
+    engine = tables.create_engine(postgres_url)
+
+    def add(message_id: str, text: str) -> None:
+        record = MessageRecord(
+            message_id=message_id,
+            conversation_id="c-1",
+            turn=0,
+            ts=datetime.now(UTC),
+            speaker=Speaker.CUSTOMER,
+            text=text,
+        )
+        with engine.begin() as connection:
+            insert_message(connection, record)
+
+    add("m-1", "Where is my card?")
+    first = sources.fingerprint()
+    rows = sources.read_all()
+    add("m-2", "My card still has not arrived")
+    engine.dispose()
+
+    assert list(rows["message_id"]) == ["m-1"]
+    assert rows["source"].iloc[0].startswith("store:postgresql+psycopg://supportloop:***@")
+    assert sources.fingerprint() != first  # the new-conversations sensor's trigger
+    assert list(sources.read_all()["message_id"]) == ["m-1", "m-2"]
