@@ -153,6 +153,13 @@ class ChatStore:
     ) -> StoredMessage:
         message_id, ts = new_id(), now()
         messages = tables.messages
+        # Workers and replicas write one room at once on PostgreSQL: holding the room's row until
+        # commit numbers its turns once each (SQLite has one writer per file; it ignores this).
+        connection.execute(
+            sa.select(tables.rooms.c.room_id)
+            .where(tables.rooms.c.room_id == room_id)
+            .with_for_update()
+        )
         turn, first_ts = connection.execute(
             sa.select(sa.func.count(), sa.func.min(messages.c.ts)).where(
                 messages.c.conversation_id == room_id

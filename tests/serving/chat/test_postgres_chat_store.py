@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
@@ -122,3 +124,35 @@ def test_a_store_made_before_escalation_reasons_gains_the_column(postgres_url: s
     finally:
         store.close()
     assert escalated is not None and escalated.escalation_reason == "x" * 2000
+
+
+def test_two_workers_writing_one_room_number_its_turns_once_each(postgres_url: str) -> None:
+    # Two service workers (or replicas) each have their own store; on PostgreSQL their writes
+    # really run at once, unlike SQLite's one writer per file.
+    workers = [ChatStore(postgres_url), ChatStore(postgres_url)]
+    room = workers[0].rooms.create_room("busy", RoomType.PUBLIC, CUSTOMER, [AGENT.user_id])
+    per_worker = 40
+
+    def send(store: ChatStore, sender: str) -> None:
+        for index in range(per_worker):
+            store.insert_message(room.room_id, sender, Speaker.CUSTOMER, f"{sender} {index}", None)
+
+    try:
+        threads = [
+            threading.Thread(target=send, args=(store, sender))
+            for store, sender in zip(workers, (CUSTOMER.user_id, AGENT.user_id), strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with workers[0].engine.connect() as connection:
+            turns = connection.scalars(
+                sa.select(tables.messages.c.turn).where(
+                    tables.messages.c.conversation_id == room.room_id
+                )
+            ).all()
+    finally:
+        for store in workers:
+            store.close()
+    assert sorted(turns) == list(range(2 * per_worker))
