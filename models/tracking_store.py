@@ -61,7 +61,11 @@ def http_artifact_url(artifact_uri: str, tracking_uri: str) -> str:
         return artifact_uri
     from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
 
-    url = MlflowArtifactsRepository.resolve_uri(artifact_uri, tracking_uri)
+    return without_credentials(MlflowArtifactsRepository.resolve_uri(artifact_uri, tracking_uri))
+
+
+def without_credentials(url: str) -> str:
+    """`url` without its `user:password@`, for a link or a record others can read."""
     return urlunsplit(urlsplit(url)._replace(netloc=_host_port(url)))
 
 

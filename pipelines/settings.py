@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.shared_settings import (
@@ -16,6 +17,7 @@ from models.shared_settings import (
     TRACKING_URI,
     shared_field,
 )
+from models.tracking_store import without_credentials
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,6 +48,7 @@ class PipelineSettings(BaseSettings):
         ),
     )
     mlflow_experiment: str = "intent-classifier"
+    # Unset: the tracking server itself (it serves the UI), else `mlflow ui` run locally.
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     registered_model_name: str = shared_field(MODEL_NAME)
     # Ingestion's quarantine and the promotion gate's data check (ConversationSources).
@@ -53,3 +56,17 @@ class PipelineSettings(BaseSettings):
     # New labels since the champion was trained before a drift verdict starts a retraining.
     retrain_min_new_labels: int = Field(default=20, ge=0)
     # Where reports go is monitoring's setting (MonitoringSettings.reports_dir, REPORTS_DIR).
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ui_on_the_tracking_server(cls, data: Any) -> Any:
+        """Links to runs point at the tracking server when there is one and no UI URL is set.
+
+        Credentials in the tracking URI are left out: the link is shown in Dagster's UI.
+        """
+        if not isinstance(data, dict) or data.get("mlflow_ui_url"):
+            return data
+        tracking = data.get("mlflow_tracking_uri")
+        if isinstance(tracking, str) and tracking.startswith(("http://", "https://")):
+            return {**data, "mlflow_ui_url": without_credentials(tracking)}
+        return data

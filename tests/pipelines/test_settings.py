@@ -64,3 +64,14 @@ def test_the_definitions_take_monitoring_settings_from_one_place(monkeypatch, tm
     notifier = defs.resources["notifier"]
     assert notifier.notifiers == ["log", "webhook"]
     assert notifier.webhook_url == "http://127.0.0.1:9/hook"
+
+
+def test_run_links_point_at_the_tracking_server_without_its_credentials(monkeypatch):
+    monkeypatch.delenv("MLFLOW_UI_URL", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://ci:secret@mlflow.example:8443/base")
+    assert PipelineSettings().mlflow_ui_url == "https://mlflow.example:8443/base"
+    monkeypatch.setenv("MLFLOW_UI_URL", "https://ui.example")
+    assert PipelineSettings().mlflow_ui_url == "https://ui.example"
+    monkeypatch.delenv("MLFLOW_UI_URL")
+    local = PipelineSettings(mlflow_tracking_uri="sqlite:///x.db")
+    assert local.mlflow_ui_url == "http://127.0.0.1:5000"  # `mlflow ui` beside a SQLite store
