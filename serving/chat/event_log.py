@@ -18,6 +18,8 @@ from serving.chat.auth import Identity, Role
 from serving.chat.rooms import RoomStore, now, writes
 
 AGENTS_AUDIENCE = "role:agent"
+# Key of the PostgreSQL advisory lock that puts event commits in seq order (any constant).
+_EVENT_ORDER_LOCK = 0x63686174  # "chat"
 
 
 def room_audience(room_id: str) -> str:
@@ -53,6 +55,12 @@ class EventLog:
         data: Mapping[str, Any],
     ) -> int:
         """Store an event inside the caller's transaction; returns its seq."""
+        if connection.dialect.name == "postgresql":
+            # A sequence hands out seqs at insert, not at commit: without this, a later seq from
+            # another worker could commit first, a client resume after it, and the earlier event
+            # never reach it. Held to commit, the lock makes seq order commit order (as SQLite's
+            # single writer does).
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_EVENT_ORDER_LOCK)))
         result = connection.execute(
             sa.insert(tables.events).values(
                 audience=audience, event_type=event_type, payload=json.dumps(data), ts=now()

@@ -156,3 +156,37 @@ def test_two_workers_writing_one_room_number_its_turns_once_each(postgres_url: s
         for store in workers:
             store.close()
     assert sorted(turns) == list(range(2 * per_worker))
+
+
+def test_an_event_commits_only_after_every_earlier_seq(store: ChatStore, postgres_url: str) -> None:
+    # Worker A has appended an event (seq n) and not committed; worker B's event (seq n + 1)
+    # must wait, else a client could see n + 1, resume after it and never get n.
+    other = ChatStore(postgres_url)
+    done: list[int] = []
+    try:
+        with store.engine.begin() as connection:
+            first = store.events.append(connection, "user:a", "notice", {"n": 1})
+            thread = threading.Thread(
+                target=lambda: done.append(other.events.append_event("user:b", "notice", {}))
+            )
+            thread.start()
+            assert waiting_on_a_lock(store.engine), "the second event did not wait"
+            assert done == []
+        thread.join()
+    finally:
+        other.close()
+    assert done[0] > first
+
+
+def waiting_on_a_lock(engine: sa.Engine, attempts: int = 200) -> bool:
+    """True once another session of this database waits on a lock (polls pg_stat_activity)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event = 'advisory'"
+    )
+    for _ in range(attempts):
+        with engine.connect() as connection:
+            if connection.scalar(query):
+                return True
+        threading.Event().wait(0.05)
+    return False
