@@ -8,6 +8,7 @@ so the URLs the tests use carry a password just as a deployment's do. `stop()` s
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import os
@@ -132,23 +133,29 @@ def start_postgres() -> PostgresServer:
             "--no-sync",
         ]
     )
+    # The free port may be taken between the probe and the start (other suites run here too).
+    for attempt in range(3):
+        try:
+            _start(server)
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            server = dataclasses.replace(server, port=free_port())
+    logger.info("PostgreSQL started on port %d in %s", server.port, root)
+    return server
+
+
+def _start(server: PostgresServer) -> None:
+    root, bin_dir = server.root, server.bin_dir
     # Sockets in the data folder (Debian's /var/run/postgresql may be missing), TCP on loopback;
     # fsync off: a test cluster is thrown away, and it spares the shared disk.
     options = f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    _run_as_service_user(
-        [
-            str(bin_dir / "pg_ctl"),
-            "start",
-            "-D",
-            str(server.data_dir),
-            "-l",
-            str(root / "server.log"),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            str(START_TIMEOUT_S),
-        ]
-    )
-    logger.info("PostgreSQL started on port %d in %s", server.port, root)
-    return server
+    log = root / "server.log"
+    command = [str(bin_dir / "pg_ctl"), "start", "-D", str(server.data_dir), "-l", str(log)]
+    try:
+        _run_as_service_user([*command, "-o", options, "-w", "-t", str(START_TIMEOUT_S)])
+    except RuntimeError as failure:
+        # pg_ctl says only "could not start server": the cause is in the server's log.
+        tail = log.read_text(encoding="utf-8", errors="replace")[-1500:] if log.exists() else ""
+        raise RuntimeError(f"{failure}\n{tail}") from failure
