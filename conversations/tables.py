@@ -11,6 +11,11 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# Row ids that grow with traffic: 64-bit on PostgreSQL (a 32-bit SERIAL runs out after 2.1 billion
+# rows, under a year of busy chat), plain INTEGER on SQLite, whose rowid is 64-bit already and
+# whose autoincrement needs exactly `INTEGER PRIMARY KEY`.
+RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 messages = sa.Table(
     "messages",
     metadata,
@@ -31,7 +36,7 @@ messages = sa.Table(
 labels = sa.Table(
     "labels",
     metadata,
-    sa.Column("label_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("label_id", RowId, primary_key=True, autoincrement=True),
     # As long as /feedback's message_id may be (128); a store made with 64 is widened at start.
     sa.Column("message_id", sa.String(128), index=True),
     sa.Column("text", sa.Text, nullable=False),
@@ -51,7 +56,7 @@ labels = sa.Table(
 predictions = sa.Table(
     "predictions",
     metadata,
-    sa.Column("prediction_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("prediction_id", RowId, primary_key=True, autoincrement=True),
     sa.Column("message_id", sa.String(64), index=True),
     sa.Column("intent", sa.String(128), nullable=False),
     sa.Column("confidence", sa.Float, nullable=False),
@@ -96,7 +101,7 @@ chat_messages = sa.Table(
     sa.Column("room_id", sa.String(64), nullable=False, index=True),
     sa.Column("sender_id", sa.String(128), nullable=False),
     sa.Column("client_msg_id", sa.String(128)),
-    sa.Column("seq", sa.Integer),
+    sa.Column("seq", RowId),
     sa.UniqueConstraint("sender_id", "client_msg_id", name="uq_chat_sender_client_msg"),
 )
 
@@ -104,7 +109,7 @@ chat_messages = sa.Table(
 events = sa.Table(
     "chat_events",
     metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("seq", RowId, primary_key=True, autoincrement=True),
     # room:<id> | user:<id> | role:agent
     sa.Column("audience", sa.String(160), nullable=False, index=True),
     sa.Column("event_type", sa.String(48), nullable=False),

@@ -190,3 +190,15 @@ def waiting_on_a_lock(engine: sa.Engine, attempts: int = 200) -> bool:
                 return True
         threading.Event().wait(0.05)
     return False
+
+
+def test_event_seqs_go_past_32_bits(store: ChatStore) -> None:
+    # A busy chat passes 2**31 events within a year; the protocol's seq is 64-bit.
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("ALTER SEQUENCE chat_events_seq_seq RESTART WITH 3000000000"))
+    room = store.rooms.create_room("help", RoomType.SUPPORT, CUSTOMER, [BOT_USER_ID])
+    sent = store.insert_message(room.room_id, CUSTOMER.user_id, Speaker.CUSTOMER, "hi", "c-1")
+
+    assert sent.seq == 3_000_000_000
+    assert [event.data["seq"] for event in store.events.replay(CUSTOMER, 2**31, 10)] == [sent.seq]
+    assert store.message_info(sent.message_id) is not None
