@@ -20,6 +20,12 @@ ID_MAX_CHARS = 128
 CONTEXT_MAX_DEPTH = 3  # the context object itself is level 1: {"user": {"previous_intents": [...]}}
 CONTEXT_MAX_BYTES = 16_384  # as compact JSON
 _NON_BLANK = re.compile(r"\S")  # Python's \s is str.isspace(), as str.strip() uses
+# PostgreSQL text cannot hold U+0000: a stored field with it failed at insert (a 500). The
+# schema patterns say so in ECMA-262 and Python syntax alike (`\u0000` is the NUL escape in both).
+_NO_NUL_PATTERN = r"^[^\u0000]*$"
+# No NUL anywhere and at least one character that is neither space nor NUL (what both
+# validators of a text check), as one pattern: a schema has room for one.
+_TEXT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
 
 def _not_blank(value: str) -> str:
@@ -28,19 +34,31 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def text_bounds(max_chars: int) -> FieldInfo:
-    """At most `max_chars` characters; the schema's pattern documents what NOT_BLANK checks.
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("contains the NUL character (U+0000)")
+    return value
 
-    A message text is `Annotated[str, text_bounds(n), NOT_BLANK]`: a static alias the type
-    checker reads as `str`, with the bound taken from the settings at import time.
+
+def text_bounds(max_chars: int) -> FieldInfo:
+    """At most `max_chars` characters; the schema pattern documents what NO_NUL, NOT_BLANK check.
+
+    A message text is `Annotated[str, text_bounds(n), NO_NUL, NOT_BLANK]`: a static alias the
+    type checker reads as `str`, with the bound taken from the settings at import time.
     """
-    return Field(max_length=max_chars, json_schema_extra={"pattern": _NON_BLANK.pattern})
+    return Field(max_length=max_chars, json_schema_extra={"pattern": _TEXT_PATTERN})
 
 
 # At least one non-space character, checked in Python so that "space" means str.isspace().
 NOT_BLANK = AfterValidator(_not_blank)
-IntentName = Annotated[str, text_bounds(ID_MAX_CHARS), NOT_BLANK]
-Identifier = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS)]
+# No NUL character: refused with a 400 naming the field on every store, not only PostgreSQL.
+NO_NUL = AfterValidator(_no_nul)
+IntentName = Annotated[str, text_bounds(ID_MAX_CHARS), NO_NUL, NOT_BLANK]
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=ID_MAX_CHARS, json_schema_extra={"pattern": _NO_NUL_PATTERN}),
+    NO_NUL,
+]
 
 
 def _check_json(value: Any, depth: int, path: str) -> None:

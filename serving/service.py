@@ -33,7 +33,7 @@ from serving.chat.protocol import CloseCode
 from serving.chat.settings import ChatSettings
 from serving.feedback import FeedbackStore
 from serving.guards import BodyLimitGuard, JsonContentTypeGuard
-from serving.inputs import NOT_BLANK, Context, Identifier, IntentName, text_bounds
+from serving.inputs import NO_NUL, NOT_BLANK, Context, Identifier, IntentName, text_bounds
 from serving.metrics_dir import use_own_metrics_dir
 from serving.model_holder import ModelHolder
 from serving.openapi import OpenAPIDocument
@@ -67,7 +67,7 @@ swaps_total = bentoml.metrics.Counter(
 use_own_metrics_dir()
 quiet_client_errors()  # a client's 400 is an INFO line, not an ERROR with a traceback
 # Request types: static aliases for the type checker, bounds from the settings for pydantic.
-Text = Annotated[str, text_bounds(settings.max_text_chars), NOT_BLANK]
+Text = Annotated[str, text_bounds(settings.max_text_chars), NO_NUL, NOT_BLANK]
 
 
 class PredictItem(BaseModel):

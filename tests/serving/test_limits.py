@@ -95,6 +95,31 @@ def test_every_field_has_a_limit(service, path, body, field):
     assert problem["loc"] == field and problem["msg"], problem
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/predict", PREDICT | {"text": "where is\x00 my card"}, ["text"]),
+        ("/predict", PREDICT | {"user_id": "u\x00"}, ["user_id"]),
+        ("/predict", PREDICT | {"session_id": "\x00"}, ["session_id"]),
+        ("/feedback", FEEDBACK | {"text": "where is my card\x00"}, ["text"]),
+        ("/feedback", FEEDBACK | {"true_intent": "card\x00arrival"}, ["true_intent"]),
+        ("/feedback", FEEDBACK | {"predicted_intent": "\x00x"}, ["predicted_intent"]),
+        ("/feedback", FEEDBACK | {"message_id": "m\x00"}, ["message_id"]),
+        ("/feedback", FEEDBACK | {"user_id": "u\x00"}, ["user_id"]),
+        ("/feedback", FEEDBACK | {"session_id": "s\x00"}, ["session_id"]),
+        ("/batch_predict", {"items": [PREDICT, {"text": "a\x00"}]}, ["items", 1, "text"]),
+    ],
+)
+def test_a_nul_character_is_refused_naming_the_field(service, path, body, field):
+    # PostgreSQL cannot store U+0000: refused up front on every store, never stored or a 500.
+    response = httpx.post(
+        f"{service.url}{path}", json=body, headers={"x-api-key": FEEDBACK_KEY}, timeout=30
+    )
+    assert response.status_code == 400, response.text[:500]
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == field and "NUL" in problem["msg"], problem
+
+
 def test_a_bad_request_is_logged_as_one_line_without_traceback(service):
     start = service.log.stat().st_size
     response = httpx.post(f"{service.url}/predict", json={"text": 42}, timeout=30)

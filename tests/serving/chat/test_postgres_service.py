@@ -72,3 +72,24 @@ def test_chat_and_feedback_land_in_postgres(pg_service: ServiceProcess, postgres
     feedback = frame[frame["channel"] == "feedback"]
     assert list(feedback["text"]) == ["Is my card on its way?"]
     assert list(feedback["label_trust"]) == ["service"]
+
+
+def test_a_nul_in_feedback_is_a_400_naming_the_field(
+    pg_service: ServiceProcess, postgres_url: str
+) -> None:
+    # PostgreSQL refuses U+0000 in text: the label reached the store and the answer was a 500.
+    for field, value in [("text", "where\x00 is my card"), ("message_id", "m\x00")]:
+        answer = httpx.post(
+            f"{pg_service.url}/feedback",
+            json={"text": "where is my card", "true_intent": "card_arrival", field: value},
+            headers={"X-API-Key": FEEDBACK_KEY},
+            timeout=30,
+        )
+        assert answer.status_code == 400, answer.text
+        [problem] = answer.json()["detail"]
+        assert problem["loc"] == [field] and "NUL" in problem["msg"], problem
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:
+        stored = connection.execute(sa.select(sa.func.count()).select_from(tables.labels))
+        assert stored.scalar_one() == 0
+    engine.dispose()
