@@ -32,17 +32,15 @@ from serving.chat.intent_client import RemoteIntentClient
 from serving.chat.protocol import CloseCode
 from serving.chat.settings import ChatSettings
 from serving.feedback import FeedbackStore
-from serving.guards import BodyLimitGuard, JsonContentTypeGuard
 from serving.inputs import NO_NUL, NOT_BLANK, Context, Identifier, IntentName, text_bounds
 from serving.metrics_dir import use_own_metrics_dir
 from serving.model_holder import ModelHolder
-from serving.openapi import OpenAPIDocument
 from serving.predictions import ServedPrediction, predict_grouped
-from serving.ratelimit import RateLimitMiddleware
 from serving.request_logs import quiet_client_errors
 from serving.responses import error, json_response
 from serving.settings import ServingSettings
 from serving.startup import check_before_binding, load_or_refuse
+from serving.wiring import assemble, service_options
 
 logger = logging.getLogger("serving")
 # Read once from the environment. In the `bentoml serve` process, before anything binds, a bad
@@ -90,34 +88,7 @@ admin_app = FastAPI(
 chat_app = build_chat_app(dev_login=chat_settings.enabled and chat_settings.dev_login)
 
 
-@bentoml.service(
-    name="intent_service",
-    workers=settings.workers,
-    traffic={"timeout": 30},
-    # Measured in bench/serve.py: per-request access logging and tracing spans cost more than
-    # the model itself on this hot path; both stay available through settings.
-    logging={"access": {"enabled": settings.access_log}},
-    # A traced WebSocket gets a span per frame sent and received: the chat tier is never traced.
-    tracing={
-        "excluded_urls": ["/chat/ws"]
-        if settings.tracing
-        else ["/predict", "/batch_predict", "/chat/ws"]
-    },
-    http={
-        "cors": {
-            "enabled": bool(settings.cors_origins),
-            "access_control_allow_origins": settings.cors_origins,
-            "access_control_allow_credentials": settings.cors_allow_credentials,
-            "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
-            "access_control_allow_headers": [
-                "content-type",
-                "x-api-key",
-                "x-client-id",
-                "authorization",  # an agent's token for /feedback
-            ],
-        }
-    },
-)
+@bentoml.service(name="intent_service", **service_options(settings))
 @bentoml.asgi_app(admin_app, path="/")
 @bentoml.asgi_app(chat_app, path="/chat")
 class IntentService:
@@ -325,18 +296,4 @@ class IntentService:
                 fallbacks_total.inc()
 
 
-def _as_service(decorated: object) -> bentoml.Service[IntentService]:
-    """The Service `@bentoml.service` made of the class (mypy does not apply class decorators)."""
-    if not isinstance(decorated, bentoml.Service):
-        raise TypeError(f"{decorated!r} is not a BentoML service")
-    return decorated
-
-
-service = _as_service(IntentService)
-service.add_asgi_middleware(JsonContentTypeGuard)
-service.add_asgi_middleware(BodyLimitGuard, max_bytes=settings.body_limit_bytes)
-service.add_asgi_middleware(OpenAPIDocument, build=lambda: service.openapi_spec.asdict())
-if settings.rate_limit_per_s > 0:
-    service.add_asgi_middleware(
-        RateLimitMiddleware, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
-    )
+service = assemble(IntentService, settings)
