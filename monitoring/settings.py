@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.profile import POSTGRES_STORE, TRACKING_SERVER, Profile, profile_field, require_servers
 from models.shared_settings import (
     LAKE_DIR,
     MODEL_NAME,
@@ -38,6 +39,7 @@ class MonitoringSettings(BaseSettings):
         populate_by_name=True,
     )
 
+    profile: Profile = profile_field()
     # Shared with the pipeline and serving (models/shared_settings.py): MONITORING_<FIELD> wins.
     store_url: str = _shared(STORE_URL, "store_url")
     mlflow_tracking_uri: str = _shared(TRACKING_URI, "mlflow_tracking_uri")
@@ -96,4 +98,10 @@ class MonitoringSettings(BaseSettings):
             )
         if self.window_start and self.window_end and self.window_start >= self.window_end:
             raise ValueError("MONITORING_WINDOW_START must be before MONITORING_WINDOW_END")
+        return self
+
+    @model_validator(mode="after")
+    def _production_servers(self) -> MonitoringSettings:
+        """Under SUPPORTLOOP_PROFILE=production every store must be a server (models/profile.py)."""
+        require_servers(self, {"store_url": POSTGRES_STORE, "mlflow_tracking_uri": TRACKING_SERVER})
         return self

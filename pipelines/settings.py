@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.profile import (
+    DAGSTER_STORAGE,
+    POSTGRES_STORE,
+    TRACKING_SERVER,
+    Profile,
+    profile_field,
+    require_servers,
+)
 from models.shared_settings import (
     LAKE_DIR,
     MAX_TEXT_CHARS,
@@ -27,6 +35,7 @@ class PipelineSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
+    profile: Profile = profile_field()
     banking77_dir: Path | None = Field(
         default=REPO_ROOT.parent / "shared" / "data" / "banking77",
         description="Folder with Banking77 train.csv/test.csv; empty to train without it.",
@@ -56,6 +65,8 @@ class PipelineSettings(BaseSettings):
     # New labels since the champion was trained before a drift verdict starts a retraining.
     retrain_min_new_labels: int = Field(default=20, ge=0)
     # Where reports go is monitoring's setting (MonitoringSettings.reports_dir, REPORTS_DIR).
+    # Dagster's own instance storage: dagster.yaml reads it; checked here under `production`.
+    dagster_pg_url: SecretStr | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -70,3 +81,16 @@ class PipelineSettings(BaseSettings):
         if isinstance(tracking, str) and tracking.startswith(("http://", "https://")):
             return {**data, "mlflow_ui_url": without_credentials(tracking)}
         return data
+
+    @model_validator(mode="after")
+    def _production_servers(self) -> PipelineSettings:
+        """Under SUPPORTLOOP_PROFILE=production every store must be a server (models/profile.py)."""
+        require_servers(
+            self,
+            {
+                "conversation_store_url": POSTGRES_STORE,
+                "mlflow_tracking_uri": TRACKING_SERVER,
+                "dagster_pg_url": DAGSTER_STORAGE,
+            },
+        )
+        return self

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.profile import POSTGRES_STORE, TRACKING_SERVER, Profile, profile_field, require_servers
 from models.shared_settings import (
     MAX_TEXT_CHARS,
     MODEL_NAME,
@@ -39,6 +40,7 @@ class ServingSettings(BaseSettings):
         hide_input_in_errors=True,
     )
 
+    profile: Profile = profile_field()
     # Shared with the pipeline and monitoring (models/shared_settings.py): SERVING_<FIELD> wins.
     model_name: str = _env(MODEL_NAME, "model_name")
     model_alias: str = "champion"
@@ -114,4 +116,10 @@ class ServingSettings(BaseSettings):
                 "SERVING_CORS_ORIGINS may not contain '*' when SERVING_CORS_ALLOW_CREDENTIALS is "
                 "true: list the allowed origins"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _production_servers(self) -> ServingSettings:
+        """Under SUPPORTLOOP_PROFILE=production every store must be a server (models/profile.py)."""
+        require_servers(self, {"store_url": POSTGRES_STORE, "mlflow_tracking_uri": TRACKING_SERVER})
         return self

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.profile import POSTGRES_STORE, REDIS, Profile, profile_field, require_servers
 from models.shared_settings import MAX_TEXT_CHARS, STORE_URL, shared_field
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +21,7 @@ class ChatSettings(BaseSettings):
         env_prefix="CHAT_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
     )
 
+    profile: Profile = profile_field()
     enabled: bool = True
     # No default: a chat tier with a guessable signing key is worse than none.
     jwt_secret: SecretStr | None = None
@@ -72,6 +74,16 @@ class ChatSettings(BaseSettings):
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("CHAT_BROKER_URL must be a redis:// or rediss:// URL")
         return url or None
+
+    @model_validator(mode="after")
+    def _production_servers(self) -> ChatSettings:
+        """Under SUPPORTLOOP_PROFILE=production rooms fan out through Redis, rows go to PostgreSQL.
+
+        Without a broker each worker or replica would hold rooms of its own (models/profile.py).
+        """
+        if self.enabled:
+            require_servers(self, {"store_url": POSTGRES_STORE, "broker_url": REDIS})
+        return self
 
     def require_secret(self) -> str:
         """The signing key, or a start-up error naming the variable."""
