@@ -60,8 +60,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_mlflow_server(root: Path) -> Iterator[MlflowServer]:
-    """Start `mlflow server` with its database and artifacts under `root`; stop it afterwards."""
+def running_mlflow_server(root: Path, backend_uri: str | None = None) -> Iterator[MlflowServer]:
+    """Start `mlflow server` with its artifacts under `root`; stop it afterwards.
+
+    The backend store is `backend_uri` (e.g. a PostgreSQL URL, the production profile's), else a
+    SQLite database under `root`.
+    """
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = root / "server.log"
@@ -69,7 +73,7 @@ def running_mlflow_server(root: Path) -> Iterator[MlflowServer]:
         str(Path(sys.executable).with_name("mlflow")),
         "server",
         "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
+        backend_uri or f"sqlite:///{root / 'mlflow.db'}",
         "--serve-artifacts",
         "--artifacts-destination",
         str(root / "artifacts"),
