@@ -1,7 +1,9 @@
 """Terminal commands that cannot do their job say why in one line, exit 2, and change nothing.
 
-Each runs the real command (`python -m pipelines.cli …`, `make token`) in a subprocess against
-stores in a temporary directory.
+Each check runs against stores in a temporary directory. The messages are checked by calling
+the command's `main(argv)` in this process (tests/entry_points.py); one real `python -m
+pipelines.cli` subprocess proves the same refusal end to end (exit code 2, one line, no
+traceback, nothing else on stderr), and the Makefile targets run for real.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from models.registry import IntentRegistry, RegistryConfig
+from pipelines import cli
+from serving.chat import auth
 from serving.chat.auth import Role, verify_token
+from tests.entry_points import run_main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-chat-secret-that-is-long-enough-for-hs256"
@@ -43,6 +49,16 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.fixture()
+def cli_main(tmp_path, monkeypatch, capsys) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`pipelines.cli.main(ARGS)` in this process, in `cli_env(tmp_path, **extra)`."""
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return run_main(monkeypatch, capsys, cli.main, list(args), cli_env(tmp_path, **extra))
+
+    return run
+
+
 def assert_one_line_error(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
     """Exit code 2, nothing on stdout, one `error:` line on stderr holding every fragment."""
     assert done.returncode == 2, done.stderr
@@ -58,34 +74,46 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], *fragments: st
 @pytest.mark.parametrize(
     "command", [["status"], ["promote", "--version", "1", "--reason", "test"], ["rollback"]]
 )
-def test_read_only_commands_on_a_missing_sqlite_store_say_so_and_create_nothing(tmp_path, command):
+def test_read_only_commands_on_a_missing_sqlite_store_say_so_and_create_nothing(
+    tmp_path, cli_main, command
+):
     database = tmp_path / "missing" / "mlflow.db"
-    env = cli_env(tmp_path, MLFLOW_TRACKING_URI=f"sqlite:///{database}")
-    done = run_cli(env, *command)
+    done = cli_main(*command, MLFLOW_TRACKING_URI=f"sqlite:///{database}")
     assert_one_line_error(
         done, f"no MLflow database at {database}", "make pipeline", "MLFLOW_TRACKING_URI"
     )
     assert not database.parent.exists()
 
 
-def test_status_against_an_unreachable_tracking_server_is_one_line(tmp_path):
+def test_the_real_command_refuses_in_one_line_with_exit_code_2(tmp_path):
+    # The one subprocess: `python -m pipelines.cli` itself, where a traceback, a library's
+    # warning or a print on stderr would show (the in-process checks above cannot see those).
+    database = tmp_path / "missing" / "mlflow.db"
+    done = run_cli(cli_env(tmp_path, MLFLOW_TRACKING_URI=f"sqlite:///{database}"), "status")
+    assert_one_line_error(
+        done, f"no MLflow database at {database}", "make pipeline", "MLFLOW_TRACKING_URI"
+    )
+    assert not database.parent.exists()
+
+
+def test_status_against_an_unreachable_tracking_server_is_one_line(cli_main):
     with socket.socket() as sock:  # a port nobody listens on: bound, never listening
         sock.bind(("127.0.0.1", 0))
         uri = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        done = run_cli(cli_env(tmp_path, MLFLOW_TRACKING_URI=uri), "status")
+        done = cli_main("status", MLFLOW_TRACKING_URI=uri)
     assert_one_line_error(done, f"MLflow tracking server {uri} is unreachable")
 
 
 @pytest.mark.parametrize("uri", ["foo://tracking", "mlruns", "file:///tmp/mlruns"])
-def test_status_against_a_tracking_uri_mlflow_cannot_use_is_one_line(tmp_path, uri):
-    done = run_cli(cli_env(tmp_path, MLFLOW_TRACKING_URI=uri), "status")
+def test_status_against_a_tracking_uri_mlflow_cannot_use_is_one_line(cli_main, uri):
+    done = cli_main("status", MLFLOW_TRACKING_URI=uri)
     assert_one_line_error(done, "MLFLOW_TRACKING_URI must be a sqlite:///path", repr(uri))
 
 
-def test_promote_of_an_unknown_version_is_one_line(tmp_path):
-    env = cli_env(tmp_path)
-    IntentRegistry(RegistryConfig(env["MLFLOW_TRACKING_URI"])).ensure_registered_model()
-    done = run_cli(env, "promote", "--version", "99", "--reason", "test")
+def test_promote_of_an_unknown_version_is_one_line(tmp_path, cli_main):
+    uri = cli_env(tmp_path)["MLFLOW_TRACKING_URI"]
+    IntentRegistry(RegistryConfig(uri)).ensure_registered_model()
+    done = cli_main("promote", "--version", "99", "--reason", "test")
     assert_one_line_error(done, "intent-classifier has no version '99'")
 
 
@@ -108,8 +136,8 @@ def test_make_promote_without_a_version_prints_its_usage():
         ("LABELLED_CSV_PATHS", "[not json", "LABELLED_CSV_PATHS: cannot parse the value"),
     ],
 )
-def test_a_bad_setting_names_its_variable_in_one_line(tmp_path, variable, value, named):
-    done = run_cli(cli_env(tmp_path, **{variable: value}), "status")
+def test_a_bad_setting_names_its_variable_in_one_line(cli_main, variable, value, named):
+    done = cli_main("status", **{variable: value})
     assert_one_line_error(done, f"bad setting {named}")
     assert value not in done.stderr.removeprefix("error: bad setting")  # values may be secrets
 
@@ -137,10 +165,11 @@ def test_make_token_takes_chat_user_not_the_shell_user():
     assert default.user_id == "customer-1"  # not the login name the shell exports
 
 
-def test_make_token_with_a_short_secret_is_one_line():
-    done = make_token(os.environ | {"CHAT_JWT_SECRET": "short"}, "CHAT_USER=alice")
-    assert "Traceback" not in done.stderr
-    assert "error: bad setting CHAT_JWT_SECRET must be at least 32" in done.stderr
+def test_a_token_with_a_short_secret_is_one_line(monkeypatch, capsys):
+    # What `make token CHAT_USER=alice` runs (the Makefile's path is proven by the tests above).
+    env = os.environ | {"CHAT_JWT_SECRET": "short"}
+    done = run_main(monkeypatch, capsys, auth.main, ["--user", "alice"], env)
+    assert_one_line_error(done, "error: bad setting CHAT_JWT_SECRET must be at least 32")
 
 
 def test_make_token_with_an_empty_chat_user_prints_its_usage():
