@@ -117,7 +117,7 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 & \
 	mlflow_pid=$$!; \
 	trap 'kill $$mlflow_pid 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/dagster dev -m pipelines.definitions -h 127.0.0.1 -p $(DAGSTER_PORT)
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 # A type error fails the tests before pytest starts (typecheck: mypy, below).
 test: $(STAMP) system-deps typecheck
