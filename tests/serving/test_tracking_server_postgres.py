@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -23,9 +24,12 @@ from models.tracking import log_and_register
 from models.training import train_intent_model
 from tests.mlflow_server import MlflowServer, running_mlflow_server
 from tests.postgres import PostgresServer
+from tests.serving.conftest import ServiceProcess, service_env
 
 pytestmark = pytest.mark.slow
 MODEL = "intent-classifier"
+# Variables of the machine's own that would point the service elsewhere.
+SERVER_VARS = ("MLFLOW_REGISTRY_URI", "SERVING_MLFLOW_REGISTRY_URI")
 
 
 def register_on_server(examples: pd.DataFrame, registry: IntentRegistry) -> str:
@@ -100,3 +104,56 @@ def test_a_version_registered_over_http_lands_in_postgresql_and_reads_back(
     inference = registry.load_inference(champion)
     [document] = inference.predict_documents(["my card has not arrived yet"], None, 1)
     assert document["intent"] and 0 <= document["confidence"] <= 1
+
+
+@pytest.fixture(scope="module")
+def served_from_server(
+    pg_mlflow_server: MlflowServer, champion: str, tmp_path_factory
+) -> Iterator[ServiceProcess]:
+    """A real `bentoml serve` that knows the registry only as MLFLOW_TRACKING_URI=http://…."""
+    root = tmp_path_factory.mktemp("serving_on_server")
+    env = service_env({"root": root, "config": RegistryConfig(pg_mlflow_server.uri)})
+    env = {k: v for k, v in env.items() if k not in ("SERVING_MLFLOW_TRACKING_URI", *SERVER_VARS)}
+    process = ServiceProcess(env | {"MLFLOW_TRACKING_URI": pg_mlflow_server.uri})
+    process.start()
+    yield process
+    process.stop()
+
+
+def _served_version(service: ServiceProcess) -> str:
+    return str(httpx.get(f"{service.url}/version", timeout=10).json()["version"])
+
+
+def test_serving_follows_a_promotion_made_through_the_server(
+    pg_mlflow_server: MlflowServer,
+    champion: str,
+    served_from_server: ServiceProcess,
+    banking77_train: pd.DataFrame,
+):
+    assert _served_version(served_from_server) == champion
+    registry = IntentRegistry(RegistryConfig(pg_mlflow_server.uri))
+    intents = sorted(banking77_train["category"].unique())[6:12]
+    examples = banking77_train[banking77_train["category"].isin(intents)]
+    challenger = register_on_server(examples.groupby("category").head(30), registry)
+    downloads = _artifact_downloads(pg_mlflow_server)
+
+    registry.promote(challenger)
+    # The service polls the alias every second (SERVING_POLL_INTERVAL_S=1); a download and a
+    # warm-up later it answers with the new version. Wait on progress, not on a clock.
+    for _ in range(240):
+        if _served_version(served_from_server) == challenger:
+            break
+        time.sleep(0.5)
+    assert _served_version(served_from_server) == challenger
+    answer = httpx.post(
+        f"{served_from_server.url}/predict", json={"text": "I lost my card"}, timeout=30
+    ).json()
+    assert answer["model"]["version"] == challenger
+    assert answer["intent"] in {*intents, "nlu_fallback"}
+    # The new model came through the server's artifact proxy.
+    assert _artifact_downloads(pg_mlflow_server) > downloads
+
+
+def _artifact_downloads(server: MlflowServer) -> int:
+    log = server.log.read_text(errors="replace")
+    return log.count('"GET /api/2.0/mlflow-artifacts/artifacts/')
