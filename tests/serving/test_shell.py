@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -9,7 +10,9 @@ import sys
 import httpx
 import yaml
 
+from serving import shell
 from serving.chat.bot import HANDOFF, REPHRASE
+from tests.entry_points import run_main
 from tests.serving.conftest import REPO_ROOT
 
 RESPONSES = yaml.safe_load((REPO_ROOT / "data" / "responses.yaml").read_text(encoding="utf-8"))
@@ -62,11 +65,12 @@ def test_end_of_input_ends_the_shell(service):
     assert sum(line.startswith("  intent ") for line in done.stdout.splitlines()) == 1
 
 
-def test_no_service_at_the_url_is_one_line_and_exit_2():
+def test_no_service_at_the_url_is_one_line_and_exit_2(monkeypatch, capsys):
+    # The shell's main in this process: the two tests above run the real `python -m`.
     with socket.socket() as sock:  # bound, never listening: nothing answers
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        done = run_shell(url, "hello\n")
+        done = run_main(monkeypatch, capsys, shell.main, ["--url", url], os.environ)
     assert done.returncode == 2
     assert done.stdout == ""
     [line] = done.stderr.splitlines()
