@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,13 @@ from models.shared_settings import (
 from models.tracking_store import without_credentials
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ExecutorKind(StrEnum):
+    """PIPELINE_EXECUTOR: where a launched run executes its steps (pipelines/executors.py)."""
+
+    IN_PROCESS = "in_process"
+    CELERY = "celery"
 
 
 class PipelineSettings(BaseSettings):
@@ -65,8 +73,21 @@ class PipelineSettings(BaseSettings):
     # New labels since the champion was trained before a drift verdict starts a retraining.
     retrain_min_new_labels: int = Field(default=20, ge=0)
     # Where reports go is monitoring's setting (MonitoringSettings.reports_dir, REPORTS_DIR).
+    # Runs launched by the daemon or the UI: in their own process, or step by step on Celery
+    # workers through CELERY_BROKER_URL (Redis); results go to CELERY_RESULT_BACKEND, by
+    # default the broker. `make pipeline` always executes in its own process.
+    pipeline_executor: ExecutorKind = ExecutorKind.IN_PROCESS
+    celery_broker_url: str | None = None
+    celery_result_backend: str | None = None
     # Dagster's own instance storage: dagster.yaml reads it; checked here under `production`.
     dagster_pg_url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _celery_needs_a_broker(self) -> Self:
+        """PIPELINE_EXECUTOR=celery without CELERY_BROKER_URL fails at start, not at a run."""
+        if self.pipeline_executor is ExecutorKind.CELERY and not self.celery_broker_url:
+            raise ValueError("PIPELINE_EXECUTOR=celery needs CELERY_BROKER_URL (e.g. redis://…)")
+        return self
 
     @model_validator(mode="before")
     @classmethod

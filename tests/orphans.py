@@ -19,10 +19,10 @@ import psutil
 
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 # What the suite starts: BentoML arbiters and workers, Redis, MLflow, Dagster, the Playwright
-# driver and Chromium, PostgreSQL, uvicorn and the APScheduler runner.
+# driver and Chromium, PostgreSQL, uvicorn, the APScheduler runner and the Celery workers.
 STARTED_BY_THE_SUITE = re.compile(
     r"bentoml|_bentoml_impl|redis-server|mlflow|dagster|chrom|playwright|postgres|uvicorn"
-    r"|pipelines\.scheduler"
+    r"|pipelines\.scheduler|celery"
 )
 
 
