@@ -16,10 +16,12 @@ from pydantic_settings import BaseSettings
 from models.profile import PROFILE_VARIABLE, Profile
 from models.settings_errors import SettingsProblem, load_settings
 from monitoring.settings import MonitoringSettings
+from pipelines import cli
 from pipelines.settings import PipelineSettings
 from serving.chat.settings import ChatSettings
 from serving.settings import ServingSettings
-from tests.pipelines.test_cli_errors import assert_one_line_error, cli_env, run_cli
+from tests.entry_points import run_main
+from tests.pipelines.test_cli_errors import assert_one_line_error, cli_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "deploy" / "production.env.example"
@@ -95,11 +97,12 @@ def test_the_profile_can_come_from_dot_env(clean_env, tmp_path):
         load_settings(PipelineSettings)
 
 
-def test_the_pipeline_cli_refuses_a_missing_url_in_one_line(tmp_path):
+def test_the_pipeline_cli_refuses_a_missing_url_in_one_line(tmp_path, monkeypatch, capsys):
+    # pipelines.cli.main in this process (test_cli_errors.py runs the real command once).
     env = cli_env(tmp_path, **{PROFILE_VARIABLE: "production"})
     env |= {key: value or "" for key, value in dotenv_values(TEMPLATE).items()}
     env.pop("DAGSTER_PG_URL")
-    done = run_cli(env, "status")
+    done = run_main(monkeypatch, capsys, cli.main, ["status"], env)
     assert_one_line_error(done, "DAGSTER_PG_URL is not set", f"{PROFILE_VARIABLE}=production")
 
 
