@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 
 from conversations import tables
 from conversations.csv_records import CsvRecord, read_records
@@ -23,11 +22,11 @@ from conversations.jsonl_fields import LineProblem, parse_line
 from conversations.lines import LineReader, Piece
 from conversations.raw_rows import as_text, has_undecodable_bytes, problem_row, raw_frame, row_id
 from conversations.schema import (
-    TRUST_RANK,
     LabelSource,
     ReadProblem,
     Speaker,
 )
+from conversations.store_reader import iter_store_rows
 
 logger = logging.getLogger(__name__)
 
@@ -143,11 +142,15 @@ def _csv_row(source: str, record: CsvRecord, layout: _CsvLayout) -> dict[str, An
 
 def read_conversation_jsonl(path: Path, source_name: str | None = None) -> pd.DataFrame:
     """Read a conversation JSONL file: one JSON object per line in the canonical schema."""
+    return raw_frame(list(iter_conversation_jsonl(path, source_name)))
+
+
+def iter_conversation_jsonl(path: Path, source_name: str | None = None) -> Iterator[dict[str, Any]]:
+    """The raw rows of a conversation JSONL file one at a time (memory: one line at most)."""
     source = source_name or path.name
     handle, lines = LineReader.open(path)
     with handle:
-        rows = list(_jsonl_rows(lines, source))
-    return raw_frame(rows)
+        yield from _jsonl_rows(lines, source)
 
 
 def _jsonl_rows(lines: LineReader, source: str) -> Iterator[dict[str, Any]]:
@@ -191,81 +194,9 @@ def _jsonl_row(lines: LineReader, piece: Piece, source: str) -> dict[str, Any]:
 
 
 def read_conversation_store(url: str) -> pd.DataFrame:
-    """Read the chat tier's SQL store: messages with their latest label, plus free-text feedback."""
+    """Read the chat tier's SQL store: messages with their best label, plus free-text feedback."""
     engine = tables.create_engine(url)
-    source = f"store:{engine.url.render_as_string(hide_password=True)}"
-    with engine.connect() as connection:
-        message_rows = (
-            connection.execute(
-                sa.select(tables.messages).order_by(
-                    tables.messages.c.ts, tables.messages.c.message_id
-                )
-            )
-            .mappings()
-            .all()
-        )
-        label_rows = (
-            connection.execute(
-                sa.select(tables.labels).order_by(tables.labels.c.ts, tables.labels.c.label_id)
-            )
-            .mappings()
-            .all()
-        )
-    engine.dispose()
-    # Labels arrive oldest first, so for each message the most trusted, then newest, one wins.
-    latest_label: dict[str, Any] = {}
-    for label_row in label_rows:
-        held = latest_label.get(label_row["message_id"])
-        if label_row["message_id"] and (
-            held is None
-            or TRUST_RANK.get(label_row["trust"], -1) >= TRUST_RANK.get(held["trust"], -1)
-        ):
-            latest_label[label_row["message_id"]] = label_row
-    known_ids = {row["message_id"] for row in message_rows}
-    rows: list[dict[str, Any]] = []
-    for row in message_rows:
-        label = latest_label.get(row["message_id"])
-        rows.append(
-            {
-                **dict(row),
-                "source": f"{source}/messages",
-                "source_line": row["message_id"],
-                "intent": label["intent"] if label else row["intent"],
-                "label_source": label["label_source"] if label else row["label_source"],
-                "label_trust": label["trust"] if label else None,
-                "ts": _iso(row["ts"]),
-                "read_error": None,
-            }
-        )
-    for row in label_rows:
-        if row["message_id"] in known_ids:
-            continue
-        message_id = f"label-{row['label_id']}"
-        rows.append(
-            {
-                "source": f"{source}/labels",
-                "source_line": row["label_id"],
-                "message_id": message_id,
-                "conversation_id": row["session_id"] or message_id,
-                "turn": 0,
-                "ts": _iso(row["ts"]),
-                "speaker": Speaker.CUSTOMER.value,
-                "user_id": row["user_id"],
-                "channel": "feedback",
-                "text": row["text"],
-                "intent": row["intent"],
-                "label_source": row["label_source"],
-                "label_trust": row["trust"],
-                "context": None,
-                "read_error": None,
-            }
-        )
-    return raw_frame(rows)
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if getattr(value, "tzinfo", None) is None:
-        return f"{value.isoformat()}+00:00"
-    return value.isoformat()
+    try:
+        return raw_frame(list(iter_store_rows(engine)))
+    finally:
+        engine.dispose()

@@ -6,6 +6,7 @@ import dagster as dg
 
 from monitoring.data import count_labels_since
 from monitoring.settings import MonitoringSettings
+from pipelines.conversation_log import plan_ingestion
 from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
 
 # Both jobs run every step in the run's own process. Dagster's default, the multiprocess executor,
@@ -14,10 +15,16 @@ from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringR
 # ten steps and one pair that could overlap, on a 2-core host. A 400-message run launched the UI
 # way (bench/imports.py, bench/README.md): in-process 34 s; spawn 144 s (~14 s per step start);
 # forkserver with the heavy modules preloaded 68 s (an 18 s server start, then ~2.7 s a step).
+#
+# `message_features` (spaCy over every example) feeds no model: the candidates compute their own
+# features inside their scikit-learn pipelines. It stays an asset to materialise on demand (the
+# analysis table), outside the training job. The job's runs name a range of the conversation
+# log's days (`ingestion_tags`): the days whose sources changed, else today's.
 training_job = dg.define_asset_job(
     "training_job",
-    selection=dg.AssetSelection.groups("ingestion", "features", "training"),
-    description="Ingest, validate, build features, train, register and gate the intent model.",
+    selection=dg.AssetSelection.groups("ingestion", "features", "training")
+    - dg.AssetSelection.assets("message_features"),
+    description="Ingest new days, validate, build examples, train, register and gate the model.",
     executor_def=dg.in_process_executor,
 )
 # One step: a second process would only import everything a second time.
@@ -33,13 +40,24 @@ _DEFAULT_CRONS = MonitoringSettings.model_fields
 
 def retraining_schedule(cron: str) -> dg.ScheduleDefinition:
     """`training_job` on `cron` (UTC): MONITORING_RETRAINING_CRON, which APScheduler reads too."""
-    return dg.ScheduleDefinition(
+
+    @dg.schedule(
         name="weekly_retraining",
         job=training_job,
         cron_schedule=cron,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
+    def weekly_retraining(sources: ConversationSources) -> dg.RunRequest:
+        """A training run over the days of the log that changed since they were read."""
+        return dg.RunRequest(tags=ingestion_tags(sources))
+
+    return weekly_retraining
+
+
+def ingestion_tags(sources: ConversationSources) -> dict[str, str]:
+    """Tags of a training run: the range of the conversation log's days it reads."""
+    return plan_ingestion(sources.log_sources()).tags()
 
 
 def monitoring_schedule(cron: str) -> dg.ScheduleDefinition:
@@ -71,9 +89,8 @@ def new_conversations_sensor(
     if context.cursor is None:
         # First evaluation: remember the current state; the schedule or a person trains on it.
         return dg.SensorResult(cursor=fingerprint, skip_reason="baseline recorded")
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"sources-{fingerprint}")], cursor=fingerprint
-    )
+    request = dg.RunRequest(run_key=f"sources-{fingerprint}", tags=ingestion_tags(sources))
+    return dg.SensorResult(run_requests=[request], cursor=fingerprint)
 
 
 @dg.asset_sensor(
@@ -106,5 +123,9 @@ def drift_retraining_sensor(
         )
     return dg.RunRequest(
         run_key=f"drift-{asset_event.run_id}",
-        tags={"trigger": f"monitoring verdict {verdict}", "new_labels": str(labels)},
+        tags={
+            "trigger": f"monitoring verdict {verdict}",
+            "new_labels": str(labels),
+            **ingestion_tags(sources),
+        },
     )

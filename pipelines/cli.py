@@ -71,18 +71,33 @@ def materialize(
         # the UI or the daemon keep the default one. A run config may still name `console`.
         checks = frozenset(check.node_def.name for check in ALL_CHECKS)
         job = job.with_logger_defs({"progress": progress_logger(checks), **dg.default_loggers()})
+        tags = ProcessStamp.current().to_tags() | _partition_tags(settings, job)
         logger.info("running %s", job_name)
         try:
             result = job.execute_in_process(
-                instance=instance,
-                raise_on_error=False,
-                run_config=config,
-                tags=ProcessStamp.current().to_tags(),
+                instance=instance, raise_on_error=False, run_config=config, tags=tags
             )
         except dg.DagsterInvalidConfigError as problem:
             raise ValueError(f"bad run config: {_config_errors(problem)}") from None
     print_summary(summarise(result, job, time.perf_counter() - started))
     return 0 if result.success else 1
+
+
+def _partition_tags(settings: PipelineSettings, job: Any) -> dict[str, str]:
+    """For a job with the daily conversation log: the range of days that changed (one line)."""
+    if job.partitions_def is None:
+        return {}
+    from pipelines.conversation_log import plan_ingestion
+    from pipelines.resources import ConversationSources
+
+    sources = ConversationSources(
+        jsonl_dir=str(settings.conversation_jsonl_dir),
+        store_url=settings.conversation_store_url,
+        lake_dir=str(settings.lake_dir),
+    )
+    plan = plan_ingestion(sources.log_sources())
+    logger.info("%s", plan.describe())
+    return plan.tags()
 
 
 def _config_errors(problem: Any) -> str:

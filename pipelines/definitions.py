@@ -66,6 +66,7 @@ def build_resources(
             jsonl_dir=str(settings.conversation_jsonl_dir),
             store_url=secret_safe(settings.conversation_store_url, STORE_URL.name),
             max_text_chars=settings.max_text_chars,
+            lake_dir=str(settings.lake_dir),
         ),
         "mlflow_registry": MlflowRegistry(
             tracking_uri=secret_safe(settings.mlflow_tracking_uri, TRACKING_URI.name),

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # imported where used: the demo starts without loading MLflow
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HELD_OUT = ("apple_pay_or_google_pay", "lost_or_stolen_phone", "terminate_account", "age_limit")
 TRAIN_ASSETS = (
+    "conversation_log",  # a run without a partition range reads every changed day
     "raw_conversations",
     "conversations",
     "quarantined_messages",

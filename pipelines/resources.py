@@ -10,6 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from conversations import banking77, tables
+from conversations.raw_rows import raw_frame
 from conversations.readers import (
     read_conversation_jsonl,
     read_conversation_store,
@@ -19,6 +20,7 @@ from models.registry import IntentRegistry, RegistryConfig
 from models.shared_settings import MAX_TEXT_CHARS
 from monitoring.alerts import Alert, AlertTargets, deliver
 from monitoring.settings import MonitoringSettings
+from pipelines.conversation_log import LogLake, LogSources
 
 PASSWORD_VARIABLE = "MONITORING_SMTP_PASSWORD"
 
@@ -32,6 +34,8 @@ class ConversationSources(dg.ConfigurableResource):
     store_url: str | None = None
     # Longest text kept (MAX_TEXT_CHARS): ingestion quarantines longer rows, the gate checks it.
     max_text_chars: int = MAX_TEXT_CHARS.default
+    # Where the daily partitions of the conversation log and the JSONL day index are kept.
+    lake_dir: str | None = None
 
     def labelled_csvs(self) -> list[Path]:
         """Every labelled CSV to read (Banking77 first)."""
@@ -43,6 +47,27 @@ class ConversationSources(dg.ConfigurableResource):
         if not self.jsonl_dir or not Path(self.jsonl_dir).is_dir():
             return []
         return sorted(Path(self.jsonl_dir).glob("*.jsonl"))
+
+    def read_labelled(self) -> pd.DataFrame:
+        """Raw rows of the labelled CSVs (not partitioned: they carry no time)."""
+        frames = [
+            read_labelled_csv(path, source_name=f"{path.parent.name}/{path.name}")
+            for path in self.labelled_csvs()
+        ]
+        return pd.concat(frames, ignore_index=True) if frames else raw_frame([])
+
+    def log_sources(self) -> LogSources:
+        """The time-partitioned sources: the JSONL files and the chat store."""
+        return LogSources(tuple(self.jsonl_files()), self.store_url, self._lake())
+
+    def log_lake(self) -> LogLake:
+        """Where the conversation log's days are kept."""
+        return LogLake(self._lake())
+
+    def _lake(self) -> Path:
+        if self.lake_dir is None:
+            raise ValueError("ConversationSources.lake_dir is not set (where the log's days go)")
+        return Path(self.lake_dir)
 
     def read_all(self) -> pd.DataFrame:
         """Raw rows of every source, each with its lineage (source, line)."""

@@ -17,6 +17,7 @@ from pipelines.progress import error_cause
 
 # The metadata worth a glance, per asset, in table order.
 SHOWN_METADATA: dict[str, tuple[str, ...]] = {
+    "conversation_log": ("days_read", "rows_in", "rows_kept", "rows_quarantined"),
     "raw_conversations": ("row_count",),
     "conversations": ("rows_in", "rows_kept", "rows_quarantined", "rows_added"),
     "quarantined_messages": ("row_count",),

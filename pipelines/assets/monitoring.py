@@ -16,7 +16,17 @@ class MonitoringConfig(dg.Config):
     window_end: str | None = None
 
 
-@dg.asset(group_name=GROUP, kinds={"evidently", "mlflow"})
+@dg.asset(
+    group_name=GROUP,
+    kinds={"evidently", "mlflow"},
+    # Lineage: the report watches the champion (set by model_promotion, trained by intent_model)
+    # on the newest conversations of the log (the chat store's recent days).
+    deps=[
+        "intent_model",
+        "model_promotion",
+        dg.AssetDep("conversation_log", partition_mapping=dg.LastPartitionMapping()),
+    ],
+)
 def drift_report(
     context: dg.AssetExecutionContext,
     config: MonitoringConfig,

@@ -9,8 +9,13 @@ import dagster as dg
 import pandas as pd
 
 from conversations.lines import MAX_ROW_CHARS
-from pipelines.assets.ingestion import raw_conversations, validated_conversations
+from pipelines.assets.ingestion import (
+    conversation_log,
+    raw_conversations,
+    validated_conversations,
+)
 from pipelines.io_manager import LakeIOManager
+from pipelines.partitions import last_key
 from pipelines.resources import ConversationSources
 
 GOOD = {"conversation_id": "c-1", "speaker": "customer", "text": "where is my card"}
@@ -40,16 +45,20 @@ def _fuzzed_sources(root: Path) -> ConversationSources:
         "1" + "0" * 5000,
     ]
     (jsonl_dir / "batch.jsonl").write_text("\r".join(lines) + "\r", encoding="utf-8")
-    return ConversationSources(csv_paths=[str(csv_path)], jsonl_dir=str(jsonl_dir))
+    return ConversationSources(
+        csv_paths=[str(csv_path)], jsonl_dir=str(jsonl_dir), lake_dir=str(root / "lake")
+    )
 
 
 def test_fuzzed_rows_are_quarantined_with_reasons_and_the_counts_reconcile(tmp_path):
+    # The JSONL rows carry no timestamp: they belong to the day the file was written, today.
     result = dg.materialize(
-        [raw_conversations, validated_conversations],
+        [conversation_log, raw_conversations, validated_conversations],
         resources={
             "sources": _fuzzed_sources(tmp_path),
             "io_manager": LakeIOManager(base_dir=str(tmp_path / "lake")),
         },
+        partition_key=last_key(),
     )
     assert result.success
     metadata = {
@@ -60,7 +69,9 @@ def test_fuzzed_rows_are_quarantined_with_reasons_and_the_counts_reconcile(tmp_p
         for event in result.get_asset_materialization_events()
     }
     raw, kept = metadata["raw_conversations"], metadata["conversations"]
-    assert raw["row_count"] == kept["rows_in"] == 11
+    log = metadata["conversation_log"]
+    assert raw["row_count"] + log["rows_in"] == kept["rows_in"] == 11
+    assert log["rows_in"] == log["rows_kept"] + log["rows_quarantined"] == 5
     assert kept["rows_in"] == kept["rows_kept"] + kept["rows_quarantined"]
     assert kept["rows_kept"] == 3  # two CSV rows around the broken quote, one JSONL line
     assert kept["quarantine_reasons"] == {

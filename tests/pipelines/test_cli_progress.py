@@ -23,7 +23,6 @@ pytestmark = pytest.mark.slow
 RUN_CONFIG = {
     "ops": {
         "intent_model": {"config": {"candidates": ["tfidf_logreg"]}},
-        "message_features": {"config": {"use_spacy": False}},  # not what is tested
     }
 }
 

@@ -94,7 +94,8 @@ def test_first_run_registers_a_champion_and_quarantines_bad_rows(
     result, metadata = run_pipeline(settings, workspace["instance"])
     assert result.success
     conversations = metadata["conversations"]
-    assert conversations["rows_in"] == metadata["raw_conversations"]["row_count"]
+    log_rows = metadata["conversation_log"]["rows_in"]  # the JSONL file's days
+    assert conversations["rows_in"] == metadata["raw_conversations"]["row_count"] + log_rows
     assert (
         conversations["rows_in"] == conversations["rows_kept"] + conversations["rows_quarantined"]
     )
