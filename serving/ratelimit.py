@@ -1,4 +1,8 @@
-"""Per-client token buckets, and the ASGI middleware that answers 429 with Retry-After."""
+"""Per-client token buckets, and the ASGI middleware that answers 429 with Retry-After.
+
+The buckets count per worker; with a Redis URL the middleware counts in Redis instead, shared by
+every worker and replica (serving/shared_ratelimit.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -49,12 +54,40 @@ class TokenBuckets:
         return (1 - bucket.tokens) / self.rate
 
 
+class Limiter(Protocol):
+    """Counts a client's request: 0 when it may pass, else the seconds until it could."""
+
+    async def acquire(self, client: str) -> float:
+        """Count one request of `client`."""
+        ...
+
+
+class LocalLimiter:
+    """This worker's token buckets behind the async Limiter interface."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.buckets = TokenBuckets(rate, burst)
+
+    async def acquire(self, client: str) -> float:
+        """Count one request of `client` in this worker's bucket."""
+        return self.buckets.acquire(client)
+
+
+def limiter_for(rate: float, burst: int, redis_url: str | None) -> Limiter:
+    """Shared through Redis when there is a URL, else this worker's own buckets."""
+    if redis_url is None:
+        return LocalLimiter(rate, burst)
+    from serving.shared_ratelimit import SharedWindows  # imports `limits` only when used
+
+    return SharedWindows(redis_url, rate, burst)
+
+
 class RateLimitMiddleware:
     """Limits HTTP requests per client (X-Client-Id header, else the peer address)."""
 
-    def __init__(self, app: ASGIApp, rate: float, burst: int) -> None:
+    def __init__(self, app: ASGIApp, rate: float, burst: int, redis_url: str | None = None) -> None:
         self.app = app
-        self.buckets = TokenBuckets(rate, burst)
+        self.limiter = limiter_for(rate, burst, redis_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
@@ -62,7 +95,7 @@ class RateLimitMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         client = headers.get(b"x-client-id", b"").decode() or (scope.get("client") or ("?",))[0]
-        wait = self.buckets.acquire(client)
+        wait = await self.limiter.acquire(client)
         if wait == 0:
             await self.app(scope, receive, send)
             return

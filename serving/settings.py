@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.profile import POSTGRES_STORE, TRACKING_SERVER, Profile, profile_field, require_servers
@@ -61,10 +61,23 @@ class ServingSettings(BaseSettings):
     cors_allow_credentials: bool = False
     rate_limit_per_s: float = Field(0.0, ge=0, description="0 turns the rate limit off")
     rate_limit_burst: int = Field(20, gt=0)
+    # Where workers and replicas share the rate limit; unset: the chat tier's Redis, if any,
+    # else each worker counts on its own (serving/shared_ratelimit.py).
+    rate_limit_redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SERVING_RATE_LIMIT_REDIS_URL", "CHAT_BROKER_URL"),
+    )
     workers: int = Field(1, gt=0)
     max_micro_batch: int = Field(64, gt=0, description="most single requests classified together")
     access_log: bool = False
     tracing: bool = False
+
+    @field_validator("rate_limit_redis_url")
+    @classmethod
+    def _redis_only(cls, url: str | None) -> str | None:
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return url or None
 
     @field_validator("feedback_api_keys", mode="before")
     @classmethod

@@ -66,7 +66,10 @@ def assemble(decorated: type[T], settings: ServingSettings) -> bentoml.Service[T
     service.add_asgi_middleware(OpenAPIDocument, build=lambda: service.openapi_spec.asdict())
     if settings.rate_limit_per_s > 0:
         service.add_asgi_middleware(
-            RateLimitMiddleware, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+            RateLimitMiddleware,
+            rate=settings.rate_limit_per_s,
+            burst=settings.rate_limit_burst,
+            redis_url=settings.rate_limit_redis_url,
         )
     return service
 
