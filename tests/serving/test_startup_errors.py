@@ -1,7 +1,9 @@
 """`bentoml serve` that cannot serve exits 2 with one line; `make serve` announces only a ready one.
 
 The refusals run the real `bentoml serve` (tests/serving/conftest.py) on stores in a temporary
-directory; `make serve` runs the real Makefile target on the session registry.
+directory, all three at once on one empty registry (most of each is an interpreter importing
+BentoML: on two cores they overlap rather than queue); `make serve` runs the real Makefile target
+on the session registry.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -71,10 +75,46 @@ def error_lines(log: str) -> list[str]:
     return [line for line in log.splitlines() if line.startswith("error: ")]
 
 
+def case_env(base: dict[str, str], directory: Path, **extra: str) -> dict[str, str]:
+    """`base` (a refusal_env) with its own store, log folder and BentoML home in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return base | {
+        "SERVING_STORE_URL": f"sqlite:///{directory / 'store.db'}",
+        "SERVING_TEST_LOG_DIR": str(directory),
+        "BENTOML_HOME": str(directory / "bentoml"),
+        **extra,
+    }
+
+
+NO_CHAMPION, MISSING_STORE, BAD_SETTING = "no champion", "missing store", "bad setting"
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory) -> Iterator[dict[str, tuple[dict[str, str], Future]]]:
+    """Each refusal case's environment and its `refused(env)` result, all run at once.
+
+    A thread per case waits for its own `bentoml serve`; a test takes its case's result (or the
+    assertion its run failed with). The registry is created once: only the no-champion case
+    reads it, the other two are refused before they would.
+    """
+    root = tmp_path_factory.mktemp("refusals")
+    base = refusal_env(root)
+    missing = root / "elsewhere" / "mlflow.db"
+    envs = {
+        NO_CHAMPION: case_env(base, root / "no-champion"),
+        MISSING_STORE: case_env(
+            base, root / "missing-store", SERVING_MLFLOW_TRACKING_URI=f"sqlite:///{missing}"
+        ),
+        BAD_SETTING: case_env(base, root / "bad-setting", SERVING_TOP_K="0"),
+    }
+    with ThreadPoolExecutor(max_workers=len(envs)) as pool:
+        yield {name: (env, pool.submit(refused, env)) for name, env in envs.items()}
+
+
 @pytest.mark.slow
-def test_bentoml_serve_without_a_champion_exits_2_naming_model_alias_and_store(tmp_path):
-    env = refusal_env(tmp_path)
-    returncode, log = refused(env)
+def test_bentoml_serve_without_a_champion_exits_2_naming_model_alias_and_store(refusals):
+    env, result = refusals[NO_CHAMPION]
+    returncode, log = result.result()
     assert returncode == 2
     assert "Traceback" not in log
     [line] = error_lines(log)
@@ -83,10 +123,10 @@ def test_bentoml_serve_without_a_champion_exits_2_naming_model_alias_and_store(t
 
 
 @pytest.mark.slow
-def test_bentoml_serve_on_a_missing_store_exits_2_and_creates_none(tmp_path):
-    missing = tmp_path / "elsewhere" / "mlflow.db"
-    env = refusal_env(tmp_path, SERVING_MLFLOW_TRACKING_URI=f"sqlite:///{missing}")
-    returncode, log = refused(env)
+def test_bentoml_serve_on_a_missing_store_exits_2_and_creates_none(refusals):
+    env, result = refusals[MISSING_STORE]
+    missing = Path(env["SERVING_MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
+    returncode, log = result.result()
     assert returncode == 2 and "Traceback" not in log
     assert error_lines(log) == [
         f"error: no MLflow database at {missing}: run `make pipeline` first or set "
@@ -96,8 +136,9 @@ def test_bentoml_serve_on_a_missing_store_exits_2_and_creates_none(tmp_path):
 
 
 @pytest.mark.slow
-def test_bentoml_serve_with_a_bad_setting_exits_2_naming_the_variable(tmp_path):
-    returncode, log = refused(refusal_env(tmp_path, SERVING_TOP_K="0"))
+def test_bentoml_serve_with_a_bad_setting_exits_2_naming_the_variable(refusals):
+    _, result = refusals[BAD_SETTING]
+    returncode, log = result.result()
     assert returncode == 2 and "Traceback" not in log
     assert error_lines(log) == ["error: bad setting SERVING_TOP_K: Input should be greater than 0"]
 
