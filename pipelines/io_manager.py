@@ -1,45 +1,69 @@
-"""Stores asset values under a base folder: DataFrames as Parquet, everything else as JSON."""
+"""Stores asset values under a base folder or object-store URL: DataFrames as Parquet, else JSON.
+
+The base is a universal_pathlib `UPath`, so `LAKE_DIR` may be a local folder (as before) or any
+fsspec URL (`s3://bucket/lake`, `gs://…`, `memory://…`; the matching fsspec package and its
+credentials must be installed where runs execute). Dagster's `UPathIOManager` gives partitioned
+assets a file per partition; files are named after the asset key, with `.parquet` or `.json`.
+"""
+
+from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+from upath import UPath
+
+PARQUET, JSON = ".parquet", ".json"
 
 
-class LakeIOManager(dg.ConfigurableIOManager):
-    """Parquet/JSON files named after the asset key, under `base_dir` (local path)."""
+class UPathLake(dg.UPathIOManager):
+    """Parquet for DataFrames, JSON for everything else, under a UPath base."""
+
+    # The suffix depends on the value (a DataFrame or not), so the base class adds none.
+    extension = None
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        """Write the asset value beside `path` with the suffix of its format."""
+        if isinstance(obj, pd.DataFrame):
+            with path.with_suffix(PARQUET).open("wb") as handle:
+                obj.to_parquet(handle, index=False)
+        else:
+            path.with_suffix(JSON).write_text(json.dumps(obj, indent=2, default=str))
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        """Read an upstream asset value (FileNotFoundError when it was never materialised)."""
+        parquet = path.with_suffix(PARQUET)
+        if parquet.exists():
+            with parquet.open("rb") as handle:
+                return pd.read_parquet(handle)
+        document = path.with_suffix(JSON)
+        if document.exists():
+            return json.loads(document.read_text())
+        key = context.asset_key.to_user_string() if context.has_asset_key else str(path)
+        raise FileNotFoundError(f"asset {key} has not been materialised ({parquet})")
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Write the value; an asset that returns no value (a MaterializeResult) writes nothing."""
+        if obj is not None:
+            super().handle_output(context, obj)
+
+    def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
+        """The file written, suffix included (the base class records the path without it)."""
+        if context.has_asset_partitions:
+            path = next(iter(self._get_paths_for_partitions(context).values()))
+        else:
+            path = self._get_path(context)
+        suffix = PARQUET if isinstance(obj, pd.DataFrame) else JSON
+        return {"path": dg.MetadataValue.path(str(path.with_suffix(suffix)))}
+
+
+class LakeIOManager(dg.ConfigurableIOManagerFactory):
+    """The lake's IO manager: `base_dir` is a local path or an fsspec URL (`LAKE_DIR`)."""
 
     base_dir: str
 
-    def _path(self, key: dg.AssetKey, suffix: str) -> Path:
-        return Path(self.base_dir, *key.path).with_suffix(suffix)
-
-    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        """Write the asset value."""
-        if obj is None:
-            return
-        key = context.asset_key
-        if isinstance(obj, pd.DataFrame):
-            path = self._path(key, ".parquet")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            obj.to_parquet(path, index=False)
-        else:
-            path = self._path(key, ".json")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(obj, indent=2, default=str))
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
-
-    def load_input(self, context: dg.InputContext) -> Any:
-        """Read an upstream asset value."""
-        key = context.asset_key
-        parquet = self._path(key, ".parquet")
-        if parquet.exists():
-            return pd.read_parquet(parquet)
-        document = self._path(key, ".json")
-        if document.exists():
-            return json.loads(document.read_text())
-        raise FileNotFoundError(
-            f"asset {key.to_user_string()} has not been materialised ({parquet})"
-        )
+    def create_io_manager(self, context: dg.InitResourceContext) -> UPathLake:
+        """A UPathLake rooted at `base_dir`."""
+        return UPathLake(base_path=UPath(self.base_dir))
