@@ -42,6 +42,8 @@ class ServerUrl:
     variable: str
     schemes: tuple[str, ...]
     what: str
+    # An optional URL may stay unset (another one stands in), but when set it is checked.
+    required: bool = True
 
 
 POSTGRES_STORE = ServerUrl(
@@ -49,6 +51,10 @@ POSTGRES_STORE = ServerUrl(
 )
 TRACKING_SERVER = ServerUrl(
     "MLFLOW_TRACKING_URI", ("http://", "https://"), "the MLflow tracking server's URL"
+)
+# Unset, the registry is the tracking server; set, it must be a server too, never its database.
+REGISTRY_SERVER = ServerUrl(
+    "MLFLOW_REGISTRY_URI", ("http://", "https://"), "the MLflow registry server's URL", False
 )
 REDIS = ServerUrl("CHAT_BROKER_URL", ("redis://", "rediss://"), "Redis for the chat fan-out")
 DAGSTER_STORAGE = ServerUrl(
@@ -84,6 +90,8 @@ def require_servers(settings: BaseSettings, servers: Mapping[str, ServerUrl]) ->
     for field, server in servers.items():
         value = _value(settings, field)
         if field not in settings.model_fields_set or not value:
+            if not server.required:
+                continue
             problems.append(f"{server.variable} is not set ({server.what})")
         elif not value.startswith(server.schemes):
             # A prefixed variable (SERVING_STORE_URL) may be the one set: name that one.

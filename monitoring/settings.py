@@ -9,7 +9,14 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.profile import POSTGRES_STORE, TRACKING_SERVER, Profile, profile_field, require_servers
+from models.profile import (
+    POSTGRES_STORE,
+    REGISTRY_SERVER,
+    TRACKING_SERVER,
+    Profile,
+    profile_field,
+    require_servers,
+)
 from models.shared_settings import (
     LAKE_DIR,
     MODEL_NAME,
@@ -103,5 +110,10 @@ class MonitoringSettings(BaseSettings):
     @model_validator(mode="after")
     def _production_servers(self) -> MonitoringSettings:
         """Under SUPPORTLOOP_PROFILE=production every store must be a server (models/profile.py)."""
-        require_servers(self, {"store_url": POSTGRES_STORE, "mlflow_tracking_uri": TRACKING_SERVER})
+        servers = {
+            "store_url": POSTGRES_STORE,
+            "mlflow_tracking_uri": TRACKING_SERVER,
+            "mlflow_registry_uri": REGISTRY_SERVER,
+        }
+        require_servers(self, servers)
         return self

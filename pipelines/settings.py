@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models.profile import (
     DAGSTER_STORAGE,
     POSTGRES_STORE,
+    REGISTRY_SERVER,
     TRACKING_SERVER,
     Profile,
     profile_field,
@@ -111,6 +112,7 @@ class PipelineSettings(BaseSettings):
             {
                 "conversation_store_url": POSTGRES_STORE,
                 "mlflow_tracking_uri": TRACKING_SERVER,
+                "mlflow_registry_uri": REGISTRY_SERVER,
                 "dagster_pg_url": DAGSTER_STORAGE,
             },
         )

@@ -7,7 +7,14 @@ from typing import Any
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.profile import POSTGRES_STORE, TRACKING_SERVER, Profile, profile_field, require_servers
+from models.profile import (
+    POSTGRES_STORE,
+    REGISTRY_SERVER,
+    TRACKING_SERVER,
+    Profile,
+    profile_field,
+    require_servers,
+)
 from models.shared_settings import (
     MAX_TEXT_CHARS,
     MODEL_NAME,
@@ -134,5 +141,10 @@ class ServingSettings(BaseSettings):
     @model_validator(mode="after")
     def _production_servers(self) -> ServingSettings:
         """Under SUPPORTLOOP_PROFILE=production every store must be a server (models/profile.py)."""
-        require_servers(self, {"store_url": POSTGRES_STORE, "mlflow_tracking_uri": TRACKING_SERVER})
+        servers = {
+            "store_url": POSTGRES_STORE,
+            "mlflow_tracking_uri": TRACKING_SERVER,
+            "mlflow_registry_uri": REGISTRY_SERVER,
+        }
+        require_servers(self, servers)
         return self

@@ -40,6 +40,9 @@ URL_VARIABLES = [
     "MLFLOW_TRACKING_URI",
     "SERVING_MLFLOW_TRACKING_URI",
     "MONITORING_MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "SERVING_MLFLOW_REGISTRY_URI",
+    "MONITORING_MLFLOW_REGISTRY_URI",
     "CHAT_BROKER_URL",
     "DAGSTER_PG_URL",
 ]
@@ -82,6 +85,21 @@ def test_production_refuses_a_local_file_where_a_server_belongs(clean_env):
         load_settings(ServingSettings)
     assert "SERVING_MLFLOW_TRACKING_URI must be the MLflow tracking server" in str(problem.value)
     assert "secret-path" not in str(problem.value)  # values are never echoed
+
+
+@pytest.mark.parametrize(
+    "settings_cls",
+    [PipelineSettings, ServingSettings, MonitoringSettings],
+    ids=lambda c: c.__name__,
+)
+def test_production_refuses_a_registry_uri_that_is_a_database(clean_env, settings_cls):
+    # Unset, the registry is the tracking server; set, clients must not reach its database.
+    for variable, value in dotenv_values(TEMPLATE).items():
+        clean_env.setenv(variable, value or "")
+    load_settings(settings_cls)
+    clean_env.setenv("MLFLOW_REGISTRY_URI", "postgresql+psycopg://u:p@db/mlflow")
+    with pytest.raises(SettingsProblem, match="MLFLOW_REGISTRY_URI must be the MLflow registry"):
+        load_settings(settings_cls)
 
 
 @pytest.mark.parametrize("settings_cls", SETTINGS, ids=lambda cls: cls.__name__)
