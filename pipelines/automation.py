@@ -9,12 +9,16 @@ from monitoring.settings import MonitoringSettings
 from pipelines.conversation_log import plan_ingestion
 from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
 
-# Both jobs run every step in the run's own process. Dagster's default, the multiprocess executor,
-# starts a fresh interpreter per step, and each one imports this code location again (Dagster,
-# pandas, scikit-learn, MLflow: ~15 s of CPU here) to do a few seconds of work; training_job has
-# ten steps and one pair that could overlap, on a 2-core host. A 400-message run launched the UI
-# way (bench/imports.py, bench/README.md): in-process 34 s; spawn 144 s (~14 s per step start);
-# forkserver with the heavy modules preloaded 68 s (an 18 s server start, then ~2.7 s a step).
+# The run coordinator's concurrency limits count runs by this tag (deploy/dagster/dagster.yaml).
+RUN_KIND_TAG = "supportloop/run-kind"
+
+# Both jobs run every step in the run's own process by default. Dagster's default, the
+# multiprocess executor, starts a fresh interpreter per step, and each one imports this code
+# location again (Dagster, pandas, scikit-learn, MLflow: ~15 s of CPU here) to do a few seconds
+# of work; training_job has ten steps and one pair that could overlap, on a 2-core host. A
+# 400-message run launched the UI way (bench/imports.py, bench/README.md): in-process 34 s; spawn
+# 144 s (~14 s per step start); forkserver with the heavy modules preloaded 68 s (an 18 s server
+# start, then ~2.7 s a step). Celery workers import once and keep the modules (README).
 #
 # `message_features` (spaCy over every example) feeds no model: the candidates compute their own
 # features inside their scikit-learn pipelines. It stays an asset to materialise on demand (the
@@ -25,7 +29,9 @@ training_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("ingestion", "features", "training")
     - dg.AssetSelection.assets("message_features"),
     description="Ingest new days, validate, build examples, train, register and gate the model.",
-    executor_def=dg.in_process_executor,
+    # No executor of its own: the definitions' (PIPELINE_EXECUTOR, pipelines/executors.py), so
+    # in-process by default and step by step on Celery workers in the production profile.
+    tags={RUN_KIND_TAG: "training"},
 )
 # One step: a second process would only import everything a second time.
 monitoring_job = dg.define_asset_job(
@@ -33,6 +39,7 @@ monitoring_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("monitoring"),
     description="Drift report of the last 24 hours against the champion's reference.",
     executor_def=dg.in_process_executor,
+    tags={RUN_KIND_TAG: "monitoring"},
 )
 DRIFT_VERDICTS = ("drift", "degraded")
 _DEFAULT_CRONS = MonitoringSettings.model_fields

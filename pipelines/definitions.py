@@ -21,6 +21,7 @@ from pipelines.automation import (
     training_job,
 )
 from pipelines.checks import ALL_CHECKS
+from pipelines.executors import executor_for
 from pipelines.io_manager import LakeIOManager
 from pipelines.resources import (
     AlertNotifier,
@@ -108,8 +109,9 @@ def build_definitions(
         ],
         sensors=[new_conversations_sensor, drift_retraining_sensor],
         resources=build_resources(settings, monitoring_settings),
-        # Assets materialised from the UI outside a job: in-process too (see automation.py).
-        executor=dg.in_process_executor,
+        # training_job's and the UI's asset materialisations: in-process unless
+        # PIPELINE_EXECUTOR=celery (pipelines/executors.py; see automation.py).
+        executor=executor_for(settings),
     )
 
 
