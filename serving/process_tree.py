@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 # Checked once a second, these make "no progress": less CPU than this over the stall window and
 # no byte of log output. A loaded 2-core machine still gives a starting server far more.
 _MIN_CPU_PROGRESS_S = 1.0
+# Summing a tree's CPU scans every process on the machine (~10 ms): once a second is enough for
+# the stall check, while `ready()` is polled every `poll_s`.
+_PROGRESS_CHECK_S = 1.0
 
 
 class ServerStartError(RuntimeError):
@@ -191,22 +194,25 @@ def wait_ready(
     ready: Callable[[], bool],
     log: Path | None = None,
     stall_s: float = 180.0,
-    poll_s: float = 0.5,
+    poll_s: float = 0.1,
 ) -> None:
     """Poll `ready()` until it is true; raise `ServerStartError` when the server cannot get there.
 
     There is no overall deadline: a loaded machine only makes start-up slower. The server fails
     when its process exits, or when for `stall_s` its tree has used under a second of CPU and
-    `log` has not grown (a hang, not a slow start).
+    `log` has not grown (a hang, not a slow start). `ready()` is called every `poll_s`, so it
+    must be cheap: a probe that costs CPU takes it from the server it waits for.
     """
     last_cpu, last_size = _tree_cpu_s(process.pid), _size(log)
-    last_progress = time.monotonic()
+    last_progress = last_check = time.monotonic()
     while not ready():
         if process.poll() is not None:
             raise ServerStartError(f"pid {process.pid} exited with {process.returncode}")
-        cpu, size = _tree_cpu_s(process.pid), _size(log)
-        if cpu - last_cpu >= _MIN_CPU_PROGRESS_S or size != last_size:
-            last_cpu, last_size, last_progress = cpu, size, time.monotonic()
-        elif time.monotonic() - last_progress > stall_s:
-            raise ServerStartError(f"pid {process.pid} made no progress for {stall_s:.0f} s")
+        if time.monotonic() - last_check >= _PROGRESS_CHECK_S:
+            last_check = time.monotonic()
+            cpu, size = _tree_cpu_s(process.pid), _size(log)
+            if cpu - last_cpu >= _MIN_CPU_PROGRESS_S or size != last_size:
+                last_cpu, last_size, last_progress = cpu, size, last_check
+            elif last_check - last_progress > stall_s:
+                raise ServerStartError(f"pid {process.pid} made no progress for {stall_s:.0f} s")
         time.sleep(poll_s)

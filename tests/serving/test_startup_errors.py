@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from models.registry import IntentRegistry, RegistryConfig
+from serving.launch import is_ready
 from serving.process_tree import (
     ServerStartError,
     port_listeners,
@@ -55,11 +56,7 @@ def refused(env: dict[str, str]) -> tuple[int, str]:
         # A worker's traceback means the refusal did not come from the CLI process, before
         # binding: today's loop of dying and restarted workers, which never exits by itself.
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
-        try:
-            up = httpx.get(f"{process.url}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            up = False
-        assert not up, "the service started"
+        assert not is_ready(process.url), "the service started"  # a cheap probe: polled often
         return False
 
     try:
