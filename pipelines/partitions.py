@@ -60,6 +60,10 @@ class KeyRange:
         end = None if self.last == newest else _midnight(self.last) + timedelta(days=1)
         return start, end
 
+    def days(self) -> int:
+        """How many days the range holds."""
+        return (date.fromisoformat(self.last) - date.fromisoformat(self.first)).days + 1
+
     def tags(self) -> dict[str, str]:
         """Run tags that make one run materialise this range (single-run backfill)."""
         return {RANGE_START_TAG: self.first, RANGE_END_TAG: self.last}

@@ -263,3 +263,22 @@ def test_the_training_job_leaves_message_features_out():
     keys = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
     assert "message_features" not in keys
     assert {"conversation_log", "conversations", "training_examples", "intent_model"} <= keys
+
+
+def test_changed_days_far_apart_are_read_without_a_range_each_day_observed(settings, instance):
+    incoming = settings.conversation_jsonl_dir
+    for day in ("2026-01-05", "2026-11-20"):
+        lines = [_message(f"{day}-{i}", day, "top_up", f"text {i} of {day}") for i in range(2)]
+        (incoming / f"{day}.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    sources = build_definitions(settings).resources["sources"]
+    plan = plan_ingestion(sources.log_sources())
+    assert plan.stale == ("2026-01-05", "2026-11-20") and plan.tags() == {}
+
+    result = _run(settings, instance)
+    assert _days_materialised(result) == []  # not 320 days recorded for two that changed
+    assert {day: c["rows_in"] for day, c in _observed(result).items()} == {
+        "2026-01-05": 2,
+        "2026-11-20": 2,
+    }
+    assert _metadata(result, "conversations")["rows_kept"] == 18 + 4
+    assert plan_ingestion(sources.log_sources()).stale == ()
