@@ -1,14 +1,13 @@
 """Failure and scale paths of the chat tier: SIGKILL, a dead model, silent clients, Redis fan-out.
 
-Four services (two Redis-connected replicas sharing one store, one whose model cannot be reached,
-one to kill) start one after the other against a real `redis-server`: four at once on a loaded
-2-core machine only slow each other down.
+Three services against a real `redis-server`: two Redis-connected replicas sharing one store, the
+second of which the SIGKILL test kills and restarts, and one whose model cannot be reached. They
+start at once: a start is mostly single-threaded, so one after the other left a core idle.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import subprocess
 import time
@@ -23,6 +22,7 @@ from serving.chat.client import ChatClient
 from serving.process_tree import port_listeners, running, stop_tree
 from tests.serving.chat.conftest import run, token, unique_user
 from tests.serving.conftest import ServiceProcess, free_port, service_env
+from tests.serving.fleet import running_together
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,11 @@ def services(serving_registry, redis_url):
     replica = {"CHAT_BROKER_URL": redis_url}
     processes = {
         "a": ServiceProcess(service_env(serving_registry, "replicas.db", **replica)),
-        "b": ServiceProcess(service_env(serving_registry, "replicas.db", **replica)),
+        # Also the server the SIGKILL test kills and restarts: its log names every request, so
+        # the restarted server's own log shows it served.
+        "b": ServiceProcess(
+            service_env(serving_registry, "replicas.db", SERVING_ACCESS_LOG="true", **replica)
+        ),
         "fault": ServiceProcess(
             service_env(
                 serving_registry,
@@ -66,13 +70,8 @@ def services(serving_registry, redis_url):
                 CHAT_HEARTBEAT_TIMEOUT_S="2",
             )
         ),
-        # Its log names every request, so the restarted server's own log shows it served.
-        "kill": ServiceProcess(service_env(serving_registry, "kill.db", SERVING_ACCESS_LOG="true")),
     }
-    with contextlib.ExitStack() as stack:  # every server is stopped, even if one stop fails
-        for process in processes.values():
-            stack.callback(process.stop)
-            process.start()
+    with running_together(processes.values()):  # every server is stopped, even if one fails
         yield processes
 
 
@@ -139,8 +138,11 @@ async def _silent_client(service: ServiceProcess) -> tuple[int, int]:
         await quiet.expect("ping")  # the server pings; this client never answers
 
         async def keep_alive() -> None:
+            # Reading each pong also reads the pings before it: frames left unread fill the
+            # client's queue, which then stops reading, and its close waited 10 s for the reply.
             for _ in range(12):
                 await chatty.send("heartbeat")
+                await chatty.expect("pong")
                 await asyncio.sleep(0.4)
 
         alive = asyncio.create_task(keep_alive())
@@ -187,7 +189,8 @@ async def _replay(service: ServiceProcess, customer: str) -> list[dict]:
 
 
 def test_sigkill_loses_no_acknowledged_message(services, serving_registry):
-    service, customer = services["kill"], unique_user("kate")
+    # Replica b (a real server of its own, on the store it shares with a) is killed and restarted.
+    service, customer = services["b"], unique_user("kate")
     crashed, old_log = service.started, service.log
     acks = run(_send_until_killed(service, customer))
     assert len(acks) >= 10
@@ -201,7 +204,7 @@ def test_sigkill_loses_no_acknowledged_message(services, serving_registry):
     for ack in acks:
         assert ack["message_id"] in replayed_ids, ack
     assert [m["seq"] for m in replayed] == sorted(m["seq"] for m in replayed)
-    engine = sa.create_engine(f"sqlite:///{serving_registry['root'] / 'kill.db'}")
+    engine = sa.create_engine(f"sqlite:///{serving_registry['root'] / 'replicas.db'}")
     with engine.connect() as connection:
         stored = set(
             connection.scalars(
