@@ -8,16 +8,21 @@ against the session's SQLite registry, from a directory outside the repository.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 import yaml
 
 from serving import bento_requirements
+from serving.launch import is_ready
 from serving.process_tree import stop_tree, tree, wait_ready
 from tests.serving.conftest import free_port, service_env
 
@@ -115,18 +120,55 @@ def test_bento_holds_the_service_and_no_data_tests_or_pipeline(built_bento: Buil
     assert "dagster" not in requirements and "pytest" not in requirements
 
 
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real `redis-server` on a free port (the chat tier's fan-out), stopped afterwards."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is missing: `make test` installs it (Debian package redis-server)"
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait_ready(process, lambda: _redis_answers(url))
+        yield url
+    finally:
+        stop_tree(process, port=port)
+
+
+def _wait_for(condition: Callable[[], bool], patience_s: float = 180.0) -> bool:
+    """Poll `condition` until it holds or `patience_s` passed (a slow machine only waits)."""
+    deadline = time.monotonic() + patience_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url).ping())
+    except redis.ConnectionError:
+        return False
+
+
 @pytest.mark.slow
 def test_built_bento_serves_the_registry_champion(
-    built_bento: BuiltBento, serving_registry, tmp_path: Path
+    built_bento: BuiltBento, serving_registry, redis_url: str, tmp_path: Path
 ) -> None:
-    """`bentoml serve <tag>` outside the repository loads the champion and answers /predict."""
+    """`bentoml serve <tag>` outside the repository, as deployed (two workers, chat rooms shared
+    through Redis), loads the champion and answers /predict."""
     port = free_port()
     log = tmp_path / "serve.log"
+    env = built_bento.env | {"SERVING_WORKERS": "2", "CHAT_BROKER_URL": redis_url}
     with log.open("w") as handle:
         process = subprocess.Popen(
             [BENTOML, "serve", built_bento.tag, "--host", "127.0.0.1", "--port", str(port)],
             cwd=tmp_path,  # not the repository: the code must come from the Bento
-            env=built_bento.env | {"PYTHONDONTWRITEBYTECODE": ""},
+            env=env | {"PYTHONDONTWRITEBYTECODE": ""},
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -134,24 +176,23 @@ def test_built_bento_serves_the_registry_champion(
     url = f"http://127.0.0.1:{port}"
     members = []
     try:
-        wait_ready(process, lambda: _ready(url), log)
+        wait_ready(process, lambda: is_ready(url), log)
         members = tree(process.pid)
         answer = httpx.post(f"{url}/predict", json={"text": "my card has not arrived"}, timeout=30)
         assert answer.status_code == 200, answer.text
         assert answer.json()["model"]["version"] == serving_registry["first_version"]
+        # Both workers started their chat hub on the broker: each holds a Redis connection.
+        commands = [" ".join(member.cmdline()) for member in members]
+        workers = [command for command in commands if "_bentoml_impl.worker.service" in command]
+        assert len(workers) == 2, commands
+        # /readyz answered from one worker; the other may still be starting: wait for it.
+        assert _wait_for(lambda: len(redis.Redis.from_url(redis_url).client_list()) >= 3)
     finally:
         stop_tree(process, port=port, known=members or tree(process.pid))
     # The modules ran from the Bento's copy, which is where Python cached their bytecode.
     assert list((built_bento.path / "src" / "serving").glob("__pycache__/service.*.pyc")), (
         log.read_text()[-3000:]
     )
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_bentofile_names_the_service_and_the_pinned_requirements() -> None:
