@@ -61,6 +61,13 @@ def test_every_environment_variable_is_a_setting() -> None:
             keys = set(obj.get("data", {})) | set(obj.get("stringData", {}))
             # The chart's password Secret holds one key of its own, not a variable.
             named[f"{path} {obj['metadata']['name']}"] = keys - {"postgresql-password"}
+    # The Dockerfile's ENV block (Python's own PYTHON* variables aside).
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    named["deploy/Dockerfile ENV"] = {
+        name
+        for name in re.findall(r"^(?:ENV|    ) *([A-Z][A-Z0-9_]*)=", dockerfile, re.MULTILINE)
+        if not name.startswith("PYTHON")
+    }
     for path, documents in deploy_yaml().items():
         if path.startswith("dagster/"):
             named[path] = set(re.findall(r"env: ([A-Z][A-Z0-9_]*)", yaml.safe_dump(documents)))
@@ -99,6 +106,7 @@ def test_every_command_exists_with_its_options() -> None:
         test = service.get("healthcheck", {}).get("test", [])
         if OWN_IMAGE.match(service.get("image", "")) and test[:1] == ["CMD"]:
             check_argv(f"compose {name} healthcheck", test[1:])
+    check_argv("deploy/Dockerfile CMD", dockerfile_cmd())
     assert any("-m" in c.argv and "pipelines.definitions" in c.argv for c in checked)
 
 
