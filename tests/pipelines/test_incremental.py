@@ -282,3 +282,48 @@ def test_changed_days_far_apart_are_read_without_a_range_each_day_observed(setti
     }
     assert _metadata(result, "conversations")["rows_kept"] == 18 + 4
     assert plan_ingestion(sources.log_sources()).stale == ()
+
+
+def test_days_of_a_postgres_store_are_read_by_time_range(settings, instance, postgres_url):
+    settings = settings.model_copy(update={"conversation_store_url": postgres_url})
+    _store_messages(postgres_url, "2026-09-01", 4)
+    _store_messages(postgres_url, "2026-09-02", 5)
+    first = _run(settings, instance)
+    assert _days_materialised(first) == ["2026-09-01", "2026-09-02"]
+    assert {day: c["rows_in"] for day, c in _observed(first).items()} == {
+        "2026-09-01": 4,
+        "2026-09-02": 5,
+    }
+    engine = tables.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(tables.labels),
+            [
+                {  # a label on a message of the second day
+                    "message_id": "s-2026-09-02-0",
+                    "text": "store message 0",
+                    "intent": "top_up",
+                    "label_source": "agent",
+                    "trust": "agent",
+                    "ts": datetime(2026, 11, 29, tzinfo=UTC),
+                },
+                {  # feedback naming no stored message: a row of the day it was given
+                    "message_id": None,
+                    "text": "free-text feedback",
+                    "intent": "exchange_rate",
+                    "label_source": "feedback",
+                    "trust": "service",
+                    "ts": datetime(2026, 9, 3, 8, tzinfo=UTC),
+                },
+            ],
+        )
+    engine.dispose()
+    second = _run(settings, instance)
+    assert _days_materialised(second) == ["2026-09-02", "2026-09-03"]
+    assert {day: c["rows_in"] for day, c in _observed(second).items()} == {
+        "2026-09-02": 5,
+        "2026-09-03": 1,
+    }
+    kept = pd.read_parquet(settings.lake_dir / "conversations.parquet").set_index("message_id")
+    assert kept.loc["s-2026-09-02-0", "intent"] == "top_up"
+    assert len(kept) == 18 + 4 + 5 + 1
