@@ -222,33 +222,6 @@ def test_a_jsonl_file_over_three_days_lands_in_three_partitions_that_reconcile(s
     ]
 
 
-def test_a_label_on_an_old_message_reads_that_day_again(settings, instance):
-    store_url = str(settings.conversation_store_url)
-    _store_messages(store_url, "2026-10-05", 3)
-    _store_messages(store_url, "2026-10-09", 3)
-    _run(settings, instance)
-    engine = tables.create_engine(store_url)
-    with engine.begin() as connection:
-        connection.execute(
-            sa.insert(tables.labels),
-            {
-                "message_id": "s-2026-10-05-1",
-                "text": "store message 1",
-                "intent": "exchange_rate",
-                "label_source": "agent",
-                "trust": "reviewed",
-                "ts": datetime(2026, 11, 28, tzinfo=UTC),
-            },
-        )
-    engine.dispose()
-    sources = build_definitions(settings).resources["sources"]
-    assert plan_ingestion(sources.log_sources()).stale == ("2026-10-05",)
-    result = _run(settings, instance)
-    assert _days_materialised(result) == ["2026-10-05"]
-    kept = pd.read_parquet(settings.lake_dir / "conversations.parquet").set_index("message_id")
-    assert kept.loc["s-2026-10-05-1", "intent"] == "exchange_rate"
-
-
 def test_drift_report_is_downstream_of_the_model_and_the_conversations():
     defs = build_definitions(PipelineSettings())
     graph = defs.resolve_asset_graph()
