@@ -60,26 +60,18 @@ def conversation_log(
     log_sources = sources.log_sources()
     lake = sources.log_lake()
     current = log_sources.fingerprints()
-    # A run launched without a range (a bare `execute_in_process`) reads every changed day;
-    # the CLI, schedule and sensors name the range, so Dagster's partitions show what was read.
+    # A run without a range (a bare `execute_in_process`, or changed days scattered over a long
+    # span: IngestionPlan.tags) reads every changed day; each day is observed on its partition.
     keys = list(context.partition_keys) if context.has_partition_key_range else None
     if config.reread_unchanged and keys is not None:
-        changed = set(keys)
+        changed = list(keys)
     else:
-        changed = set(changed_days(current, lake, keys))
-    keys = keys if keys is not None else sorted(changed)
+        changed = changed_days(current, lake, keys)
+    keys = keys if keys is not None else changed
     totals = {"rows_in": 0, "rows_kept": 0, "rows_quarantined": 0}
-    ordered = sorted(changed)
-    # Days are read a batch at a time, so memory holds a batch's rows, never a whole backfill.
-    for start in range(0, len(ordered), config.days_per_batch):
-        batch = set(ordered[start : start + config.days_per_batch])
-        rows = log_sources.read(batch)
-        for key in sorted(batch):
-            result = validate_messages(raw_frame(rows.pop(key)), sources.max_text_chars)
-            summary = lake.write(key, result, current.get(key, ""))
-            _observe(context, key, summary)
-            for name in totals:
-                totals[name] += getattr(summary, name)
+    for summary in _ingest(context, sources, changed, current, config.days_per_batch):
+        for name in totals:
+            totals[name] += getattr(summary, name)
     context.log.info(
         "%d of %d days read (%d unchanged): %d rows in, %d kept, %d quarantined",
         len(changed),
@@ -90,6 +82,29 @@ def conversation_log(
     return dg.MaterializeResult(
         metadata={"days_read": len(changed), "days_in_range": len(keys), **totals}
     )
+
+
+def _ingest(
+    context: dg.AssetExecutionContext,
+    sources: ConversationSources,
+    days: list[str],
+    fingerprints: dict[str, str],
+    days_per_batch: int,
+) -> Iterator[PartitionSummary]:
+    """Read, validate and store `days`, a batch of days per pass over the sources.
+
+    Memory holds one batch's rows, never a whole backfill.
+    """
+    log_sources, lake = sources.log_sources(), sources.log_lake()
+    ordered = sorted(days)
+    for start in range(0, len(ordered), days_per_batch):
+        batch = ordered[start : start + days_per_batch]
+        rows = log_sources.read(set(batch))
+        for key in batch:
+            result = validate_messages(raw_frame(rows.pop(key)), sources.max_text_chars)
+            summary = lake.write(key, result, fingerprints.get(key, ""))
+            _observe(context, key, summary)
+            yield summary
 
 
 def _observe(context: dg.AssetExecutionContext, key: str, summary: PartitionSummary) -> None:
