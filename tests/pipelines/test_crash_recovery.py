@@ -101,7 +101,6 @@ def workspace(tmp_path: Path, small_slice) -> dict:
         "MLFLOW_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         "REPORTS_DIR": str(tmp_path / "reports"),
-        "FEATURES_USE_SPACY": "false",  # not what is tested; saves seconds per run
     }
     registry = IntentRegistry(RegistryConfig(tracking_uri, tracking_uri))
     return {"root": tmp_path, "env": env, "run_config": run_config, "registry": registry}
