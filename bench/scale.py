@@ -1,0 +1,289 @@
+"""Data scaling of ingestion → training: full run per size, then an incremental run with +1 %.
+
+Usage: python bench/scale.py [--sizes 10000,100000,1000000] [--days 60]
+                             [--source jsonl|store] [--store sqlite|postgres]
+
+For each size, multi-turn conversations made of Banking77 utterances (bench/scale_data.py) are
+streamed into a fresh sandbox: one JSONL file per day over `--days` days ending yesterday
+(`--source jsonl`, default), or the chat store's `messages` table (`--source store`). The store
+is a SQLite file, or a throwaway PostgreSQL (`--store postgres`, tests/postgres.py; runs as the
+`postgres` user when root). Then `python -m pipelines.cli materialize` runs as a child process
+(training_job: ingest every day, validate, build examples, train one fixed candidate, register,
+gate), and again after 1 % more messages arrive on a new day (today). Each run reports wall
+time, CPU time and peak RSS of the child's process tree (psutil polling) and the largest single
+process (getrusage RUSAGE_CHILDREN). Ratios, computed in the same run: incremental / full, and
+time per message against the smallest size (1.0 = linear growth). Targets (issue 10): growth no
+faster than linear, peak RSS ≤ 4 GB at 1M messages, the 1 % run ≤ 10 % of the full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.scale_data import (  # noqa: E402  (the repo root is on sys.path from here on)
+    ConversationGenerator,
+    Corpus,
+    day_windows,
+    write_jsonl,
+    write_store,
+)
+
+logger = logging.getLogger("bench.scale")
+# One cheap candidate, always the same: the bench measures data, not the model search.
+RUN_CONFIG = "ops:\n  intent_model:\n    config:\n      candidates: [tfidf_logreg]\n"
+POLL_S = 0.25
+# Steps by phase, from the CLI's progress lines (`[  12s] conversation_log: finished in 6.3s`).
+INGEST_STEPS = ("conversation_log", "raw_conversations", "validated_conversations")
+TRAIN_STEPS = ("training_examples", "intent_model", "model_promotion")
+FINISHED = re.compile(r"\] (\w+): finished in ([\d.]+)s")
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """What one `materialize` child run cost."""
+
+    wall_s: float
+    cpu_s: float
+    tree_rss_mb: float  # peak of the summed RSS of the child and its descendants (polled)
+    max_process_rss_mb: float  # the largest single child process (getrusage)
+    ingest_s: float  # reading and validating the conversation log (its steps' own times)
+    train_s: float  # examples, fitting and the gate
+    ok: bool
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    """A size's generation, full run and incremental run."""
+
+    messages: int
+    added: int
+    generate_s: float
+    full: RunCost
+    incremental: RunCost
+
+
+def sandbox_env(root: Path, store_url: str) -> dict[str, str]:
+    """Every store of the pipeline inside `root`; no seed CSV (only the generated data)."""
+    return os.environ | {
+        "SUPPORTLOOP_PROFILE": "embedded",
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_ARTIFACT_ROOT": str(root / "artifacts"),
+        "MLFLOW_REGISTRY_URI": "",
+        "CONVERSATION_STORE_URL": store_url,
+        "LAKE_DIR": str(root / "lake"),
+        "CONVERSATION_JSONL_DIR": str(root / "incoming"),
+        # A header-only seed file: an empty BANKING77_DIR reads as "." (Path("") is truthy).
+        "BANKING77_DIR": str(root / "no_seed"),
+        "LABELLED_CSV_PATHS": "[]",
+        "PIPELINE_EXECUTOR": "in_process",
+    }
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Bytes of RSS of a process and all its descendants (0 for those already gone)."""
+    total = 0
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def measure(label: str, root: Path, env: dict[str, str]) -> RunCost:
+    """Run `python -m pipelines.cli materialize` once; a progress line while it runs."""
+    config = root / "run_config.yaml"
+    config.write_text(RUN_CONFIG, encoding="utf-8")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = [sys.executable, "-m", "pipelines.cli", "materialize", "--run-config", str(config)]
+    log = (root / f"{label}.log").open("w", encoding="utf-8")
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+    handle, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        peak = max(peak, tree_rss(handle))
+        elapsed = time.perf_counter() - started
+        print(
+            f"\r  {label}: {elapsed:6.1f} s, peak RSS {peak / 2**20:7.0f} MB",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        time.sleep(POLL_S)
+    wall = time.perf_counter() - started
+    log.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(
+        f"\r  {label}: {wall:6.1f} s, peak RSS {peak / 2**20:7.0f} MB, exit {child.returncode}",
+        file=sys.stderr,
+    )
+    if child.returncode != 0:
+        tail = (root / f"{label}.log").read_text(encoding="utf-8", errors="replace")[-1500:]
+        logger.error("%s failed (exit %d):\n%s", label, child.returncode, tail)
+    steps = step_seconds((root / f"{label}.log").read_text(encoding="utf-8", errors="replace"))
+    ingest = sum(steps.get(name, 0.0) for name in INGEST_STEPS)
+    train = sum(steps.get(name, 0.0) for name in TRAIN_STEPS)
+    # ru_maxrss is KiB on Linux, the largest of the waited-for children so far.
+    mb = after.ru_maxrss / 1024
+    return RunCost(wall, cpu, peak / 2**20, mb, ingest, train, child.returncode == 0)
+
+
+def step_seconds(log: str) -> dict[str, float]:
+    """Each step's own time from a `materialize` log."""
+    return {name: float(seconds) for name, seconds in FINISHED.findall(log)}
+
+
+def generate(
+    generator: ConversationGenerator,
+    windows: list[tuple[datetime, datetime]],
+    total: int,
+    sink: Path | str,
+) -> int:
+    """`total` messages spread evenly over `windows`: a JSONL file per day, or store rows."""
+    written = 0
+    for index, (start, end) in enumerate(windows):
+        share = (total * (index + 1)) // len(windows) - (total * index) // len(windows)
+        rows = generator.day(start, end, share)
+        if isinstance(sink, Path):
+            written += write_jsonl(sink / f"conversations-{start:%Y-%m-%d}.jsonl", rows)
+        else:
+            written += _store_rows(sink, rows)
+        print(f"\r  generating: {written:,} / {total:,} messages", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    return written
+
+
+def _store_rows(url: str, rows: Iterator[dict[str, Any]]) -> int:
+    from conversations import tables
+
+    engine = tables.create_engine(url)
+    try:
+        return write_store(engine, rows)
+    finally:
+        engine.dispose()
+
+
+def run_size(
+    messages: int, args: argparse.Namespace, corpus: Corpus, store_url: str, root: Path
+) -> SizeResult:
+    """Generate `messages`, run the pipeline on them, add 1 % on today, run it again."""
+    (root / "incoming").mkdir(parents=True)
+    (root / "no_seed").mkdir()
+    (root / "no_seed" / "train.csv").write_text("text,category\n", encoding="utf-8")
+    env = sandbox_env(root, store_url)
+    sink: Path | str = root / "incoming" if args.source == "jsonl" else store_url
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    generator = ConversationGenerator(corpus, seed=messages, users=messages // 20, prefix="")
+    started = time.perf_counter()
+    generated = generate(generator, day_windows(today, args.days), messages, sink)
+    generate_s = time.perf_counter() - started
+    full = measure(f"{messages}-full", root, env)
+    # A new day's messages: a new file (or new store rows), ids apart from the first batch's.
+    later = ConversationGenerator(corpus, seed=messages + 1, users=messages // 20, prefix="n")
+    now = datetime.now(UTC)
+    added = generate(later, [(today, now)], max(messages // 100, 1), sink)
+    incremental = measure(f"{messages}-incremental", root, env)
+    return SizeResult(generated, added, generate_s, full, incremental)
+
+
+@contextmanager
+def conversation_store(kind: str, root: Path) -> Iterator[str]:
+    """The store URL of one size: a SQLite file, or a database on a throwaway PostgreSQL."""
+    if kind == "sqlite":
+        yield f"sqlite:///{root / 'conversations.db'}"
+        return
+    from tests.postgres import start_postgres
+
+    server = start_postgres()
+    try:
+        yield server.create_database("scale")
+    finally:
+        server.stop()
+
+
+def table(results: list[SizeResult]) -> str:
+    """Markdown table: costs per size, incremental/full, seconds per 1k messages vs smallest."""
+    base = results[0].full.wall_s / results[0].messages
+    lines = [
+        "| messages | generate s | full s (ingest / train) | full CPU s "
+        "| full peak RSS MB (tree / largest) | +1 % s (ingest / train) | +1 % peak RSS MB "
+        "| +1 % / full (ingest) | s per 1k msgs | vs smallest |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        full, inc = r.full, r.incremental
+        per_message = full.wall_s / r.messages
+        failed = "" if full.ok and inc.ok else " (a run FAILED)"
+        lines.append(
+            f"| {r.messages:,}{failed} | {r.generate_s:.1f} "
+            f"| {full.wall_s:.1f} ({full.ingest_s:.1f} / {full.train_s:.1f}) | {full.cpu_s:.1f} "
+            f"| {full.tree_rss_mb:.0f} / {full.max_process_rss_mb:.0f} "
+            f"| {inc.wall_s:.1f} ({inc.ingest_s:.1f} / {inc.train_s:.1f}) "
+            f"| {inc.tree_rss_mb:.0f} | {inc.wall_s / full.wall_s:.2f}× "
+            f"({inc.ingest_s / max(full.ingest_s, 1e-9):.2f}×) "
+            f"| {1000 * per_message:.2f} | {per_message / base:.2f}× |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Run every size in its own sandbox and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--days", type=int, default=60, help="days the full history spans")
+    parser.add_argument("--source", choices=("jsonl", "store"), default="jsonl")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--banking77",
+        type=Path,
+        default=Path(os.environ.get("BANKING77_DIR") or REPO_ROOT.parent / "shared/data/banking77"),
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the sandboxes (printed)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    corpus = Corpus.load(args.banking77)
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        root = Path(tempfile.mkdtemp(prefix=f"scale-{size}-"))
+        print(
+            f"{size:,} messages ({args.source} → {args.store} store), sandbox {root}",
+            file=sys.stderr,
+        )
+        try:
+            with conversation_store(args.store, root) as url:
+                results.append(run_size(size, args, corpus, url, root))
+        finally:
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
+        print(table(results), flush=True)
+    return 0 if all(r.full.ok and r.incremental.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
