@@ -7,14 +7,27 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from functools import partial
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from conversations.column_checks import (
+    bad_timestamp_mask,
+    blank_mask,
+    by_position,
+    contains_mask,
+    first_positions,
+    is_blank,
+    set_mask,
+    text_lengths,
+    unknown_mask,
+)
+from conversations.context_json import ContextError, parse_context
 from conversations.schema import (
-    CONTEXT_LIST_KEYS,
-    CONTEXT_NUMERIC_KEYS,
     DEFAULT_TRUST,
     MESSAGE_COLUMNS,
     QUARANTINE_COLUMNS,
@@ -29,6 +42,11 @@ SPEAKERS = {speaker.value for speaker in Speaker}
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LABEL_SOURCES = {source.value for source in LabelSource}
 LABEL_TRUSTS = {trust.value for trust in LabelTrust}
+NO_LABEL = LabelSource.NONE.value
+# The trust a label gets when its row names none, by source (plain strings: read once a row).
+TRUST_BY_SOURCE = {source: trust.value for source, trust in DEFAULT_TRUST.items()}
+# json.dumps with an option builds an encoder per call; one encoder writes the same text.
+CANONICAL_JSON = json.JSONEncoder(sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -44,54 +62,6 @@ class ValidationResult:
         return len(self.kept) + len(self.quarantined)
 
 
-class ContextError(ValueError):
-    """A context value that is not a JSON object of the documented shape."""
-
-
-def parse_context(raw: Any) -> dict[str, Any]:
-    """Parse a context JSON object and check the documented keys have the documented types."""
-    if raw is None or (isinstance(raw, float) and pd.isna(raw)) or raw == "":
-        return {}
-    if isinstance(raw, dict):
-        context = raw
-    else:
-        try:
-            context = json.loads(raw)
-        except (TypeError, json.JSONDecodeError) as error:
-            raise ContextError(f"not valid JSON ({error})") from error
-    if not isinstance(context, dict):
-        raise ContextError(f"expected a JSON object, got {type(context).__name__}")
-    for group, key in CONTEXT_NUMERIC_KEYS:
-        value = _nested(context, group, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ContextError(f"{group}.{key} must be a number, got {value!r}")
-    for group, key in CONTEXT_LIST_KEYS:
-        value = _nested(context, group, key)
-        if value is not None and not isinstance(value, list):
-            raise ContextError(f"{group}.{key} must be a list, got {value!r}")
-    return context
-
-
-def _nested(context: dict[str, Any], group: str, key: str) -> Any:
-    section = context.get(group)
-    if section is None:
-        return None
-    if not isinstance(section, dict):
-        raise ContextError(f"{group} must be an object, got {section!r}")
-    return section.get(key)
-
-
-def _blank(value: Any) -> bool:
-    return (
-        value is None or (isinstance(value, float) and pd.isna(value)) or str(value).strip() == ""
-    )
-
-
-def _flag(value: Any) -> bool:
-    # pandas hands back numpy booleans, NaN or None for a missing flag.
-    return value is not None and not (isinstance(value, float) and pd.isna(value)) and bool(value)
-
-
 @dataclass(frozen=True)
 class Rejection:
     """Why a row was quarantined: a stable code for counting and a message for people."""
@@ -100,74 +70,146 @@ class Rejection:
     message: str
 
 
-def quarantine_reason(row: dict[str, Any], max_text_chars: int) -> Rejection | None:
-    """Why a raw row cannot be kept, or None when it is valid (duplicates are checked apart)."""
-    if not _blank(row.get("read_error")) or not _blank(row.get("read_error_code")):
-        return _read_rejection(row)
-    text = row.get("text")
-    if _blank(text):
-        return Rejection("empty_text", "empty text")
+class _Verdicts:
+    """Each row's first rejection, filled check by check in the order of precedence."""
+
+    def __init__(self, rows: int) -> None:
+        self.reasons: list[Rejection | None] = [None] * rows
+        self.pending = np.ones(rows, dtype=bool)  # rows no check has rejected yet
+        # Each context that passed its check, parsed, so kept rows are not parsed twice.
+        self.contexts: dict[int, dict[str, Any]] = {}
+
+    def reject(self, failed: np.ndarray, why: Callable[[int], Rejection]) -> None:
+        """Reject the pending rows where `failed` holds; `why(position)` says why."""
+        for position in np.flatnonzero(self.pending & failed).tolist():
+            self.reasons[position] = why(position)
+            self.pending[position] = False
+
+
+def quarantine_reasons(raw: pd.DataFrame, max_text_chars: int) -> list[Rejection | None]:
+    """Why each raw row cannot be kept, or None when it is valid (duplicates are checked apart).
+
+    A row with several problems gets the first in this order: read error, empty text, control
+    characters (text before intent), text too long, missing label, unknown speaker, label
+    source, label trust, missing conversation_id, context, timestamp.
+    """
+    return _check_rows(raw, max_text_chars).reasons
+
+
+def _check_rows(raw: pd.DataFrame, max_text_chars: int) -> _Verdicts:
+    verdicts = _Verdicts(len(raw))
+    read_error, read_code = by_position(raw, "read_error"), by_position(raw, "read_error_code")
+    verdicts.reject(
+        ~blank_mask(read_error) | ~blank_mask(read_code),
+        lambda at: _read_rejection(read_error[at], read_code[at]),
+    )
+    text = by_position(raw, "text")
+    verdicts.reject(blank_mask(text), lambda _: Rejection("empty_text", "empty text"))
     for name in ("text", "intent"):
-        value = row.get(name)
-        if isinstance(value, str) and (found := CONTROL_CHARACTERS.search(value)):
-            return Rejection(
-                "control_characters",
-                f"{name} contains the control character U+{ord(found.group()):04X}",
-            )
-    if len(str(text)) > max_text_chars:
-        return Rejection(
-            "text_too_long", f"text longer than {max_text_chars} characters ({len(str(text))})"
+        values = by_position(raw, name)
+        verdicts.reject(
+            contains_mask(values, CONTROL_CHARACTERS),
+            partial(_control_rejection, name, values),
         )
-    if _flag(row.get("label_required")) and _blank(row.get("intent")):
-        return Rejection("missing_label", "missing label (this source requires one)")
-    speaker = row.get("speaker")
-    if speaker not in SPEAKERS:
-        expected = ", ".join(sorted(SPEAKERS))
-        return Rejection("unknown_speaker", f"unknown speaker {speaker!r} (expected {expected})")
-    label_source = row.get("label_source")
-    if not _blank(label_source) and label_source not in LABEL_SOURCES:
-        return Rejection("unknown_label_source", f"unknown label_source {label_source!r}")
-    label_trust = row.get("label_trust")
-    if not _blank(label_trust) and label_trust not in LABEL_TRUSTS:
-        return Rejection("unknown_label_trust", f"unknown label_trust {label_trust!r}")
-    if _blank(row.get("conversation_id")):
-        return Rejection("missing_conversation_id", "missing conversation_id")
-    try:
-        parse_context(row.get("context"))
-    except ContextError as error:
-        return Rejection("unparseable_context", f"unparseable context: {error}")
-    ts = row.get("ts", "")
-    if not _blank(ts) and pd.isna(pd.to_datetime(ts, utc=True, errors="coerce", format="ISO8601")):
-        return Rejection("bad_timestamp", f"bad timestamp {ts!r} (expected ISO-8601)")
-    return None
+    lengths = text_lengths(text)
+    verdicts.reject(
+        lengths > max_text_chars,
+        lambda at: Rejection(
+            "text_too_long", f"text longer than {max_text_chars} characters ({lengths[at]})"
+        ),
+    )
+    verdicts.reject(
+        set_mask(by_position(raw, "label_required")) & blank_mask(by_position(raw, "intent")),
+        lambda _: Rejection("missing_label", "missing label (this source requires one)"),
+    )
+    _reject_unknown_values(raw, verdicts)
+    verdicts.reject(
+        blank_mask(by_position(raw, "conversation_id")),
+        lambda _: Rejection("missing_conversation_id", "missing conversation_id"),
+    )
+    _reject_bad_contexts(by_position(raw, "context"), verdicts)
+    ts = by_position(raw, "ts")
+    verdicts.reject(
+        bad_timestamp_mask(ts, verdicts.pending & ~blank_mask(ts)),
+        lambda at: Rejection("bad_timestamp", f"bad timestamp {ts[at]!r} (expected ISO-8601)"),
+    )
+    return verdicts
 
 
-def _read_rejection(row: dict[str, Any]) -> Rejection:
-    error = "" if _blank(row.get("read_error")) else str(row["read_error"])
-    code = row.get("read_error_code")
-    if _blank(code):  # rows read before readers gave a code
+def _reject_unknown_values(raw: pd.DataFrame, verdicts: _Verdicts) -> None:
+    speaker = by_position(raw, "speaker")
+    expected = ", ".join(sorted(SPEAKERS))
+    verdicts.reject(
+        unknown_mask(speaker, SPEAKERS),
+        lambda at: Rejection(
+            "unknown_speaker", f"unknown speaker {speaker[at]!r} (expected {expected})"
+        ),
+    )
+    for name, allowed in (("label_source", LABEL_SOURCES), ("label_trust", LABEL_TRUSTS)):
+        values = by_position(raw, name)
+        verdicts.reject(
+            ~blank_mask(values) & unknown_mask(values, allowed),
+            partial(_unknown_rejection, name, values),
+        )
+
+
+def _reject_bad_contexts(contexts: pd.Series, verdicts: _Verdicts) -> None:
+    # JSON is parsed value by value, only for rows still pending: a context that cannot even be
+    # parsed must not stop the run when the row is quarantined for another reason already.
+    problems: dict[int, str] = {}
+    values = contexts.to_numpy()
+    for position in np.flatnonzero(verdicts.pending).tolist():
+        try:
+            verdicts.contexts[position] = parse_context(values[position])
+        except ContextError as error:
+            problems[position] = str(error)
+    failed = np.zeros(len(contexts), dtype=bool)
+    failed[list(problems)] = True
+    verdicts.reject(
+        failed,
+        lambda at: Rejection("unparseable_context", f"unparseable context: {problems[at]}"),
+    )
+
+
+def _unknown_rejection(name: str, values: pd.Series, at: int) -> Rejection:
+    return Rejection(f"unknown_{name}", f"unknown {name} {values[at]!r}")
+
+
+def _control_rejection(name: str, values: pd.Series, at: int) -> Rejection:
+    found = CONTROL_CHARACTERS.search(values[at])
+    assert found is not None  # only called where the column check found one
+    return Rejection(
+        "control_characters", f"{name} contains the control character U+{ord(found.group()):04X}"
+    )
+
+
+def _read_rejection(read_error: Any, read_code: Any) -> Rejection:
+    error = "" if is_blank(read_error) else str(read_error)
+    code = read_code
+    if is_blank(code):  # rows read before readers gave a code
         code = "invalid_utf8" if "UTF-8" in error else "unparseable_line"
     return Rejection(str(code), error or str(code))
 
 
+def _duplicate_reasons(raw: pd.DataFrame, reasons: list[Rejection | None]) -> None:
+    """Reject, in `reasons`, every valid row whose message_id an earlier valid row has."""
+    valid = [position for position, reason in enumerate(reasons) if reason is None]
+    if valid and "message_id" not in raw.columns:
+        raise KeyError("message_id")
+    ids = by_position(raw, "message_id")[valid].map(str)
+    source, line = by_position(raw, "source"), by_position(raw, "source_line")
+    for position, first in zip(*first_positions(ids), strict=True):
+        reasons[position] = Rejection(
+            "duplicate_message_id",
+            f"duplicate message_id {ids[position]!r} (first at {source[first]}:{line[first]})",
+        )
+
+
 def validate_messages(raw: pd.DataFrame, max_text_chars: int) -> ValidationResult:
     """Split raw rows into canonical kept rows and quarantined rows, each with a reason."""
-    # The readers name every column by a string; pandas types the keys as any Hashable.
-    records = cast(list[dict[str, Any]], raw.to_dict("records"))
-    reasons = [quarantine_reason(record, max_text_chars) for record in records]
-    first_seen: dict[str, str] = {}
-    for position, record in enumerate(records):
-        if reasons[position] is not None:
-            continue
-        message_id = str(record["message_id"])
-        where = f"{record['source']}:{record['source_line']}"
-        if message_id in first_seen:
-            reasons[position] = Rejection(
-                "duplicate_message_id",
-                f"duplicate message_id {message_id!r} (first at {first_seen[message_id]})",
-            )
-        else:
-            first_seen[message_id] = where
+    verdicts = _check_rows(raw, max_text_chars)
+    reasons = verdicts.reasons
+    _duplicate_reasons(raw, reasons)
     keep_mask = pd.Series([reason is None for reason in reasons], index=raw.index)
     quarantined = raw.loc[~keep_mask].copy()
     rejections = [reason for reason in reasons if reason is not None]
@@ -179,17 +221,19 @@ def validate_messages(raw: pd.DataFrame, max_text_chars: int) -> ValidationResul
     )
     quarantined = quarantined.reindex(columns=list(QUARANTINE_COLUMNS)).reset_index(drop=True)
     quarantined["source_line"] = quarantined["source_line"].astype(str)
-    return ValidationResult(kept=_canonical(raw.loc[keep_mask]), quarantined=quarantined)
+    contexts = [verdicts.contexts[at] for at, reason in enumerate(reasons) if reason is None]
+    return ValidationResult(kept=_canonical(raw.loc[keep_mask], contexts), quarantined=quarantined)
 
 
 def _blanks_to_none(values: pd.Series) -> pd.Series:
     """`values` with every blank entry (None, NaN, "", spaces) replaced by None, dtype kept."""
     # pandas takes None as `other` (object columns get None, not the truthy NaN; string columns
     # get <NA>), but pandas-stubs leave None out of that parameter's type.
-    return values.where(~values.map(_blank), None)  # type: ignore[call-overload]
+    return values.where(~blank_mask(values), None)  # type: ignore[call-overload]
 
 
-def _canonical(rows: pd.DataFrame) -> pd.DataFrame:
+def _canonical(rows: pd.DataFrame, contexts: list[dict[str, Any]]) -> pd.DataFrame:
+    """The kept `rows` in the canonical schema; `contexts` are their contexts, parsed."""
     kept = rows.copy()
     kept["turn"] = pd.to_numeric(kept["turn"], errors="coerce").fillna(0).astype("int64")
     kept["ts"] = pd.to_datetime(kept["ts"], utc=True, errors="coerce", format="ISO8601")
@@ -199,16 +243,14 @@ def _canonical(rows: pd.DataFrame) -> pd.DataFrame:
     kept.loc[no_label, "label_source"] = LabelSource.NONE.value
     kept["label_source"] = kept["label_source"].fillna(LabelSource.SEED.value)
     kept["label_trust"] = [
-        None if source == LabelSource.NONE.value else (trust or DEFAULT_TRUST[source].value)
+        None if source == NO_LABEL else (trust or TRUST_BY_SOURCE[source])
         for source, trust in zip(
             kept["label_source"],
             _blanks_to_none(kept["label_trust"]),
             strict=True,
         )
     ]
-    kept["context"] = [
-        json.dumps(parse_context(value), sort_keys=True) for value in kept["context"]
-    ]
+    kept["context"] = [CANONICAL_JSON.encode(context) for context in contexts]
     for column in (
         "message_id",
         "conversation_id",

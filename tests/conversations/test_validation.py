@@ -3,9 +3,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conversations.raw_rows import raw_frame
 from conversations.readers import SourceSchemaError, read_conversation_jsonl, read_labelled_csv
-from conversations.validation import parse_context, validate_messages
+from conversations.validation import ValidationResult, parse_context, validate_messages
 from tests.conftest import BAD_ROW_CODES
+from tests.conversations.validation_cases import BASE, MAX_TEXT_CHARS, OUTCOMES, raw_rows
 
 
 def _raw(files: dict[str, Path]) -> pd.DataFrame:
@@ -66,3 +68,54 @@ def test_unparseable_jsonl_line_is_quarantined_not_dropped(tmp_path):
 def test_context_with_wrong_types_is_rejected(raw):
     with pytest.raises(ValueError):
         parse_context(raw)
+
+
+def _outcomes(result: ValidationResult) -> dict[str, tuple[str | None, str | None]]:
+    """(reason_code, reason) per source_line; (None, None) for a kept row."""
+    outcomes: dict[str, tuple[str | None, str | None]] = {
+        line: (None, None) for line in result.kept["source_line"]
+    }
+    out = result.quarantined
+    for line, code, reason in zip(
+        out["source_line"], out["reason_code"], out["reason"], strict=True
+    ):
+        outcomes[str(line)] = (str(code), str(reason))
+    return outcomes
+
+
+def test_every_row_gets_its_pinned_outcome() -> None:
+    """Each bad row's reason (and which reason wins when a row has several) stays as recorded."""
+    rows = raw_rows()
+    result = validate_messages(raw_frame(rows), MAX_TEXT_CHARS)
+    expected = {
+        str(line): (code, reason) for line, (_, _, code, reason) in enumerate(OUTCOMES, start=1)
+    }
+    assert _outcomes(result) == expected
+    assert result.rows_in == len(rows)
+    assert result.kept["source_line"].tolist() == [
+        line for line, outcome in expected.items() if outcome == (None, None)
+    ]
+    assert result.quarantined["source_line"].tolist() == [
+        line for line, outcome in expected.items() if outcome != (None, None)
+    ]
+
+
+def test_a_rows_outcome_does_not_depend_on_its_neighbours() -> None:
+    """Each row validated alone gets the outcome it gets among all the others (ids aside)."""
+    rows = raw_rows()
+    together = _outcomes(validate_messages(raw_frame(rows), MAX_TEXT_CHARS))
+    for row in rows:
+        alone = _outcomes(validate_messages(raw_frame([row]), MAX_TEXT_CHARS))
+        line = str(row["source_line"])
+        if together[line][0] != "duplicate_message_id":
+            assert alone == {line: together[line]}, row
+
+
+def test_kept_rows_without_a_usable_time_have_none() -> None:
+    result = validate_messages(raw_frame(raw_rows()), MAX_TEXT_CHARS)
+    no_time = {
+        str(line)
+        for line, (_, overrides, code, _) in enumerate(OUTCOMES, start=1)
+        if code is None and (overrides.get("ts", BASE["ts"]) or " ").strip() == ""
+    }
+    assert set(result.kept.loc[result.kept["ts"].isna(), "source_line"]) == no_time
