@@ -33,7 +33,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -166,27 +165,25 @@ def generate(
     sink: Path | str,
 ) -> int:
     """`total` messages spread evenly over `windows`: a JSONL file per day, or store rows."""
-    written = 0
-    for index, (start, end) in enumerate(windows):
-        share = (total * (index + 1)) // len(windows) - (total * index) // len(windows)
-        rows = generator.day(start, end, share)
-        if isinstance(sink, Path):
-            written += write_jsonl(sink / f"conversations-{start:%Y-%m-%d}.jsonl", rows)
-        else:
-            written += _store_rows(sink, rows)
-        print(f"\r  generating: {written:,} / {total:,} messages", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    return written
-
-
-def _store_rows(url: str, rows: Iterator[dict[str, Any]]) -> int:
     from conversations import tables
 
-    engine = tables.create_engine(url)
+    engine = None if isinstance(sink, Path) else tables.create_engine(sink)
+    written = 0
     try:
-        return write_store(engine, rows)
+        for index, (start, end) in enumerate(windows):
+            share = (total * (index + 1)) // len(windows) - (total * index) // len(windows)
+            rows = generator.day(start, end, share)
+            if engine is None:
+                assert isinstance(sink, Path)
+                written += write_jsonl(sink / f"conversations-{start:%Y-%m-%d}.jsonl", rows)
+            else:
+                written += write_store(engine, rows)
+            print(f"\r  generating: {written:,} / {total:,} messages", end="", file=sys.stderr)
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
+    print(file=sys.stderr)
+    return written
 
 
 def run_size(
