@@ -16,16 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ISO8601 = "ISO8601"
-# Parsing a column, pandas 2.x carries a UTC offset over to a later value without one and can
-# wrap around past the nanosecond range; values near either end of that range are therefore
-# parsed again alone (a UTC offset moves a time by less than a day).
-_EDGE = pd.Timedelta(days=2)
-_LOW, _HIGH = (
-    pd.Timestamp.min.tz_localize("UTC") + _EDGE,
-    pd.Timestamp.max.tz_localize("UTC") - _EDGE,
-)
-
 
 def is_blank(value: Any) -> bool:
     """Whether a raw value is missing: None, NaN, or text that is empty or only whitespace."""
@@ -37,11 +27,6 @@ def is_blank(value: Any) -> bool:
 def is_set(value: Any) -> bool:
     """Whether a raw flag is set (pandas hands back numpy booleans, NaN or None for none)."""
     return value is not None and not (isinstance(value, float) and pd.isna(value)) and bool(value)
-
-
-def parses_as_iso8601(value: Any) -> bool:
-    """Whether one value is a time `pd.to_datetime(..., format="ISO8601")` can read."""
-    return not pd.isna(pd.to_datetime(value, utc=True, errors="coerce", format=ISO8601))
 
 
 def by_position(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -106,22 +91,6 @@ def text_lengths(values: pd.Series) -> np.ndarray:
 def unknown_mask(values: pd.Series, allowed: set[str]) -> np.ndarray:
     """Whether each value is not one of `allowed` (None and NaN are not)."""
     return ~values.isin(allowed).to_numpy(dtype=bool)
-
-
-def bad_timestamp_mask(values: pd.Series, candidates: np.ndarray) -> np.ndarray:
-    """Whether each candidate value is not `parses_as_iso8601` (never for other positions)."""
-    bad = np.zeros(len(values), dtype=bool)
-    text, other = _split(values[candidates])
-    if len(text):
-        parsed = pd.to_datetime(text, utc=True, errors="coerce", format=ISO8601)
-        # pandas 2.x carries state from value to value when it parses a column (a UTC offset
-        # moves on to a later time written without one: kept rows' times, see _canonical), but
-        # whether a value parses does not change; tests/conversations/test_validation.py checks
-        # each row validated alone gets the verdict it gets among the others.
-        bad[text.index] = parsed.isna().to_numpy()
-    if len(other):
-        bad[other.index] = ~other.map(parses_as_iso8601).to_numpy(dtype=bool)
-    return bad
 
 
 def first_positions(keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:

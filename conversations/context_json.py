@@ -12,6 +12,12 @@ import pandas as pd
 
 from conversations.schema import CONTEXT_LIST_KEYS, CONTEXT_NUMERIC_KEYS
 
+# Deeper contexts are refused: Python's JSON parser and encoder recurse once per level and
+# raise RecursionError near 1,000 levels (where exactly depends on the caller's stack), and no
+# documented key is deeper than two.
+MAX_CONTEXT_DEPTH = 64
+_TOO_DEEP = f"nested more than {MAX_CONTEXT_DEPTH} levels deep"
+
 
 class ContextError(ValueError):
     """A context value that is not a JSON object of the documented shape."""
@@ -26,8 +32,14 @@ def parse_context(raw: Any) -> dict[str, Any]:
     else:
         try:
             context = json.loads(raw)
+        except RecursionError as error:
+            raise ContextError(_TOO_DEEP) from error
         except (TypeError, json.JSONDecodeError) as error:
             raise ContextError(f"not valid JSON ({error})") from error
+    # Text with no more brackets than the limit cannot nest deeper (the common case: no walk).
+    few_brackets = isinstance(raw, str) and raw.count("{") + raw.count("[") <= MAX_CONTEXT_DEPTH
+    if not few_brackets and _deeper_than(context, MAX_CONTEXT_DEPTH):
+        raise ContextError(_TOO_DEEP)
     if not isinstance(context, dict):
         raise ContextError(f"expected a JSON object, got {type(context).__name__}")
     if _documented_shape(context):  # the common case, checked in one pass
@@ -41,6 +53,21 @@ def parse_context(raw: Any) -> dict[str, Any]:
         if value is not None and not isinstance(value, list):
             raise ContextError(f"{group}.{key} must be a list, got {value!r}")
     return context
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest in `value` more than `limit` levels deep."""
+    # An explicit stack, not recursion: the value may be nested deeper than Python's stack allows.
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 # Per group of the context: its numeric keys and its list keys.

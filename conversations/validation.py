@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from conversations.column_checks import (
-    bad_timestamp_mask,
     blank_mask,
     by_position,
     contains_mask,
@@ -35,6 +34,7 @@ from conversations.schema import (
     LabelTrust,
     Speaker,
 )
+from conversations.timestamps import bad_time_mask
 
 SPEAKERS = {speaker.value for speaker in Speaker}
 # NUL and the other C0 controls (tab, newline and carriage return aside) and DEL never belong in a
@@ -78,6 +78,8 @@ class _Verdicts:
         self.pending = np.ones(rows, dtype=bool)  # rows no check has rejected yet
         # Each context that passed its check, parsed, so kept rows are not parsed twice.
         self.contexts: dict[int, dict[str, Any]] = {}
+        # Each time that passed its check (by position), so kept rows' times are read once.
+        self.times = pd.Series(dtype="datetime64[ns, UTC]")
 
     def reject(self, failed: np.ndarray, why: Callable[[int], Rejection]) -> None:
         """Reject the pending rows where `failed` holds; `why(position)` says why."""
@@ -129,8 +131,9 @@ def _check_rows(raw: pd.DataFrame, max_text_chars: int) -> _Verdicts:
     )
     _reject_bad_contexts(by_position(raw, "context"), verdicts)
     ts = by_position(raw, "ts")
+    bad_times, verdicts.times = bad_time_mask(ts, verdicts.pending & ~blank_mask(ts))
     verdicts.reject(
-        bad_timestamp_mask(ts, verdicts.pending & ~blank_mask(ts)),
+        bad_times,
         lambda at: Rejection("bad_timestamp", f"bad timestamp {ts[at]!r} (expected ISO-8601)"),
     )
     return verdicts
@@ -221,8 +224,12 @@ def validate_messages(raw: pd.DataFrame, max_text_chars: int) -> ValidationResul
     )
     quarantined = quarantined.reindex(columns=list(QUARANTINE_COLUMNS)).reset_index(drop=True)
     quarantined["source_line"] = quarantined["source_line"].astype(str)
-    contexts = [verdicts.contexts[at] for at, reason in enumerate(reasons) if reason is None]
-    return ValidationResult(kept=_canonical(raw.loc[keep_mask], contexts), quarantined=quarantined)
+    kept_at = [at for at, reason in enumerate(reasons) if reason is None]
+    contexts = [verdicts.contexts[at] for at in kept_at]
+    times = verdicts.times.reindex(kept_at)  # NaT for a kept row without a time
+    return ValidationResult(
+        kept=_canonical(raw.loc[keep_mask], contexts, times), quarantined=quarantined
+    )
 
 
 def _blanks_to_none(values: pd.Series) -> pd.Series:
@@ -232,11 +239,14 @@ def _blanks_to_none(values: pd.Series) -> pd.Series:
     return values.where(~blank_mask(values), None)  # type: ignore[call-overload]
 
 
-def _canonical(rows: pd.DataFrame, contexts: list[dict[str, Any]]) -> pd.DataFrame:
-    """The kept `rows` in the canonical schema; `contexts` are their contexts, parsed."""
+def _canonical(
+    rows: pd.DataFrame, contexts: list[dict[str, Any]], times: pd.Series
+) -> pd.DataFrame:
+    """The kept `rows` in the canonical schema; `contexts` and `times` are theirs, parsed."""
     kept = rows.copy()
     kept["turn"] = pd.to_numeric(kept["turn"], errors="coerce").fillna(0).astype("int64")
-    kept["ts"] = pd.to_datetime(kept["ts"], utc=True, errors="coerce", format="ISO8601")
+    # Each row's time as validation read it (one pandas call per column shifts some: timestamps).
+    kept["ts"] = pd.Series(times.to_numpy(), index=kept.index, dtype="datetime64[ns, UTC]")
     kept["intent"] = _blanks_to_none(kept["intent"])
     no_label = kept["intent"].isna()
     kept["label_source"] = _blanks_to_none(kept["label_source"])

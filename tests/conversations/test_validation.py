@@ -119,3 +119,67 @@ def test_kept_rows_without_a_usable_time_have_none() -> None:
         if code is None and (overrides.get("ts", BASE["ts"]) or " ").strip() == ""
     }
     assert set(result.kept.loc[result.kept["ts"].isna(), "source_line"]) == no_time
+
+
+def _line_of(case: str) -> str:
+    return next(str(line) for line, row in enumerate(OUTCOMES, start=1) if row[0] == case)
+
+
+def test_kept_times_are_read_each_on_its_own_terms() -> None:
+    """A time without offset is UTC whatever offset an earlier row had; each as if alone."""
+    rows = raw_rows()
+    kept = validate_messages(raw_frame(rows), MAX_TEXT_CHARS).kept.set_index("source_line")
+    for row in rows:
+        line = str(row["source_line"])
+        if line in kept.index:
+            alone = validate_messages(raw_frame([row]), MAX_TEXT_CHARS).kept["ts"].iloc[0]
+            assert kept.loc[line, "ts"] is alone or kept.loc[line, "ts"] == alone, row
+    expected = {
+        "good_naive_after_offset": "2026-11-01T10:00:00Z",
+        "good_compact_after_offset": "2026-11-01T10:00:00Z",
+        "good_offset_then_naive": "2026-11-01T10:00:00Z",
+        "good_lowercase_t_z": "2026-11-01T10:00:00Z",
+        "ts_naive_near_max_after_offset": "2262-04-11T20:00:00Z",
+        "good_max_ok": "2262-04-11T23:00:00Z",
+    }
+    for case, utc in expected.items():
+        assert kept.loc[_line_of(case), "ts"] == pd.Timestamp(utc), case
+
+
+def _nested(depth: int) -> str:
+    """A JSON object whose innermost value, an empty list, is `depth` levels deep."""
+    return '{"a": ' * (depth - 1) + "[]" + "}" * (depth - 1)
+
+
+def test_context_nesting_limit() -> None:
+    assert parse_context(_nested(64))
+    with pytest.raises(ValueError, match="nested more than 64 levels deep"):
+        parse_context(_nested(65))
+
+
+@pytest.mark.parametrize("depth", [65, 900, 5000])
+def test_deeply_nested_csv_context_is_quarantined_not_a_crash(tmp_path: Path, depth: int) -> None:
+    path = tmp_path / "deep.csv"
+    context = _nested(depth).replace('"', '""')
+    path.write_text(f'text,category,context\nhello,card_arrival,"{context}"\nok,card_arrival,\n')
+    result = validate_messages(read_labelled_csv(path), max_text_chars=100)
+    assert result.kept["text"].tolist() == ["ok"]
+    assert result.quarantined["reason_code"].tolist() == ["unparseable_context"]
+    assert result.quarantined["reason"].tolist() == [
+        "unparseable context: nested more than 64 levels deep"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("depth", "code"),
+    [(65, "unparseable_context"), (900, "unparseable_context"), (5000, "unparseable_line")],
+)
+def test_deeply_nested_jsonl_context_is_quarantined_not_a_crash(
+    tmp_path: Path, depth: int, code: str
+) -> None:
+    path = tmp_path / "deep.jsonl"
+    message = '{"text": "hi", "speaker": "customer", "conversation_id": "c"'
+    path.write_text(f'{message}, "context": {_nested(depth)}}}\n{message}}}\n')
+    result = validate_messages(read_conversation_jsonl(path), max_text_chars=100)
+    assert len(result.kept) == 1
+    assert result.quarantined["reason_code"].tolist() == [code]
