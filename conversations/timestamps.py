@@ -21,20 +21,19 @@ import numpy as np
 import pandas as pd
 
 ISO8601 = "ISO8601"
-# The separator and UTC offset ISO 8601 allows in either case; pandas reads only upper case.
-_UPPER = str.maketrans("tz", "TZ")
 # A value must start with its year (this rules out `now`, `today` and the like).
 _YEAR_FIRST = re.compile(r"\d{4}")
 # A time (after a `T` or space) ending in a UTC offset: `Z`, `±hh`, `±hhmm` or `±hh:mm`.
 _OFFSET = re.compile(
-    r"(?P<wall>.*[T ]\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?)"
-    r"(?P<offset>Z|(?P<sign>[+-])(?P<hours>\d{2})(?::?(?P<minutes>\d{2}))?)"
+    r"\A(?P<wall>.*[T ]\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?)"
+    r"(?P<offset>Z|(?P<sign>[+-])(?P<hours>\d{2})(?::?(?P<minutes>\d{2}))?)\Z"
 )
 # An offset moves a time by less than a day, so only results this close to either end of the
 # nanosecond range can have wrapped round.
 _EDGE = pd.Timedelta(days=2)
 _LOW, _HIGH = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 _NS_PER_MINUTE = 60 * 10**9
+_UTC_NS = "datetime64[ns, UTC]"
 
 
 def parse_times(values: pd.Series) -> pd.Series:
@@ -42,19 +41,32 @@ def parse_times(values: pd.Series) -> pd.Series:
 
     Any value that is not text goes through `parse_time`; the result is indexed like `values`.
     """
-    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    is_text = values.map(lambda value: isinstance(value, str)).to_numpy(dtype=bool)
-    text = values[is_text].astype(str).str.strip().str.translate(_UPPER)
-    text = text[text.str.match(_YEAR_FIRST)]
-    with_offset = text.str.fullmatch(_OFFSET).to_numpy(dtype=bool)
-    for group in (text[with_offset], text[~with_offset]):
-        if len(group):
-            result[group.index] = _checked_edges(group, _parse(group))
-    others = values[~is_text]
-    if len(others):
-        result[others.index] = pd.Series(
-            [parse_time(value) or pd.NaT for value in others], dtype="datetime64[ns, UTC]"
-        ).to_numpy()
+    result = pd.Series(pd.NaT, index=values.index, dtype=_UTC_NS)
+    with_offset: dict[Any, str] = {}
+    naive: dict[Any, str] = {}
+    others: dict[Any, pd.Timestamp | None] = {}
+    # One pass in Python (pandas' .str methods would make four).
+    for label, value in values.items():
+        if not isinstance(value, str):
+            others[label] = parse_time(value)
+            continue
+        # ISO 8601 allows `t` and `z`, pandas reads only `T` and `Z` (no other letter makes a time).
+        text = value.strip().upper()
+        if _YEAR_FIRST.match(text):
+            (with_offset if _OFFSET.match(text) else naive)[label] = text
+    for group, has_offset in ((with_offset, True), (naive, False)):
+        if group:
+            text_group = pd.Series(group, dtype=object)
+            # One call per group: every value has an offset, or none has (see the docstring).
+            parsed = pd.Series(
+                pd.to_datetime(text_group, utc=True, errors="coerce", format=ISO8601),
+                index=text_group.index,
+            )
+            if has_offset:  # a time without offset is its UTC time: it cannot wrap round
+                parsed = parsed.where(~_wrapped(text_group, parsed))
+            result[parsed.index] = parsed
+    if others:
+        result[list(others)] = pd.Series(list(others.values()), dtype=_UTC_NS).to_numpy()
     return result
 
 
@@ -67,34 +79,26 @@ def parse_time(value: Any) -> pd.Timestamp | None:
     return None if pd.isna(parsed) else parsed
 
 
-def _parse(text: pd.Series) -> pd.Series:
-    # One call per group: every value of `text` has an offset, or none has (see the docstring).
-    return pd.Series(
-        pd.to_datetime(text, utc=True, errors="coerce", format=ISO8601), index=text.index
-    )
-
-
-def _checked_edges(text: pd.Series, parsed: pd.Series) -> pd.Series:
-    """`parsed` with NaT where a time near an edge of the range is really outside it."""
+def _wrapped(text: pd.Series, parsed: pd.Series) -> np.ndarray:
+    """Which times with an offset pandas wrapped round (the UTC time is outside the range)."""
     near = ((parsed < _LOW + _EDGE) | (parsed > _HIGH - _EDGE)).to_numpy(dtype=bool)
-    for label in text.index[near]:
-        if not _in_range(text[label]):
-            parsed[label] = pd.NaT
-    return parsed
-
-
-def _in_range(value: str) -> bool:
-    """Whether the UTC time `value` (which pandas parsed) is in the nanosecond range."""
-    found = _OFFSET.fullmatch(value)
-    if found is None:  # no offset: the wall time is the UTC time, which pandas parsed unwrapped
-        return True
-    wall = pd.to_datetime(found["wall"], format=ISO8601)
-    offset_minutes = 0
-    if found["sign"]:
-        offset_minutes = int(found["hours"]) * 60 + int(found["minutes"] or 0)
-        offset_minutes *= -1 if found["sign"] == "-" else 1
-    utc_ns = int(wall.value) - offset_minutes * _NS_PER_MINUTE  # Python ints never wrap
-    return bool(_LOW.value <= utc_ns <= _HIGH.value)
+    wrapped = np.zeros(len(text), dtype=bool)
+    if not near.any():
+        return wrapped
+    parts = text[near].str.extract(_OFFSET)
+    walls = pd.to_datetime(parts["wall"], errors="coerce", format=ISO8601)  # naive: no offset
+    hours = pd.to_numeric(parts["hours"]).fillna(0)
+    minutes = (hours * 60 + pd.to_numeric(parts["minutes"]).fillna(0)).astype("int64")
+    signs = parts["sign"].map({"-": -1}).fillna(1).astype("int64")
+    # Python ints: the sum of an in-range wall time and an offset may not fit in 64 bits.
+    utc_ns = [
+        wall - sign * offset * _NS_PER_MINUTE
+        for wall, sign, offset in zip(
+            walls.to_numpy(dtype="int64").tolist(), signs.tolist(), minutes.tolist(), strict=True
+        )
+    ]
+    wrapped[near] = [not _LOW.value <= ns <= _HIGH.value for ns in utc_ns]
+    return wrapped
 
 
 def bad_time_mask(values: pd.Series, candidates: np.ndarray) -> tuple[np.ndarray, pd.Series]:
