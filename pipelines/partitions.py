@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-import pandas as pd
+
+from conversations.timestamps import parse_time
 
 FIRST_DAY = "2020-01-01"
 # end_offset=1: today's partition exists while the day is still filling, so a run can ingest it.
@@ -29,9 +30,9 @@ def utc_day(ts: object) -> str | None:
     try:
         moment = datetime.fromisoformat(ts.strip())
     except ValueError:
-        # The forms Python does not parse but validation accepts (pandas' ISO-8601 parser).
-        parsed = pd.to_datetime(ts, utc=True, errors="coerce", format="ISO8601")
-        return None if pd.isna(parsed) else parsed.strftime("%Y-%m-%d")
+        # The forms Python does not parse but validation accepts, read as validation reads them.
+        parsed = parse_time(ts)
+        return None if parsed is None else parsed.strftime("%Y-%m-%d")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%d")

@@ -6,6 +6,7 @@ import pytest
 from conversations.raw_rows import raw_frame
 from conversations.readers import SourceSchemaError, read_conversation_jsonl, read_labelled_csv
 from conversations.validation import ValidationResult, parse_context, validate_messages
+from pipelines.partitions import utc_day
 from tests.conftest import BAD_ROW_CODES
 from tests.conversations.validation_cases import BASE, MAX_TEXT_CHARS, OUTCOMES, raw_rows
 
@@ -183,3 +184,13 @@ def test_deeply_nested_jsonl_context_is_quarantined_not_a_crash(
     result = validate_messages(read_conversation_jsonl(path), max_text_chars=100)
     assert len(result.kept) == 1
     assert result.quarantined["reason_code"].tolist() == [code]
+
+
+def test_a_kept_rows_partition_day_is_the_day_of_its_time() -> None:
+    """The conversation log files a JSONL row under the UTC day of the time validation keeps."""
+    rows = raw_rows()
+    kept = validate_messages(raw_frame(rows), MAX_TEXT_CHARS).kept.set_index("source_line")
+    for row in rows:
+        line = str(row["source_line"])
+        if line in kept.index and not pd.isna(kept.loc[line, "ts"]):
+            assert utc_day(row["ts"]) == kept.loc[line, "ts"].strftime("%Y-%m-%d"), row
