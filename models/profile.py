@@ -62,6 +62,15 @@ DAGSTER_STORAGE = ServerUrl(
 )
 
 
+def store_and_registry(store_field: str) -> dict[str, ServerUrl]:
+    """The servers of a tier that reads the conversation store and the registry, by field name."""
+    return {
+        store_field: POSTGRES_STORE,
+        "mlflow_tracking_uri": TRACKING_SERVER,
+        "mlflow_registry_uri": REGISTRY_SERVER,
+    }
+
+
 def profile_field() -> Any:
     """The `profile` field of a settings class: always `SUPPORTLOOP_PROFILE`, whatever prefix."""
     return Field(

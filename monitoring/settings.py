@@ -10,12 +10,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.profile import (
-    POSTGRES_STORE,
-    REGISTRY_SERVER,
-    TRACKING_SERVER,
     Profile,
     profile_field,
     require_servers,
+    store_and_registry,
 )
 from models.shared_settings import (
     LAKE_DIR,
@@ -110,10 +108,5 @@ class MonitoringSettings(BaseSettings):
     @model_validator(mode="after")
     def _production_servers(self) -> MonitoringSettings:
         """Under SUPPORTLOOP_PROFILE=production every store must be a server (models/profile.py)."""
-        servers = {
-            "store_url": POSTGRES_STORE,
-            "mlflow_tracking_uri": TRACKING_SERVER,
-            "mlflow_registry_uri": REGISTRY_SERVER,
-        }
-        require_servers(self, servers)
+        require_servers(self, store_and_registry("store_url"))
         return self

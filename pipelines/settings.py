@@ -11,12 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.profile import (
     DAGSTER_STORAGE,
-    POSTGRES_STORE,
-    REGISTRY_SERVER,
-    TRACKING_SERVER,
     Profile,
     profile_field,
     require_servers,
+    store_and_registry,
 )
 from models.shared_settings import (
     LAKE_DIR,
@@ -107,13 +105,6 @@ class PipelineSettings(BaseSettings):
     @model_validator(mode="after")
     def _production_servers(self) -> PipelineSettings:
         """Under SUPPORTLOOP_PROFILE=production every store must be a server (models/profile.py)."""
-        require_servers(
-            self,
-            {
-                "conversation_store_url": POSTGRES_STORE,
-                "mlflow_tracking_uri": TRACKING_SERVER,
-                "mlflow_registry_uri": REGISTRY_SERVER,
-                "dagster_pg_url": DAGSTER_STORAGE,
-            },
-        )
+        servers = store_and_registry("conversation_store_url")
+        require_servers(self, servers | {"dagster_pg_url": DAGSTER_STORAGE})
         return self
