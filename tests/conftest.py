@@ -119,8 +119,17 @@ def bad_rows_files(tmp_path: Path) -> dict[str, Path]:
     return {"csv": csv_path, "jsonl": jsonl_path}
 
 
-def register_version(examples: pd.DataFrame, registry: IntentRegistry, artifacts: Path) -> str:
-    """Train a quick model on `examples` (text, intent) and register it; returns the version."""
+def register_version(
+    examples: pd.DataFrame,
+    registry: IntentRegistry,
+    artifacts: Path | None,
+    experiment: str = "serving-tests",
+) -> str:
+    """Train a quick model on `examples` (text, intent) and register it; returns the version.
+
+    `artifacts` None: the experiment takes the tracking server's own root
+    (`mlflow-artifacts:/`), as a client on another machine would.
+    """
     frame = examples.rename(columns={"category": "intent"}).assign(context="{}")
     frame["split"] = assign_splits(frame["text"].tolist(), frame["intent"].tolist())
     splits = [frame[frame["split"] == name] for name in ("train", "validation", "test")]
@@ -128,8 +137,8 @@ def register_version(examples: pd.DataFrame, registry: IntentRegistry, artifacts
     version = log_and_register(
         outcome,
         registry,
-        "serving-tests",
-        str(artifacts),
+        experiment,
+        str(artifacts) if artifacts is not None else None,
         f"fp-{time.time_ns()}",
         {},
         {},

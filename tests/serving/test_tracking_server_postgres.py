@@ -17,11 +17,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from models.candidates import resolve
 from models.registry import IntentRegistry, RegistryConfig
-from models.splits import assign_splits
-from models.tracking import log_and_register
-from models.training import train_intent_model
+from tests.conftest import register_version
 from tests.mlflow_server import MlflowServer, running_mlflow_server
 from tests.postgres import PostgresServer
 from tests.serving.conftest import ServiceProcess, service_env
@@ -33,26 +30,8 @@ SERVER_VARS = ("MLFLOW_REGISTRY_URI", "SERVING_MLFLOW_REGISTRY_URI")
 
 
 def register_on_server(examples: pd.DataFrame, registry: IntentRegistry) -> str:
-    """Train a quick model on `examples` (text, category) and register it with no artifact root.
-
-    No root: the experiment takes the server's own (`mlflow-artifacts:/`), as a client on
-    another machine would.
-    """
-    frame = examples.rename(columns={"category": "intent"}).assign(context="{}")
-    frame["split"] = assign_splits(frame["text"].tolist(), frame["intent"].tolist())
-    splits = [frame[frame["split"] == name] for name in ("train", "validation", "test")]
-    outcome = train_intent_model(resolve(["tfidf_logreg"]), *splits)
-    version = log_and_register(
-        outcome,
-        registry,
-        "server-tests",
-        None,
-        f"fp-{time.time_ns()}",
-        {},
-        {},
-        reference=pd.concat([splits[0], splits[2]]),
-    )
-    return str(version.version)
+    """Register a quick model with no artifact root: the server's own (`mlflow-artifacts:/`)."""
+    return register_version(examples, registry, None, "server-tests")
 
 
 @pytest.fixture(scope="module")
