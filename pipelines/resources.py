@@ -21,6 +21,7 @@ from models.shared_settings import MAX_TEXT_CHARS
 from monitoring.alerts import Alert, AlertTargets, deliver
 from monitoring.settings import MonitoringSettings
 from pipelines.conversation_log import LogLake, LogSources
+from pipelines.source_report import SourceConfig
 
 PASSWORD_VARIABLE = "MONITORING_SMTP_PASSWORD"
 
@@ -37,10 +38,26 @@ class ConversationSources(dg.ConfigurableResource):
     # Where the daily partitions of the conversation log and the JSONL day index are kept.
     lake_dir: str | None = None
 
+    def banking77_csvs(self) -> list[Path]:
+        """Banking77's CSV files: none when it is off (unset or empty); a missing folder fails."""
+        return banking77.csv_paths(Path(self.banking77_dir)) if self.banking77_dir else []
+
     def labelled_csvs(self) -> list[Path]:
         """Every labelled CSV to read (Banking77 first)."""
-        paths = banking77.csv_paths(Path(self.banking77_dir)) if self.banking77_dir else []
-        return [*paths, *(Path(path) for path in self.csv_paths)]
+        return [*self.banking77_csvs(), *(Path(path) for path in self.csv_paths)]
+
+    def config(self) -> SourceConfig:
+        """The sources as configured, named as their rows' lineage names them."""
+        # Named as conversations.store_reader.store_source names it: the password hidden.
+        url = sa.make_url(self.store_url) if self.store_url else None
+        return SourceConfig(
+            banking77_dir=self.banking77_dir or None,
+            banking77_files=tuple(_lineage(path) for path in self.banking77_csvs()),
+            csv_files=tuple(_lineage(Path(path)) for path in self.csv_paths),
+            jsonl_dir=self.jsonl_dir,
+            jsonl_files=tuple(path.name for path in self.jsonl_files()),
+            store=url.render_as_string(hide_password=True) if url else None,
+        )
 
     def jsonl_files(self) -> list[Path]:
         """Conversation JSONL files currently in the folder, in name order."""
@@ -51,8 +68,7 @@ class ConversationSources(dg.ConfigurableResource):
     def read_labelled(self) -> pd.DataFrame:
         """Raw rows of the labelled CSVs (not partitioned: they carry no time)."""
         frames = [
-            read_labelled_csv(path, source_name=f"{path.parent.name}/{path.name}")
-            for path in self.labelled_csvs()
+            read_labelled_csv(path, source_name=_lineage(path)) for path in self.labelled_csvs()
         ]
         return pd.concat(frames, ignore_index=True) if frames else raw_frame([])
 
@@ -100,6 +116,11 @@ class ConversationSources(dg.ConfigurableResource):
                     parts.append(f"{table.name}:{count}:{newest}")
             engine.dispose()
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _lineage(path: Path) -> str:
+    """A labelled CSV's `source` on its rows: `folder/file`."""
+    return f"{path.parent.name}/{path.name}"
 
 
 class MlflowRegistry(dg.ConfigurableResource):

@@ -6,9 +6,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from conversations import banking77
 from models.profile import (
     DAGSTER_STORAGE,
     Profile,
@@ -28,6 +29,8 @@ from models.shared_settings import (
 from models.tracking_store import without_credentials
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Used only when BANKING77_DIR is unset and this folder exists (the shared data beside the repo).
+DEFAULT_BANKING77_DIR = REPO_ROOT.parent / "shared" / "data" / "banking77"
 
 
 class ExecutorKind(StrEnum):
@@ -44,8 +47,11 @@ class PipelineSettings(BaseSettings):
 
     profile: Profile = profile_field()
     banking77_dir: Path | None = Field(
-        default=REPO_ROOT.parent / "shared" / "data" / "banking77",
-        description="Folder with Banking77 train.csv/test.csv; empty to train without it.",
+        default=None,
+        description=(
+            "Folder with Banking77 train.csv/test.csv. Unset: the shared folder beside the repo "
+            "when it exists; empty: no Banking77; a folder that does not exist is refused."
+        ),
     )
     labelled_csv_paths: list[Path] = Field(
         default_factory=list, description="Extra labelled utterance CSVs (JSON list of paths)."
@@ -80,6 +86,35 @@ class PipelineSettings(BaseSettings):
     celery_result_backend: str | None = None
     # Dagster's own instance storage: dagster.yaml reads it; checked here under `production`.
     dagster_pg_url: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _banking77_default(cls, data: Any) -> Any:
+        """Unset: the default folder if it exists, else no Banking77. Empty: no Banking77.
+
+        Banking77 is one optional source: a default that is not there is no error, but a folder
+        someone configured and mistyped is (`_banking77_folder_exists`).
+        """
+        if not isinstance(data, dict):
+            return data
+        if "banking77_dir" not in data:
+            default = DEFAULT_BANKING77_DIR if DEFAULT_BANKING77_DIR.is_dir() else None
+            return {**data, "banking77_dir": default}
+        value = data["banking77_dir"]
+        if isinstance(value, str) and not value.strip():
+            return {**data, "banking77_dir": None}
+        return data
+
+    @field_validator("banking77_dir")
+    @classmethod
+    def _banking77_folder_exists(cls, value: Path | None) -> Path | None:
+        """A configured Banking77 folder must exist (an empty one only contributes no rows)."""
+        if value is not None:
+            try:
+                banking77.require_folder(value)
+            except banking77.Banking77NotFound as problem:
+                raise ValueError(str(problem)) from None
+        return value
 
     @model_validator(mode="after")
     def _celery_needs_a_broker(self) -> Self:

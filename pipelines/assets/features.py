@@ -8,6 +8,8 @@ import pandas as pd
 from features import FeatureExtractor, FeatureSettings
 from models.examples import build_training_examples
 from pipelines.metadata import count_mapping, markdown_counts
+from pipelines.resources import ConversationSources
+from pipelines.source_report import no_labelled_data_message, source_yields
 
 GROUP = "features"
 
@@ -22,14 +24,26 @@ class SplitConfig(dg.Config):
 
 @dg.asset(group_name=GROUP, kinds={"pandas", "parquet"})
 def training_examples(
-    context: dg.AssetExecutionContext, config: SplitConfig, conversations: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    config: SplitConfig,
+    sources: ConversationSources,
+    conversations: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    """Customer turns with their latest label and a train/validation/test split."""
+    """Each labelled customer message with its context, its winning label and a split.
+
+    No labelled example from any source stops the run with one message naming every source as
+    read and what to set (a Dagster Failure: the UI and `make pipeline` show it, no traceback).
+    """
     examples = build_training_examples(
         conversations, config.test_fraction, config.validation_fraction, config.seed
     )
     if examples.empty:
-        raise ValueError("no labelled customer messages: nothing to train on")
+        yields = source_yields(sources.config(), conversations)
+        raise dg.Failure(
+            description=no_labelled_data_message(yields),
+            metadata={item.setting: f"{item.where}: {item.summary()}" for item in yields},
+            allow_retries=False,
+        )
     splits = examples["split"].value_counts()
     context.log.info(
         "%d examples of %d intents: %s",
