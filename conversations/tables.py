@@ -5,10 +5,13 @@ SQLite by default, any SQLAlchemy URL (e.g. PostgreSQL) in production.
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
+logger = logging.getLogger(__name__)
 metadata = sa.MetaData()
 
 # Row ids that grow with traffic: 64-bit on PostgreSQL (a 32-bit SERIAL runs out after 2.1 billion
@@ -140,6 +143,24 @@ support_requests = sa.Table(
     sa.Column("escalation_reason", sa.Text),
 )
 
+# Statuses of a request not yet resolved (serving/chat/support.py SupportStatus).
+OPEN_SUPPORT_STATUSES = ("bot", "waiting_agent", "with_agent")
+_open_request = support_requests.c.status.in_(OPEN_SUPPORT_STATUSES)
+# At most one open request per customer, whatever number of workers or replicas race to open
+# one: a check-then-insert in the application cannot hold that across processes, the store can.
+one_open_request_per_customer = sa.Index(
+    "uq_support_requests_open_customer",
+    support_requests.c.customer_id,
+    unique=True,
+    sqlite_where=_open_request,
+    postgresql_where=_open_request,
+)
+# The resolution of an open request closed at upgrade because a newer one of its customer was open.
+DUPLICATE_RESOLUTION = (
+    "resolved at upgrade: the customer had a newer open support request, which was kept "
+    "(one open request per customer)"
+)
+
 
 def create_engine(url: str) -> sa.Engine:
     """An engine for the store at `url`, with its tables created if missing."""
@@ -152,6 +173,7 @@ def create_engine(url: str) -> sa.Engine:
     metadata.create_all(engine)
     _add_missing_columns(engine)
     _widen_short_columns(engine)
+    _migrate_open_request_index(engine)
     return engine
 
 
@@ -195,6 +217,62 @@ def _widen_short_columns(engine: sa.Engine) -> None:
                 connection.execute(
                     sa.text(f'ALTER TABLE {table.name} ALTER COLUMN "{column.name}" TYPE {kind}')
                 )
+
+
+def _migrate_open_request_index(engine: sa.Engine) -> None:
+    # create_all adds no index to an existing table. A store of an older release may hold several
+    # open requests of one customer (the race this index closes): resolve all but the newest, as
+    # `open_for_customer` always served the newest, then build the index, in one transaction so
+    # that no duplicate slips in between and racing workers do it once.
+    index = one_open_request_per_customer
+    present = {found["name"] for found in sa.inspect(engine).get_indexes(support_requests.name)}
+    if index.name in present:
+        return
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Blocks writes to the table (not reads) and a second worker's migration until commit.
+            connection.execute(sa.text("LOCK TABLE support_requests IN SHARE ROW EXCLUSIVE MODE"))
+        # On SQLite this UPDATE takes the file's write lock, held to commit.
+        closed = _resolve_duplicate_open_requests(connection)
+        connection.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+    for request_id, customer_id in closed:
+        logger.warning(
+            "support request %s of customer %s resolved at upgrade: the customer had a newer "
+            "open request (one open request per customer)",
+            request_id,
+            customer_id,
+        )
+
+
+def _resolve_duplicate_open_requests(connection: sa.Connection) -> list[tuple[str, str]]:
+    """Resolve every open request that has a newer open one of its customer; (id, customer)s."""
+    requests, newer = support_requests, support_requests.alias("newer")
+    has_newer = (
+        sa.select(newer.c.request_id)
+        .where(
+            newer.c.customer_id == requests.c.customer_id,
+            newer.c.status.in_(OPEN_SUPPORT_STATUSES),
+            sa.or_(
+                newer.c.created_at > requests.c.created_at,
+                sa.and_(
+                    newer.c.created_at == requests.c.created_at,
+                    newer.c.request_id > requests.c.request_id,
+                ),
+            ),
+        )
+        .exists()
+    )
+    result = connection.execute(
+        sa.update(requests)
+        .where(_open_request, has_newer)
+        .values(
+            status="resolved",
+            resolution=DUPLICATE_RESOLUTION,
+            resolved_at=datetime.now(UTC),
+        )
+        .returning(requests.c.request_id, requests.c.customer_id)
+    )
+    return [(row.request_id, row.customer_id) for row in result]
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -128,30 +128,42 @@ class RoomStore:
         self, name: str, room_type: RoomType, creator: Identity, member_ids: list[str]
     ) -> Room:
         """A new room with its creator and members."""
-        room_id, ts = new_id(), now()
         with self.engine.begin() as connection:
-            connection.execute(
-                sa.insert(tables.rooms).values(
-                    room_id=room_id,
-                    name=name,
-                    room_type=room_type.value,
-                    creator_id=creator.user_id,
-                    created_at=ts,
-                )
-            )
-            roles = {creator.user_id: creator.role.value}
-            for member in member_ids:
-                roles.setdefault(member, "bot" if member == BOT_USER_ID else "member")
-            connection.execute(
-                sa.insert(tables.room_members),
-                [
-                    {"room_id": room_id, "user_id": user, "role": role, "joined_at": ts}
-                    for user, role in roles.items()
-                ],
-            )
+            room_id = self.insert_room(connection, name, room_type, creator, member_ids)
         room = self.room(room_id)
         assert room is not None
         return room
+
+    def insert_room(
+        self,
+        connection: sa.Connection,
+        name: str,
+        room_type: RoomType,
+        creator: Identity,
+        member_ids: list[str],
+    ) -> str:
+        """Insert a room and its members inside the caller's transaction; returns its id."""
+        room_id, ts = new_id(), now()
+        connection.execute(
+            sa.insert(tables.rooms).values(
+                room_id=room_id,
+                name=name,
+                room_type=room_type.value,
+                creator_id=creator.user_id,
+                created_at=ts,
+            )
+        )
+        roles = {creator.user_id: creator.role.value}
+        for member in member_ids:
+            roles.setdefault(member, "bot" if member == BOT_USER_ID else "member")
+        connection.execute(
+            sa.insert(tables.room_members),
+            [
+                {"room_id": room_id, "user_id": user, "role": role, "joined_at": ts}
+                for user, role in roles.items()
+            ],
+        )
+        return room_id
 
     @writes
     def add_member(self, room_id: str, identity: Identity) -> bool:

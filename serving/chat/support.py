@@ -28,13 +28,13 @@ class SupportStatus(StrEnum):
     RESOLVED = "resolved"
 
 
-# Plain strings: they are bound into SQL, and not every driver adapts a str subclass.
-OPEN_STATUSES = (
-    SupportStatus.BOT.value,
-    SupportStatus.WAITING_AGENT.value,
-    SupportStatus.WITH_AGENT.value,
-)
+# Plain strings: they are bound into SQL, and not every driver adapts a str subclass. The store's
+# unique index of open requests (conversations/tables.py) is defined over the same statuses.
+OPEN_STATUSES = tables.OPEN_SUPPORT_STATUSES
 HUMAN_STATUSES = (SupportStatus.WAITING_AGENT.value, SupportStatus.WITH_AGENT.value)
+# Look-ups and inserts of `open_conversation`: a lost race costs one more; the winner's request
+# would have to be resolved between our conflict and our look-up for a third to be needed.
+_OPEN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -130,17 +130,42 @@ class SupportStore:
         issue_type: str | None = None,
         description: str | None = None,
     ) -> tuple[SupportCase, bool]:
-        """The customer's open request, else a new one (in `room_id` or a new support room)."""
-        existing = self.open_for_customer(customer.user_id)
-        if existing is not None:
-            return existing, False
-        if room_id is None:
-            room = self.rooms.create_room(
-                f"support for {customer.user_id}", RoomType.SUPPORT, customer, [BOT_USER_ID]
-            )
-            room_id = room.room_id
+        """The customer's open request, else a new one (in `room_id` or a new support room).
+
+        True with a request this call created. Workers race here: the store's unique index of
+        open requests lets one insert win; the others roll back (their new room with them) and
+        return the winner's request.
+        """
+        for _ in range(_OPEN_ATTEMPTS):
+            existing = self.open_for_customer(customer.user_id)
+            if existing is not None:
+                return existing, False
+            try:
+                request_id = self._insert_request(customer, room_id, issue_type, description)
+            except sa.exc.IntegrityError:
+                continue  # another worker opened one since the look-up: read it
+            request = self.get(request_id)
+            assert request is not None
+            return request, True
+        raise RuntimeError(f"no open support request for {customer.user_id} after a conflict")
+
+    def _insert_request(
+        self,
+        customer: Identity,
+        room_id: str | None,
+        issue_type: str | None,
+        description: str | None,
+    ) -> str:
         request_id = new_id()
         with self.engine.begin() as connection:
+            if room_id is None:
+                room_id = self.rooms.insert_room(
+                    connection,
+                    f"support for {customer.user_id}",
+                    RoomType.SUPPORT,
+                    customer,
+                    [BOT_USER_ID],
+                )
             connection.execute(
                 sa.insert(tables.support_requests).values(
                     request_id=request_id,
@@ -152,9 +177,7 @@ class SupportStore:
                     created_at=now(),
                 )
             )
-        request = self.get(request_id)
-        assert request is not None
-        return request, True
+        return request_id
 
     def _update(self, request_id: str, where: sa.ColumnElement[bool] | None, **values: Any) -> bool:
         requests = tables.support_requests
