@@ -23,7 +23,11 @@ class DataQualityResult:
 def check_training_data(
     examples: pd.DataFrame, max_text_chars: int, max_duplicate_share: float = 0.01
 ) -> DataQualityResult:
-    """No missing text or intent, no empty or over-long text, few duplicate rows."""
+    """No missing text or intent, no empty or over-long text, few duplicate rows.
+
+    A duplicate row is the same message twice (same `message_id`, text and intent): equal texts
+    of different messages are examples of their own (models/examples.py), not duplicates.
+    """
     from evidently import DataDefinition, Dataset, Report
     from evidently.descriptors import TextLength
     from evidently.metrics import (
@@ -34,11 +38,15 @@ def check_training_data(
     )
     from evidently.tests import eq, gte, lte
 
-    frame = examples[["text", "intent"]].reset_index(drop=True)
+    identity = ["message_id"] if "message_id" in examples else []
+    frame = examples[[*identity, "text", "intent"]].reset_index(drop=True)
+    definition = DataDefinition(
+        id_column=identity[0] if identity else None,
+        text_columns=["text"],
+        categorical_columns=["intent"],
+    )
     dataset = Dataset.from_pandas(
-        frame,
-        data_definition=DataDefinition(text_columns=["text"], categorical_columns=["intent"]),
-        descriptors=[TextLength("text", alias="length")],
+        frame, data_definition=definition, descriptors=[TextLength("text", alias="length")]
     )
     report = Report(
         [

@@ -1,5 +1,12 @@
 """Turning validated conversations into labelled training examples.
 
+Each labelled customer message is an example, with its context: in a dialogue the same words
+("yes please") carry different intents in different conversations, so equal texts of different
+messages are different examples. Relabels of one message collapse to one example: a message is
+its `message_id`, except a message that is its conversation's only one (a labelled-CSV row, a
+label posted with just a text): it has nothing but its text, so equal standalone texts are one
+utterance, and a text-only correction relabels the seed utterance it repeats.
+
 Which label may be used where depends on its trust level (conversations.schema.LabelTrust):
 
 - The frozen test split, on which the gate scores every model, takes its truth only from
@@ -8,6 +15,9 @@ Which label may be used where depends on its trust level (conversations.schema.L
   never the test split's truth, scored by the gate's recent-feedback check.
 - Train and validation texts take the winning label among curated, service, agent and reviewed.
 - `unverified` labels (stored before trust levels existed) are kept in the store, never used.
+
+Splits go by normalised text (models/splits.py): every example of a text is in the same split,
+so a text in test is never trained on under another message id.
 """
 
 from __future__ import annotations
@@ -39,6 +49,21 @@ TRAINING_TRUST = frozenset(
 )
 
 
+def example_keys(labelled: pd.DataFrame, conversations: pd.DataFrame) -> pd.Series:
+    """What identifies each labelled message as an example (relabels share a key).
+
+    A turn of a conversation with other messages (any speaker) is its message id; a message
+    that is its conversation's only one is its normalised text.
+    """
+    if "conversation_id" not in conversations:  # a bare frame of utterances: all standalone
+        return "text:" + labelled["text_key"]
+    sizes = conversations["conversation_id"].value_counts()
+    alone = labelled["conversation_id"].map(sizes).fillna(1).to_numpy() <= 1
+    by_text = "text:" + labelled["text_key"]
+    by_message = "message:" + labelled["message_id"].astype(str)
+    return by_text.where(alone, by_message)
+
+
 def _labelled(conversations: pd.DataFrame) -> pd.DataFrame:
     labelled = conversations[
         (conversations["speaker"] == Speaker.CUSTOMER.value) & conversations["intent"].notna()
@@ -47,25 +72,26 @@ def _labelled(conversations: pd.DataFrame) -> pd.DataFrame:
         labelled["label_trust"] = LabelTrust.UNVERIFIED.value
     labelled["label_trust"] = labelled["label_trust"].fillna(LabelTrust.UNVERIFIED.value)
     labelled["text_key"] = labelled["text"].astype(str).map(normalise_text)
+    labelled["example_key"] = example_keys(labelled, conversations)
     labelled["position"] = range(len(labelled))
     return labelled
 
 
 def _winning(labelled: pd.DataFrame, allowed: frozenset[str]) -> pd.DataFrame:
-    """Per distinct text, the most trusted of the `allowed` labels, then the newest."""
+    """Per example, the most trusted of the `allowed` labels, then the newest."""
     usable = labelled[labelled["label_trust"].isin(allowed)].copy()
     usable["rank"] = usable["label_trust"].map(TRUST_RANK)
     usable["order_ts"] = usable["ts"].fillna(pd.Timestamp(0, tz="UTC"))
     return (
-        usable.sort_values(["text_key", "rank", "order_ts", "position"])
-        .groupby("text_key", sort=False)
+        usable.sort_values(["example_key", "rank", "order_ts", "position"])
+        .groupby("example_key", sort=False)
         .tail(1)
         .drop(columns=["rank", "order_ts"])
     )
 
 
 def labelled_customer_turns(conversations: pd.DataFrame, test_fraction: float) -> pd.DataFrame:
-    """One example per distinct customer utterance and use, with `split` set for test texts.
+    """One example per labelled customer message and use, with `split` set for test texts.
 
     Test-split texts get `split` = test (curated/reviewed truth) or feedback (agent labels);
     the rest get their winning label and no split yet.
@@ -76,7 +102,7 @@ def labelled_customer_turns(conversations: pd.DataFrame, test_fraction: float) -
     feedback = _winning(labelled[in_test], FEEDBACK_TRUST).assign(split=FEEDBACK)
     rest = _winning(labelled[~in_test], TRAINING_TRUST).assign(split=None)
     chosen = pd.concat([truth, feedback, rest]).sort_values("position")
-    return chosen.drop(columns=["text_key", "position"])
+    return chosen.drop(columns=["example_key", "position"])
 
 
 def build_training_examples(
@@ -85,17 +111,27 @@ def build_training_examples(
     validation_fraction: float,
     seed: int,
 ) -> pd.DataFrame:
-    """Labelled customer turns with frozen-test / feedback / stratified-validation splits."""
+    """Labelled customer turns with frozen-test / feedback / stratified-validation splits.
+
+    Validation is drawn by text, like test: one stratified draw over the distinct texts (each
+    standing for the label of its first example), so all examples of a text share a split and
+    validation never scores a text the model trained on. With each text once (Banking77) this
+    is the draw over the examples themselves.
+    """
     examples = labelled_customer_turns(conversations, test_fraction).reset_index(drop=True)
     examples["text"] = examples["text"].astype(str)
     examples["intent"] = examples["intent"].astype(str)
     rest = examples["split"].isna().to_numpy()
     if rest.any():
-        examples.loc[rest, "split"] = assign_splits(
-            examples.loc[rest, "text"].tolist(),
-            examples.loc[rest, "intent"].tolist(),
+        pending = examples.loc[rest]
+        first = pending.drop_duplicates("text_key")
+        by_text = assign_splits(
+            first["text"].tolist(),
+            first["intent"].tolist(),
             test_fraction=test_fraction,
             validation_fraction=validation_fraction,
             seed=seed,
         )
+        chosen = dict(zip(first["text_key"], by_text, strict=True))
+        examples.loc[rest, "split"] = pending["text_key"].map(chosen).to_numpy()
     return examples.loc[:, list(EXAMPLE_COLUMNS)]

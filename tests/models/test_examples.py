@@ -86,3 +86,85 @@ def test_unverified_labels_never_train_and_new_texts_split_as_before():
     assert "terminate_account" not in set(examples["intent"])
     assert set(examples["split"]) == {"train", "validation"}
     assert len(examples) == len(train_texts)
+
+
+def _dialogue(conversation: str, turns: list[tuple[str, str, str | None]]) -> pd.DataFrame:
+    """One conversation's turns from (speaker, text, intent); customer labels are seed labels."""
+    start = pd.Timestamp("2026-11-01", tz="UTC")
+    return pd.DataFrame(
+        {
+            "message_id": [f"{conversation}-{turn}" for turn in range(len(turns))],
+            "conversation_id": conversation,
+            "turn": range(len(turns)),
+            "speaker": [speaker for speaker, _, _ in turns],
+            "text": [text for _, text, _ in turns],
+            "intent": [intent for _, _, intent in turns],
+            "label_source": ["seed" if intent else None for _, _, intent in turns],
+            "label_trust": ["curated" if intent else None for _, _, intent in turns],
+            "ts": [start + pd.Timedelta(minutes=turn) for turn in range(len(turns))],
+            "context": "{}",
+        }
+    )
+
+
+def _offer(conversation: str, offer: str, intent: str, answer: str = "yes please"):
+    return _dialogue(
+        conversation,
+        [
+            ("customer", f"hello, question {conversation}", "greet"),
+            ("bot", offer, None),
+            ("customer", answer, intent),
+        ],
+    )
+
+
+def test_equal_words_in_different_conversations_keep_their_own_intents():
+    conversations = pd.concat(
+        [
+            _offer("c1", "Shall I block your card?", "block_card"),
+            _offer("c2", "Shall I send a new card?", "order_card"),
+            _offer("c3", "Shall I send a new card?", "order_card", answer="Yes  PLEASE"),
+        ],
+        ignore_index=True,
+    )
+    examples = build_training_examples(conversations, TEST_FRACTION, 0.1, 0)
+    answers = examples[examples["text"].str.casefold().str.contains("yes")]
+    assert sorted(zip(answers["message_id"], answers["intent"], strict=True)) == [
+        ("c1-2", "block_card"),
+        ("c2-2", "order_card"),
+        ("c3-2", "order_card"),
+    ]
+    assert answers["split"].nunique() == 1  # one text, one split: no leak between splits
+
+
+def test_a_text_only_label_relabels_standalone_utterances_not_conversation_turns():
+    seed = _rows(("csv-1", "yes please", "affirm", "seed", "curated"))
+    correction = _rows(("label-1", "YES please", "order_card", "agent", "agent"))
+    standalone = pd.concat([seed, correction], ignore_index=True)
+    standalone["conversation_id"] = standalone["message_id"]  # each its own conversation
+    turn = _offer("c1", "Shall I block your card?", "block_card")
+    examples = labelled_customer_turns(
+        pd.concat([standalone, turn], ignore_index=True), TEST_FRACTION
+    )
+    answers = examples[examples["text"].str.casefold() == "yes please"]
+    # The agent's correction wins over the seed utterance it repeats (the same utterance);
+    # the conversation's turn is another message and keeps its own label.
+    assert sorted(zip(answers["message_id"], answers["intent"], strict=True)) == [
+        ("c1-2", "block_card"),
+        ("label-1", "order_card"),
+    ]
+
+
+def test_every_example_of_a_text_is_in_one_split_and_test_texts_never_train():
+    offers = [
+        _offer(f"c{n}", "Anything else?", f"intent_{n % 4}", answer=f"yes please {n % 25}")
+        for n in range(200)
+    ]
+    examples = build_training_examples(pd.concat(offers, ignore_index=True), 0.2, 0.1, 0)
+    assert len(examples) == 400  # every labelled customer turn is an example
+    keys = examples["text"].str.casefold()
+    assert (examples.groupby(keys)["split"].nunique() == 1).all()
+    assert set(examples["split"]) == {"train", "validation", "test"}
+    in_test = set(keys[examples["split"] == "test"])
+    assert in_test.isdisjoint(set(keys[examples["split"] != "test"]))
+    assert all((text_bucket(text) < 0.2) == (text in in_test) for text in set(keys))
