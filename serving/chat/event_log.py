@@ -77,16 +77,34 @@ class EventLog:
             return self.append(connection, audience, event_type, data)
 
     def last_seq(self) -> int:
-        """The newest seq (0 when there is none)."""
+        """The newest seq of the whole store (0 when there is none); never for clients."""
         with self.engine.connect() as connection:
             return int(connection.scalar(sa.select(sa.func.max(tables.events.c.seq))) or 0)
 
-    def replay(self, identity: Identity, last_seq: int, limit: int) -> list[StoredEvent]:
-        """Events after `last_seq` this user may see, oldest first, each with its seq."""
+    def _audiences(self, identity: Identity) -> list[str]:
+        """Every audience whose events the user may replay."""
         audiences = [user_audience(identity.user_id)]
         audiences += [room_audience(room) for room in self.rooms.user_rooms(identity.user_id)]
         if identity.role is Role.AGENT:
             audiences.append(AGENTS_AUDIENCE)
+        return audiences
+
+    def last_seq_for(self, identity: Identity) -> int:
+        """The newest seq among the events the user may replay (0 when there is none).
+
+        What `welcome` tells a client: the store's newest seq would tell any customer how much
+        traffic the whole platform carries. Resuming from this seq replays nothing they may see.
+        """
+        events = tables.events
+        query = sa.select(sa.func.max(events.c.seq)).where(
+            events.c.audience.in_(self._audiences(identity))
+        )
+        with self.engine.connect() as connection:
+            return int(connection.scalar(query) or 0)
+
+    def replay(self, identity: Identity, last_seq: int, limit: int) -> list[StoredEvent]:
+        """Events after `last_seq` this user may see, oldest first, each with its seq."""
+        audiences = self._audiences(identity)
         query = (
             sa.select(tables.events)
             .where(tables.events.c.seq > last_seq, tables.events.c.audience.in_(audiences))

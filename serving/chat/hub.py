@@ -104,7 +104,8 @@ class ChatHub:
             return
         connection.start()
         try:
-            last_seq = await self.db(self.store.events.last_seq)
+            # The newest seq this user may replay, not the store's: that one is platform traffic.
+            last_seq = await self.db(self.store.events.last_seq_for, identity)
             connection.send(
                 protocol.encode(
                     "welcome",
