@@ -8,11 +8,12 @@ from typing import Any
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
+from models.baselines import score_baselines
 from models.behavioural import load_functionality, run_behavioural_suite
 from models.data_quality import check_training_data
 from models.evaluation import predict_labelled, summary_metrics
 from models.promotion import GateInputs, ModelScore, PromotionRules
-from models.splits import FEEDBACK, TEST
+from models.splits import FEEDBACK, TEST, TRAIN
 from models.training import model_input
 
 FUNCTIONALITY_PATH = (
@@ -66,7 +67,10 @@ def gate_inputs(
     max_text_chars: int,
     functionality_path: Path = FUNCTIONALITY_PATH,
 ) -> GateInputs:
-    """Everything `decide_promotion` needs, computed on the current frozen test split."""
+    """Everything `decide_promotion` needs, computed on the current frozen test split.
+
+    The baselines are fitted on the training split the challenger was fitted on.
+    """
     test = examples[examples["split"] == TEST]
     feedback = examples[examples["split"] == FEEDBACK]
     train = examples[~examples["split"].isin([TEST, FEEDBACK])]
@@ -87,4 +91,5 @@ def gate_inputs(
         feedback_labels=len(feedback),
         behavioural=behavioural,
         data_quality=check_training_data(train, max_text_chars),
+        baselines=score_baselines(examples[examples["split"] == TRAIN], test),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from models.baselines import BaselineScore
 from models.behavioural import BehaviouralFailure, BehaviouralResult
 from models.data_quality import DataQualityResult
 from models.promotion import GateInputs, ModelScore, PromotionRules, decide_promotion
@@ -45,6 +46,7 @@ def test_a_good_challenger_passes_every_check():
     assert decision.passed, failing(decision)
     assert [c.name for c in decision.checks] == [
         "accuracy_floor",
+        "beats_baselines",
         "beats_champion",
         "no_intent_regression",
         "recent_feedback",
@@ -59,6 +61,52 @@ def test_first_model_needs_the_floor():
     refused = failing(decide_promotion(inputs(0.75, None)))
     assert list(refused) == ["accuracy_floor"]
     assert "0.7500 < floor 0.8000" in refused["accuracy_floor"]
+
+
+BASELINES = (
+    BaselineScore("majority_class", 0.05, 0.01),
+    BaselineScore("word_tfidf_linear", 0.88, 0.8),
+)
+
+
+def test_no_accuracy_floor_applies_unless_configured():
+    assert PromotionRules().accuracy_floor is None  # 0.85 is Banking77's setting, not a global
+
+
+def test_without_a_floor_a_first_model_must_beat_the_run_baselines_by_the_margin():
+    rules = replace(RULES, accuracy_floor=None, baseline_margin=0.01)
+    assert decide_promotion(inputs(0.90, None, rules=rules, baselines=BASELINES)).passed
+    refused = failing(decide_promotion(inputs(0.885, None, rules=rules, baselines=BASELINES)))
+    assert list(refused) == ["beats_baselines"]
+    reason = refused["beats_baselines"]
+    assert "0.8850 < 0.8900" in reason and "word_tfidf_linear 0.8800" in reason
+    assert "majority_class 0.0500" in reason and "margin 0.0100" in reason
+    # A low accuracy is fine on hard data when it beats what a plain model manages there.
+    hard = (
+        BaselineScore("majority_class", 0.2, 0.05),
+        BaselineScore("word_tfidf_linear", 0.5, 0.4),
+    )
+    assert decide_promotion(inputs(0.55, None, rules=rules, baselines=hard)).passed
+
+
+def test_baselines_not_evaluated_refuse_a_first_model_without_a_floor():
+    rules = replace(RULES, accuracy_floor=None)
+    refused = failing(decide_promotion(inputs(0.99, None, rules=rules)))
+    assert refused == {"beats_baselines": "baselines not evaluated"}
+
+
+def test_a_configured_floor_decides_the_first_model_and_the_reason_shows_the_baselines():
+    decision = decide_promotion(inputs(0.85, None, baselines=BASELINES))
+    assert decision.passed  # floor 0.8: below the word baseline, but the user's floor decides
+    reason = next(c.reason for c in decision.checks if c.name == "beats_baselines")
+    assert "word_tfidf_linear 0.8800" in reason and "floor decides" in reason
+
+
+def test_a_suite_without_examples_for_the_model_intents_has_nothing_to_check():
+    unknown = replace(GOOD_BEHAVIOUR, functionality=None, functionality_cases=0)
+    decision = decide_promotion(inputs(behavioural=unknown))
+    check = next(c for c in decision.checks if c.name == "minimum_functionality")
+    assert check.passed and "no examples for any of the model's intents" in check.reason
 
 
 def test_challenger_must_beat_the_champion_by_the_margin():
