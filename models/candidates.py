@@ -17,7 +17,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from features.dialogue import DialogueTokens
 from features.transformers import MessageFeatures, word_char_tfidf
+from models.selection import FitCost
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,10 @@ class Candidate:
     description: str
     params: dict[str, Any]  # hyper-parameters, logged as MLflow params
     build: Callable[[], Pipeline] = field(repr=False)
+    # How its fit time grows with the data: the search skips it when it would overrun its budget.
+    cost: FitCost = field(default_factory=FitCost)
+    # Reads the conversation context (features/dialogue.py): not fitted on data that has none.
+    uses_context: bool = False
 
 
 def _logreg(c: float = 30.0) -> Pipeline:
@@ -53,6 +59,23 @@ def _design_random_forest() -> Pipeline:
     return Pipeline([("features", ColumnTransformer([("tfidf", tfidf, "text")])), ("clf", forest)])
 
 
+def _logreg_dialogue(c: float = 30.0) -> Pipeline:
+    # The text's TF-IDF plus tokens of the turn's place in its conversation (previous intents,
+    # the bot's last message, turn, text words paired with them): features/dialogue.py.
+    dialogue = Pipeline(
+        [
+            ("tokens", DialogueTokens()),
+            (
+                "tfidf",
+                TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True, min_df=2),
+            ),
+        ]
+    )
+    features = word_char_tfidf()
+    features.transformers.append(("dialogue", dialogue, ["text", "context"]))
+    return Pipeline([("features", features), ("clf", LogisticRegression(C=c, max_iter=3000))])
+
+
 def _logreg_message_features(c: float = 30.0) -> Pipeline:
     union = FeatureUnion(
         [
@@ -71,31 +94,51 @@ SEARCH_SPACE: dict[str, Candidate] = {
             "word 1-2g + char_wb 2-5g TF-IDF, LogisticRegression(C=30)",
             {"features": "tfidf_word_char", "classifier": "logistic_regression", "C": 30.0},
             _logreg,
+            FitCost(seconds_per_1k=2.9),  # 25.9 s on Banking77's 9,113 (bench/README.md)
         ),
         Candidate(
             "tfidf_linearsvc_calibrated",
             "word 1-2g + char_wb 2-5g TF-IDF, LinearSVC(C=1) with temperature calibration",
             {"features": "tfidf_word_char", "classifier": "linear_svc_temperature", "C": 1.0},
             _linearsvc_calibrated,
+            FitCost(seconds_per_1k=2.0),  # 18.2 s on Banking77
         ),
         Candidate(
             "design_random_forest",
             "design document baseline: TF-IDF(5k, 1-2g, English stop words) + RandomForest(100)",
             {"features": "tfidf_5k_stopwords", "classifier": "random_forest", "n_estimators": 100},
             _design_random_forest,
+            # 4.9 s on Banking77, but fully grown trees grow faster than the data (issue 15).
+            FitCost(seconds_per_1k=0.18, exponent=1.5),
+        ),
+        Candidate(
+            "tfidf_logreg_dialogue",
+            "tfidf_logreg plus conversation context tokens (previous intents, the bot's last "
+            "message, turn position, text words paired with them)",
+            {
+                "features": "tfidf_word_char+dialogue",
+                "classifier": "logistic_regression",
+                "C": 30.0,
+            },
+            _logreg_dialogue,
+            FitCost(seconds_per_1k=3.5),
+            uses_context=True,
         ),
         Candidate(
             "tfidf_logreg_message_features",
             "tfidf_logreg plus scaled message features (stats, sentiment, spaCy, context)",
             {"features": "tfidf_word_char+message", "classifier": "logistic_regression", "C": 30.0},
             _logreg_message_features,
+            FitCost(seconds_per_1k=9.0),  # spaCy over every example: ~55 s per 13k
         ),
     )
 }
+# tfidf_logreg_dialogue competes only on data with conversation context (multi-turn).
 DEFAULT_CANDIDATES: tuple[str, ...] = (
     "tfidf_logreg",
     "tfidf_linearsvc_calibrated",
     "design_random_forest",
+    "tfidf_logreg_dialogue",
 )
 
 

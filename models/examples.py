@@ -25,6 +25,7 @@ from __future__ import annotations
 import pandas as pd
 
 from conversations.schema import TRUST_RANK, LabelTrust, Speaker, normalise_text
+from features.dialogue import conversation_contexts
 from models.splits import FEEDBACK, TEST, assign_splits, text_bucket
 
 EXAMPLE_COLUMNS = (
@@ -118,6 +119,9 @@ def build_training_examples(
     validation never scores a text the model trained on. With each text once (Banking77) this
     is the draw over the examples themselves.
     """
+    if {"conversation_id", "turn", "context"} <= set(conversations.columns):
+        # Each turn's context says what came before it (features/dialogue.py).
+        conversations = conversations.assign(context=conversation_contexts(conversations))
     examples = labelled_customer_turns(conversations, test_fraction).reset_index(drop=True)
     examples["text"] = examples["text"].astype(str)
     examples["intent"] = examples["intent"].astype(str)

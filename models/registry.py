@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 TRUSTED_SKOPS_TYPES: list[str] = [
+    "features.dialogue.DialogueTokens",
     "features.transformers.MessageFeatures",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._TemperatureScaling",

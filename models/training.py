@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.dialogue import has_dialogue_context
 from models.candidates import Candidate
 from models.evaluation import (
     IntentError,
@@ -23,6 +24,7 @@ from models.evaluation import (
     summary_metrics,
 )
 from models.fallback import FallbackPolicy, choose_fallback_policy
+from models.selection import BudgetClock, SelectionBudget, SkippedCandidate, selection_sample
 
 logger = logging.getLogger(__name__)
 MODEL_INPUT_COLUMNS = ("text", "context")
@@ -35,6 +37,16 @@ class CandidateResult:
     name: str
     validation: dict[str, float]
     fit_seconds: float
+
+
+@dataclass
+class Selection:
+    """What the candidate search saw and left out; logged with the chosen model."""
+
+    candidates: list[CandidateResult]
+    skipped: list[SkippedCandidate]
+    examples: int  # training examples the candidates were compared on
+    refit_seconds: float | None  # the winner's fit on every training example, when sampled
 
 
 @dataclass
@@ -53,6 +65,9 @@ class TrainingOutcome:
     labels: list[str]
     sizes: dict[str, int] = field(default_factory=dict)
     excluded_intents: list[str] = field(default_factory=list)
+    skipped: list[SkippedCandidate] = field(default_factory=list)
+    selection_examples: int = 0
+    refit_seconds: float | None = None
 
 
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:
@@ -80,11 +95,34 @@ def fit_and_select(
     train: pd.DataFrame,
     validation: pd.DataFrame,
     selection_metric: str = "macro_f1",
-) -> tuple[Candidate, Any, list[CandidateResult]]:
-    """Fit every candidate on train; return the best by `selection_metric` on validation."""
+    budget_seconds: float = float("inf"),
+) -> tuple[Candidate, Any, Selection]:
+    """Fit the candidates on train within `budget_seconds`; the best on validation wins.
+
+    A candidate whose estimated fit (models/selection.py) would overrun what is left of the
+    budget is skipped with the reason; the cheapest one is always fitted. Candidates that read
+    conversation context are skipped when no training example has any.
+    """
+    intents = int(train["intent"].nunique())
+    skipped: list[SkippedCandidate] = []
+    if "context" not in train or not has_dialogue_context(train["context"]):
+        # Single utterances (Banking77): a context candidate would fit text-only features again.
+        skipped = [
+            SkippedCandidate(c.name, f"{c.name}: no training example has conversation context")
+            for c in candidates
+            if c.uses_context
+        ]
+        candidates = [c for c in candidates if not c.uses_context] or candidates
+    cheapest = min(candidates, key=lambda c: c.cost.estimate(len(train), intents), default=None)
+    clock = BudgetClock(budget_seconds)
     results: list[CandidateResult] = []
     best: tuple[float, Candidate, Any] | None = None
     for number, candidate in enumerate(candidates, start=1):
+        reason = clock.skip_reason(candidate.name, candidate.cost, len(train), intents)
+        if reason is not None and candidate is not cheapest:
+            logger.warning("skipped candidate %s", reason)
+            skipped.append(SkippedCandidate(candidate.name, reason))
+            continue
         logger.info(
             "fitting candidate %s (%d/%d) on %d examples",
             candidate.name,
@@ -95,6 +133,7 @@ def fit_and_select(
         started = time.perf_counter()
         pipeline = candidate.build().fit(model_input(train), train["intent"].to_numpy())
         seconds = time.perf_counter() - started
+        clock.record(candidate.cost, len(train), intents, seconds)
         predictions, _ = predict_labelled(pipeline, model_input(validation), validation["intent"])
         scores = summary_metrics(predictions)
         results.append(CandidateResult(candidate.name, scores, seconds))
@@ -111,7 +150,34 @@ def fit_and_select(
     if best is None:
         raise ValueError("no candidates to fit")
     logger.info("chose %s (best validation %s)", best[1].name, selection_metric)
-    return best[1], best[2], results
+    return best[1], best[2], Selection(results, skipped, len(train), None)
+
+
+def search_then_refit(
+    candidates: list[Candidate],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    budget: SelectionBudget,
+) -> tuple[Candidate, Any, Selection]:
+    """Choose on a sample of train (models/selection.py), then fit the winner on all of it."""
+    sample = selection_sample(train, budget.max_examples, budget.seed)
+    if len(sample) < len(train):
+        logger.info(
+            "comparing candidates on %d of %d training examples (TRAIN_SELECTION_MAX_EXAMPLES)",
+            len(sample),
+            len(train),
+        )
+    candidate, pipeline, selection = fit_and_select(
+        candidates, sample, validation, budget_seconds=budget.seconds
+    )
+    if len(sample) == len(train):
+        return candidate, pipeline, selection
+    logger.info("fitting %s on all %d training examples", candidate.name, len(train))
+    started = time.perf_counter()
+    pipeline = candidate.build().fit(model_input(train), train["intent"].to_numpy())
+    selection.refit_seconds = time.perf_counter() - started
+    logger.info("%s fitted on all examples in %.1fs", candidate.name, selection.refit_seconds)
+    return candidate, pipeline, selection
 
 
 def train_intent_model(
@@ -121,8 +187,9 @@ def train_intent_model(
     test: pd.DataFrame,
     fallback_accuracy_budget: float = 0.02,
     min_examples_per_intent: int = 5,
+    budget: SelectionBudget | None = None,
 ) -> TrainingOutcome:
-    """Select a candidate, calibrate its fallback on validation and evaluate it on test."""
+    """Select a candidate within `budget`, calibrate its fallback on validation, score on test."""
     splits, excluded = drop_thin_intents(
         {"train": train, "validation": validation, "test": test}, min_examples_per_intent
     )
@@ -134,7 +201,9 @@ def train_intent_model(
     for name, split in (("train", train), ("validation", validation), ("test", test)):
         if split.empty:
             raise ValueError(f"the {name} split is empty: more labelled examples are needed")
-    candidate, pipeline, results = fit_and_select(candidates, train, validation)
+    candidate, pipeline, selection = search_then_refit(
+        candidates, train, validation, budget or SelectionBudget()
+    )
     validation_predictions, validation_probabilities = predict_labelled(
         pipeline, model_input(validation), validation["intent"]
     )
@@ -153,7 +222,7 @@ def train_intent_model(
     return TrainingOutcome(
         candidate=candidate,
         pipeline=pipeline,
-        candidates=results,
+        candidates=selection.candidates,
         validation=summary_metrics(validation_predictions),
         test=test_metrics,
         test_predictions=test_predictions,
@@ -163,4 +232,7 @@ def train_intent_model(
         labels=sorted(train["intent"].unique()),
         sizes={"train": len(train), "validation": len(validation), "test": len(test)},
         excluded_intents=excluded,
+        skipped=selection.skipped,
+        selection_examples=selection.examples,
+        refit_seconds=selection.refit_seconds,
     )

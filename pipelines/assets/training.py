@@ -4,6 +4,7 @@ import hashlib
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -18,6 +19,7 @@ from models.promotion import PromotionRules, decide_promotion
 from models.promotion_state import apply_pending, record_decision
 from models.recovery import recover
 from models.registry import CHALLENGER, TAG_GATE, IntentRegistry
+from models.selection import SelectionBudget
 from models.tracking import log_and_register
 from models.training import train_intent_model
 from monitoring.alerts import gate_failure_alert
@@ -35,6 +37,17 @@ class TrainingConfig(dg.Config):
     candidates: list[str] = list(DEFAULT_CANDIDATES)
     fallback_accuracy_budget: float = 0.02
     min_examples_per_intent: int = 5
+    # Unset: TRAIN_SELECTION_MAX_EXAMPLES / TRAIN_SELECTION_SECONDS (models/selection.py).
+    selection_max_examples: int | None = None
+    selection_budget_s: float | None = None
+
+    def selection_budget(self) -> SelectionBudget:
+        """The search's sample size and seconds: this run's config over the environment's."""
+        chosen: dict[str, Any] = {
+            "max_examples": self.selection_max_examples,
+            "seconds": self.selection_budget_s,
+        }
+        return SelectionBudget(**{k: v for k, v in chosen.items() if v is not None})
 
 
 def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
@@ -105,6 +118,7 @@ def intent_model(
         )
     candidates = resolve(config.candidates)
     train, validation, test = _splits(training_examples)
+    budget = config.selection_budget()
     outcome = train_intent_model(
         candidates,
         train,
@@ -112,6 +126,7 @@ def intent_model(
         test,
         config.fallback_accuracy_budget,
         config.min_examples_per_intent,
+        budget,
     )
     version = log_and_register(
         outcome,
@@ -123,6 +138,10 @@ def intent_model(
             "fallback_accuracy_budget": config.fallback_accuracy_budget,
             "min_examples_per_intent": config.min_examples_per_intent,
             "excluded_intents": ",".join(outcome.excluded_intents)[:500] or "none",
+            "selection_max_examples": budget.max_examples,
+            "selection_budget_s": budget.seconds,
+            "selection_examples": outcome.selection_examples,
+            "skipped_candidates": "; ".join(s.reason for s in outcome.skipped)[:500] or "none",
         },
         run_tags={"dagster.run_id": context.run.run_id, "dagster.asset": "intent_model"},
         reference=pd.concat([train, validation, test]),  # snapshot + one MLflow Dataset each
@@ -157,6 +176,8 @@ def intent_model(
             "fallback_threshold": outcome.fallback.threshold,
             "fallback_margin": outcome.fallback.margin,
             "excluded_intents": ", ".join(outcome.excluded_intents) or "none",
+            "selection_examples": outcome.selection_examples,
+            "skipped_candidates": "; ".join(s.reason for s in outcome.skipped) or "none",
             **run_link,
             "candidates": dg.MetadataValue.md(candidates_table.to_markdown(index=False)),
             "confusion_matrix": confusion,

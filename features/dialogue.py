@@ -1,0 +1,167 @@
+"""Where a customer turn stands in its conversation, as features: the one place that reads it.
+
+In a dialogue the same words carry different intents ("yes please" agrees to whatever the bot
+just offered; "what about the fee?" asks the fee of what the customer came for). The context
+of a turn says what came before (data/README.md, `context.session`):
+
+- `previous_intents`: the intents of the customer's earlier turns, oldest first;
+- `previous_bot_message`: the text of the bot's (or agent's) last message before this turn;
+- `message_count`: how many messages the conversation had before this one (turn position).
+
+`conversation_contexts` fills the first two from a conversation's own earlier rows when a row
+does not carry them (training); `/predict` callers and the chat tier send them in `context`.
+`DialogueTokens` turns them, with the text, into tokens a vectoriser weighs: the previous
+intents, the bot message's words, the turn, and each word of the text paired with the previous
+intent and with whether the bot asked a question (a linear model cannot pair them itself).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+PREVIOUS_INTENTS, PREVIOUS_BOT_MESSAGE, MESSAGE_COUNT = (
+    "previous_intents",
+    "previous_bot_message",
+    "message_count",
+)
+_WORD = re.compile(r"\w+")
+MAX_TEXT_WORDS = 8  # paired words per text: short turns are the ambiguous ones
+MAX_BOT_WORDS = 24
+MAX_TURN = 8  # turn positions beyond this look alike
+
+
+@dataclass(frozen=True)
+class DialogueState:
+    """What came before a customer turn."""
+
+    previous_intents: tuple[str, ...]
+    previous_bot_message: str
+    turn: int
+
+    @property
+    def has_context(self) -> bool:
+        """True when anything came before (a first or standalone message has none)."""
+        return bool(self.previous_intents or self.previous_bot_message or self.turn)
+
+
+def _session(context: Mapping[str, Any] | str | None) -> Mapping[str, Any]:
+    if not context:
+        return {}
+    if isinstance(context, str):
+        try:
+            context = json.loads(context)
+        except ValueError:
+            return {}
+    session = context.get("session") if isinstance(context, Mapping) else None
+    return session if isinstance(session, Mapping) else {}
+
+
+def dialogue_state(context: Mapping[str, Any] | str | None) -> DialogueState:
+    """The documented session keys of a context (JSON text or dict); absent ones are empty."""
+    session = _session(context)
+    intents = session.get(PREVIOUS_INTENTS)
+    bot = session.get(PREVIOUS_BOT_MESSAGE)
+    count = session.get(MESSAGE_COUNT)
+    return DialogueState(
+        tuple(str(i) for i in intents) if isinstance(intents, list) else (),
+        bot if isinstance(bot, str) else "",
+        int(count) if isinstance(count, int | float) and not isinstance(count, bool) else 0,
+    )
+
+
+def dialogue_document(text: str, state: DialogueState) -> str:
+    """Space-separated tokens of a turn in its context (only `turn:0` without context)."""
+    tokens = [f"turn:{min(max(state.turn, 0), MAX_TURN)}"]
+    words = _WORD.findall(text.casefold())[:MAX_TEXT_WORDS]
+    if state.previous_intents:
+        last = state.previous_intents[-1]
+        tokens.append(f"prev:{last}")
+        tokens.extend(f"seen:{intent}" for intent in dict.fromkeys(state.previous_intents))
+        tokens.extend(f"prev:{last}|{word}" for word in words)
+    if state.previous_bot_message:
+        tokens.extend(
+            f"bot:{w}" for w in _WORD.findall(state.previous_bot_message.casefold())[:MAX_BOT_WORDS]
+        )
+        if state.previous_bot_message.rstrip().endswith("?"):
+            tokens.append("bot_asked")
+            tokens.extend(f"bot_asked|{word}" for word in words)
+    return " ".join(tokens)
+
+
+class DialogueTokens(TransformerMixin, BaseEstimator):
+    """`text` and `context` columns → one token document per row (stateless)."""
+
+    def fit(self, frame: pd.DataFrame, y: object = None) -> DialogueTokens:
+        """Nothing to learn: the vectoriser after it does."""
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> list[str]:
+        """A document per row of `frame`."""
+        contexts = frame["context"].tolist() if "context" in frame else [None] * len(frame)
+        return [
+            dialogue_document(str(text), dialogue_state(context))
+            for text, context in zip(frame["text"].tolist(), contexts, strict=True)
+        ]
+
+
+def has_dialogue_context(contexts: pd.Series) -> bool:
+    """True when any row's context says what came before it."""
+    return any(dialogue_state(context).has_context for context in contexts)
+
+
+def conversation_contexts(rows: pd.DataFrame) -> pd.Series:
+    """Each row's context with `previous_intents` and `previous_bot_message` filled in.
+
+    From the conversation's earlier rows (by `turn`): the labelled customer turns' intents and
+    the last bot or agent message. A key the row already has is kept as it is. Rows without a
+    `conversation_id` are returned unchanged.
+    """
+    if rows.empty or "conversation_id" not in rows:
+        return rows["context"] if "context" in rows else pd.Series(dtype=object)
+    ordered = rows.sort_values(["conversation_id", "turn"], kind="stable")
+    filled: dict[Any, str] = {}
+    conversation, intents, bot = None, list[str](), ""
+    for index, cid, speaker, text, intent, raw in zip(
+        ordered.index,
+        ordered["conversation_id"],
+        ordered["speaker"],
+        ordered["text"],
+        ordered["intent"],
+        ordered["context"],
+        strict=True,
+    ):
+        if cid != conversation:
+            conversation, intents, bot = cid, [], ""
+        if speaker == "customer":
+            filled[index] = _with_history(raw, intents, bot)
+            if isinstance(intent, str) and intent:
+                intents.append(intent)
+        else:
+            bot = str(text)
+    return pd.Series(filled, dtype=object).reindex(rows.index).fillna(rows["context"])
+
+
+def _with_history(raw: Any, intents: list[str], bot: str) -> Any:
+    """`raw` (JSON text or dict) with the session keys it lacks; JSON text out."""
+    if not intents and not bot:
+        return raw
+    try:
+        context = json.loads(raw) if isinstance(raw, str) and raw else dict(raw or {})
+    except (ValueError, TypeError):
+        return raw
+    if not isinstance(context, dict):
+        return raw
+    session = context.get("session")
+    session = dict(session) if isinstance(session, dict) else {}
+    if intents:
+        session.setdefault(PREVIOUS_INTENTS, list(intents))
+    if bot:
+        session.setdefault(PREVIOUS_BOT_MESSAGE, bot)
+    return json.dumps({**context, "session": session}, sort_keys=True)
