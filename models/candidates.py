@@ -133,12 +133,13 @@ SEARCH_SPACE: dict[str, Candidate] = {
         ),
     )
 }
+# In order of priority: under the selection budget the later ones are the first skipped.
 # tfidf_logreg_dialogue competes only on data with conversation context (multi-turn).
 DEFAULT_CANDIDATES: tuple[str, ...] = (
     "tfidf_logreg",
+    "tfidf_logreg_dialogue",
     "tfidf_linearsvc_calibrated",
     "design_random_forest",
-    "tfidf_logreg_dialogue",
 )
 
 
