@@ -114,12 +114,19 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def measure(label: str, root: Path, env: dict[str, str]) -> RunCost:
-    """Run `python -m pipelines.cli materialize` once; a progress line while it runs."""
-    config = root / "run_config.yaml"
-    config.write_text(RUN_CONFIG, encoding="utf-8")
+def measure(
+    label: str, root: Path, env: dict[str, str], run_config: str | None = RUN_CONFIG
+) -> RunCost:
+    """Run `python -m pipelines.cli materialize` once; a progress line while it runs.
+
+    `run_config` None runs the job as `make pipeline` does (the default candidates).
+    """
+    command = [sys.executable, "-m", "pipelines.cli", "materialize"]
+    if run_config is not None:
+        config = root / "run_config.yaml"
+        config.write_text(run_config, encoding="utf-8")
+        command += ["--run-config", str(config)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    command = [sys.executable, "-m", "pipelines.cli", "materialize", "--run-config", str(config)]
     log = (root / f"{label}.log").open("w", encoding="utf-8")
     started = time.perf_counter()
     child = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)

@@ -1,0 +1,322 @@
+"""Generated multi-turn support dialogues for bench/byo.py ("bring your own conversations").
+
+About 40 intents: 16 opening needs (a lost card, a refund, a transfer …), each answered by a
+bot offer ("Shall I block the card now?"). What the customer says next depends on the turns
+before it: "yes please" or "thank you" after an offer agrees to *that* offer
+(`confirm_block_card`, `confirm_refund` …); "what about the fee?" asks the fee of the need's
+family (`fee_card`, `fee_transfer` …); "thank you" after the bot has done it is `thanks`, after
+"anything else?" it is `goodbye`. Those follow-ups are the context-dependent turns: the same
+words carry several intents, so text alone cannot tell them apart.
+
+Rows are the canonical message schema (data/README.md), streamed day by day, never all in
+memory. A customer row's context is what the chat tier records (`session.message_count`,
+`duration_s`) plus the session's `previous_intents`. Seeded: equal arguments, equal rows.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Need:
+    """An opening intent: how customers say it, the bot's offer, and its fee family."""
+
+    name: str
+    phrasings: tuple[str, ...]
+    offer: str
+    family: str
+
+
+NEEDS: tuple[Need, ...] = (
+    Need(
+        "block_card",
+        ("i lost my {card}", "my {card} was stolen {when}", "someone took my {card}"),
+        "Sorry to hear that. Shall I block the card now?",
+        "card",
+    ),
+    Need(
+        "replace_card",
+        ("my {card} is broken", "i need a new {card}", "the chip on my {card} stopped working"),
+        "I can send you a replacement card. Shall I order it?",
+        "card",
+    ),
+    Need(
+        "activate_card",
+        (
+            "how do i activate my {card}",
+            "my new {card} arrived {when}, activate it",
+            "the {card} doesnt work yet",
+        ),
+        "I can activate the card for you. Want me to do it?",
+        "card",
+    ),
+    Need(
+        "raise_card_limit",
+        (
+            "can i spend more with my {card}",
+            "my {card} limit is too low",
+            "raise the limit on my {card}",
+        ),
+        "I can raise your card limit to 5,000. Shall I?",
+        "card",
+    ),
+    Need(
+        "refund",
+        (
+            "i want my money back for the {item}",
+            "please refund the {item} i returned",
+            "the {item} was broken, refund me",
+        ),
+        "I can refund that to your account. Shall I go ahead?",
+        "refund",
+    ),
+    Need(
+        "dispute_charge",
+        (
+            "i dont recognise a charge for {amount}",
+            "there is a payment of {amount} i never made",
+            "someone charged me {amount}",
+        ),
+        "I can open a dispute for that charge. Do you want me to?",
+        "refund",
+    ),
+    Need(
+        "cancel_order",
+        (
+            "cancel my order of the {item}",
+            "i dont want the {item} anymore",
+            "stop the {item} order",
+        ),
+        "I can cancel the order. Shall I do that?",
+        "refund",
+    ),
+    Need(
+        "send_transfer",
+        (
+            "send {amount} to my {person}",
+            "i need to pay my {person} {amount}",
+            "transfer {amount} to {person}",
+        ),
+        "I can send the transfer now. Shall I?",
+        "transfer",
+    ),
+    Need(
+        "cancel_transfer",
+        (
+            "stop the transfer to my {person}",
+            "i sent {amount} to the wrong {person}",
+            "cancel the payment of {amount}",
+        ),
+        "I can try to recall the transfer. Shall I try?",
+        "transfer",
+    ),
+    Need(
+        "international_transfer",
+        (
+            "send {amount} abroad to my {person}",
+            "how do i pay my {person} in another country",
+            "transfer {amount} in euros",
+        ),
+        "I can set up an international transfer. Want me to start it?",
+        "transfer",
+    ),
+    Need(
+        "standing_order",
+        (
+            "pay my {person} {amount} every month",
+            "set up a monthly payment of {amount}",
+            "i want a standing order for rent",
+        ),
+        "I can set up the monthly payment. Shall I?",
+        "transfer",
+    ),
+    Need(
+        "open_savings",
+        (
+            "i want to open a savings account",
+            "can i save money with you",
+            "start a savings pot for {item}",
+        ),
+        "I can open a savings account for you. Shall I?",
+        "account",
+    ),
+    Need(
+        "close_account",
+        ("close my account", "i want to leave the bank", "delete my account {when}"),
+        "I can close the account. Do you want me to go ahead?",
+        "account",
+    ),
+    Need(
+        "change_address",
+        ("i moved house {when}", "update my address", "my address changed"),
+        "I can update your address now. Shall I?",
+        "account",
+    ),
+    Need(
+        "statement",
+        ("i need a statement for {when}", "send me my bank statement", "where is my statement"),
+        "I can email you the statement. Want it?",
+        "account",
+    ),
+    Need(
+        "overdraft",
+        (
+            "can i get an overdraft",
+            "i need an overdraft of {amount}",
+            "my account is empty, i need credit",
+        ),
+        "I can offer an overdraft of 500. Shall I set it up?",
+        "account",
+    ),
+)
+FAMILIES: tuple[str, ...] = ("card", "refund", "transfer", "account")
+SLOTS: dict[str, tuple[str, ...]] = {
+    "card": ("card", "debit card", "credit card", "visa", "bank card"),
+    "when": ("yesterday", "today", "last week", "this morning", "on friday", ""),
+    "item": ("shoes", "laptop", "jacket", "phone", "tickets", "headphones", "sofa"),
+    "amount": ("50 pounds", "£20", "100 euros", "$300", "12.99", "two hundred"),
+    "person": ("landlord", "mum", "friend", "brother", "plumber", "son"),
+}
+AGREE = (
+    "yes please", "yes", "sure, go ahead", "ok do it", "please do", "thank you",
+    "yes thank you", "that would be great", "go for it", "yep", "ok", "sounds good",
+)  # fmt: skip
+DECLINE = ("no thanks", "no", "not now", "maybe later", "no, leave it", "nope")
+FEE_QUESTION = (
+    "what about the fee?", "how much does it cost?", "is there a fee?", "does that cost anything",
+    "what will i be charged", "any charges?", "how much is it",
+)  # fmt: skip
+THANKS = ("thank you", "thanks", "thanks a lot", "great, thank you", "cheers", "perfect thanks")
+GOODBYE = ("no thank you", "thank you", "no that's all", "bye", "that's all thanks", "nothing else")
+DONE = ("Done. Anything else I can help with?", "All set. Is there anything else?")
+FEE_ANSWER = "It costs {fee} for this. Shall I go ahead?"
+CLOSE = ("Glad I could help. Goodbye!", "Have a nice day!")
+OK = ("No problem. Anything else?", "Understood. Is there anything else?")
+# Intents of turns whose words mean different intents in different conversations.
+CONTEXT_INTENTS: frozenset[str] = frozenset(
+    {f"confirm_{need.name}" for need in NEEDS}
+    | {f"fee_{family}" for family in FAMILIES}
+    | {"decline", "thanks", "goodbye"}
+)
+INTENTS: tuple[str, ...] = tuple(sorted({need.name for need in NEEDS} | CONTEXT_INTENTS))
+
+
+@dataclass
+class Turn:
+    """A customer turn to write, with the bot's answer that follows it."""
+
+    text: str
+    intent: str
+    reply: str | None
+
+
+class DialogueGenerator:
+    """Deterministic (seeded) conversations, written day by day."""
+
+    def __init__(self, seed: int, users: int, typo_rate: float = 0.08) -> None:
+        self.rng = random.Random(seed)
+        self.users = max(users, 1)
+        self.typo_rate = typo_rate
+        self.conversations = 0
+
+    def day(self, start: datetime, end: datetime, messages: int) -> Iterator[dict[str, Any]]:
+        """About `messages` rows (whole conversations) with timestamps in [start, end)."""
+        span = (end - start).total_seconds()
+        written = 0
+        while written < messages:
+            opened = start + timedelta(seconds=span * self.rng.random())
+            for row in self._conversation(opened, end):
+                yield row
+                written += 1
+
+    def _conversation(self, opened: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+        self.conversations += 1
+        conversation_id = f"d{self.conversations}"
+        user_id = f"u{self.rng.randrange(self.users)}"
+        ts, previous, turn = opened, list[str](), 0
+        last = end - timedelta(seconds=1)
+        for customer in self._turns(self.rng.choice(NEEDS)):
+            session = {
+                "duration_s": round((ts - opened).total_seconds()),
+                "message_count": turn,
+                "previous_intents": list(previous),
+            }
+            yield _row(conversation_id, turn, ts, user_id, customer.text, customer.intent) | {
+                "context": {"session": session}
+            }
+            previous.append(customer.intent)
+            turn += 1
+            if customer.reply is None:
+                return
+            ts = min(ts + timedelta(seconds=self.rng.uniform(1, 4)), last)
+            yield _row(conversation_id, turn, ts, None, customer.reply, None)
+            turn += 1
+            ts = min(ts + timedelta(seconds=self.rng.uniform(5, 120)), last)
+
+    def _turns(self, need: Need) -> Iterator[Turn]:
+        """The customer's turns: the need, an answer to the offer, then a closing."""
+        pick = self.rng.choice
+        yield Turn(self._say(pick(need.phrasings)), need.name, need.offer)
+        answer = self.rng.choices(("agree", "fee", "decline"), weights=(60, 25, 15))[0]
+        if answer == "fee":
+            fee = pick(("£5", "nothing", "1%", "£2.50"))
+            yield Turn(
+                self._say(pick(FEE_QUESTION)), f"fee_{need.family}", FEE_ANSWER.format(fee=fee)
+            )
+            answer = "agree" if self.rng.random() < 0.75 else "decline"
+        if answer == "decline":
+            yield Turn(self._say(pick(DECLINE)), "decline", pick(OK))
+            yield Turn(self._say(pick(GOODBYE)), "goodbye", pick(CLOSE))
+            return
+        yield Turn(self._say(pick(AGREE)), f"confirm_{need.name}", pick(DONE))
+        if self.rng.random() < 0.3:  # the fee asked after the fact
+            yield Turn(self._say(pick(FEE_QUESTION)), f"fee_{need.family}", pick(OK))
+            yield Turn(self._say(pick(GOODBYE)), "goodbye", None)
+            return
+        if self.rng.random() < 0.8:
+            yield Turn(self._say(pick(THANKS)), "thanks", pick(CLOSE))
+
+    def _say(self, template: str) -> str:
+        """Fill the slots, then a typo now and then, as customers write."""
+        text = " ".join(
+            template.format(**{k: self.rng.choice(v) for k, v in SLOTS.items()}).split()
+        )
+        if len(text) > 3 and self.rng.random() < self.typo_rate:
+            at = self.rng.randrange(len(text) - 1)
+            kind = self.rng.randrange(3)
+            if kind == 0:  # swap two letters
+                text = text[:at] + text[at + 1] + text[at] + text[at + 2 :]
+            elif kind == 1:  # drop one
+                text = text[:at] + text[at + 1 :]
+            else:  # a neighbouring key
+                text = text[:at] + self.rng.choice(string.ascii_lowercase) + text[at + 1 :]
+        return text
+
+
+def _row(
+    conversation_id: str,
+    turn: int,
+    ts: datetime,
+    user_id: str | None,
+    text: str,
+    intent: str | None,
+) -> dict[str, Any]:
+    return {
+        "message_id": f"{conversation_id}-{turn}",
+        "conversation_id": conversation_id,
+        "turn": turn,
+        "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "speaker": "customer" if intent else "bot",
+        "user_id": user_id,
+        "channel": "web",
+        "text": text,
+        "intent": intent,
+        "label_source": "seed" if intent else "none",
+        "context": {},
+    }
