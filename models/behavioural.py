@@ -1,8 +1,10 @@
 """Behavioural tests of a model (CheckList-style), pure: a predict function in, rates out.
 
 Invariance: a typo, different casing or different punctuation must not change the predicted
-intent. Minimum functionality: plain hand-written requests per intent
-(`data/behavioral/minimum_functionality.yaml`) must be classified right.
+intent. Each test message keeps its own context (what came before it in its conversation): in a
+dialogue "yes please" means what the bot just offered, and a model asked without that context
+answers another question. Minimum functionality: plain hand-written requests per intent
+(`data/behavioral/minimum_functionality.yaml`) must be classified right; they stand alone.
 """
 
 from __future__ import annotations
@@ -16,8 +18,19 @@ from pathlib import Path
 
 import yaml
 
-Predict = Callable[[list[str]], Sequence[str]]
 PERTURBATIONS = ("typo", "casing", "punctuation")
+NO_CONTEXT = "{}"
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A message to classify and its context (the JSON text the model is trained with)."""
+
+    text: str
+    context: str = NO_CONTEXT
+
+
+Predict = Callable[[list[Utterance]], Sequence[str]]
 
 
 def load_functionality(path: Path) -> dict[str, list[str]]:
@@ -86,11 +99,14 @@ def run_behavioural_suite(
     predict: Predict,
     known_intents: Sequence[str],
     functionality: dict[str, list[str]],
-    invariance_texts: Sequence[str],
+    invariance_cases: Sequence[Utterance],
     seed: int = 0,
     show_failures: int = 10,
 ) -> BehaviouralResult:
-    """Run both families against `predict` (texts in, intents out)."""
+    """Run both families against `predict` (utterances in, intents out).
+
+    A perturbed message keeps the context of the one it perturbs.
+    """
     rng = random.Random(seed)
     known = set(known_intents)
     cases = [
@@ -102,7 +118,7 @@ def run_behavioural_suite(
     failures: list[BehaviouralFailure] = []
     functionality_rate = None
     if cases:
-        predicted = list(predict([text for _, text in cases]))
+        predicted = list(predict([Utterance(text) for _, text in cases]))
         right = [want == got for (want, _), got in zip(cases, predicted, strict=True)]
         functionality_rate = sum(right) / len(right)
         failures += [
@@ -110,12 +126,14 @@ def run_behavioural_suite(
             for (want, text), got, ok in zip(cases, predicted, right, strict=True)
             if not ok
         ][:show_failures]
-    base_texts = [text for text in invariance_texts if re.search(r"[A-Za-z]", text)]
-    base = list(predict(base_texts))
+    base_cases = [case for case in invariance_cases if re.search(r"[A-Za-z]", case.text)]
+    base_texts = [case.text for case in base_cases]
+    base = list(predict(base_cases))
     rates: dict[str, float] = {}
     for kind in PERTURBATIONS:
         changed = [PERTURB[kind](text, rng) for text in base_texts]
-        after = list(predict(changed))
+        pairs = zip(changed, base_cases, strict=True)
+        after = list(predict([Utterance(new, case.context) for new, case in pairs]))
         same = [a == b for a, b in zip(base, after, strict=True)]
         rates[kind] = round(sum(same) / len(same), 4) if same else 1.0
         failures += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
 from models.baselines import score_baselines
-from models.behavioural import load_functionality, run_behavioural_suite
+from models.behavioural import Utterance, load_functionality, run_behavioural_suite
 from models.data_quality import check_training_data
 from models.evaluation import predict_labelled, summary_metrics
 from models.promotion import GateInputs, ModelScore, PromotionRules
@@ -49,12 +50,33 @@ def score_model(
     )
 
 
-def _predict_texts(pipeline: Any) -> Any:
-    def predict(texts: list[str]) -> list[str]:
-        frame = pd.DataFrame({"text": texts, "context": ["{}"] * len(texts)})
+def _predict_utterances(pipeline: Any) -> Any:
+    def predict(utterances: list[Utterance]) -> list[str]:
+        frame = pd.DataFrame(
+            {"text": [u.text for u in utterances], "context": [u.context for u in utterances]}
+        )
         return list(pipeline.predict(model_input(frame)))
 
     return predict
+
+
+def invariance_cases(test: pd.DataFrame, size: int = INVARIANCE_SAMPLE) -> list[Utterance]:
+    """A seeded sample of test examples, each with its own context as the model was trained."""
+    sample = test.sample(min(size, len(test)), random_state=0)
+    contexts = sample["context"] if "context" in sample else pd.Series(None, index=sample.index)
+    return [
+        Utterance(str(text), _context_text(context))
+        for text, context in zip(sample["text"], contexts, strict=True)
+    ]
+
+
+def _context_text(context: Any) -> str:
+    """A stored context (JSON text, a mapping, or absent) as the JSON text models read."""
+    if isinstance(context, str) and context:
+        return context
+    if isinstance(context, dict):
+        return json.dumps(context, sort_keys=True)
+    return "{}"
 
 
 def gate_inputs(
@@ -74,14 +96,11 @@ def gate_inputs(
     test = examples[examples["split"] == TEST]
     feedback = examples[examples["split"] == FEEDBACK]
     train = examples[~examples["split"].isin([TEST, FEEDBACK])]
-    invariance_texts = (
-        test["text"].sample(min(INVARIANCE_SAMPLE, len(test)), random_state=0).tolist()
-    )
     behavioural = run_behavioural_suite(
-        _predict_texts(challenger),
+        _predict_utterances(challenger),
         list(challenger.classes_),
         load_functionality(functionality_path),
-        invariance_texts,
+        invariance_cases(test),
     )
     return GateInputs(
         challenger=score_model(challenger, challenger_version, test, feedback),

@@ -6,7 +6,14 @@ import random
 
 import pandas as pd
 
-from models.behavioural import casing, load_functionality, punctuation, run_behavioural_suite, typo
+from models.behavioural import (
+    Utterance,
+    casing,
+    load_functionality,
+    punctuation,
+    run_behavioural_suite,
+    typo,
+)
 from models.data_quality import check_training_data
 from models.gate import FUNCTIONALITY_PATH
 
@@ -25,7 +32,8 @@ def test_functionality_file_covers_every_banking77_intent(banking77_train):
 
 
 def test_suite_scores_a_keyword_model():
-    def predict(texts):  # a caricature: anything mentioning "card" is card_arrival
+    def predict(utterances):  # a caricature: anything mentioning "card" is card_arrival
+        texts = [u.text for u in utterances]
         return ["card_arrival" if "card" in t.lower() else "exchange_rate" for t in texts]
 
     functionality = {
@@ -34,7 +42,10 @@ def test_suite_scores_a_keyword_model():
         "unknown_intent": ["ignored: the model does not know it"],
     }
     result = run_behavioural_suite(
-        predict, ["card_arrival", "exchange_rate"], functionality, ["my card", "the rate"]
+        predict,
+        ["card_arrival", "exchange_rate"],
+        functionality,
+        [Utterance("my card"), Utterance("the rate")],
     )
     assert result.functionality_cases == 3
     assert result.functionality == round(2 / 3, 4)
