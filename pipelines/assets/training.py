@@ -1,6 +1,7 @@
 """Training assets: the intent model tracked in MLflow, and its promotion decision."""
 
 import hashlib
+import json
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +30,7 @@ from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegist
 GROUP = "training"
 # Bump when training code changes in a way that should invalidate reuse of a registered version.
 TRAINING_CODE_VERSION = "1"
+FINGERPRINT_COLUMNS = ("message_id", "text", "context", "intent", "split")
 
 
 class TrainingConfig(dg.Config):
@@ -51,14 +53,33 @@ class TrainingConfig(dg.Config):
 
 
 def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
-    """Identifies the exact data, splits and configuration a model is trained from."""
+    """Identifies the exact data, splits and configuration a model is trained from.
+
+    Each example is its message, text, context, intent and split: a context-aware model learns
+    from the context too, so a change of context alone is new data, and equal words of
+    different messages stay different examples. Row order does not matter.
+    """
     digest = hashlib.sha256()
-    for text, intent, split in sorted(
-        zip(examples["text"], examples["intent"], examples["split"], strict=True)
-    ):
-        digest.update(f"{text}\t{intent}\t{split}\n".encode())
+    columns = [
+        examples[name] if name in examples else pd.Series(None, index=examples.index)
+        for name in FINGERPRINT_COLUMNS
+    ]
+    rows = sorted(
+        json.dumps([_plain(value) for value in row]) for row in zip(*columns, strict=True)
+    )
+    for row in rows:
+        digest.update(f"{row}\n".encode())
     digest.update(f"{config.model_dump_json()}|{TRAINING_CODE_VERSION}".encode())
     return digest.hexdigest()[:24]
+
+
+def _plain(value: Any) -> str | None:
+    """An example's field as text for the fingerprint (None, NaN and "" are all absent)."""
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    if value is None or pd.isna(value) or value == "":
+        return None
+    return str(value)
 
 
 def _splits(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
