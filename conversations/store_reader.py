@@ -55,7 +55,7 @@ def iter_store_rows(engine: sa.Engine, window: TimeRange | None = None) -> Itera
     with engine.connect() as connection:
         result = connection.execution_options(yield_per=CHUNK_ROWS).execute(query).mappings()
         for chunk in result.partitions():
-            best = _best_labels(connection, [row["message_id"] for row in chunk])
+            best = best_labels(connection, [row["message_id"] for row in chunk])
             for row in chunk:
                 yield _message_row(source, row, best.get(row["message_id"]))
     unattached = (
@@ -75,7 +75,7 @@ def iter_store_rows(engine: sa.Engine, window: TimeRange | None = None) -> Itera
             yield from (_label_row(source, row) for row in chunk)
 
 
-def _best_labels(connection: sa.Connection, message_ids: Sequence[str]) -> dict[str, Any]:
+def best_labels(connection: sa.Connection, message_ids: Sequence[str]) -> dict[str, Any]:
     """Per message, the most trusted label, the newest among equals."""
     labels = tables.labels
     rows = connection.execute(

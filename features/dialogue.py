@@ -8,8 +8,10 @@ of a turn says what came before (data/README.md, `context.session`):
 - `previous_bot_message`: the text of the bot's (or agent's) last message before this turn;
 - `message_count`: how many messages the conversation had before this one (turn position).
 
-`conversation_contexts` fills the first two from a conversation's own earlier rows when a row
-does not carry them (training); `/predict` callers and the chat tier send them in `context`.
+`DialogueHistory` is the one rule that fills the first two from a conversation's earlier
+messages: training calls it through `conversation_contexts` (each turn from its own conversation's
+rows), the chat tier for the turn it is about to classify (serving/chat/history.py), so the model
+is served the context it was trained with. `/predict` callers send the keys in `context`.
 `DialogueTokens` turns them, with the text, into tokens a vectoriser weighs: the previous
 intents, the bot message's words, the turn, and each word of the text paired with the previous
 intent and with whether the bot asked a question (a linear model cannot pair them itself).
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -35,6 +37,7 @@ _WORD = re.compile(r"\w+")
 MAX_TEXT_WORDS = 8  # paired words per text: short turns are the ambiguous ones
 MAX_BOT_WORDS = 24
 MAX_TURN = 8  # turn positions beyond this look alike
+CUSTOMER = "customer"  # conversations.schema.Speaker.CUSTOMER; features import no schema
 
 
 @dataclass(frozen=True)
@@ -116,18 +119,46 @@ def has_dialogue_context(contexts: pd.Series) -> bool:
     return any(dialogue_state(context).has_context for context in contexts)
 
 
-def conversation_contexts(rows: pd.DataFrame) -> pd.Series:
-    """Each row's context with `previous_intents` and `previous_bot_message` filled in.
+@dataclass
+class DialogueHistory:
+    """What a conversation said so far; each customer turn's context is read from it.
 
-    From the conversation's earlier rows (by `turn`): the labelled customer turns' intents and
-    the last bot or agent message. A key the row already has is kept as it is. Rows without a
-    `conversation_id` are returned unchanged.
+    `add` the conversation's messages oldest first (a customer turn's intent is its label, or
+    what the model predicted when serving an unlabelled one); `context_for` a turn's own stored
+    context gives that context with the session keys it lacks filled in.
+    """
+
+    intents: list[str] = field(default_factory=list)
+    bot_message: str = ""
+
+    def add(self, speaker: str, text: str, intent: str | None) -> None:
+        """One more message: a customer turn's intent, or the bot's or an agent's words."""
+        if speaker == CUSTOMER:
+            if isinstance(intent, str) and intent:
+                self.intents.append(intent)
+        else:
+            self.bot_message = str(text)
+
+    def context_for(self, raw: Any) -> Any:
+        """`raw` (JSON text or dict) with the history's keys it lacks; JSON text out.
+
+        A turn with nothing before it keeps `raw` as it is.
+        """
+        return _with_history(raw, self.intents, self.bot_message)
+
+
+def conversation_contexts(rows: pd.DataFrame) -> pd.Series:
+    """Each customer row's context with `previous_intents` and `previous_bot_message` filled in.
+
+    From the conversation's earlier rows (by `turn`), through `DialogueHistory`: the labelled
+    customer turns' intents and the last bot or agent message. A key the row already has is
+    kept as it is. Rows without a `conversation_id` are returned unchanged.
     """
     if rows.empty or "conversation_id" not in rows:
         return rows["context"] if "context" in rows else pd.Series(dtype=object)
     ordered = rows.sort_values(["conversation_id", "turn"], kind="stable")
     filled: dict[Any, str] = {}
-    conversation, intents, bot = None, list[str](), ""
+    conversation, history = None, DialogueHistory()
     for index, cid, speaker, text, intent, raw in zip(
         ordered.index,
         ordered["conversation_id"],
@@ -138,13 +169,10 @@ def conversation_contexts(rows: pd.DataFrame) -> pd.Series:
         strict=True,
     ):
         if cid != conversation:
-            conversation, intents, bot = cid, [], ""
-        if speaker == "customer":
-            filled[index] = _with_history(raw, intents, bot)
-            if isinstance(intent, str) and intent:
-                intents.append(intent)
-        else:
-            bot = str(text)
+            conversation, history = cid, DialogueHistory()
+        if speaker == CUSTOMER:
+            filled[index] = history.context_for(raw)
+        history.add(speaker, text, intent)
     return pd.Series(filled, dtype=object).reindex(rows.index).fillna(rows["context"])
 
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# text, the model's context (`{"session": {"message_count": n}}`) → the prediction document.
+# text, the model's context (serving/chat/history.py) → the prediction document.
 Classify = Callable[[str, dict[str, Any] | None], Awaitable[Mapping[str, Any]]]
 
 

@@ -27,6 +27,7 @@ from serving.chat.bot import (
 from serving.chat.classification import Classification, Classify
 from serving.chat.context import ChatContext
 from serving.chat.event_log import AGENTS_AUDIENCE
+from serving.chat.history import turn_context
 from serving.chat.rooms import Room
 from serving.chat.store import BotReply
 from serving.chat.support import SupportCase, SupportStatus
@@ -58,10 +59,11 @@ class BotResponder:
         if request is None or request.status is not SupportStatus.BOT:
             return
         history = await ctx.db(ctx.store.customer_turns, room.room_id, request.created_at)
+        # The context training builds for this stored turn (serving/chat/history.py).
+        context = await ctx.db(turn_context, ctx.store.engine, message_id)
         try:
             document = await asyncio.wait_for(
-                kit.classify(text, {"session": {"message_count": len(history)}}),
-                timeout=kit.classify_timeout_s,
+                kit.classify(text, context), timeout=kit.classify_timeout_s
             )
             prediction = Classification.from_document(document)
         except Exception as exc:

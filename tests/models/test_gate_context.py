@@ -33,9 +33,10 @@ def dialogue_examples(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 def test_invariance_on_dialogues_predicts_with_context_and_registers_first_model(
     dialogue_examples: pd.DataFrame,
 ) -> None:
-    splits = [dialogue_examples[dialogue_examples["split"] == s] for s in ("train", "validation")]
-    test = dialogue_examples[dialogue_examples["split"] == "test"]
-    outcome = train_intent_model(resolve(["tfidf_logreg_dialogue"]), *splits, test)
+    train, validation, test = (
+        dialogue_examples[dialogue_examples["split"] == s] for s in ("train", "validation", "test")
+    )
+    outcome = train_intent_model(resolve(["tfidf_logreg_dialogue"]), train, validation, test)
     rules = PromotionRules()
     inputs = gate_inputs(outcome.pipeline, "1", None, None, dialogue_examples, rules, 2000)
 
