@@ -14,10 +14,10 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
+from upath import UPath
 
 from features.sentiment import sentiment
 from features.text_stats import TEXT_STAT_NAMES, text_stats
@@ -80,7 +80,7 @@ class DriftReport:
 
     columns: list[ColumnDrift]
     descriptor_means: dict[str, dict[str, float]]
-    html_path: Path
+    html_path: UPath
 
     @property
     def drifted(self) -> list[str]:
@@ -111,7 +111,7 @@ def run_drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     text_threshold: float,
-    html_path: Path,
+    html_path: UPath,
     distance_threshold: float = 0.1,
 ) -> DriftReport:
     """Compare current with reference (both: text, predicted_intent, confidence, fallback)."""
@@ -145,7 +145,8 @@ def run_drift_report(
             len(unconverged),
         )
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(html_path))
+    # Written by us, not `save_html`, which opens only local file names (REPORTS_DIR may be s3://).
+    html_path.write_text(snapshot.get_html_str(as_iframe=False), encoding="utf-8")
     document = snapshot.dict()
     failed = {
         test["metric_config"]["params"].get("column")

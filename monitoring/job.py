@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from upath import UPath
 
+from models.location import local_folder, read_parquet, refreshed, shown
 from models.registry import IntentRegistry, RegistryConfig
 from models.settings_errors import SettingsProblem, load_settings
 from models.tracking import mlflow_uris
@@ -38,10 +40,11 @@ class MonitoringResult:
     """Where a run's outputs are and what it concluded."""
 
     summary: MonitoringSummary
-    run_dir: Path
-    summary_path: Path
-    report_path: Path
-    index_path: Path
+    # Under REPORTS_DIR: a local folder or an object-store URL (models/location.py).
+    run_dir: UPath
+    summary_path: UPath
+    report_path: UPath
+    index_path: UPath
     mlflow_run_id: str | None
 
     @property
@@ -54,7 +57,7 @@ class MonitoringResult:
         return self.summary.to_document() | {"mlflow_run_id": self.mlflow_run_id}
 
 
-def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path) -> pd.DataFrame:
+def reference_predictions(registry: IntentRegistry, version: str, lake_dir: UPath) -> pd.DataFrame:
     """The champion's held-out test split with the champion's own predictions on it.
 
     The test split, not the training rows: on messages it was fitted to, a model is more
@@ -69,7 +72,7 @@ def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path
                 f"model version {version} has no reference snapshot and {examples} is missing: "
                 "run `make pipeline` to train a version that stores one"
             )
-        reference = pd.read_parquet(examples)
+        reference = read_parquet(examples)
     reference = reference[reference["split"] == "test"][["text", "intent"]]
     # The version itself, not whatever the alias points to by now: one run, one version.
     inference = registry.load_inference(version)
@@ -81,9 +84,13 @@ def reference_predictions(registry: IntentRegistry, version: str, lake_dir: Path
     ).reset_index(drop=True)
 
 
-def _previous_kpis(reports_dir: Path, run_id: str) -> SupportKpis | None:
-    earlier = [p for p in sorted(reports_dir.glob("*/summary.json")) if p.parent.name < run_id]
-    return SupportKpis.from_dict(json.loads(earlier[-1].read_text())["kpis"]) if earlier else None
+def _previous_kpis(reports_dir: UPath, run_id: str) -> SupportKpis | None:
+    runs = sorted(p.parent.name for p in refreshed(reports_dir).glob("*/summary.json"))
+    earlier = [name for name in runs if name < run_id]
+    if not earlier:
+        return None
+    document = json.loads((reports_dir / earlier[-1] / "summary.json").read_text())
+    return SupportKpis.from_dict(document["kpis"])
 
 
 def run_monitoring(
@@ -130,7 +137,7 @@ def run_monitoring(
                 kind=summary.verdict.value,
                 title=f"Intent model {summary.verdict}: version {version}",
                 lines=list(summary.reasons),
-                link=str((run_dir / "index.html").resolve()),
+                link=shown(run_dir / "index.html"),
             ),
         )
     return result
@@ -149,7 +156,7 @@ def artifact_root_for(tracking_uri: str) -> str | None:
 
 
 def _log_to_mlflow(
-    settings: MonitoringSettings, registry_uri: str, summary: MonitoringSummary, run_dir: Path
+    settings: MonitoringSettings, registry_uri: str, summary: MonitoringSummary, run_dir: UPath
 ) -> str:
     import mlflow
 
@@ -186,7 +193,9 @@ def _log_to_mlflow(
                 {"verdict": summary.verdict.value, "model_version": summary.model_version}
             )
             mlflow.log_metrics(metrics)
-            mlflow.log_artifacts(str(run_dir), "report")
+            # MLflow uploads from a local folder: a copy when the reports are in an object store.
+            with local_folder(run_dir) as folder:
+                mlflow.log_artifacts(str(folder), "report")
             return run.info.run_id
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from upath import UPath
+
+from models.location import refreshed
 
 if TYPE_CHECKING:
     from models.registry_records import GateRecord
@@ -143,10 +146,11 @@ def summary_page(summary: MonitoringSummary, previous: SupportKpis | None) -> st
 </main></body></html>"""
 
 
-def index_page(reports_dir: Path) -> str:
-    """A table of every run under reports/, newest first."""
+def index_page(reports_dir: UPath) -> str:
+    """A table of every run under REPORTS_DIR (a folder or an object-store URL), newest first."""
     rows = []
-    for summary_file in sorted(reports_dir.glob("*/summary.json"), reverse=True):
+    found = refreshed(reports_dir).glob("*/summary.json")
+    for summary_file in sorted(found, key=lambda path: path.parent.name, reverse=True):
         summary = json.loads(summary_file.read_text())
         _, ink, paper = VERDICT_WORDS.get(summary["verdict"], VERDICT_WORDS["ok"])
         name = summary_file.parent.name

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.location import Location
 from models.profile import (
     Profile,
     profile_field,
@@ -51,8 +51,9 @@ class MonitoringSettings(BaseSettings):
     mlflow_registry_uri: str | None = _shared(REGISTRY_URI, "mlflow_registry_uri")
     model_name: str = _shared(MODEL_NAME, "model_name")
     experiment: str = "intent-monitoring"
-    lake_dir: Path = _shared(LAKE_DIR, "lake_dir")
-    reports_dir: Path = _shared(REPORTS_DIR, "reports_dir")
+    # Local folders or fsspec URLs (s3://bucket/reports): models/location.py.
+    lake_dir: Location = _shared(LAKE_DIR, "lake_dir")
+    reports_dir: Location = _shared(REPORTS_DIR, "reports_dir")
 
     # The current window: the last `window_hours`, or [window_start, window_end).
     window_hours: float = Field(24.0, gt=0)

@@ -4,10 +4,10 @@ current window, as the pages, MLflow and Dagster read it; `to_document()` is sum
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from upath import UPath
 
 from monitoring.data import CurrentData
 from monitoring.drift_report import ColumnDrift, run_drift_report
@@ -100,8 +100,8 @@ def build_summary(
     reference_accuracy: float | None,
     reference: pd.DataFrame,
     current: CurrentData,
-    run_dir: Path,
-) -> tuple[MonitoringSummary, Path]:
+    run_dir: UPath,
+) -> tuple[MonitoringSummary, UPath]:
     """Every figure of the run, and the Evidently HTML written beside it."""
     reference_sample = _sample(reference, settings.sample_size)
     current_sample = _sample(current.messages, settings.sample_size)

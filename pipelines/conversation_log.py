@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from upath import UPath
 
 from conversations import tables
 from conversations.readers import iter_conversation_jsonl
 from conversations.store_reader import TimeRange, day_summary, iter_store_rows
 from conversations.validation import ValidationResult
+from models.location import read_parquet, refreshed, remove_tree, write_parquet
 from pipelines.partitions import KeyRange, consecutive_ranges, last_key, partition_key, utc_day
 
 logger = logging.getLogger(__name__)
@@ -47,21 +48,28 @@ class PartitionSummary:
 
 
 class LogLake:
-    """Validated rows per daily partition: `<base>/conversation_log/<day>/{kept,quarantined}`."""
+    """Validated rows per daily partition: `<base>/conversation_log/<day>/{kept,quarantined}`.
 
-    def __init__(self, base_dir: Path) -> None:
+    The base is the lake's location (LAKE_DIR): a local folder or an object-store URL.
+    """
+
+    def __init__(self, base_dir: UPath) -> None:
         self.root = base_dir / LOG_FOLDER
 
     def days(self) -> list[str]:
         """Days ingested with rows, oldest first."""
-        if not self.root.is_dir():
+        if not refreshed(self.root).is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "summary.json").is_file())
+        # One listing (a glob), not a request per day on an object store.
+        return sorted(p.parent.name for p in self.root.glob("*/summary.json"))
 
     def summary(self, key: str) -> PartitionSummary | None:
         """The summary of an ingested day, None when it holds nothing."""
-        path = self.root / key / "summary.json"
-        return PartitionSummary(**json.loads(path.read_text())) if path.is_file() else None
+        try:  # one request on an object store, not an existence check and then a read
+            document = (self.root / key / "summary.json").read_text()
+        except FileNotFoundError:
+            return None
+        return PartitionSummary(**json.loads(document))
 
     def fingerprint(self, key: str) -> str:
         """The fingerprint a day was ingested with ("" for a day holding nothing)."""
@@ -71,7 +79,7 @@ class LogLake:
     def write(self, key: str, result: ValidationResult, fingerprint: str) -> PartitionSummary:
         """Store a day's validated rows; a day without rows leaves no folder."""
         folder = self.root / key
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
         reasons = result.quarantined["reason_code"].value_counts()
         summary = PartitionSummary(
             fingerprint,
@@ -82,28 +90,32 @@ class LogLake:
         )
         if result.rows_in == 0:
             return summary
-        folder.mkdir(parents=True)
-        result.kept.to_parquet(folder / "kept.parquet", index=False)
-        result.quarantined.to_parquet(folder / "quarantined.parquet", index=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_parquet(result.kept, folder / "kept.parquet")
+        write_parquet(result.quarantined, folder / "quarantined.parquet")
         # Written last: a day with a summary is complete.
         (folder / "summary.json").write_text(json.dumps(asdict(summary), indent=1))
         return summary
 
     def read(self, name: str) -> pd.DataFrame | None:
         """The union of every ingested day's `kept` or `quarantined` rows, oldest day first."""
-        frames = [pd.read_parquet(self.root / key / f"{name}.parquet") for key in self.days()]
+        frames = [read_parquet(self.root / key / f"{name}.parquet") for key in self.days()]
         frames = [frame for frame in frames if not frame.empty]
         return pd.concat(frames, ignore_index=True) if frames else None
 
 
 class JsonlDayIndex:
-    """Per JSONL file version (path, size, mtime), how many rows each day holds."""
+    """Per JSONL file version (path, size, mtime), how many rows each day holds.
 
-    def __init__(self, base_dir: Path) -> None:
+    The files are local; the index is kept in the lake (a local folder or an object store).
+    """
+
+    def __init__(self, base_dir: UPath) -> None:
         self.path = base_dir / LOG_FOLDER / "_jsonl_days.json"
-        self._entries: dict[str, Any] = (
-            json.loads(self.path.read_text()) if self.path.is_file() else {}
-        )
+        try:
+            self._entries: dict[str, Any] = json.loads(refreshed(self.path).read_text())
+        except FileNotFoundError:
+            self._entries = {}
 
     def days(self, path: Path) -> dict[str, int]:
         """Rows per UTC day (UNDATED for rows without a usable ts), scanning a file once."""
@@ -136,7 +148,7 @@ class LogSources:
 
     jsonl_files: tuple[Path, ...]
     store_url: str | None
-    lake_dir: Path
+    lake_dir: UPath
 
     def fingerprints(self, newest: str | None = None) -> dict[str, str]:
         """Per partition with rows now, the fingerprint of its sources."""

@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
+from upath import UPath
 
 from conversations import banking77, tables
 from conversations.raw_rows import raw_frame
@@ -16,6 +17,7 @@ from conversations.readers import (
     read_conversation_store,
     read_labelled_csv,
 )
+from models.location import location
 from models.registry import IntentRegistry, RegistryConfig
 from models.shared_settings import MAX_TEXT_CHARS
 from monitoring.alerts import Alert, AlertTargets, deliver
@@ -35,7 +37,8 @@ class ConversationSources(dg.ConfigurableResource):
     store_url: str | None = None
     # Longest text kept (MAX_TEXT_CHARS): ingestion quarantines longer rows, the gate checks it.
     max_text_chars: int = MAX_TEXT_CHARS.default
-    # Where the daily partitions of the conversation log and the JSONL day index are kept.
+    # Where the daily partitions of the conversation log and the JSONL day index are kept:
+    # a local folder or an fsspec URL (models/location.py).
     lake_dir: str | None = None
 
     def banking77_csvs(self) -> list[Path]:
@@ -80,10 +83,10 @@ class ConversationSources(dg.ConfigurableResource):
         """Where the conversation log's days are kept."""
         return LogLake(self._lake())
 
-    def _lake(self) -> Path:
+    def _lake(self) -> UPath:
         if self.lake_dir is None:
             raise ValueError("ConversationSources.lake_dir is not set (where the log's days go)")
-        return Path(self.lake_dir)
+        return location(self.lake_dir)
 
     def read_all(self) -> pd.DataFrame:
         """Raw rows of every source, each with its lineage (source, line)."""

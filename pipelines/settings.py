@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from conversations import banking77
+from models.location import Location
 from models.profile import (
     DAGSTER_STORAGE,
     Profile,
@@ -59,7 +60,8 @@ class PipelineSettings(BaseSettings):
     conversation_jsonl_dir: Path = REPO_ROOT / "data" / "incoming"
     # Shared with serving and monitoring: one name and one default (models/shared_settings.py).
     conversation_store_url: str = shared_field(STORE_URL)
-    lake_dir: Path = shared_field(LAKE_DIR)
+    # A local folder or an fsspec URL (s3://bucket/lake): models/location.py.
+    lake_dir: Location = shared_field(LAKE_DIR)
     mlflow_tracking_uri: str = shared_field(TRACKING_URI)
     mlflow_registry_uri: str | None = shared_field(REGISTRY_URI)
     mlflow_artifact_root: str | None = Field(
