@@ -4,7 +4,8 @@ In a dialogue the same words carry different intents ("yes please" agrees to wha
 just offered; "what about the fee?" asks the fee of what the customer came for). The context
 of a turn says what came before (data/README.md, `context.session`):
 
-- `previous_intents`: the intents of the customer's earlier turns, oldest first;
+- `previous_intents`: the intents of the customer's earlier turns, oldest first (the newest
+  MAX_PREVIOUS_INTENTS when filled in from the conversation);
 - `previous_bot_message`: the text of the bot's (or agent's) last message before this turn;
 - `message_count`: how many messages the conversation had before this one (turn position).
 
@@ -37,6 +38,9 @@ _WORD = re.compile(r"\w+")
 MAX_TEXT_WORDS = 8  # paired words per text: short turns are the ambiguous ones
 MAX_BOT_WORDS = 24
 MAX_TURN = 8  # turn positions beyond this look alike
+# The newest earlier intents a context carries: a long-lived room's whole history would outgrow
+# what /predict accepts (serving/inputs.py, 16 KiB) and the features read the newest ones.
+MAX_PREVIOUS_INTENTS = 50
 CUSTOMER = "customer"  # conversations.schema.Speaker.CUSTOMER; features import no schema
 
 
@@ -136,6 +140,7 @@ class DialogueHistory:
         if speaker == CUSTOMER:
             if isinstance(intent, str) and intent:
                 self.intents.append(intent)
+                del self.intents[:-MAX_PREVIOUS_INTENTS]
         else:
             self.bot_message = str(text)
 

@@ -11,6 +11,7 @@ import json
 import pandas as pd
 
 from features.dialogue import (
+    MAX_PREVIOUS_INTENTS,
     DialogueTokens,
     conversation_contexts,
     dialogue_document,
@@ -21,6 +22,7 @@ from models.examples import build_training_examples
 from models.fallback import FallbackPolicy
 from models.inference import IntentInference
 from models.training import fit_and_select, model_input
+from serving.inputs import CONTEXT_MAX_BYTES
 from tests.dialogues import AGREEMENTS, write_dialogues
 
 
@@ -105,3 +107,23 @@ def test_on_single_utterances_the_context_candidate_is_not_fitted():
     assert chosen.name == "tfidf_logreg"
     assert [s.name for s in selection.skipped] == ["tfidf_logreg_dialogue"]
     assert "no training example has conversation context" in selection.skipped[0].reason
+
+
+def test_a_long_conversation_s_context_keeps_the_newest_intents_and_fits_predict():
+    turns = 400
+    frame = pd.DataFrame(
+        {
+            "conversation_id": ["c"] * turns,
+            "turn": range(turns),
+            "speaker": ["customer", "bot"] * (turns // 2),
+            "text": [f"message {n}" for n in range(turns)],
+            "intent": [f"some_rather_long_intent_name_{n}" if n % 2 == 0 else None
+                       for n in range(turns)],
+            "context": ["{}"] * turns,
+        }
+    )  # fmt: skip
+    last = conversation_contexts(frame)[turns - 2]
+    intents = dialogue_state(last).previous_intents
+    assert len(intents) == MAX_PREVIOUS_INTENTS
+    assert intents[-1] == f"some_rather_long_intent_name_{turns - 4}"
+    assert len(last.encode()) <= CONTEXT_MAX_BYTES
