@@ -21,7 +21,7 @@ from pipelines.settings import PipelineSettings
 from tests.dialogues import AGREEMENTS, OPENINGS, THANK_YOU, write_dialogues
 
 pytestmark = pytest.mark.slow
-CANDIDATES = ["tfidf_logreg", "tfidf_linearsvc_calibrated"]
+CANDIDATES = ["tfidf_logreg", "tfidf_logreg_dialogue", "tfidf_linearsvc_calibrated"]
 
 
 def test_multi_turn_jsonl_without_banking77_trains_and_registers_a_champion(
@@ -62,10 +62,13 @@ def test_multi_turn_jsonl_without_banking77_trains_and_registers_a_champion(
     answers = examples[examples["intent"].isin(AGREEMENTS)]
     assert (answers.groupby(answers["text"].str.casefold())["intent"].nunique() > 1).any()
 
+    # The context-aware candidate wins, and the gate asks it with each test turn's context.
+    assert metadata["intent_model"]["candidate"] == "tfidf_logreg_dialogue"
     promotion = metadata["model_promotion"]
     assert promotion["passed"] is True, promotion
     assert promotion["champion"] == "1"
     checks = {check["name"]: check for check in promotion["checks"]}
+    assert checks["invariance"]["passed"], checks["invariance"]
     assert "no floor configured" in checks["accuracy_floor"]["reason"]
     assert checks["beats_baselines"]["passed"]
     assert "word_tfidf_linear" in checks["beats_baselines"]["reason"]
