@@ -119,14 +119,20 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	trap 'kill $$mlflow_pid 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
+# Most tests wait on a server of their own, so pytest-xdist runs two files at once (a 2-core
+# machine's second core idled). loadfile keeps a file's tests and module fixtures on one worker;
+# files start longest first (tests/scheduling.py). PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 # A type error fails the tests before pytest starts (typecheck: mypy, below).
 test: $(STAMP) system-deps typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_XDIST)
 
 # The inner loop: everything but the end-to-end tests marked @pytest.mark.slow.
 .PHONY: test-fast
 test-fast: $(STAMP) system-deps typecheck
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(PYTEST_XDIST) -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

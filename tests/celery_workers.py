@@ -75,7 +75,7 @@ def running_redis(root: Path) -> Iterator[str]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: the other xdist worker may be busy
         while True:
             try:
                 redis.Redis.from_url(url).ping()

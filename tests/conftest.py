@@ -19,26 +19,18 @@ from models.registry import IntentRegistry
 from models.splits import assign_splits
 from models.tracking import log_and_register
 from models.training import train_intent_model
-from tests import orphans
+from tests import scheduling
 from tests.mlflow_server import MlflowServer, running_mlflow_server
+from tests.orphans import no_process_left_running  # noqa: F401  (session-wide, autouse)
 from tests.postgres import PostgresServer, start_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def no_process_left_running():
-    """Fail the run if a server, broker or browser the suite started outlives it.
-
-    Set up before every other fixture, torn down after all of them; see tests/orphans.py.
-    """
-    session = orphans.begin()
-    yield
-    left = orphans.finish(session)
-    if left:
-        pytest.fail(
-            "processes the test session left running (now killed):\n" + "\n".join(map(str, left))
-        )
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On xdist's workers (`make test`), the longest files first: see tests/scheduling.py."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        scheduling.longest_files_first(items)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ uvicorn worker is a child of `mlflow server`) with `serving.process_tree`.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving.process_tree import stop_tree, wait_ready
+from tests.ports import free_port
 
 _HEALTH_TIMEOUT_S = 2.0
 
@@ -50,13 +50,6 @@ class MlflowServer:
     def stop(self) -> None:
         """Stop the server's whole process tree and check its port is free (idempotent)."""
         stop_tree(self.process, port=self.port)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 import psutil
+import pytest
 
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 # What the suite starts: BentoML arbiters and workers, Redis, MLflow, Dagster, the Playwright
@@ -125,3 +126,19 @@ def finish(session: SessionProcesses, grace_s: float = 15.0) -> list[Leftover]:
     psutil.wait_procs(alive, timeout=grace_s)
     reap_zombie_children()
     return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_running():
+    """Fail the run if a server, broker or browser the suite started outlives it.
+
+    Set up before every other fixture, torn down after all of them. tests/conftest.py imports it;
+    under pytest-xdist every worker is a pytest process of its own and runs it for itself.
+    """
+    session = begin()
+    yield
+    left = finish(session)
+    if left:
+        pytest.fail(
+            "processes the test session left running (now killed):\n" + "\n".join(map(str, left))
+        )

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from tests.ports import free_port
+
 logger = logging.getLogger(__name__)
 
 SERVICE_USER = "postgres"  # the Debian package's system user
@@ -37,13 +39,6 @@ def postgres_bin_dir() -> Path | None:
     # Debian keeps the server binaries off PATH, in /usr/lib/postgresql/<major>/bin.
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(candidates[-1]).parent if candidates else None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def port_open(port: int) -> bool:

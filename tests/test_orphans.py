@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import psutil
 
 from serving.process_tree import port_listeners
 from tests import orphans
-from tests.serving.conftest import free_port
+from tests.ports import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _redis(directory: Path, *extra: str) -> tuple[list[str], int]:
@@ -57,3 +60,44 @@ def test_processes_outside_the_session_are_not_counted(tmp_path):
         for process in (before, other_session):
             process.kill()
             process.wait(timeout=10)
+
+
+LEAKS_A_SERVER = """
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.ports import free_port
+
+
+def test_leaves_a_redis_running(tmp_path):
+    port = free_port()
+    Path({port_file!r}).write_text(str(port))
+    command = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--daemonize", "yes", "--dir", str(tmp_path)]
+    subprocess.run(command, check=True)
+"""
+
+
+def test_a_server_left_by_an_xdist_worker_fails_the_run(tmp_path):
+    # `make test` runs xdist workers: each is a pytest process of its own, its own subreaper,
+    # and checks its own leftovers. The file that leaks may run on either worker.
+    port_file = tmp_path / "port"
+    (tmp_path / "test_leaks.py").write_text(LEAKS_A_SERVER.format(port_file=str(port_file)))
+    (tmp_path / "test_clean.py").write_text("def test_nothing():\n    pass\n")
+    plugins = ["-p", "no:cacheprovider", "-p", "tests.orphans"]  # the suite's own fixture
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *plugins, "-n", "2", "--dist", "loadfile", tmp_path],
+        cwd=REPO_ROOT,
+        env=os.environ | {"PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    port = int(port_file.read_text())
+    assert done.returncode == 1, output
+    assert "processes the test session left running (now killed)" in output, output
+    assert f"redis-server 127.0.0.1:{port}" in output and "[gw" in output, output
+    assert "2 passed, 1 error" in output, output
+    assert not port_listeners(port)

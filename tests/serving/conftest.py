@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,12 @@ from models.registry import IntentRegistry, RegistryConfig
 from serving.launch import is_ready
 from serving.process_tree import ServerStartError, StoppedTree, stop_tree, tree, wait_ready
 from tests.conftest import register_version
+from tests.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "test-admin-key"
 CHAT_SECRET = "test-chat-secret-that-is-long-enough-for-hs256"
 FEEDBACK_KEY_NAME, FEEDBACK_KEY = "chat-backend", "test-feedback-key-0123456789"
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

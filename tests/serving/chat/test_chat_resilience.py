@@ -38,7 +38,7 @@ def redis_url(tmp_path_factory):
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # generous: the other xdist worker may be busy
     while True:
         try:
             redis.Redis.from_url(url).ping()
