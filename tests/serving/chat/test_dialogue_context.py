@@ -14,28 +14,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
 
-from conversations.readers import read_conversation_jsonl, read_conversation_store
+from conversations.readers import read_conversation_store
 from conversations.validation import validate_messages
-from models.candidates import resolve
 from models.examples import build_training_examples
 from models.fallback import FallbackPolicy
 from models.inference import IntentInference
-from models.training import train_intent_model
 from serving.chat.history import turn_context
 from serving.chat.hub import ChatHub
-from serving.chat.settings import REPO_ROOT, ChatSettings
+from serving.chat.settings import ChatSettings
 from serving.chat.store import ChatStore
-from tests.dialogues import NEEDS, write_dialogues
 from tests.serving.chat.conftest import token
+from tests.serving.chat.dialogue_model import (
+    AGREED,
+    OPENINGS,
+    dialogue_catalogue,
+    dialogue_examples,
+    train_dialogue_model,
+)
 from tests.serving.chat.test_hub import receive_until
 from tests.serving.conftest import CHAT_SECRET
-
-OPENINGS = {"lost": "i lost my card yesterday", "refund": "i want my money back for the shoes"}
 
 
 class RecordingModel:
@@ -53,30 +54,14 @@ class RecordingModel:
 
 @pytest.fixture(scope="module")
 def dialogue_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    path: Path = tmp_path_factory.mktemp("dialogues") / "dialogues.jsonl"
-    write_dialogues(path, conversations=600)
-    kept = validate_messages(read_conversation_jsonl(path), 2000).kept
-    examples = build_training_examples(kept, test_fraction=0.2, validation_fraction=0.1, seed=0)
-    train, validation, test = (
-        examples[examples["split"] == s] for s in ("train", "validation", "test")
-    )
-    return train_intent_model(resolve(["tfidf_logreg_dialogue"]), train, validation, test).pipeline
-
-
-def _catalogue(folder: Path) -> Path:
-    """The bot says what the corpus's bot says: each need's offer, then "Done"."""
-    replies = yaml.safe_load((REPO_ROOT / "data" / "responses.yaml").read_text("utf-8"))
-    replies |= {need.intent: [need.offer] for need in NEEDS}
-    replies |= {need.agree: ["Done. Anything else?"] for need in NEEDS}
-    path = folder / "responses.yaml"
-    path.write_text(yaml.safe_dump(replies), encoding="utf-8")
-    return path
+    examples = dialogue_examples(tmp_path_factory.mktemp("dialogues"))
+    return train_dialogue_model(examples).pipeline
 
 
 def _app(store_url: str, model: RecordingModel) -> Starlette:
     folder = Path(store_url.removeprefix("sqlite:///")).parent
     settings = ChatSettings(
-        jwt_secret=CHAT_SECRET, store_url=store_url, responses_path=_catalogue(folder)
+        jwt_secret=CHAT_SECRET, store_url=store_url, responses_path=dialogue_catalogue(folder)
     )
     hub = ChatHub(settings, model)
 
@@ -125,7 +110,7 @@ def test_yes_please_is_classified_in_its_conversation_with_the_training_context(
     opened = {name: turns[name][0][1]["intent"] for name in OPENINGS}
     agreed = {name: turns[name][1][1]["intent"] for name in OPENINGS}
     assert opened == {"lost": "report_lost_card", "refund": "request_refund"}
-    assert agreed == {"lost": "confirm_block", "refund": "confirm_refund"}
+    assert agreed == AGREED
 
     sent = dict(zip([m for pair in turns.values() for m, _ in pair], model.asked, strict=True))
     answer_id = turns["lost"][1][0]
