@@ -20,10 +20,10 @@ import pytest
 
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 # What the suite starts: BentoML arbiters and workers, Redis, MLflow, Dagster, the Playwright
-# driver and Chromium, PostgreSQL, uvicorn, the APScheduler runner and the Celery workers.
+# driver and Chromium, PostgreSQL, uvicorn, the APScheduler runner, the Celery workers and moto.
 STARTED_BY_THE_SUITE = re.compile(
     r"bentoml|_bentoml_impl|redis-server|mlflow|dagster|chrom|playwright|postgres|uvicorn"
-    r"|pipelines\.scheduler|celery"
+    r"|pipelines\.scheduler|celery|moto"
 )
 
 

@@ -32,6 +32,7 @@ from monitoring.replay import replay_traffic
 from pipelines.conversation_log import plan_ingestion
 from pipelines.resources import ConversationSources
 from tests.conftest import write_slice
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 BUCKET = "supportloop"
@@ -42,16 +43,10 @@ CREDENTIALS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture()
 def s3_endpoint() -> Iterator[str]:
     """A moto S3 server on a free port with an empty bucket; stopped (and waited for) after."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
