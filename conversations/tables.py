@@ -5,7 +5,9 @@ SQLite by default, any SQLAlchemy URL (e.g. PostgreSQL) in production.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import sqlalchemy as sa
 
 logger = logging.getLogger(__name__)
 metadata = sa.MetaData()
+# The PostgreSQL advisory lock that serialises schema set-up across processes (any fixed int64).
+SCHEMA_LOCK_KEY = 0x5350_4C4F_4F50  # "SPLOOP"
 
 # Row ids that grow with traffic: 64-bit on PostgreSQL (a 32-bit SERIAL runs out after 2.1 billion
 # rows, under a year of busy chat), plain INTEGER on SQLite, whose rowid is 64-bit already and
@@ -170,11 +174,29 @@ def create_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
-    _add_missing_columns(engine)
-    _widen_short_columns(engine)
-    _migrate_open_request_index(engine)
+    with _schema_lock(engine):
+        metadata.create_all(engine)
+        _add_missing_columns(engine)
+        _widen_short_columns(engine)
+        _migrate_open_request_index(engine)
     return engine
+
+
+@contextlib.contextmanager
+def _schema_lock(engine: sa.Engine) -> Iterator[None]:
+    # Workers, replicas and the pipeline start on one fresh PostgreSQL database at once: two
+    # CREATE TABLEs of one name collide in pg_type (a UniqueViolation, not "already exists"), so
+    # the first to start creates and upgrades the schema while the others wait, then find it
+    # done. SQLite serialises DDL on its file lock already.
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(sa.select(sa.func.pg_advisory_lock(SCHEMA_LOCK_KEY)))
+        try:
+            yield
+        finally:
+            connection.execute(sa.select(sa.func.pg_advisory_unlock(SCHEMA_LOCK_KEY)))
 
 
 def _add_missing_columns(engine: sa.Engine) -> None:

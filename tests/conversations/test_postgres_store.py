@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -29,6 +30,33 @@ def test_create_engine_makes_every_table_on_postgres(postgres_url: str) -> None:
         assert set(tables.metadata.tables) <= present
         # A second start on the same database finds everything there and changes nothing.
         tables.create_engine(postgres_url).dispose()
+    finally:
+        engine.dispose()
+
+
+def test_processes_starting_at_once_on_a_fresh_database_all_start(postgres_url: str) -> None:
+    # Two serving workers and the pipeline meeting an empty database: every CREATE TABLE raced
+    # (pg_type UniqueViolation) and all but one process failed to start.
+    starters = 4
+    barrier = threading.Barrier(starters)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            tables.create_engine(postgres_url).dispose()
+        except BaseException as exc:  # every failure is the finding
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(starters)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    engine = sa.create_engine(postgres_url)
+    try:
+        assert set(tables.metadata.tables) <= set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
 
