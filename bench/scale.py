@@ -236,9 +236,10 @@ def table(results: list[SizeResult]) -> str:
     base = results[0].full.wall_s / results[0].messages
     lines = [
         "| messages | generate s | full s (ingest / train) | full CPU s "
-        "| full peak RSS MB (tree / largest) | +1 % s (ingest / train) | +1 % peak RSS MB "
-        "| +1 % / full (ingest) | s per 1k msgs | vs smallest |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| full peak RSS MB (tree / largest) | +1 % s (ingest / train) | +1 % CPU s "
+        "| +1 % peak RSS MB | +1 % / full (ingest) | +1 % / full CPU | s per 1k msgs "
+        "| vs smallest |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         full, inc = r.full, r.incremental
@@ -248,9 +249,10 @@ def table(results: list[SizeResult]) -> str:
             f"| {r.messages:,}{failed} | {r.generate_s:.1f} "
             f"| {full.wall_s:.1f} ({full.ingest_s:.1f} / {full.train_s:.1f}) | {full.cpu_s:.1f} "
             f"| {full.tree_rss_mb:.0f} / {full.max_process_rss_mb:.0f} "
-            f"| {inc.wall_s:.1f} ({inc.ingest_s:.1f} / {inc.train_s:.1f}) "
+            f"| {inc.wall_s:.1f} ({inc.ingest_s:.1f} / {inc.train_s:.1f}) | {inc.cpu_s:.1f} "
             f"| {inc.tree_rss_mb:.0f} | {inc.wall_s / full.wall_s:.2f}× "
             f"({inc.ingest_s / max(full.ingest_s, 1e-9):.2f}×) "
+            f"| {inc.cpu_s / max(full.cpu_s, 1e-9):.2f}× "
             f"| {1000 * per_message:.2f} | {per_message / base:.2f}× |"
         )
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from monitoring.data import count_labels_since
 from monitoring.settings import MonitoringSettings
 from pipelines.conversation_log import plan_ingestion
 from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
+from pipelines.retraining import RETRAIN_TAG
 
 # The run coordinator's concurrency limits count runs by this tag (deploy/dagster/dagster.yaml).
 RUN_KIND_TAG = "supportloop/run-kind"
@@ -133,6 +134,8 @@ def drift_retraining_sensor(
         tags={
             "trigger": f"monitoring verdict {verdict}",
             "new_labels": str(labels),
+            # The drift asked for it: retrain however few examples changed (models/retraining.py).
+            RETRAIN_TAG: f"monitoring verdict {verdict}, {labels} new labels",
             **ingestion_tags(sources),
         },
     )

@@ -20,17 +20,27 @@ from models.promotion import PromotionRules, decide_promotion
 from models.promotion_state import apply_pending, record_decision
 from models.recovery import recover
 from models.registry import CHALLENGER, TAG_GATE, IntentRegistry
+from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, plain
 from models.selection import SelectionBudget
 from models.tracking import log_and_register
 from models.training import train_intent_model
 from monitoring.alerts import gate_failure_alert
 from pipelines.metadata import png_markdown
 from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
+from pipelines.retraining import (
+    TAG_TRAINING_CONFIG,
+    forced_reasons,
+    kept_version_result,
+    last_trained,
+    log_index,
+)
 
 GROUP = "training"
 # Bump when training code changes in a way that should invalidate reuse of a registered version.
 TRAINING_CODE_VERSION = "1"
 FINGERPRINT_COLUMNS = ("message_id", "text", "context", "intent", "split")
+# When to retrain, not what to train: left out of the fingerprint and the configuration digest.
+RETRAIN_FIELDS = {"force_retrain", "retrain_min_new_examples", "retrain_min_new_fraction"}
 
 
 class TrainingConfig(dg.Config):
@@ -42,6 +52,23 @@ class TrainingConfig(dg.Config):
     # Unset: TRAIN_SELECTION_MAX_EXAMPLES / TRAIN_SELECTION_SECONDS (models/selection.py).
     selection_max_examples: int | None = None
     selection_budget_s: float | None = None
+    # The retrain rule (models/retraining.py). Unset: TRAIN_MIN_NEW_EXAMPLES/_FRACTION.
+    force_retrain: bool = False
+    retrain_min_new_examples: int | None = None
+    retrain_min_new_fraction: float | None = None
+
+    def retrain_policy(self) -> RetrainPolicy:
+        """The retrain thresholds: this run's config over the environment's."""
+        chosen: dict[str, Any] = {
+            "min_new_examples": self.retrain_min_new_examples,
+            "min_new_fraction": self.retrain_min_new_fraction,
+        }
+        return RetrainPolicy(**{k: v for k, v in chosen.items() if v is not None})
+
+    def digest(self) -> str:
+        """What to train (search space, calibration, code version), not when: for the rule."""
+        payload = f"{self.model_dump_json(exclude=RETRAIN_FIELDS)}|{TRAINING_CODE_VERSION}"
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def selection_budget(self) -> SelectionBudget:
         """The search's sample size and seconds: this run's config over the environment's."""
@@ -64,22 +91,13 @@ def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
         examples[name] if name in examples else pd.Series(None, index=examples.index)
         for name in FINGERPRINT_COLUMNS
     ]
-    rows = sorted(
-        json.dumps([_plain(value) for value in row]) for row in zip(*columns, strict=True)
-    )
+    rows = sorted(json.dumps([plain(value) for value in row]) for row in zip(*columns, strict=True))
     for row in rows:
         digest.update(f"{row}\n".encode())
-    digest.update(f"{config.model_dump_json()}|{TRAINING_CODE_VERSION}".encode())
+    digest.update(
+        f"{config.model_dump_json(exclude=RETRAIN_FIELDS)}|{TRAINING_CODE_VERSION}".encode()
+    )
     return digest.hexdigest()[:24]
-
-
-def _plain(value: Any) -> str | None:
-    """An example's field as text for the fingerprint (None, NaN and "" are all absent)."""
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    if value is None or pd.isna(value) or value == "":
-        return None
-    return str(value)
 
 
 def _splits(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -137,6 +155,17 @@ def intent_model(
                 "macro_f1": described.metrics.get("macro_f1"),
             },
         )
+    index = ExampleIndex.from_examples(training_examples)
+    decision = decide_retrain(
+        config.retrain_policy(),
+        index,
+        config.digest(),
+        last_trained(registry),
+        forced_reasons(config.force_retrain, context.run.tags),
+    )
+    context.log.info("retrain rule: %s", decision.reason)
+    if not decision.retrain:
+        return kept_version_result(registry, decision)
     candidates = resolve(config.candidates)
     train, validation, test = _splits(training_examples)
     budget = config.selection_budget()
@@ -164,9 +193,15 @@ def intent_model(
             "selection_examples": outcome.selection_examples,
             "skipped_candidates": "; ".join(s.reason for s in outcome.skipped)[:500] or "none",
         },
-        run_tags={"dagster.run_id": context.run.run_id, "dagster.asset": "intent_model"},
+        run_tags={
+            "dagster.run_id": context.run.run_id,
+            "dagster.asset": "intent_model",
+            TAG_TRAINING_CONFIG: config.digest(),
+        },
         reference=pd.concat([train, validation, test]),  # snapshot + one MLflow Dataset each
     )
+    if version.run_id is not None:
+        log_index(registry, version.run_id, index)
     run_link = _run_link(mlflow_registry, registry, version.run_id)
     if not run_link:
         context.log.warning("version %s names no MLflow run: no run link", version.version)
@@ -191,6 +226,7 @@ def intent_model(
         metadata={
             "version": str(version.version),
             "reused": False,
+            **decision.metadata(),
             "candidate": outcome.candidate.name,
             "test_accuracy": outcome.test["accuracy"],
             "macro_f1": outcome.test["macro_f1"],
@@ -262,10 +298,16 @@ def model_promotion(
         if finished is not None:
             context.log.warning("finished the interrupted promotion of %s: %s", version, finished)
         champion = registry.version_by_alias("champion")
-        context.log.info("version %s was already judged; nothing to decide", version)
+        # A version the retrain rule kept says why no new one was trained.
+        reason = intent_model.get("retrain_reason") or f"version {version} was already judged"
+        context.log.info("nothing to decide: %s", reason)
         return dg.MaterializeResult(
             value={"version": version, "decided": False},
-            metadata={"decided": False, "champion": champion.version if champion else "none"},
+            metadata={
+                "decided": False,
+                "reason": reason,
+                "champion": champion.version if champion else "none",
+            },
         )
     registry.set_alias(CHALLENGER, version)
     faults.reached(Boundary.CHALLENGER_SET)

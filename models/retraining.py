@@ -1,0 +1,200 @@
+"""When a training run retrains: the retrain rule (pure: no MLflow, no Dagster).
+
+A run that brings a little new labelled data does not retrain on the union and run the gate
+again: it keeps the current model until the examples have changed enough since the version the
+last model was trained on. "Changed" counts new, relabelled and removed examples, compared
+example by example (`ExampleIndex`: a digest of each example's text, context and intent, keyed
+by its message) with the index that version's MLflow run logged. The split is left out of the
+digest: validation is re-drawn among the rest when data arrives (models/splits.py), which is not
+new data.
+
+Retraining happens when any of these holds, first match wins (the reason is reported):
+
+1. it is forced: a run config flag or tag, or the drift sensor's request (pipelines/automation.py);
+2. there is no model version yet, or the last one has no example index (older runs);
+3. the training configuration (or training code version) differs from the last version's;
+4. the change reaches both `min_new_examples` and `min_new_fraction` of the last version's
+   examples (TRAIN_MIN_NEW_EXAMPLES, TRAIN_MIN_NEW_FRACTION; 0 leaves a threshold out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What identifies an example and what is its content, for the index.
+KEY_COLUMN = "message_id"
+CONTENT_COLUMNS = ("text", "context", "intent")
+
+
+class RetrainPolicy(BaseSettings):
+    """How much the labelled examples must change before a run retrains.
+
+    TRAIN_MIN_NEW_EXAMPLES and TRAIN_MIN_NEW_FRACTION; both must be reached. A training run's
+    config (`ops.intent_model.config`) overrides them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRAIN_", frozen=True)
+
+    min_new_examples: int = Field(default=20, ge=0)
+    min_new_fraction: float = Field(default=0.05, ge=0, le=1)
+
+    def describe(self) -> str:
+        """The thresholds as the skip reason names them."""
+        return f"threshold ≥ {self.min_new_examples} and ≥ {self.min_new_fraction:.1%}"
+
+
+def plain(value: Any) -> str | None:
+    """An example's field as text (None, NaN and "" are all absent; dicts in key order)."""
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    if value is None or pd.isna(value) or value == "":
+        return None
+    return str(value)
+
+
+def column(examples: pd.DataFrame, name: str) -> pd.Series:
+    """A column of the examples, or an all-absent one when they lack it."""
+    return examples[name] if name in examples else pd.Series(None, index=examples.index)
+
+
+@dataclass(frozen=True)
+class ExampleIndex:
+    """Each example's content digest by its key (message id; the text when it has none)."""
+
+    digests: Mapping[str, str]
+
+    @classmethod
+    def from_examples(cls, examples: pd.DataFrame) -> ExampleIndex:
+        """The index of a training examples frame."""
+        keys = column(examples, KEY_COLUMN)
+        texts = column(examples, "text")
+        content = zip(*(column(examples, name) for name in CONTENT_COLUMNS), strict=True)
+        digests = {}
+        for key, text, row in zip(keys, texts, content, strict=True):
+            identity = plain(key)
+            name = f"message:{identity}" if identity else f"text:{plain(text)}"
+            payload = json.dumps([plain(value) for value in row]).encode()
+            digests[name] = hashlib.blake2b(payload, digest_size=8).hexdigest()
+        return cls(digests)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Two columns, key and digest: how a training run stores it."""
+        return pd.DataFrame({"key": list(self.digests), "digest": list(self.digests.values())})
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> ExampleIndex:
+        """The index `to_frame` stored."""
+        return cls(dict(zip(frame["key"], frame["digest"], strict=True)))
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+
+@dataclass(frozen=True)
+class ExampleChange:
+    """How the examples differ from a version's: counts of each kind of change."""
+
+    new: int
+    relabelled: int  # same message, different text, context or intent
+    removed: int
+    base_size: int
+
+    @property
+    def changed(self) -> int:
+        """Every example that differs."""
+        return self.new + self.relabelled + self.removed
+
+    @property
+    def fraction(self) -> float:
+        """Changed examples as a share of the version's examples."""
+        return self.changed / max(self.base_size, 1)
+
+    def describe(self) -> str:
+        """E.g. `101 changed labelled examples (1.0 %: 101 new, 0 relabelled, 0 removed)`."""
+        return (
+            f"{self.changed} changed labelled examples ({self.fraction:.1%}: {self.new} new, "
+            f"{self.relabelled} relabelled, {self.removed} removed)"
+        )
+
+
+def compare(base: ExampleIndex, current: ExampleIndex) -> ExampleChange:
+    """What changed from `base` (a version's examples) to `current`."""
+    old, now = base.digests, current.digests
+    new = sum(1 for key in now if key not in old)
+    removed = sum(1 for key in old if key not in now)
+    relabelled = sum(1 for key, digest in now.items() if key in old and old[key] != digest)
+    return ExampleChange(new, relabelled, removed, len(old))
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    """What the last version was trained on, as its run recorded it (None: not recorded)."""
+
+    version: str
+    index: ExampleIndex | None
+    config_digest: str | None
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    """Whether to retrain, why, and against which version the change was counted."""
+
+    retrain: bool
+    reason: str
+    base_version: str | None = None
+    change: ExampleChange | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """Flat values for asset metadata and logs."""
+        counts: dict[str, Any] = {}
+        if self.change is not None:
+            counts = {
+                "new_examples": self.change.new,
+                "relabelled_examples": self.change.relabelled,
+                "removed_examples": self.change.removed,
+                "changed_fraction": round(self.change.fraction, 4),
+            }
+        return {
+            "retrained": self.retrain,
+            "retrain_reason": self.reason,
+            "base_version": self.base_version or "none",
+            **counts,
+        }
+
+
+def decide_retrain(
+    policy: RetrainPolicy,
+    current: ExampleIndex,
+    config_digest: str,
+    last: TrainedVersion | None,
+    forced: Iterable[str] = (),
+) -> RetrainDecision:
+    """The retrain rule (module docstring) for the current examples and configuration."""
+    if reasons := [reason for reason in forced if reason]:
+        base = last.version if last else None
+        return RetrainDecision(True, "forced: " + "; ".join(reasons), base)
+    if last is None:
+        return RetrainDecision(True, "no model version yet: training the first")
+    if last.index is None:
+        return RetrainDecision(
+            True, f"version {last.version} recorded no example index: retraining", last.version
+        )
+    change = compare(last.index, current)
+    if last.config_digest != config_digest:
+        reason = f"training configuration changed since version {last.version}"
+        return RetrainDecision(True, reason, last.version, change)
+    enough = (
+        change.changed >= max(policy.min_new_examples, 1)
+        and change.fraction >= policy.min_new_fraction
+    )
+    verdict = "retraining" if enough else "keeping it"
+    reason = f"{change.describe()} since version {last.version}; {policy.describe()}: {verdict}"
+    return RetrainDecision(enough, reason, last.version, change)

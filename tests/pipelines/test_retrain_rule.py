@@ -1,0 +1,121 @@
+"""The retrain rule in the training job: a little new data keeps the model, enough retrains.
+
+Real Dagster, MLflow (SQLite) and the conversation log, on a six-intent slice of Banking77.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from models.registry import IntentRegistry, RegistryConfig
+from pipelines import cli
+from pipelines.definitions import build_definitions
+from pipelines.retraining import RETRAIN_TAG
+from pipelines.settings import PipelineSettings
+from tests.conftest import write_slice
+
+pytestmark = pytest.mark.slow
+TRAINING = {"intent_model": {"config": {"candidates": ["tfidf_logreg"]}}}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, small_slice, banking77_train):
+    root = tmp_path_factory.mktemp("retrain")
+    (root / "incoming").mkdir()
+    settings = PipelineSettings(
+        banking77_dir=write_slice(small_slice, root / "banking77"),
+        labelled_csv_paths=[],
+        conversation_jsonl_dir=root / "incoming",
+        conversation_store_url=f"sqlite:///{root / 'store.db'}",
+        lake_dir=root / "lake",
+        mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        mlflow_registry_uri=f"sqlite:///{root / 'mlflow.db'}",
+        mlflow_artifact_root=str(root / "artifacts"),
+    )
+    unseen = banking77_train[banking77_train["category"].isin(small_slice["category"].unique())]
+    unseen = unseen[~unseen["text"].isin(small_slice["text"])].reset_index(drop=True)
+    (root / "dagster_home").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "dagster_home")) as instance:
+        yield {"settings": settings, "instance": instance, "unseen": unseen}
+
+
+def _add_messages(settings: PipelineSettings, name: str, rows: pd.DataFrame) -> None:
+    """Labelled customer turns, one conversation each, in a new JSONL file."""
+    lines = [
+        json.dumps(
+            {
+                "message_id": f"{name}-{i}",
+                "conversation_id": f"{name}-conv-{i}",
+                "turn": 0,
+                "ts": "2026-11-25T09:00:00Z",
+                "speaker": "customer",
+                "text": row.text,
+                "intent": row.category,
+                "label_source": "agent",
+            }
+        )
+        for i, row in enumerate(rows.itertuples())
+    ]
+    Path(settings.conversation_jsonl_dir, f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _run(workspace: dict[str, Any], tags: dict[str, str] | None = None) -> dict[str, Any]:
+    job = build_definitions(workspace["settings"]).resolve_job_def("training_job")
+    result = job.execute_in_process(
+        instance=workspace["instance"], run_config={"ops": TRAINING}, tags=tags
+    )
+    assert result.success
+    return cli.materialization_metadata(result)
+
+
+def _versions(settings: PipelineSettings) -> list[str]:
+    uri = settings.mlflow_tracking_uri
+    registry = IntentRegistry(RegistryConfig(uri, settings.mlflow_registry_uri))
+    return [str(v.version) for v in registry.versions()]
+
+
+def test_a_few_new_examples_keep_the_model_with_the_reason_and_enough_retrain(workspace):
+    settings, unseen = workspace["settings"], workspace["unseen"]
+    first = _run(workspace)
+    assert first["intent_model"]["retrained"] is True
+    assert first["intent_model"]["retrain_reason"] == "no model version yet: training the first"
+
+    _add_messages(settings, "few", unseen.iloc[:5])  # 5 of ~245 examples: 2 %
+    kept = _run(workspace)
+    model = kept["intent_model"]
+    assert model["retrained"] is False and model["reused"] is True
+    assert model["version"] == "1" and model["new_examples"] == 5
+    assert model["retrain_reason"].startswith("5 changed labelled examples (2.")
+    assert "since version 1; threshold ≥ 20 and ≥ 5.0%: keeping it" in model["retrain_reason"]
+    assert kept["model_promotion"]["decided"] is False
+    assert kept["model_promotion"]["reason"] == model["retrain_reason"]
+    assert _versions(settings) == ["1"]
+
+    _add_messages(settings, "many", unseen.iloc[5:65])  # 65 new since version 1
+    retrained = _run(workspace)
+    assert retrained["intent_model"]["retrained"] is True
+    assert retrained["intent_model"]["version"] == "2"
+    assert retrained["intent_model"]["new_examples"] == 65
+    assert retrained["model_promotion"]["decided"] is True
+    assert _versions(settings) == ["2", "1"]
+
+
+def test_a_retrain_request_retrains_however_little_changed(workspace):
+    settings, unseen = workspace["settings"], workspace["unseen"]
+    _add_messages(settings, "one", unseen.iloc[65:66])
+    request = {RETRAIN_TAG: "monitoring verdict drift, 1 new labels"}  # as the drift sensor tags
+
+    forced = _run(workspace, tags=request)
+
+    model = forced["intent_model"]
+    assert model["retrained"] is True and model["version"] == "3"
+    assert model["retrain_reason"] == (
+        "forced: run tag supportloop/retrain=monitoring verdict drift, 1 new labels"
+    )
+    assert _versions(settings) == ["3", "2", "1"]
