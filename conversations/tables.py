@@ -73,6 +73,15 @@ predictions = sa.Table(
     sa.Column("polarity", sa.Float),
     sa.Column("subjectivity", sa.Float),
     sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+    # Where the prediction was asked for ("chat", "http"; NULL in stores older than this
+    # column, all of them chat). HTTP predictions have no `messages` row: their text (or only
+    # its SHA-256, per SERVING_RECORD_TEXT) and request metadata live here.
+    sa.Column("channel", sa.String(32), index=True),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("text", sa.Text),
+    sa.Column("text_sha256", sa.String(64)),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("session_id", sa.String(128)),
 )
 
 

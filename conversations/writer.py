@@ -58,6 +58,12 @@ class PredictionRecord:
     ts: datetime
     polarity: float | None = None
     subjectivity: float | None = None
+    channel: str | None = None
+    latency_ms: float | None = None
+    text: str | None = None
+    text_sha256: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,19 +111,36 @@ def insert_message(connection: sa.Connection, message: MessageRecord) -> None:
 
 def insert_prediction(connection: sa.Connection, prediction: PredictionRecord) -> None:
     """Write one prediction row."""
-    connection.execute(
-        sa.insert(tables.predictions).values(
-            message_id=prediction.message_id,
-            intent=prediction.intent,
-            confidence=float(prediction.confidence),
-            fallback=bool(prediction.fallback),
-            model_name=prediction.model_name,
-            model_version=prediction.model_version,
-            polarity=prediction.polarity,
-            subjectivity=prediction.subjectivity,
-            ts=prediction.ts,
+    connection.execute(sa.insert(tables.predictions).values(_prediction_row(prediction)))
+
+
+def insert_predictions(connection: sa.Connection, predictions: Sequence[PredictionRecord]) -> int:
+    """Write many prediction rows in one statement; returns how many."""
+    if predictions:
+        connection.execute(
+            sa.insert(tables.predictions), [_prediction_row(record) for record in predictions]
         )
-    )
+    return len(predictions)
+
+
+def _prediction_row(prediction: PredictionRecord) -> dict[str, Any]:
+    return {
+        "message_id": prediction.message_id,
+        "intent": prediction.intent,
+        "confidence": float(prediction.confidence),
+        "fallback": bool(prediction.fallback),
+        "model_name": prediction.model_name,
+        "model_version": prediction.model_version,
+        "polarity": prediction.polarity,
+        "subjectivity": prediction.subjectivity,
+        "ts": prediction.ts,
+        "channel": prediction.channel,
+        "latency_ms": prediction.latency_ms,
+        "text": prediction.text,
+        "text_sha256": prediction.text_sha256,
+        "user_id": prediction.user_id,
+        "session_id": prediction.session_id,
+    }
 
 
 def insert_label(connection: sa.Connection, label: LabelRecord) -> int:

@@ -71,6 +71,7 @@ def replay_traffic(
                     polarity=sentiment.get("polarity"),
                     subjectivity=sentiment.get("subjectivity"),
                     ts=ts,
+                    channel="replay",
                 ),
             )
             escalated = bool(handed_off[position]) if handed_off is not None else False

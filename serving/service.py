@@ -35,6 +35,7 @@ from serving.feedback import FeedbackStore
 from serving.inputs import NO_NUL, NOT_BLANK, Context, Identifier, IntentName, text_bounds
 from serving.metrics_dir import use_own_metrics_dir
 from serving.model_holder import ModelHolder
+from serving.prediction_log import LogPolicy, PredictionLog
 from serving.predictions import ServedPrediction, predict_grouped
 from serving.request_logs import quiet_client_errors
 from serving.responses import error, json_response
@@ -117,6 +118,9 @@ class IntentService:
             functools.partial(predict_grouped, top_k=settings.top_k), settings.max_micro_batch
         )
         self._poller: asyncio.Task[None] | None = None
+        self.prediction_log: PredictionLog | None = None  # every HTTP answer, in the store
+        if settings.record_predictions:
+            self.prediction_log = PredictionLog(settings.store_url, LogPolicy.of(settings))
         self.remote_intents: RemoteIntentClient | None = None
         self.chat: ChatHub | None = None
         if chat_settings.enabled:
@@ -137,6 +141,8 @@ class IntentService:
         """Poll the registry alias in the background (no busy loop: it sleeps between checks)."""
         if self.settings.poll_interval_s > 0:
             self._poller = asyncio.create_task(self._poll_registry())
+        if self.prediction_log is not None:
+            self.prediction_log.start()
         if self.chat is not None:
             await self.chat.start()
 
@@ -149,6 +155,8 @@ class IntentService:
             await self.chat.close()
         if self.remote_intents is not None:
             await self.remote_intents.close()
+        if self.prediction_log is not None:
+            await self.prediction_log.close()  # writes what is still queued
         self.feedback_store.close()
 
     async def _poll_registry(self) -> None:
@@ -179,6 +187,15 @@ class IntentService:
         document = await self.batcher.submit((model, text, context))
         self._count([document])
         document["processing_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        if self.prediction_log is not None:
+            self.prediction_log.record(
+                [text],
+                [document],
+                document["model"],
+                document["processing_ms"],
+                user_id,
+                session_id,
+            )
         return json_response(document)
 
     @bentoml.api(route="/batch_predict", output_spec=dict)
@@ -193,11 +210,16 @@ class IntentService:
             self.settings.top_k,
         )
         self._count(documents)
+        processing_ms = round((time.perf_counter() - started) * 1000, 3)
+        served_by = model.ref.to_document()
+        if self.prediction_log is not None:
+            texts = [item.text for item in items]
+            self.prediction_log.record(texts, documents, served_by, processing_ms)
         return json_response(
             {
                 "predictions": documents,
-                "model": model.ref.to_document(),
-                "processing_ms": round((time.perf_counter() - started) * 1000, 3),
+                "model": served_by,
+                "processing_ms": processing_ms,
             }
         )
 

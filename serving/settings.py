@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -27,6 +28,14 @@ MIN_API_KEY_CHARS = 16
 # A batch item's JSON: its text at up to 4 UTF-8 bytes a character, plus a context and punctuation.
 BODY_BYTES_PER_TEXT_CHAR = 4
 BODY_BYTES_PER_ITEM = 4096
+
+
+class RecordText(StrEnum):
+    """What a recorded HTTP prediction keeps of its message (SERVING_RECORD_TEXT)."""
+
+    FULL = "full"  # the text, as the chat tier stores it
+    HASH = "hash"  # its SHA-256 only: counts and repeats, never the words
+    OFF = "off"  # neither
 
 
 def _env(variable: SharedVariable[Any], field: str) -> Any:
@@ -76,6 +85,13 @@ class ServingSettings(BaseSettings):
     max_micro_batch: int = Field(64, gt=0, description="most single requests classified together")
     access_log: bool = False
     tracing: bool = False
+    # Every /predict and /batch_predict answer is recorded in the store's `predictions` table
+    # off the response path (serving/prediction_log.py).
+    record_predictions: bool = True
+    record_text: RecordText = RecordText.FULL
+    record_queue_size: int = Field(10_000, gt=0, description="records waiting; more are dropped")
+    record_batch_size: int = Field(500, gt=0, description="records written per transaction")
+    record_flush_interval_s: float = Field(1.0, gt=0, le=60)
 
     @field_validator("rate_limit_redis_url")
     @classmethod

@@ -246,6 +246,7 @@ class ChatStore:
             polarity=polarity,
             subjectivity=subjectivity,
             ts=now(),
+            channel="chat",
         )
         with self.engine.begin() as connection:
             insert_prediction(connection, record)

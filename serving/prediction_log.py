@@ -1,0 +1,202 @@
+"""Recording every HTTP prediction in the store, off the response path.
+
+A request only appends a `PendingPrediction` to a bounded in-memory queue (no I/O, no hashing,
+no lock); a background task writes the queue to the store's `predictions` table in batches.
+When the queue is full the record is dropped and counted (`intent_prediction_log_dropped_total`):
+a slow or locked store never blocks or fails a request.
+
+Durability: a clean stop (SIGTERM, Ctrl-C) flushes the queue before the process exits; a
+SIGKILL loses at most what was queued, i.e. about one flush interval of traffic
+(SERVING_RECORD_FLUSH_INTERVAL_S), never a row already committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import bentoml
+import sqlalchemy as sa
+
+from conversations import tables
+from conversations.writer import PredictionRecord, insert_predictions
+from models.predictions import ModelDocument, PredictionDocument
+from serving.settings import RecordText, ServingSettings
+
+logger = logging.getLogger(__name__)
+HTTP_CHANNEL = "http"
+
+queue_depth = bentoml.metrics.Gauge(
+    name="intent_prediction_log_queue_depth",
+    documentation="Predictions waiting to be written to the store.",
+    multiprocess_mode="livesum",
+)
+recorded_total = bentoml.metrics.Counter(
+    name="intent_prediction_log_recorded_total",
+    documentation="Predictions written to the store's predictions table.",
+)
+dropped_total = bentoml.metrics.Counter(
+    name="intent_prediction_log_dropped_total",
+    documentation="Predictions not recorded because the queue was full.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPrediction:
+    """What a request hands over: the answer as served and its request's metadata."""
+
+    text: str
+    document: PredictionDocument
+    model: ModelDocument
+    latency_ms: float
+    ts: datetime
+    user_id: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LogPolicy:
+    """How predictions are recorded (from ServingSettings' record_* fields)."""
+
+    record_text: RecordText
+    queue_size: int
+    batch_size: int
+    flush_interval_s: float
+
+    @classmethod
+    def of(cls, settings: ServingSettings) -> LogPolicy:
+        """The policy of SERVING_RECORD_TEXT, _QUEUE_SIZE, _BATCH_SIZE, _FLUSH_INTERVAL_S."""
+        return cls(
+            settings.record_text,
+            settings.record_queue_size,
+            settings.record_batch_size,
+            settings.record_flush_interval_s,
+        )
+
+
+class PredictionLog:
+    """A bounded queue of predictions and the task that writes it to the store in batches."""
+
+    def __init__(self, store_url: str, policy: LogPolicy) -> None:
+        self.policy = policy
+        self._engine = tables.create_engine(store_url)
+        self._queue: deque[PendingPrediction] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def record(
+        self,
+        texts: Sequence[str],
+        documents: Sequence[PredictionDocument],
+        model: ModelDocument,
+        latency_ms: float,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        """Queue the answers of one request (a batch's items share its latency and metadata)."""
+        ts = datetime.now(UTC)
+        for text, document in zip(texts, documents, strict=True):
+            self.offer(
+                PendingPrediction(text, document, model, latency_ms, ts, user_id, session_id)
+            )
+
+    def offer(self, pending: PendingPrediction) -> bool:
+        """Queue one prediction; False (and counted as dropped) when the queue is full."""
+        if len(self._queue) >= self.policy.queue_size:
+            dropped_total.inc()
+            return False
+        self._queue.append(pending)
+        if len(self._queue) >= self.policy.batch_size:
+            self._wake.set()
+        return True
+
+    def start(self) -> None:
+        """Start the flusher on the running event loop."""
+        self._wake = asyncio.Event()  # bound to the loop the service runs on
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        """Stop the flusher and write everything still queued (a clean stop loses nothing)."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        while self._queue:
+            if not await self._flush_once():
+                logger.error("prediction log: %d records lost at shutdown", len(self._queue))
+                break
+        queue_depth.set(0)
+        self._engine.dispose()
+
+    async def _run(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):  # the interval passed: flush what there is
+                await asyncio.wait_for(self._wake.wait(), self.policy.flush_interval_s)
+            self._wake.clear()
+            while self._queue and not self._closing:
+                if not await self._flush_once():
+                    await asyncio.sleep(self.policy.flush_interval_s)  # store down: retry later
+                    break
+
+    async def _flush_once(self) -> bool:
+        """Write one batch from the head of the queue; False when the store refused it."""
+        batch = [
+            self._queue.popleft() for _ in range(min(self.policy.batch_size, len(self._queue)))
+        ]
+        queue_depth.set(len(self._queue))
+        try:
+            await asyncio.to_thread(self._write, batch)
+        except sa.exc.SQLAlchemyError as problem:
+            # Back at the head of the queue for the next try; what no longer fits is dropped.
+            room = max(0, self.policy.queue_size - len(self._queue))
+            kept = batch[:room]
+            self._queue.extendleft(reversed(kept))
+            if len(batch) > len(kept):
+                dropped_total.inc(len(batch) - len(kept))
+            queue_depth.set(len(self._queue))
+            logger.warning("prediction log: store write failed (%s), will retry", problem)
+            return False
+        except Exception:  # a record the store can never take: retrying would loop forever
+            logger.exception("prediction log: %d records could not be written", len(batch))
+            dropped_total.inc(len(batch))
+            return True
+        recorded_total.inc(len(batch))
+        return True
+
+    def _write(self, batch: list[PendingPrediction]) -> None:
+        records = [self._record(pending) for pending in batch]
+        with self._engine.begin() as connection:
+            insert_predictions(connection, records)
+
+    def _record(self, pending: PendingPrediction) -> PredictionRecord:
+        document, mode = pending.document, self.policy.record_text
+        sentiment = document.get("sentiment") or {}
+        return PredictionRecord(
+            message_id=f"http-{uuid.uuid4().hex}",
+            intent=document["intent"],
+            confidence=document["confidence"],
+            fallback=document["fallback"],
+            model_name=pending.model["name"],
+            model_version=str(pending.model["version"]),
+            polarity=sentiment.get("polarity"),
+            subjectivity=sentiment.get("subjectivity"),
+            ts=pending.ts,
+            channel=HTTP_CHANNEL,
+            latency_ms=pending.latency_ms,
+            text=pending.text if mode is RecordText.FULL else None,
+            text_sha256=(
+                hashlib.sha256(pending.text.encode()).hexdigest()
+                if mode is RecordText.HASH
+                else None
+            ),
+            user_id=pending.user_id,
+            session_id=pending.session_id,
+        )
