@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -12,12 +13,14 @@ from conversations import tables
 from conversations.schema import LabelTrust, Speaker
 from monitoring.window import Window
 
+CHAT_CHANNEL, HTTP_CHANNEL = "chat", "http"
+
 
 @dataclass
 class CurrentData:
     """What happened in the window."""
 
-    messages: pd.DataFrame  # customer messages with their prediction
+    messages: pd.DataFrame  # customer messages with their prediction, by channel (chat, http...)
     labels: pd.DataFrame  # agent and feedback labels given in the window
     requests: pd.DataFrame  # support conversations opened in the window
 
@@ -46,6 +49,7 @@ def read_current(store_url: str, window: Window) -> CurrentData:
             predictions.c.fallback,
             predictions.c.model_version,
             predictions.c.polarity,
+            sa.func.coalesce(messages.c.channel, CHAT_CHANNEL).label("channel"),
         )
         .join(latest, latest.c.message_id == messages.c.message_id)
         .join(predictions, predictions.c.prediction_id == latest.c.prediction_id)
@@ -75,7 +79,12 @@ def read_current(store_url: str, window: Window) -> CurrentData:
     )
     with engine.connect() as connection:
         current = CurrentData(
-            pd.DataFrame(connection.execute(message_query).mappings().all()),
+            pd.DataFrame(
+                [
+                    *connection.execute(message_query).mappings().all(),
+                    *connection.execute(_http_query(window)).mappings().all(),
+                ]
+            ),
             pd.DataFrame(connection.execute(label_query).mappings().all()),
             pd.DataFrame(connection.execute(request_query).mappings().all()),
         )
@@ -92,9 +101,37 @@ def read_current(store_url: str, window: Window) -> CurrentData:
                 "fallback",
                 "model_version",
                 "polarity",
+                "channel",
             ]
         )
+    else:
+        current.messages = current.messages.sort_values("ts", kind="stable", ignore_index=True)
     return current
+
+
+def _http_query(window: Window) -> sa.Select[Any]:
+    """Predictions answered over HTTP in the window (serving/prediction_log.py).
+
+    They have no `messages` row: their text is on the prediction, or None where
+    SERVING_RECORD_TEXT kept only a hash (such rows count everywhere but in text drift).
+    """
+    predictions = tables.predictions
+    return sa.select(
+        predictions.c.message_id,
+        predictions.c.session_id.label("conversation_id"),
+        predictions.c.ts,
+        predictions.c.text,
+        predictions.c.intent.label("predicted_intent"),
+        predictions.c.confidence,
+        predictions.c.fallback,
+        predictions.c.model_version,
+        predictions.c.polarity,
+        predictions.c.channel,
+    ).where(
+        predictions.c.channel == HTTP_CHANNEL,
+        predictions.c.ts >= window.start,
+        predictions.c.ts < window.end,
+    )
 
 
 def count_labels_since(store_url: str, since: datetime | None) -> int:

@@ -104,7 +104,10 @@ def build_summary(
 ) -> tuple[MonitoringSummary, UPath]:
     """Every figure of the run, and the Evidently HTML written beside it."""
     reference_sample = _sample(reference, settings.sample_size)
-    current_sample = _sample(current.messages, settings.sample_size)
+    # Text drift needs the words: HTTP predictions recorded as a hash only are left out of it.
+    current_sample = _sample(
+        current.messages[current.messages["text"].notna()], settings.sample_size
+    )
     report_path = run_dir / "evidently.html"
     drift = None
     if len(current_sample) >= settings.min_messages:
