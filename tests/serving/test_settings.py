@@ -24,3 +24,20 @@ def test_bad_value_names_the_key(monkeypatch):
     monkeypatch.setenv("SERVING_MAX_BATCH_ITEMS", "0")
     with pytest.raises(ValidationError, match="max_batch_items"):
         ServingSettings()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("SERVING_RECORD_TEXT", "everything"),
+        ("SERVING_RECORD_QUEUE_SIZE", "0"),
+        ("SERVING_RECORD_FLUSH_INTERVAL_S", "0"),
+    ],
+)
+def test_a_bad_prediction_log_setting_names_its_key(monkeypatch, key, value):
+    from models.settings_errors import SettingsProblem
+    from serving.startup import load_or_refuse
+
+    monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsProblem, match=key):
+        load_or_refuse(ServingSettings)
