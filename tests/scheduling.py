@@ -24,6 +24,7 @@ FILE_COST_S: dict[str, float] = {
     "tests/serving/chat/test_chat_attacks.py": 72,
     "tests/pipelines/test_cli_progress.py": 71,
     "tests/serving/test_bento.py": 66,
+    "tests/serving/test_prediction_log.py": 60,
     "tests/serving/test_startup_errors.py": 58,
     "tests/test_orphans.py": 48,
     "tests/models/test_recovery.py": 46,
