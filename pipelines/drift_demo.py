@@ -224,14 +224,20 @@ def main() -> int:
         os.environ.get("BANKING77_SOURCE", REPO_ROOT.parent / "shared" / "data" / "banking77")
     )
     os.environ.update(demo_environment(root))
+    # The sandbox's Banking77 copy exists only once the sandbox is rebuilt: until then the
+    # settings are checked against the folder it is copied from.
+    os.environ["BANKING77_DIR"] = str(banking77)
     try:
         # Read before the sandbox is wiped and rebuilt: a bad value changes nothing.
-        settings = DemoSettings(load_settings(PipelineSettings), load_settings(MonitoringSettings))
+        checked = DemoSettings(load_settings(PipelineSettings), load_settings(MonitoringSettings))
     except SettingsProblem as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     say(f"sandbox {root}: Banking77 without {', '.join(HELD_OUT)}")
     test = prepare_sandbox(root, banking77)
+    os.environ["BANKING77_DIR"] = str(root / "banking77")
+    sandboxed = checked.pipeline.model_copy(update={"banking77_dir": root / "banking77"})
+    settings = DemoSettings(sandboxed, checked.monitoring)
     store_url = os.environ["CONVERSATION_STORE_URL"]
     assert TEST == "test"
 
