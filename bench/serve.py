@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +161,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", default="1,8,32,64")
     parser.add_argument("--only", default="", help="comma-separated server names to measure")
+    parser.add_argument(
+        "--recording-rounds", type=int, default=2, help="prediction log on/off turns; 0: skip"
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.connections.split(",")]
     tracking = os.environ.get(
@@ -170,6 +174,8 @@ def main() -> None:
         "SERVING_MLFLOW_TRACKING_URI": tracking,
         "SERVING_STORE_URL": f"sqlite:///{tempfile.mkdtemp()}/bench-store.db",
         "SERVING_POLL_INTERVAL_S": "0",
+        # /predict is measured; the chat tier would refuse to start without CHAT_JWT_SECRET.
+        "CHAT_ENABLED": os.environ.get("CHAT_ENABLED", "false"),
     }
     os.environ.update(env)
     service_rate, proba_rate = in_process(3.0)
@@ -178,6 +184,11 @@ def main() -> None:
         f"predict_proba alone {proba_rate:,.0f} calls/s"
     )
     uvicorn = [PY, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--port"]
+
+    def service(port: int) -> list[str]:
+        bentoml = str(Path(PY).with_name("bentoml"))
+        return [bentoml, "serve", "serving.service:IntentService", "--port", str(port)]
+
     servers = {
         "bare ASGI constant": lambda p: [*uvicorn, str(p), "bench.servers:bare_app"],
         "lean FastAPI": lambda p: [*uvicorn, str(p), "bench.servers:lean_app"],
@@ -189,13 +200,7 @@ def main() -> None:
             "--port",
             str(p),
         ],
-        "this service (BentoML)": lambda p: [
-            str(Path(PY).with_name("bentoml")),
-            "serve",
-            "serving.service:IntentService",
-            "--port",
-            str(p),
-        ],
+        "this service (BentoML)": service,
     }
     results: dict[str, dict[int, Load]] = {}
     if args.only:
@@ -216,6 +221,44 @@ def main() -> None:
             stop(process, port)
         print(f"measured {name}", flush=True)
     print_table(results, levels, service_rate, proba_rate)
+    if "this service (BentoML)" in servers and args.recording_rounds > 0:
+        recording_cost(service, env, levels, args.duration, args.recording_rounds, scripts[BODY])
+
+
+def recording_cost(
+    command: Callable[[int], list[str]],
+    env: dict[str, str],
+    levels: list[int],
+    duration: int,
+    rounds: int,
+    script: Path,
+) -> None:
+    """Throughput with the prediction log on against off, both servers up, measured in turns.
+
+    Alternating the two at every level, round after round, shares out whatever else loads the
+    machine, so the ratio is a same-run one.
+    """
+    modes = {"on": "true", "off": "false"}
+    ports = {mode: free_port() for mode in modes}
+    processes = {}
+    try:
+        for mode, value in modes.items():
+            settings = env | {"SERVING_RECORD_PREDICTIONS": value}
+            processes[mode] = start(command(ports[mode]), ports[mode], settings, "/predict")
+            run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", 8, 2, script)  # warm up
+        rps: dict[tuple[str, int], list[float]] = {}
+        for _ in range(rounds):
+            for c in levels:
+                for mode in modes:
+                    load = run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", c, duration, script)
+                    rps.setdefault((mode, c), []).append(load.rps)
+    finally:
+        for mode, process in processes.items():
+            stop(process, ports[mode])
+    print(f"\nrecording on/off, {rounds} alternating rounds of {duration} s (mean req/s):")
+    for c in levels:
+        on, off = sum(rps[("on", c)]), sum(rps[("off", c)])
+        print(f"c={c}: on {on / rounds:,.0f}, off {off / rounds:,.0f}, ratio {on / off:.2f}x")
 
 
 def print_table(
