@@ -247,9 +247,9 @@ def recording_cost(
             processes[mode] = start(command(ports[mode]), ports[mode], settings, "/predict")
             run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", 8, 2, script)  # warm up
         rps: dict[tuple[str, int], list[float]] = {}
-        for _ in range(rounds):
+        for turn in range(rounds):
             for c in levels:
-                for mode in modes:
+                for mode in list(modes)[:: 1 if turn % 2 == 0 else -1]:  # neither always first
                     load = run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", c, duration, script)
                     rps.setdefault((mode, c), []).append(load.rps)
     finally:

@@ -50,11 +50,19 @@ dropped_total = bentoml.metrics.Counter(
 
 @dataclass(frozen=True, slots=True)
 class PendingPrediction:
-    """What a request hands over: the answer as served and its request's metadata."""
+    """What a request hands over: the answer's scalars and its request's metadata.
+
+    Scalars, not the answer document: a few thousand queued documents with their top-k lists
+    would be that many more objects for the garbage collector to walk.
+    """
 
     text: str
-    document: PredictionDocument
+    intent: str
+    confidence: float
+    fallback: bool
     model: ModelDocument
+    polarity: float | None
+    subjectivity: float | None
     latency_ms: float
     ts: datetime
     user_id: str | None = None
@@ -104,9 +112,21 @@ class PredictionLog:
         """Queue the answers of one request (a batch's items share its latency and metadata)."""
         ts = datetime.now(UTC)
         for text, document in zip(texts, documents, strict=True):
-            self.offer(
-                PendingPrediction(text, document, model, latency_ms, ts, user_id, session_id)
+            sentiment = document["sentiment"]
+            pending = PendingPrediction(
+                text,
+                document["intent"],
+                document["confidence"],
+                document["fallback"],
+                model,
+                sentiment.get("polarity"),
+                sentiment.get("subjectivity"),
+                latency_ms,
+                ts,
+                user_id,
+                session_id,
             )
+            self.offer(pending)
 
     def offer(self, pending: PendingPrediction) -> bool:
         """Queue one prediction; False (and counted as dropped) when the queue is full."""
@@ -177,17 +197,16 @@ class PredictionLog:
             insert_predictions(connection, records)
 
     def _record(self, pending: PendingPrediction) -> PredictionRecord:
-        document, mode = pending.document, self.policy.record_text
-        sentiment = document.get("sentiment") or {}
+        mode = self.policy.record_text
         return PredictionRecord(
             message_id=f"http-{uuid.uuid4().hex}",
-            intent=document["intent"],
-            confidence=document["confidence"],
-            fallback=document["fallback"],
+            intent=pending.intent,
+            confidence=pending.confidence,
+            fallback=pending.fallback,
             model_name=pending.model["name"],
             model_version=str(pending.model["version"]),
-            polarity=sentiment.get("polarity"),
-            subjectivity=sentiment.get("subjectivity"),
+            polarity=pending.polarity,
+            subjectivity=pending.subjectivity,
             ts=pending.ts,
             channel=HTTP_CHANNEL,
             latency_ms=pending.latency_ms,
