@@ -45,11 +45,13 @@ system-deps:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) )
 
-# uv installs the locked stack in seconds where plain pip backtracks for minutes.
+# uv installs the locked stack in seconds where plain pip backtracks for minutes. Bytecode is
+# compiled at install: with PYTHONDONTWRITEBYTECODE set, each run process otherwise compiles
+# ~1,300 modules from source (bench/README.md, data scaling).
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(UV) pip install --quiet --python $(PY) -r requirements.lock
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
