@@ -51,6 +51,7 @@ logger = logging.getLogger("bench.scale")
 # One cheap candidate, always the same: the bench measures data, not the model search.
 RUN_CONFIG = "ops:\n  intent_model:\n    config:\n      candidates: [tfidf_logreg]\n"
 POLL_S = 0.25
+LOG_EVERY_S = 30.0  # progress lines when stderr is not a terminal
 # Steps by phase, from the CLI's progress lines (`[  12s] conversation_log: finished in 6.3s`).
 INGEST_STEPS = ("conversation_log", "raw_conversations", "validated_conversations")
 TRAIN_STEPS = ("training_examples", "intent_model", "model_promotion")
@@ -131,15 +132,17 @@ def measure(
     started = time.perf_counter()
     child = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     handle, peak = psutil.Process(child.pid), 0
+    # On a terminal one line redrawn in place; in a log file a line every LOG_EVERY_S.
+    live, logged = sys.stderr.isatty(), 0.0
     while child.poll() is None:
         peak = max(peak, tree_rss(handle))
         elapsed = time.perf_counter() - started
-        print(
-            f"\r  {label}: {elapsed:6.1f} s, peak RSS {peak / 2**20:7.0f} MB",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
+        line = f"  {label}: {elapsed:6.1f} s, peak RSS {peak / 2**20:7.0f} MB"
+        if live:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+        elif elapsed - logged >= LOG_EVERY_S:
+            print(line, file=sys.stderr, flush=True)
+            logged = elapsed
         time.sleep(POLL_S)
     wall = time.perf_counter() - started
     log.close()
