@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import pandas as pd
@@ -60,6 +61,27 @@ def plain(value: Any) -> str | None:
     return str(value)
 
 
+def json_cells(values: pd.Series) -> list[str]:
+    """`json.dumps(plain(value))` of each value, without a json.dumps call per text.
+
+    Fingerprints and indexes encode every example on every run; texts (nearly all values) go
+    straight to the encoder json.dumps itself uses, the rest through `plain`.
+    """
+    cells = []
+    for value in values.tolist():
+        if type(value) is str:
+            cells.append(encode_basestring_ascii(value) if value else "null")
+            continue
+        text = plain(value)
+        cells.append("null" if text is None else encode_basestring_ascii(text))
+    return cells
+
+
+def json_rows(columns: Iterable[pd.Series]) -> list[str]:
+    """Per row, `json.dumps([plain(value) for value in row])` over `columns`."""
+    return ["[" + ", ".join(row) + "]" for row in zip(*map(json_cells, columns), strict=True)]
+
+
 def column(examples: pd.DataFrame, name: str) -> pd.Series:
     """A column of the examples, or an all-absent one when they lack it."""
     return examples[name] if name in examples else pd.Series(None, index=examples.index)
@@ -76,13 +98,12 @@ class ExampleIndex:
         """The index of a training examples frame."""
         keys = column(examples, KEY_COLUMN)
         texts = column(examples, "text")
-        content = zip(*(column(examples, name) for name in CONTENT_COLUMNS), strict=True)
+        content = json_rows(column(examples, name) for name in CONTENT_COLUMNS)
         digests = {}
         for key, text, row in zip(keys, texts, content, strict=True):
             identity = plain(key)
             name = f"message:{identity}" if identity else f"text:{plain(text)}"
-            payload = json.dumps([plain(value) for value in row]).encode()
-            digests[name] = hashlib.blake2b(payload, digest_size=8).hexdigest()
+            digests[name] = hashlib.blake2b(row.encode(), digest_size=8).hexdigest()
         return cls(digests)
 
     def to_frame(self) -> pd.DataFrame:

@@ -98,9 +98,18 @@ class LogLake:
         return summary
 
     def read(self, name: str) -> pd.DataFrame | None:
-        """The union of every ingested day's `kept` or `quarantined` rows, oldest day first."""
-        frames = [read_parquet(self.root / key / f"{name}.parquet") for key in self.days()]
-        frames = [frame for frame in frames if not frame.empty]
+        """The union of every ingested day's `kept` or `quarantined` rows, oldest day first.
+
+        A day whose summary counts no such rows is not opened (most days quarantine nothing).
+        """
+        frames = []
+        for key in self.days():
+            summary = self.summary(key)
+            if summary is not None and getattr(summary, f"rows_{name}") == 0:
+                continue
+            frame = read_parquet(self.root / key / f"{name}.parquet")
+            if not frame.empty:
+                frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else None
 
 

@@ -1,7 +1,6 @@
 """Training assets: the intent model tracked in MLflow, and its promotion decision."""
 
 import hashlib
-import json
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +19,7 @@ from models.promotion import PromotionRules, decide_promotion
 from models.promotion_state import apply_pending, record_decision
 from models.recovery import recover
 from models.registry import CHALLENGER, TAG_GATE, IntentRegistry
-from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, plain
+from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, json_rows
 from models.selection import SelectionBudget
 from models.tracking import log_and_register
 from models.training import train_intent_model
@@ -91,8 +90,7 @@ def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
         examples[name] if name in examples else pd.Series(None, index=examples.index)
         for name in FINGERPRINT_COLUMNS
     ]
-    rows = sorted(json.dumps([plain(value) for value in row]) for row in zip(*columns, strict=True))
-    for row in rows:
+    for row in sorted(json_rows(columns)):
         digest.update(f"{row}\n".encode())
     digest.update(
         f"{config.model_dump_json(exclude=RETRAIN_FIELDS)}|{TRAINING_CODE_VERSION}".encode()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,6 +14,8 @@ from models.retraining import (
     TrainedVersion,
     compare,
     decide_retrain,
+    json_rows,
+    plain,
 )
 
 CONFIG = "config-a"
@@ -132,3 +137,18 @@ def test_the_index_survives_its_stored_form() -> None:
     index = ExampleIndex.from_examples(_examples(20))
 
     assert ExampleIndex.from_frame(index.to_frame()) == index
+
+
+def test_rows_are_encoded_exactly_as_json_dumps_of_their_plain_values():
+    """The fast encoding behind indexes and fingerprints: stored ones must keep matching."""
+    frame = pd.DataFrame(
+        {
+            "message_id": ["a", None, "", np.nan, 5],
+            "text": ['é ü \u2028 "q" \\ \x00', "x", "", None, "t"],
+            "context": [{"b": 1, "a": "é"}, None, "", '{"s": 1}', np.nan],
+            "intent": ["i", pd.NA, "i", "j", 3.5],
+        }
+    )
+    columns = [frame[name] for name in frame.columns]
+    expected = [json.dumps([plain(value) for value in row]) for row in zip(*columns, strict=True)]
+    assert json_rows(columns) == expected
