@@ -142,20 +142,43 @@ def check_beats_baselines(inputs: GateInputs) -> Check:
 
 
 def check_beats_champion(inputs: GateInputs) -> Check:
-    """The challenger beats the champion's test accuracy by at least the configured margin."""
+    """The challenger beats the champion's test accuracy by at least the configured margin.
+
+    Equal test scores never promote, unless the challenger is strictly better on the recent
+    feedback split (with enough labels to compare): that is where intents agents taught it show
+    up, since the frozen test split only holds curated or reviewed truth (models/examples.py).
+    """
     champion, challenger = inputs.champion, inputs.challenger
     if champion is None:
         return Check("beats_champion", True, "no champion yet: the baselines or the floor decide")
     needed = champion.test_accuracy + inputs.rules.min_improvement
     gain = challenger.test_accuracy - champion.test_accuracy
-    # Equal scores never promote: a retrain that changes nothing must not move the champion.
-    passed = challenger.test_accuracy >= needed and gain > 0
+    learnt = _feedback_gain(inputs)
+    # A retrain that changes nothing must not move the champion: some strict gain is required.
+    passed = challenger.test_accuracy >= needed and (gain > 0 or learnt is not None)
     return Check(
         "beats_champion",
         passed,
         f"test_accuracy {challenger.test_accuracy:.4f} vs champion v{champion.version} "
         f"{champion.test_accuracy:.4f} (gain {gain:+.4f}, required > 0 and >= "
-        f"{inputs.rules.min_improvement:+.4f})",
+        f"{inputs.rules.min_improvement:+.4f}"
+        + (f", or a tie with {learnt}" if learnt else "")
+        + ")",
+    )
+
+
+def _feedback_gain(inputs: GateInputs) -> str | None:
+    """How the challenger beats the champion on enough recent feedback labels, else None."""
+    challenger, champion = inputs.challenger, inputs.champion
+    if champion is None or inputs.feedback_labels < inputs.rules.min_feedback_labels:
+        return None
+    if challenger.feedback_accuracy is None or champion.feedback_accuracy is None:
+        return None
+    if challenger.feedback_accuracy <= champion.feedback_accuracy:
+        return None
+    return (
+        f"feedback {challenger.feedback_accuracy:.4f} vs {champion.feedback_accuracy:.4f} "
+        f"on {inputs.feedback_labels} agent labels"
     )
 
 

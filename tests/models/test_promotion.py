@@ -117,7 +117,30 @@ def test_challenger_must_beat_the_champion_by_the_margin():
 
 def test_equal_scores_never_promote_even_with_zero_margin():
     rules = replace(RULES, min_improvement=0.0)
-    assert "beats_champion" in failing(decide_promotion(inputs(0.9, 0.9, rules=rules)))
+    same = ModelScore("2", 0.9, 0.0, F1, 0.8)  # the champion's feedback accuracy too
+    assert "beats_champion" in failing(decide_promotion(inputs(0.9, challenger=same, rules=rules)))
+
+
+def test_a_tie_on_test_with_new_intents_learnt_from_feedback_promotes():
+    # Agent labels teaching intents the frozen test split cannot hold (models/examples.py): the
+    # challenger ties on test, where those intents never appear, and the feedback split shows
+    # what it learnt (the drift demo's v2: 0.9070 both on test, 0.967 vs 0.0 on feedback).
+    rules = replace(RULES, min_improvement=0.0)
+    learnt = ModelScore("2", 0.9, 0.0, F1, 0.97)
+    champion = ModelScore("1", 0.9, 0.0, F1, 0.0)
+    decision = decide_promotion(inputs(challenger=learnt, champion=champion, rules=rules))
+    assert decision.passed, failing(decision)
+    reason = next(c.reason for c in decision.checks if c.name == "beats_champion")
+    assert "feedback 0.9700 vs 0.0000" in reason
+    # Nothing learnt, or too few labels to tell: a tie still never moves the champion.
+    same = replace(learnt, feedback_accuracy=0.0)
+    tie = inputs(challenger=same, champion=champion, rules=rules)
+    assert list(failing(decide_promotion(tie))) == ["beats_champion"]
+    few = inputs(challenger=learnt, champion=champion, rules=rules, feedback_labels=2)
+    assert "beats_champion" in failing(decide_promotion(few))
+    # A margin asked on test is still asked: a feedback gain does not replace it.
+    margin = inputs(challenger=learnt, champion=champion)
+    assert list(failing(decide_promotion(margin))) == ["beats_champion"]
 
 
 def test_an_intent_that_loses_too_much_f1_refuses():
