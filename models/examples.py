@@ -22,6 +22,9 @@ so a text in test is never trained on under another message id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 
 from conversations.schema import TRUST_RANK, LabelTrust, Speaker, normalise_text
@@ -65,6 +68,14 @@ def example_keys(labelled: pd.DataFrame, conversations: pd.DataFrame) -> pd.Seri
     return by_text.where(alone, by_message)
 
 
+def per_distinct(values: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
+    """`values.map(function)`, calling `function` once per distinct value (texts repeat a lot)."""
+    if values.empty:  # keeps the dtype `map` gives (a mapping of nothing would give float)
+        return values.map(function)
+    distinct = values.unique()
+    return values.map(dict(zip(distinct, map(function, distinct), strict=True)))
+
+
 def _labelled(conversations: pd.DataFrame) -> pd.DataFrame:
     labelled = conversations[
         (conversations["speaker"] == Speaker.CUSTOMER.value) & conversations["intent"].notna()
@@ -72,7 +83,7 @@ def _labelled(conversations: pd.DataFrame) -> pd.DataFrame:
     if "label_trust" not in labelled:  # frames written before trust levels existed
         labelled["label_trust"] = LabelTrust.UNVERIFIED.value
     labelled["label_trust"] = labelled["label_trust"].fillna(LabelTrust.UNVERIFIED.value)
-    labelled["text_key"] = labelled["text"].astype(str).map(normalise_text)
+    labelled["text_key"] = per_distinct(labelled["text"].astype(str), normalise_text)
     labelled["example_key"] = example_keys(labelled, conversations)
     labelled["position"] = range(len(labelled))
     return labelled
@@ -98,7 +109,7 @@ def labelled_customer_turns(conversations: pd.DataFrame, test_fraction: float) -
     the rest get their winning label and no split yet.
     """
     labelled = _labelled(conversations)
-    in_test = labelled["text_key"].map(text_bucket) < test_fraction
+    in_test = per_distinct(labelled["text_key"], text_bucket) < test_fraction
     truth = _winning(labelled[in_test], TEST_TRUTH).assign(split=TEST)
     feedback = _winning(labelled[in_test], FEEDBACK_TRUST).assign(split=FEEDBACK)
     rest = _winning(labelled[~in_test], TRAINING_TRUST).assign(split=None)
