@@ -99,12 +99,12 @@ def remove_tree(folder: UPath) -> None:
         folder.fs.rm(folder.path, recursive=True)
 
 
-def read_parquet(path: UPath) -> pd.DataFrame:
-    """A Parquet file at a location (pyarrow's own file access when it is a local path)."""
+def read_parquet(path: UPath, columns: list[str] | None = None) -> pd.DataFrame:
+    """A Parquet file at a location, or its `columns` (pyarrow's own access when local)."""
     if isinstance(path, Path):
-        return pd.read_parquet(path)
+        return pd.read_parquet(path, columns=columns)
     with path.open("rb") as handle:
-        return pd.read_parquet(handle)
+        return pd.read_parquet(handle, columns=columns)
 
 
 def write_parquet(frame: pd.DataFrame, path: UPath) -> None:

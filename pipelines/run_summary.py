@@ -19,7 +19,7 @@ from pipelines.progress import error_cause
 SHOWN_METADATA: dict[str, tuple[str, ...]] = {
     "conversation_log": ("days_read", "rows_in", "rows_kept", "rows_quarantined"),
     "raw_conversations": ("row_count",),
-    "conversations": ("rows_in", "rows_kept", "rows_quarantined", "rows_added"),
+    "conversations": ("rows_in", "rows_kept", "rows_quarantined", "rows_added", "rows_removed"),
     "quarantined_messages": ("row_count",),
     "training_examples": ("row_count", "n_intents", "splits"),
     "message_features": ("row_count", "messages_per_second"),

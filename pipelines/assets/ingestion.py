@@ -17,6 +17,7 @@ from pydantic import Field
 from conversations.raw_rows import raw_frame
 from conversations.schema import QUARANTINE_COLUMNS
 from conversations.validation import ValidationResult, validate_messages
+from models.location import location, read_parquet, refreshed
 from pipelines.conversation_log import PartitionSummary, changed_days
 from pipelines.metadata import count_mapping, markdown_counts, previous_row_count
 from pipelines.partitions import DAILY
@@ -171,7 +172,19 @@ def validated_conversations(
     rows_in = len(raw_conversations) + sum(day.rows_in for day in days)
     if result.rows_in != rows_in:
         raise RuntimeError("the union lost rows: rows in != kept + quarantined")
-    yield from _outputs(context, result, len(days))
+    yield from _outputs(context, result, len(days), _previous_message_ids(sources))
+
+
+def _previous_message_ids(sources: ConversationSources) -> set[str] | None:
+    """The message ids of the last `conversations` written; None before the first."""
+    # The lake's IO manager names the file after the asset key (pipelines/io_manager.py). New
+    # and gone messages are counted by id: a count difference misses a replaced message.
+    if sources.lake_dir is None:
+        return None
+    path = refreshed(location(sources.lake_dir)) / "conversations.parquet"
+    if not path.exists():
+        return None
+    return set(read_parquet(path, columns=["message_id"])["message_id"].astype(str))
 
 
 def _union(
@@ -201,10 +214,19 @@ def _union(
 
 
 def _outputs(
-    context: dg.AssetExecutionContext, result: ValidationResult, days: int
+    context: dg.AssetExecutionContext,
+    result: ValidationResult,
+    days: int,
+    previous_ids: set[str] | None,
 ) -> Iterator[dg.Output[pd.DataFrame]]:
     kept, quarantined = result.kept, result.quarantined
-    previous = previous_row_count(context, dg.AssetKey("conversations"))
+    ids = set(kept["message_id"].astype(str))
+    if previous_ids is None:
+        previous = previous_row_count(context, dg.AssetKey("conversations"))
+        added = len(kept) - previous if previous is not None else len(kept)
+        removed = 0
+    else:
+        added, removed = len(ids - previous_ids), len(previous_ids - ids)
     digest = hashlib.sha256("\n".join(sorted(kept["message_id"].astype(str))).encode()).hexdigest()
     reasons = quarantined["reason_code"].value_counts()
     detail = ", ".join(f"{code} {count}" for code, count in reasons.items())
@@ -225,7 +247,9 @@ def _outputs(
             "rows_in": result.rows_in,
             "rows_kept": len(kept),
             "rows_quarantined": len(quarantined),
-            "rows_added": len(kept) - previous if previous is not None else len(kept),
+            # Messages whose id the previous materialisation did not hold, and the reverse.
+            "rows_added": added,
+            "rows_removed": removed,
             "log_days": days,
             "quarantine_reasons": dg.MetadataValue.json(count_mapping(reasons)),
             "conversations": int(kept["conversation_id"].nunique()),
