@@ -175,3 +175,21 @@ def predicts_with(service: ServiceProcess, version: str, intents: tuple[str, ...
     assert document["model"]["version"] == version
     assert document["intent"] in {*intents, "nlu_fallback"}
     assert 0 <= document["confidence"] <= 1
+
+
+def http_predictions_recorded(store_url: str, expected: int, wait_s: float = 120.0) -> int:
+    """Wait until the store holds `expected` predictions answered over HTTP (each worker's
+    prediction log flushes in the background) and return how many it holds."""
+    engine = sa.create_engine(store_url)
+    predictions = tables.predictions
+    query = sa.select(sa.func.count()).where(predictions.c.channel == "http")
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            with engine.connect() as connection:
+                found = int(connection.execute(query).scalar_one())
+            if found >= expected or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+    finally:
+        engine.dispose()

@@ -31,6 +31,7 @@ from tests.celery_workers import Worker, running_redis, running_workers
 from tests.conftest import REPO_ROOT
 from tests.mlflow_server import MlflowServer, running_mlflow_server
 from tests.postgres import PostgresServer
+from tests.serving.conftest import CHAT_SECRET
 
 MODEL = "intent-classifier"
 TRAINING_STEP = "intent_model"
@@ -75,6 +76,8 @@ def base_env(root: Path, banking77_dir: Path) -> dict[str, str]:
         "CONVERSATION_JSONL_DIR": str(root / "incoming"),
         "LAKE_DIR": str(root / "lake"),
         "REPORTS_DIR": str(root / "reports"),
+        # The secret the test's chat tokens are signed with, whatever `make test` exported.
+        "CHAT_JWT_SECRET": CHAT_SECRET,
     }
 
 

@@ -159,10 +159,13 @@ def _registered_on_the_server(stack: Stack, expected: list[str], alias: str) -> 
 def _monitoring_reads_the_store(
     stack: Stack, instance: dg.DagsterInstance, customer_turns: int, labels: int
 ) -> str:
+    # Every labelled message was classified once over /batch_predict before its feedback:
+    # monitoring sees those HTTP predictions beside the chat tier's turns.
+    assert loop_steps.http_predictions_recorded(stack.store_url, labels) == labels
     run = launch(instance, "monitoring_job")
     assert run.status == dg.DagsterRunStatus.SUCCESS
     report = materialized(instance, run.run_id, "drift_report")
-    assert report["current_messages"] == customer_turns
+    assert report["current_messages"] == customer_turns + labels
     assert report["model_version"] == "1"
     summary = json.loads((Path(report["report"]).parent / "summary.json").read_text())
     assert summary["performance"]["labels"] == labels, summary["performance"]
