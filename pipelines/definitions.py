@@ -8,6 +8,8 @@ from typing import overload
 import dagster as dg
 import sqlalchemy as sa
 
+from models.retraining import RetrainPolicy
+from models.selection import SelectionBudget
 from models.settings_errors import load_settings
 from models.shared_settings import REGISTRY_URI, STORE_URL, TRACKING_URI
 from monitoring.settings import MonitoringSettings
@@ -98,6 +100,10 @@ def build_definitions(
     """
     settings = settings or load_settings(PipelineSettings)
     monitoring_settings = monitoring_settings or load_settings(MonitoringSettings)
+    # The training step reads these again; checked here so a bad value stops the code location
+    # (and `make pipeline`) at start, naming its variable, instead of failing mid-run.
+    load_settings(RetrainPolicy)
+    load_settings(SelectionBudget)
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, features, training, monitoring]),
         asset_checks=ALL_CHECKS,

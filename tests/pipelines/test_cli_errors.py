@@ -18,7 +18,11 @@ from pathlib import Path
 import pytest
 
 from models.registry import IntentRegistry, RegistryConfig
+from models.settings_errors import SettingsProblem
+from monitoring.settings import MonitoringSettings
 from pipelines import cli
+from pipelines.definitions import build_definitions
+from pipelines.settings import PipelineSettings
 from serving.chat import auth
 from serving.chat.auth import Role, verify_token
 from tests.entry_points import run_main
@@ -177,3 +181,23 @@ def test_make_token_with_an_empty_chat_user_prints_its_usage():
     assert done.returncode != 0 and done.stdout == ""
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[0] == "usage: make token CHAT_USER=alice ROLE=customer|agent"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("TRAIN_MIN_NEW_FRACTION", "abc", "TRAIN_MIN_NEW_FRACTION: Input should be a valid number"),
+        (
+            "TRAIN_SELECTION_MAX_EXAMPLES",
+            "0",
+            "TRAIN_SELECTION_MAX_EXAMPLES: Input should be greater",
+        ),
+    ],
+)
+def test_a_bad_training_setting_stops_the_code_location_at_load(variable, value, named):
+    # Read by the training step; a bad value used to fail the run there, mid-way, unnamed.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(variable, value)
+        with pytest.raises(SettingsProblem) as refused:
+            build_definitions(PipelineSettings(), MonitoringSettings())
+    assert str(refused.value).startswith(f"bad setting {named}")
