@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bench.scale_data import jsonl_row
+
 
 @dataclass(frozen=True)
 class Need:
@@ -247,15 +249,15 @@ class DialogueGenerator:
                 "message_count": turn,
                 "previous_intents": list(previous),
             }
-            yield _row(conversation_id, turn, ts, user_id, customer.text, customer.intent) | {
-                "context": {"session": session}
-            }
+            yield jsonl_row(
+                conversation_id, turn, ts, "customer", user_id, customer.text, customer.intent
+            ) | {"context": {"session": session}}
             previous.append(customer.intent)
             turn += 1
             if customer.reply is None:
                 return
             ts = min(ts + timedelta(seconds=self.rng.uniform(1, 4)), last)
-            yield _row(conversation_id, turn, ts, None, customer.reply, None)
+            yield jsonl_row(conversation_id, turn, ts, "bot", None, customer.reply, None)
             turn += 1
             ts = min(ts + timedelta(seconds=self.rng.uniform(5, 120)), last)
 
@@ -297,26 +299,3 @@ class DialogueGenerator:
             else:  # a neighbouring key
                 text = text[:at] + self.rng.choice(string.ascii_lowercase) + text[at + 1 :]
         return text
-
-
-def _row(
-    conversation_id: str,
-    turn: int,
-    ts: datetime,
-    user_id: str | None,
-    text: str,
-    intent: str | None,
-) -> dict[str, Any]:
-    return {
-        "message_id": f"{conversation_id}-{turn}",
-        "conversation_id": conversation_id,
-        "turn": turn,
-        "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "speaker": "customer" if intent else "bot",
-        "user_id": user_id,
-        "channel": "web",
-        "text": text,
-        "intent": intent,
-        "label_source": "seed" if intent else "none",
-        "context": {},
-    }

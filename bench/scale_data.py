@@ -106,37 +106,38 @@ class ConversationGenerator:
                 "message_count": 2 * index + 1,
                 "previous_intents": list(previous),
             }
-            row = self._row(conversation_id, 2 * index, ts, "customer", user_id, text, intent)
+            row = jsonl_row(conversation_id, 2 * index, ts, "customer", user_id, text, intent)
             yield row | {"context": {"session": session}}
             ts = min(ts + timedelta(seconds=self.rng.uniform(1, 4)), end - timedelta(seconds=1))
             reply = self.corpus.reply(intent, self.rng)
-            yield self._row(conversation_id, 2 * index + 1, ts, "bot", None, reply, None)
+            yield jsonl_row(conversation_id, 2 * index + 1, ts, "bot", None, reply, None)
             previous.append(intent)
             ts = min(ts + timedelta(seconds=self.rng.uniform(5, 180)), end - timedelta(seconds=1))
 
-    def _row(
-        self,
-        conversation_id: str,
-        turn: int,
-        ts: datetime,
-        speaker: str,
-        user_id: str | None,
-        text: str,
-        intent: str | None,
-    ) -> dict[str, Any]:
-        return {
-            "message_id": f"{conversation_id}-{turn}",
-            "conversation_id": conversation_id,
-            "turn": turn,
-            "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "speaker": speaker,
-            "user_id": user_id,
-            "channel": "web",
-            "text": text,
-            "intent": intent,
-            "label_source": "seed" if intent else "none",
-            "context": {},
-        }
+
+def jsonl_row(
+    conversation_id: str,
+    turn: int,
+    ts: datetime,
+    speaker: str,
+    user_id: str | None,
+    text: str,
+    intent: str | None,
+) -> dict[str, Any]:
+    """One message in the documented conversation JSONL schema (data/README.md)."""
+    return {
+        "message_id": f"{conversation_id}-{turn}",
+        "conversation_id": conversation_id,
+        "turn": turn,
+        "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "speaker": speaker,
+        "user_id": user_id,
+        "channel": "web",
+        "text": text,
+        "intent": intent,
+        "label_source": "seed" if intent else "none",
+        "context": {},
+    }
 
 
 def day_windows(last_day: datetime, days: int) -> list[tuple[datetime, datetime]]:
