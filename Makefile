@@ -22,7 +22,7 @@ MLFLOW_PORT ?= 5000
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install system-deps run pipeline serve token screenshots status promote rollback monitor scheduler drift-demo ui test lint format lock bench clean
+.PHONY: install system-deps run pipeline serve token screenshots status promote rollback monitor scheduler drift-demo evaluate ui test lint format lock bench clean
 
 # The chat tier signs tokens with CHAT_JWT_SECRET. Locally a random one is made once and kept in
 # .chat-secret (gitignored, mode 0600: it signs agent tokens); deployments set the variable.
@@ -108,6 +108,12 @@ drift-demo: $(STAMP)
 	$(PY) -m pipelines.drift_demo
 	@echo; echo "gate history (make status DEMO=1):"
 	@$(MAKE) --no-print-directory status DEMO=1
+
+# Benchmark mode: train through the pipeline on EVALUATE_DIR's train.csv only (default: the
+# Banking77 folder), serve that version, score its test.csv over HTTP, print and log the table.
+# All in a sandbox (EVALUATE_SANDBOX, default .evaluate/): the champion is never touched.
+evaluate: $(STAMP)
+	$(PY) -m pipelines.evaluate
 
 # Move champion back to the version it replaced.
 rollback: $(STAMP)

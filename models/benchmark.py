@@ -161,7 +161,7 @@ def _cell(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
-COLUMNS = ("accuracy", "macro-F1", "fallback", "answered", "top-5", "ECE", "p50 ms", "p99 ms")
+COLUMNS = ("accuracy", "macro-F1", "fallback", "answered", "top-5", "ECE", "p50(ms)", "p99(ms)")
 NAME_WIDTH = 26
 
 

@@ -18,6 +18,7 @@ FILE_COST_S: dict[str, float] = {
     "tests/pipelines/test_production_loop.py": 175,
     "tests/pipelines/test_crash_recovery.py": 167,
     "tests/serving/chat/test_chat_resilience.py": 163,
+    "tests/pipelines/test_evaluate.py": 110,
     "tests/serving/chat/test_dev_login.py": 107,
     "tests/pipelines/test_tracking_server.py": 94,
     "tests/pipelines/test_pipeline.py": 82,
