@@ -22,6 +22,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.pipeline import Pipeline
 
 DEFAULT_BINS = 15
 # Probabilities are clipped before their log: a class a model gives exactly 0 (a random forest
@@ -100,11 +101,12 @@ def expected_calibration_error(
     `confidences` are the top-class probabilities, `correct` whether each top class was right.
     0.0 for no rows.
     """
-    table = reliability_bins(confidences, correct, bins)
+    return _weighted_gap(reliability_bins(confidences, correct, bins))
+
+
+def _weighted_gap(table: list[ReliabilityBin]) -> float:
     total = sum(b.count for b in table)
-    if total == 0:
-        return 0.0
-    return float(sum(b.count * b.gap for b in table) / total)
+    return float(sum(b.count * b.gap for b in table) / total) if total else 0.0
 
 
 def top_confidence(probabilities: np.ndarray) -> np.ndarray:
@@ -177,3 +179,83 @@ class TemperatureScaledClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """The estimator's classes (scaling never changes the top class)."""
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def with_temperature(pipeline: Pipeline, temperature: float) -> Pipeline:
+    """`pipeline` (fitted) with its classifier's probabilities scaled by `temperature`.
+
+    The fitted steps are shared, not copied or refitted; the last step becomes a fitted
+    `TemperatureScaledClassifier`, which `models/inference.py`'s fast path calls like any
+    classifier.
+    """
+    name, classifier = pipeline.steps[-1]
+    scaled = TemperatureScaledClassifier(classifier, temperature)
+    scaled.estimator_ = classifier
+    scaled.classes_ = classifier.classes_
+    return Pipeline([*pipeline.steps[:-1], (name, scaled)])
+
+
+def class_index(classes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each label's column in a probability matrix over `classes`, and which labels have one.
+
+    A label the model never saw has no column: it is left out of a temperature fit.
+    """
+    column = {label: number for number, label in enumerate(classes)}
+    known = np.array([label in column for label in labels], dtype=bool)
+    index = np.array([column.get(label, -1) for label in labels], dtype=int)
+    return index[known], known
+
+
+@dataclass(frozen=True)
+class ReliabilityTable:
+    """The reliability bins of one split's predictions, before or after calibration."""
+
+    split: str
+    calibrated: bool
+    bins: list[ReliabilityBin]
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error of these bins."""
+        return _weighted_gap(self.bins)
+
+    @property
+    def metric_name(self) -> str:
+        """`test_ece`, `test_ece_uncalibrated`, `validation_ece`, ..."""
+        return f"{self.split}_ece" + ("" if self.calibrated else "_uncalibrated")
+
+    @classmethod
+    def of(
+        cls, split: str, calibrated: bool, probabilities: np.ndarray, correct: np.ndarray
+    ) -> ReliabilityTable:
+        """The table of a probability matrix and whether each row's top class was right."""
+        return cls(split, calibrated, reliability_bins(top_confidence(probabilities), correct))
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """The temperature a version applies and its reliability before and after it."""
+
+    temperature: float
+    # False when the candidate calibrates itself (CalibratedClassifierCV): no temperature applied.
+    scaled: bool
+    tables: list[ReliabilityTable]
+
+    @classmethod
+    def measure(
+        cls,
+        temperature: float,
+        scaled: bool,
+        splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    ) -> CalibrationReport:
+        """The report of `splits`: name → (probabilities before, after scaling, correct)."""
+        tables = [
+            ReliabilityTable.of(name, calibrated, probabilities, correct)
+            for name, (raw, scaled_probabilities, correct) in splits.items()
+            for calibrated, probabilities in ((False, raw), (True, scaled_probabilities))
+        ]
+        return cls(temperature, scaled, tables)
+
+    def metrics(self) -> dict[str, float]:
+        """One ECE metric per table."""
+        return {table.metric_name: table.ece for table in self.tables}

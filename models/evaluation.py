@@ -6,12 +6,15 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+if TYPE_CHECKING:
+    from models.calibration import CalibrationReport
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,36 @@ def plot_confidence_histogram(predictions: Predictions, threshold: float, path: 
     axes.set_ylabel("messages")
     axes.set_yscale("log")
     axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def plot_reliability_diagram(report: CalibrationReport, path: Path) -> Path:
+    """Accuracy against confidence per bin, one panel per split, before and after calibration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(table.split for table in report.tables))
+    figure, panels = plt.subplots(1, len(splits), figsize=(5 * len(splits), 4.5), squeeze=False)
+    for axes, split in zip(panels[0], splits, strict=True):
+        axes.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+        for table in (t for t in report.tables if t.split == split):
+            filled = [b for b in table.bins if b.count]
+            stage = f"T={report.temperature:.2f}" if table.calibrated else "uncalibrated"
+            axes.plot(
+                [b.mean_confidence for b in filled],
+                [b.accuracy for b in filled],
+                marker="o",
+                label=f"{stage}: ECE {table.ece:.3f}",
+            )
+        axes.set_xlabel("mean confidence in bin")
+        axes.set_ylabel("accuracy in bin")
+        axes.set_title(f"Reliability, {split} split")
+        axes.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

@@ -14,7 +14,7 @@ from models.behavioural import Utterance, load_functionality, run_behavioural_su
 from models.data_quality import check_training_data
 from models.evaluation import predict_labelled, summary_metrics
 from models.promotion import GateInputs, ModelScore, PromotionRules
-from models.splits import FEEDBACK, TEST, TRAIN
+from models.splits import FEEDBACK, TEST
 from models.training import model_input
 
 FUNCTIONALITY_PATH = (
@@ -91,7 +91,8 @@ def gate_inputs(
 ) -> GateInputs:
     """Everything `decide_promotion` needs, computed on the current frozen test split.
 
-    The baselines are fitted on the training split the challenger was fitted on.
+    The baselines are fitted on what the challenger was fitted on: train + validation
+    (models/training.py refits the chosen candidate on both).
     """
     test = examples[examples["split"] == TEST]
     feedback = examples[examples["split"] == FEEDBACK]
@@ -110,5 +111,5 @@ def gate_inputs(
         feedback_labels=len(feedback),
         behavioural=behavioural,
         data_quality=check_training_data(train, max_text_chars),
-        baselines=score_baselines(examples[examples["split"] == TRAIN], test),
+        baselines=score_baselines(train, test),
     )

@@ -39,6 +39,7 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 TRUSTED_SKOPS_TYPES: list[str] = [
     "features.dialogue.DialogueTokens",
     "features.transformers.MessageFeatures",
+    "models.calibration.TemperatureScaledClassifier",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._TemperatureScaling",
     "sklearn.tree._tree.Tree",
@@ -50,6 +51,7 @@ HEADLINE_METRICS = (
     "weighted_f1",
     "validation_accuracy",
     "validation_macro_f1",
+    "test_ece",  # expected calibration error of the served probabilities (models/calibration.py)
 )
 TAG_FINGERPRINT = "training_fingerprint"
 TAG_TRAINED_AT = "trained_at"

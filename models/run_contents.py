@@ -10,6 +10,9 @@ Called by `models/tracking.py` inside the open parent run (the MLflow fluent API
   scores and fit time; the chosen one is tagged `supportloop/chosen=true`.
 - the chosen model's reports in the spirit of `rasa test nlu`, and its per-intent scores as one
   table (`intent_metrics.json`) rather than hundreds of flat metrics.
+- its calibration: ECE metrics before and after temperature scaling (`validation_ece`,
+  `test_ece`, `..._uncalibrated`), the reliability bins as one table (`reliability.json`) and
+  as a diagram (`reliability_diagram.png`).
 """
 
 from __future__ import annotations
@@ -26,8 +29,14 @@ import mlflow
 import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
 
+from models.calibration import CalibrationReport
 from models.candidates import SEARCH_SPACE
-from models.evaluation import per_intent_table, plot_confidence_histogram, plot_confusion_matrix
+from models.evaluation import (
+    per_intent_table,
+    plot_confidence_histogram,
+    plot_confusion_matrix,
+    plot_reliability_diagram,
+)
 from models.tracking_store import http_artifact_url
 from models.training import TrainingOutcome
 
@@ -147,6 +156,7 @@ def log_reports(outcome: TrainingOutcome) -> None:
     mlflow.log_text(json.dumps(candidates, indent=2), "candidates.json")
     mlflow.log_dict(outcome.fallback.to_dict(), "fallback_policy.json")
     mlflow.log_table(per_intent_table(outcome.report), "intent_metrics.json")
+    mlflow.log_table(reliability_frame(outcome.calibration), "reliability.json")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         plot_confusion_matrix(
@@ -157,6 +167,7 @@ def log_reports(outcome: TrainingOutcome) -> None:
             outcome.fallback.threshold,
             folder / "confidence_histogram.png",
         )
+        plot_reliability_diagram(outcome.calibration, folder / "reliability_diagram.png")
         mlflow.log_artifacts(scratch)
 
 
@@ -168,3 +179,18 @@ def log_scores(outcome: TrainingOutcome, model_id: str, datasets: SplitDatasets)
     validation = {f"validation_{key}": value for key, value in outcome.validation.items()}
     mlflow.log_metrics(test, model_id=model_id, dataset=datasets.test)
     mlflow.log_metrics(validation, model_id=model_id, dataset=datasets.validation)
+    # ECE before and after temperature scaling, validation (held out from the train-only fit,
+    # the temperature's own data) and test (the registered model).
+    for table in outcome.calibration.tables:
+        dataset = datasets.test if table.split == "test" else datasets.validation
+        mlflow.log_metric(table.metric_name, table.ece, model_id=model_id, dataset=dataset)
+
+
+def reliability_frame(report: CalibrationReport) -> pd.DataFrame:
+    """Every reliability table as rows: split, calibrated, bin edges, count, confidence, hits."""
+    rows = [
+        {"split": table.split, "calibrated": table.calibrated, **one.to_dict()}
+        for table in report.tables
+        for one in table.bins
+    ]
+    return pd.DataFrame(rows)

@@ -36,6 +36,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.models.model import ModelInfo
 
 from models import faults
+from models.calibration import DEFAULT_BINS
 from models.faults import Boundary
 from models.process_stamp import ProcessStamp
 from models.pyfunc import log_pyfunc_model
@@ -175,8 +176,9 @@ def version_payload(outcome: TrainingOutcome, fingerprint: str) -> dict[str, str
         TAG_CANDIDATE: outcome.candidate.name,
         _NOTE: (
             f"{outcome.candidate.description}. test_accuracy {outcome.test['accuracy']:.4f}, "
-            f"macro_f1 {outcome.test['macro_f1']:.4f} on {outcome.sizes['test']} frozen test "
-            "messages."
+            f"macro_f1 {outcome.test['macro_f1']:.4f}, ECE "
+            f"{outcome.calibration.metrics()['test_ece']:.4f} on {outcome.sizes['test']} frozen "
+            f"test messages; fitted on {outcome.fitted_examples} train + validation messages."
         ),
     }
 
@@ -209,6 +211,19 @@ def register_run(registry: IntentRegistry, run_id: str) -> ModelVersion:
     return registry.version(version)
 
 
+def fit_params(outcome: TrainingOutcome) -> dict[str, Any]:
+    """What the registered pipeline was fitted on and how its probabilities are calibrated."""
+    return {
+        "fitted_on": outcome.fitted_on,
+        "rows_fitted": outcome.fitted_examples,
+        # validation_* metrics are the held-out scores of the winner fitted without validation.
+        "validation_scored_by": "train-only fit",
+        "temperature": round(outcome.calibration.temperature, 4),
+        "temperature_scaled": outcome.calibration.scaled,
+        "ece_bins": DEFAULT_BINS,
+    }
+
+
 def _log_run(
     outcome: TrainingOutcome,
     registry: IntentRegistry,
@@ -226,6 +241,7 @@ def _log_run(
             {"candidate": outcome.candidate.name, **outcome.candidate.params, **params}
             | {f"rows_{split}": size for split, size in outcome.sizes.items()}
             | {"n_intents": len(outcome.labels)}
+            | fit_params(outcome)
         )
         datasets = log_reference(reference)
         # The children carry the process stamp too, so a killed run's open child is closed.

@@ -1,4 +1,5 @@
-"""Fit the declared candidates, choose one on validation data, score it on the frozen test split.
+"""Fit the declared candidates, choose one on validation data, calibrate it on validation data,
+refit it on train + validation, score it on the frozen test split.
 
 Plain DataFrames in, a fitted pipeline and its evaluation out: no MLflow, no Dagster.
 """
@@ -10,9 +11,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.dialogue import has_dialogue_context
+from models.calibration import (
+    CalibrationReport,
+    class_index,
+    fit_temperature,
+    scale_probabilities,
+    with_temperature,
+)
 from models.candidates import Candidate
 from models.evaluation import (
     IntentError,
@@ -46,7 +55,19 @@ class Selection:
     candidates: list[CandidateResult]
     skipped: list[SkippedCandidate]
     examples: int  # training examples the candidates were compared on
-    refit_seconds: float | None  # the winner's fit on every training example, when sampled
+    refit_seconds: float | None  # the winner's fit on every training and validation example
+
+
+@dataclass
+class SearchResult:
+    """The chosen candidate fitted twice: for the search, and on everything but test."""
+
+    candidate: Candidate
+    held_out: Any  # fitted on train (or its sample): validation is held out from it
+    refit: Any  # fitted on train + validation: the model registered
+    selection: Selection
+    fitted_on: str  # the splits the refit saw
+    fitted_examples: int  # how many rows they hold
 
 
 @dataclass
@@ -56,14 +77,17 @@ class TrainingOutcome:
     candidate: Candidate
     pipeline: Any
     candidates: list[CandidateResult]
-    validation: dict[str, float]
-    test: dict[str, float]
+    validation: dict[str, float]  # of the candidate fitted without validation (held out)
+    test: dict[str, float]  # of the registered pipeline (refitted, calibrated)
     test_predictions: Predictions
     report: IntentReport
     errors: list[IntentError]
     fallback: FallbackPolicy
     labels: list[str]
+    calibration: CalibrationReport
     sizes: dict[str, int] = field(default_factory=dict)
+    fitted_on: str = ""  # the splits the registered pipeline was fitted on, e.g. train+validation
+    fitted_examples: int = 0  # how many rows they hold
     excluded_intents: list[str] = field(default_factory=list)
     skipped: list[SkippedCandidate] = field(default_factory=list)
     selection_examples: int = 0
@@ -158,8 +182,14 @@ def search_then_refit(
     train: pd.DataFrame,
     validation: pd.DataFrame,
     budget: SelectionBudget,
-) -> tuple[Candidate, Any, Selection]:
-    """Choose on a sample of train (models/selection.py), then fit the winner on all of it."""
+) -> SearchResult:
+    """Choose on (a sample of) train, then fit the winner once on train + validation.
+
+    The winner as fitted for the search has not seen validation: its validation predictions
+    calibrate the temperature and the fallback policy. The refit, on every training and
+    validation example, is the model registered (the frozen test split stays out); on large
+    data it is the winner's only fit on all the data, not a second one after a train-only fit.
+    """
     sample = selection_sample(train, budget.max_examples, budget.seed)
     if len(sample) < len(train):
         logger.info(
@@ -167,17 +197,49 @@ def search_then_refit(
             len(sample),
             len(train),
         )
-    candidate, pipeline, selection = fit_and_select(
+    candidate, held_out, selection = fit_and_select(
         candidates, sample, validation, budget_seconds=budget.seconds
     )
-    if len(sample) == len(train):
-        return candidate, pipeline, selection
-    logger.info("fitting %s on all %d training examples", candidate.name, len(train))
+    everything = pd.concat([train, validation])
+    logger.info(
+        "fitting %s on all %d training + validation examples", candidate.name, len(everything)
+    )
     started = time.perf_counter()
-    pipeline = candidate.build().fit(model_input(train), train["intent"].to_numpy())
+    refit = candidate.build().fit(model_input(everything), everything["intent"].to_numpy())
     selection.refit_seconds = time.perf_counter() - started
-    logger.info("%s fitted on all examples in %.1fs", candidate.name, selection.refit_seconds)
-    return candidate, pipeline, selection
+    logger.info("%s refitted in %.1fs", candidate.name, selection.refit_seconds)
+    return SearchResult(candidate, held_out, refit, selection, "train+validation", len(everything))
+
+
+def calibrate(
+    candidate: Candidate, held_out: Any, validation: pd.DataFrame
+) -> tuple[float, Predictions, np.ndarray, np.ndarray]:
+    """The temperature for `candidate`, from `held_out`'s validation predictions.
+
+    Returns the temperature (1.0 for a candidate that calibrates itself), the validation
+    predictions, and the validation probabilities before and after scaling.
+    """
+    predictions, raw = predict_labelled(held_out, model_input(validation), validation["intent"])
+    if candidate.calibrated:
+        return 1.0, predictions, raw, raw
+    index, known = class_index(held_out.classes_, validation["intent"].to_numpy())
+    temperature = fit_temperature(raw[known], index)
+    logger.info("%s: temperature %.3f fitted on validation", candidate.name, temperature)
+    return temperature, predictions, raw, scale_probabilities(raw, temperature)
+
+
+def _score_test(
+    pipeline: Any, fallback: FallbackPolicy, test: pd.DataFrame
+) -> tuple[Predictions, np.ndarray, dict[str, float]]:
+    """Predictions, probabilities and metrics (fallback rate, answered accuracy too) on test."""
+    predictions, probabilities = predict_labelled(pipeline, model_input(test), test["intent"])
+    metrics = summary_metrics(predictions)
+    answered = ~fallback.is_fallback(probabilities)
+    metrics["fallback_rate"] = float(1 - answered.mean())
+    metrics["answered_accuracy"] = (
+        float(predictions.correct[answered].mean()) if answered.any() else 0.0
+    )
+    return predictions, probabilities, metrics
 
 
 def train_intent_model(
@@ -189,7 +251,12 @@ def train_intent_model(
     min_examples_per_intent: int = 5,
     budget: SelectionBudget | None = None,
 ) -> TrainingOutcome:
-    """Select a candidate within `budget`, calibrate its fallback on validation, score on test."""
+    """Select a candidate within `budget`, calibrate it on validation, refit, score on test.
+
+    Temperature and fallback policy are chosen on the validation predictions of the winner
+    fitted without validation, then applied to the winner refitted on train + validation,
+    whose scores on the frozen test split are the ones reported.
+    """
     splits, excluded = drop_thin_intents(
         {"train": train, "validation": validation, "test": test}, min_examples_per_intent
     )
@@ -201,23 +268,30 @@ def train_intent_model(
     for name, split in (("train", train), ("validation", validation), ("test", test)):
         if split.empty:
             raise ValueError(f"the {name} split is empty: more labelled examples are needed")
-    candidate, pipeline, selection = search_then_refit(
-        candidates, train, validation, budget or SelectionBudget()
-    )
-    validation_predictions, validation_probabilities = predict_labelled(
-        pipeline, model_input(validation), validation["intent"]
+    found = search_then_refit(candidates, train, validation, budget or SelectionBudget())
+    candidate, selection = found.candidate, found.selection
+    temperature, validation_predictions, validation_raw, validation_probabilities = calibrate(
+        candidate, found.held_out, validation
     )
     fallback = choose_fallback_policy(
         validation_probabilities, validation_predictions.correct, fallback_accuracy_budget
     )
-    test_predictions, test_probabilities = predict_labelled(
-        pipeline, model_input(test), test["intent"]
+    pipeline = found.refit if candidate.calibrated else with_temperature(found.refit, temperature)
+    test_predictions, test_probabilities, test_metrics = _score_test(pipeline, fallback, test)
+    test_raw = (
+        test_probabilities if candidate.calibrated else found.refit.predict_proba(model_input(test))
     )
-    test_metrics = summary_metrics(test_predictions)
-    answered = ~fallback.is_fallback(test_probabilities)
-    test_metrics["fallback_rate"] = float(1 - answered.mean())
-    test_metrics["answered_accuracy"] = (
-        float(test_predictions.correct[answered].mean()) if answered.any() else 0.0
+    calibration = CalibrationReport.measure(
+        temperature,
+        not candidate.calibrated,
+        {
+            "validation": (
+                validation_raw,
+                validation_probabilities,
+                validation_predictions.correct,
+            ),
+            "test": (test_raw, test_probabilities, test_predictions.correct),
+        },
     )
     return TrainingOutcome(
         candidate=candidate,
@@ -230,7 +304,10 @@ def train_intent_model(
         errors=intent_errors(test_predictions),
         fallback=fallback,
         labels=sorted(train["intent"].unique()),
+        calibration=calibration,
         sizes={"train": len(train), "validation": len(validation), "test": len(test)},
+        fitted_on=found.fitted_on,
+        fitted_examples=found.fitted_examples,
         excluded_intents=excluded,
         skipped=selection.skipped,
         selection_examples=selection.examples,

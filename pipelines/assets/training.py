@@ -36,7 +36,8 @@ from pipelines.retraining import (
 
 GROUP = "training"
 # Bump when training code changes in a way that should invalidate reuse of a registered version.
-TRAINING_CODE_VERSION = "1"
+# 2: the chosen candidate is refitted on train + validation and temperature-calibrated.
+TRAINING_CODE_VERSION = "2"
 FINGERPRINT_COLUMNS = ("message_id", "text", "context", "intent", "split")
 # When to retrain, not what to train: left out of the fingerprint and the configuration digest.
 RETRAIN_FIELDS = {"force_retrain", "retrain_min_new_examples", "retrain_min_new_fraction"}
@@ -230,6 +231,9 @@ def intent_model(
             "macro_f1": outcome.test["macro_f1"],
             "fallback_threshold": outcome.fallback.threshold,
             "fallback_margin": outcome.fallback.margin,
+            "test_ece": outcome.calibration.metrics()["test_ece"],
+            "temperature": outcome.calibration.temperature,
+            "fitted_on": f"{outcome.fitted_on} ({outcome.fitted_examples} examples)",
             "excluded_intents": ", ".join(outcome.excluded_intents) or "none",
             "selection_examples": outcome.selection_examples,
             "skipped_candidates": "; ".join(s.reason for s in outcome.skipped) or "none",

@@ -1,4 +1,5 @@
-"""The candidate search under a budget: a sample of large data, skips with reasons, a refit."""
+"""The candidate search under a budget: a sample of large data, skips with reasons, a refit on
+train + validation."""
 
 from __future__ import annotations
 
@@ -73,13 +74,23 @@ def test_the_cheapest_candidate_is_fitted_even_when_all_would_overrun():
     assert [s.name for s in selection.skipped] == ["design_random_forest"]
 
 
-def test_the_winner_of_a_sampled_search_is_fitted_on_every_training_example():
-    train, validation = _examples(150), _examples(30)
+def _vocabulary(pipeline) -> dict[str, int]:
+    return pipeline.named_steps["features"].named_transformers_["word"].vocabulary_
+
+
+def test_the_winner_of_a_sampled_search_is_refitted_once_on_every_train_and_validation_example():
+    train = _examples(150)
+    validation = _examples(180).iloc[150:]  # words word150..word179: in no training text
     budget = SelectionBudget(max_examples=45, seconds=600)
-    _, pipeline, selection = search_then_refit(resolve(["tfidf_logreg"]), train, validation, budget)
-    assert selection.examples == 45 and selection.refit_seconds is not None
-    vocabulary = pipeline.named_steps["features"].named_transformers_["word"].vocabulary_
-    assert all(f"word{i}" in vocabulary for i in range(150))  # rows outside the sample too
+    found = search_then_refit(resolve(["tfidf_logreg"]), train, validation, budget)
+    assert found.selection.examples == 45 and found.selection.refit_seconds is not None
+    assert found.fitted_on == "train+validation" and found.fitted_examples == 180
+    # The refit saw every row, outside the sample and in validation too...
+    assert all(f"word{i}" in _vocabulary(found.refit) for i in range(180))
+    # ...while the model whose validation predictions calibrate it saw neither.
+    held_out = _vocabulary(found.held_out)
+    assert sum(f"word{i}" in held_out for i in range(150)) == 45
+    assert not any(f"word{i}" in held_out for i in range(150, 180))
 
 
 def test_budget_limits_come_from_the_environment(monkeypatch):

@@ -183,3 +183,49 @@ def test_a_dataset_source_on_a_tracking_server_is_its_http_url_without_credentia
         "1/run/artifacts/reference/reference.parquet"
     )
     assert http_artifact_url("file:///tmp/a.parquet", "sqlite:///x.db") == "file:///tmp/a.parquet"
+
+
+def test_the_registered_model_is_refitted_on_train_and_validation_and_calibrated_on_held_out_data(
+    registry, small_slice, tmp_path
+):
+    examples = _examples(small_slice)
+    parent = _train_and_log(examples, registry, tmp_path / "artifacts", ["tfidf_logreg"])
+    params, metrics = parent.data.params, parent.data.metrics
+    train, validation = (examples[examples["split"] == name] for name in ("train", "validation"))
+    assert params["fitted_on"] == "train+validation"
+    assert int(params["rows_fitted"]) == len(train) + len(validation)
+
+    # The registered pipeline has seen validation: words only validation messages hold are in
+    # its vocabulary; none only the test split holds.
+    version = registry.versions()[0]
+    pipeline = registry.load_pipeline(str(version.version))
+    vocabulary = pipeline.named_steps["features"].named_transformers_["word"].vocabulary_
+    analyse = pipeline.named_steps["features"].named_transformers_["word"].build_analyzer()
+
+    def words(frame: pd.DataFrame) -> set[str]:
+        return {word for text in frame["text"] for word in analyse(text)}
+
+    test = examples[examples["split"] == "test"]
+    validation_only = words(validation) - words(train)
+    test_only = words(test) - words(train) - words(validation)
+    assert validation_only and validation_only <= set(vocabulary)
+    assert test_only and not test_only & set(vocabulary)
+
+    # Calibrated by a temperature fitted on the train-only fit's validation predictions.
+    scaled = pipeline.steps[-1][1]
+    assert scaled.temperature == pytest.approx(float(params["temperature"]), abs=1e-4)
+    assert {
+        "test_ece",
+        "test_ece_uncalibrated",
+        "validation_ece",
+        "validation_ece_uncalibrated",
+    } <= set(metrics)
+    assert metrics["validation_ece"] < metrics["validation_ece_uncalibrated"]
+    assert registry.describe(version).metrics["test_ece"] == metrics["test_ece"]
+    artifacts = {item.path for item in registry.client.list_artifacts(parent.info.run_id)}
+    assert {"reliability.json", "reliability_diagram.png"} <= artifacts
+    table = json.loads(
+        Path(registry.client.download_artifacts(parent.info.run_id, "reliability.json")).read_text()
+    )
+    assert table["columns"][:2] == ["split", "calibrated"]
+    assert len(table["data"]) == 4 * 15  # validation and test, before and after, 15 bins each
