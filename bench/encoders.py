@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub download must fail, never happen silently
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one thread: no pool in encode_batch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BANKING77 = Path(os.environ.get("BANKING77_DIR", REPO_ROOT.parent / "shared/data/banking77"))
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
