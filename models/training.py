@@ -211,21 +211,25 @@ def search_then_refit(
     return SearchResult(candidate, held_out, refit, selection, "train+validation", len(everything))
 
 
-def calibrate(
-    candidate: Candidate, held_out: Any, validation: pd.DataFrame
-) -> tuple[float, Predictions, np.ndarray, np.ndarray]:
-    """The temperature for `candidate`, from `held_out`'s validation predictions.
+@dataclass(frozen=True)
+class HeldOutCalibration:
+    """The temperature chosen on validation, and the validation predictions it was chosen on."""
 
-    Returns the temperature (1.0 for a candidate that calibrates itself), the validation
-    predictions, and the validation probabilities before and after scaling.
-    """
+    temperature: float  # 1.0 for a candidate that calibrates itself
+    predictions: Predictions
+    raw: np.ndarray  # validation probabilities before scaling
+    calibrated: np.ndarray  # ...and after
+
+
+def calibrate(candidate: Candidate, held_out: Any, validation: pd.DataFrame) -> HeldOutCalibration:
+    """The temperature for `candidate`, from `held_out`'s validation predictions."""
     predictions, raw = predict_labelled(held_out, model_input(validation), validation["intent"])
     if candidate.calibrated:
-        return 1.0, predictions, raw, raw
+        return HeldOutCalibration(1.0, predictions, raw, raw)
     index, known = class_index(held_out.classes_, validation["intent"].to_numpy())
     temperature = fit_temperature(raw[known], index)
     logger.info("%s: temperature %.3f fitted on validation", candidate.name, temperature)
-    return temperature, predictions, raw, scale_probabilities(raw, temperature)
+    return HeldOutCalibration(temperature, predictions, raw, scale_probabilities(raw, temperature))
 
 
 def _score_test(
@@ -270,26 +274,22 @@ def train_intent_model(
             raise ValueError(f"the {name} split is empty: more labelled examples are needed")
     found = search_then_refit(candidates, train, validation, budget or SelectionBudget())
     candidate, selection = found.candidate, found.selection
-    temperature, validation_predictions, validation_raw, validation_probabilities = calibrate(
-        candidate, found.held_out, validation
-    )
+    held_out = calibrate(candidate, found.held_out, validation)
+    validation_predictions = held_out.predictions
     fallback = choose_fallback_policy(
-        validation_probabilities, validation_predictions.correct, fallback_accuracy_budget
+        held_out.calibrated, validation_predictions.correct, fallback_accuracy_budget
     )
-    pipeline = found.refit if candidate.calibrated else with_temperature(found.refit, temperature)
+    scaled = with_temperature(found.refit, held_out.temperature)
+    pipeline = found.refit if candidate.calibrated else scaled
     test_predictions, test_probabilities, test_metrics = _score_test(pipeline, fallback, test)
     test_raw = (
         test_probabilities if candidate.calibrated else found.refit.predict_proba(model_input(test))
     )
     calibration = CalibrationReport.measure(
-        temperature,
+        held_out.temperature,
         not candidate.calibrated,
         {
-            "validation": (
-                validation_raw,
-                validation_probabilities,
-                validation_predictions.correct,
-            ),
+            "validation": (held_out.raw, held_out.calibrated, validation_predictions.correct),
             "test": (test_raw, test_probabilities, test_predictions.correct),
         },
     )
