@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 CHAMPION, CHALLENGER = "champion", "challenger"
 TRUSTED_SKOPS_TYPES: list[str] = [
     "features.dialogue.DialogueTokens",
+    "features.embeddings.SentenceEmbeddings",
     "features.transformers.MessageFeatures",
     "models.calibration.TemperatureScaledClassifier",
     "sklearn.calibration._CalibratedClassifier",
