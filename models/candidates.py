@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from features.dialogue import DialogueTokens
+from features.embeddings import SentenceEmbeddings
 from features.transformers import MessageFeatures, word_char_tfidf
 from models.selection import FitCost
 
@@ -50,6 +51,29 @@ def _linearsvc_calibrated(c: float = 1.0) -> Pipeline:
     # CalibratedClassifierCV's default five fitted copies (36–94 ms per single prediction).
     calibrated = CalibratedClassifierCV(LinearSVC(C=c), method="temperature", ensemble=False, cv=3)
     return Pipeline([("features", word_char_tfidf()), ("clf", calibrated)])
+
+
+def _tfidf_minilm(weight: float) -> ColumnTransformer:
+    # Sentence embeddings beside the TF-IDF blocks (features/embeddings.py); each block's rows
+    # are unit vectors, so `weight` is the embeddings' share (2 chosen by CV, bench/README.md).
+    features = word_char_tfidf()
+    features.transformers.append(("minilm", SentenceEmbeddings(weight=weight), "text"))
+    return features
+
+
+def _tfidf_minilm_linearsvc(
+    c: float = 0.3, weight: float = 2.0, class_weight: str | None = None
+) -> Pipeline:
+    svc = LinearSVC(C=c, class_weight=class_weight)
+    calibrated = CalibratedClassifierCV(svc, method="temperature", ensemble=False, cv=3)
+    return Pipeline([("features", _tfidf_minilm(weight)), ("clf", calibrated)])
+
+
+def _tfidf_minilm_logreg(
+    c: float = 30.0, weight: float = 2.0, class_weight: str | None = None
+) -> Pipeline:
+    logreg = LogisticRegression(C=c, class_weight=class_weight, max_iter=3000)
+    return Pipeline([("features", _tfidf_minilm(weight)), ("clf", logreg)])
 
 
 def _design_random_forest() -> Pipeline:
@@ -108,6 +132,35 @@ SEARCH_SPACE: dict[str, Candidate] = {
             calibrated=True,
         ),
         Candidate(
+            "tfidf_minilm_linearsvc",
+            "word 1-2g + char_wb 2-5g TF-IDF ⊕ all-MiniLM-L6-v2 embeddings × 2, LinearSVC(C=0.3) "
+            "with temperature calibration",
+            {
+                "features": "tfidf_word_char+minilm",
+                "classifier": "linear_svc_temperature",
+                "C": 0.3,
+                "embedding_weight": 2.0,
+            },
+            _tfidf_minilm_linearsvc,
+            # Per 1k examples: encoding ~7.2 CPU s (once per text and process) + fit 3.9 s
+            # (38.8 s on Banking77's 10,003 train.csv texts, bench/README.md).
+            FitCost(seconds_per_1k=11.0),
+            calibrated=True,
+        ),
+        Candidate(
+            "tfidf_minilm_logreg",
+            "word 1-2g + char_wb 2-5g TF-IDF ⊕ all-MiniLM-L6-v2 embeddings × 2, "
+            "LogisticRegression(C=30)",
+            {
+                "features": "tfidf_word_char+minilm",
+                "classifier": "logistic_regression",
+                "C": 30.0,
+                "embedding_weight": 2.0,
+            },
+            _tfidf_minilm_logreg,
+            FitCost(seconds_per_1k=12.0),  # encoding ~7.2 + fit 4.7 CPU s per 1k
+        ),
+        Candidate(
             "design_random_forest",
             "design document baseline: TF-IDF(5k, 1-2g, English stop words) + RandomForest(100)",
             {"features": "tfidf_5k_stopwords", "classifier": "random_forest", "n_estimators": 100},
@@ -139,12 +192,14 @@ SEARCH_SPACE: dict[str, Candidate] = {
 }
 # In order of priority: under the selection budget the later ones are the first skipped.
 # tfidf_logreg_dialogue competes only on data with conversation context (multi-turn).
-DEFAULT_CANDIDATES: tuple[str, ...] = (
+# The light profile (TRAIN_MODEL_PROFILE=light, models/candidate_profile.py): TF-IDF only.
+LIGHT_CANDIDATES: tuple[str, ...] = (
     "tfidf_logreg",
     "tfidf_logreg_dialogue",
     "tfidf_linearsvc_calibrated",
     "design_random_forest",
 )
+DEFAULT_CANDIDATES: tuple[str, ...] = ("tfidf_minilm_linearsvc", *LIGHT_CANDIDATES)
 
 
 def resolve(names: list[str] | tuple[str, ...]) -> list[Candidate]:

