@@ -75,6 +75,9 @@ class ModelHolder:
         # The registry refuses an incomplete version: it has no calibrated fallback policy, and a
         # version is never served with a default one.
         inference = self.registry.load_inference(version)
+        # A first prediction builds per-process state (the sentence encoder's ONNX session and
+        # tokenizer, ~0.5 s, features/embeddings.py): paid here, before the version serves.
+        inference.predict_documents(["warm up"], None, 1)
         described = self.registry.describe(self.registry.version(version))
         return ServedModel(
             name=self.registry.name,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from features import embeddings
 from models.registry import TAG_FINGERPRINT, IntentRegistry, ModelLoadError, RegistryConfig
 from serving.model_holder import ModelHolder, NoModelError
 from tests.conftest import register_version
@@ -56,3 +57,17 @@ def test_a_version_without_its_fallback_policy_is_never_served(registry, small_s
     with pytest.raises(ModelLoadError, match=r"incomplete .*fallback_policy"):
         holder.refresh()
     assert holder.current.version == first
+
+
+def test_loading_a_version_builds_the_sentence_encoder_before_it_serves(
+    registry, small_slice, tmp_path, monkeypatch
+):
+    version = register_version(
+        small_slice, registry, tmp_path / "artifacts", candidate="tfidf_minilm_linearsvc"
+    )
+    registry.promote(version)
+    monkeypatch.setattr(embeddings, "_shared", None)  # as in a fresh worker process
+    holder = ModelHolder(registry, "champion")
+    assert holder.refresh() is True
+    # The ONNX session exists before the first request, which therefore does not wait for it.
+    assert embeddings.shared_encoder()._session is not None
