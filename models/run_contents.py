@@ -6,8 +6,10 @@ Called by `models/tracking.py` inside the open parent run (the MLflow fluent API
   `test`), each with a digest of its rows, so runs trained on the same data share a dataset in
   the UI. Only schema, profile and digest are stored; the rows themselves are the run's
   `reference/reference.parquet` snapshot, which is the datasets' source.
-- every fitted candidate as a nested child run named after it, with its parameters, validation
-  scores and fit time; the chosen one is tagged `supportloop/chosen=true`.
+- every fitted candidate as a nested child run named after it, with its parameters (the best
+  trial's), validation scores and fit time; the chosen one is tagged `supportloop/chosen=true`.
+  Under it, one run per hyper-parameter search trial (`<candidate>-trial-<n>`, tag
+  `supportloop/trial`), its best trial tagged chosen too (models/search.py).
 - the chosen model's reports in the spirit of `rasa test nlu`, and its per-intent scores as one
   table (`intent_metrics.json`) rather than hundreds of flat metrics.
 - its calibration: ECE metrics before and after temperature scaling (`validation_ece`,
@@ -37,6 +39,7 @@ from models.evaluation import (
     plot_confusion_matrix,
     plot_reliability_diagram,
 )
+from models.search import OBJECTIVE, SearchRecord
 from models.tracking_store import http_artifact_url
 from models.training import TrainingOutcome
 
@@ -47,6 +50,7 @@ REFERENCE_DIR = "reference"
 REFERENCE_FILE = "reference.parquet"
 REFERENCE_COLUMNS = ["text", "intent", "split"]
 TAG_CHOSEN = "supportloop/chosen"
+TAG_TRIAL = "supportloop/trial"  # a search trial's number (models/search.py)
 DATASET_NAME = "training_examples"
 # The `split` column's values and the MLflow input context each one is logged under.
 SPLIT_CONTEXTS = {"train": "training", "validation": "validation", "test": "test"}
@@ -138,12 +142,39 @@ def log_candidate_runs(
             experiment_id=experiment_id, run_name=result.name, nested=True, tags=child_tags
         ):
             params = declared.params if declared is not None else {}
+            if result.search is not None:  # the best trial's values of the searched knobs
+                params = result.search.params
             mlflow.log_params({"candidate": result.name, **params})
             if inputs:
                 _log_inputs(inputs)
             scores = {f"validation_{key}": value for key, value in result.validation.items()}
             mlflow.log_metrics(scores, dataset=datasets.validation)
             mlflow.log_metric("fit_seconds", result.fit_seconds)
+            if result.search is not None and len(result.search.trials) > 1:
+                _log_trials(experiment_id, result.name, result.search, datasets, tags)
+
+
+def _log_trials(
+    experiment_id: str,
+    name: str,
+    search: SearchRecord,
+    datasets: SplitDatasets,
+    tags: dict[str, str],
+) -> None:
+    """One run per search trial, nested under its candidate's run: params, scores, fit time."""
+    best = max(search.trials, key=lambda t: t.validation[OBJECTIVE])
+    for trial in search.trials:
+        trial_tags = tags | {TAG_TRIAL: str(trial.number), TAG_CHOSEN: str(trial is best).lower()}
+        with mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=f"{name}-trial-{trial.number}",
+            nested=True,
+            tags=trial_tags,
+        ):
+            mlflow.log_params({"candidate": name, **trial.params})
+            scores = {f"validation_{key}": value for key, value in trial.validation.items()}
+            mlflow.log_metrics(scores, dataset=datasets.validation)
+            mlflow.log_metric("fit_seconds", trial.fit_seconds)
 
 
 def log_reports(outcome: TrainingOutcome) -> None:

@@ -33,6 +33,7 @@ from models.evaluation import (
     summary_metrics,
 )
 from models.fallback import FallbackPolicy, choose_fallback_policy
+from models.search import SearchData, SearchRecord, SearchSettings, search_candidate
 from models.selection import BudgetClock, SelectionBudget, SkippedCandidate, selection_sample
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class CandidateResult:
     name: str
     validation: dict[str, float]
     fit_seconds: float
+    search: SearchRecord | None = None  # its trials and chosen params (models/search.py)
 
 
 @dataclass
@@ -120,8 +122,10 @@ def fit_and_select(
     validation: pd.DataFrame,
     selection_metric: str = "macro_f1",
     budget_seconds: float = float("inf"),
+    search: SearchSettings | None = None,
 ) -> tuple[Candidate, Any, Selection]:
-    """Fit the candidates on train within `budget_seconds`; the best on validation wins.
+    """Search each candidate (models/search.py) on train within `budget_seconds`; the best on
+    validation wins (its best trial's params). Without `search`: the declared params only.
 
     A candidate whose estimated fit (models/selection.py) would overrun what is left of the
     budget is skipped with the reason; the cheapest one is always fitted. Candidates that read
@@ -141,6 +145,8 @@ def fit_and_select(
     clock = BudgetClock(budget_seconds)
     results: list[CandidateResult] = []
     best: tuple[float, Candidate, Any] | None = None
+    labels = (train["intent"].to_numpy(), validation["intent"])
+    data = SearchData(model_input(train), model_input(validation), *labels)
     for number, candidate in enumerate(candidates, start=1):
         reason = clock.skip_reason(candidate.name, candidate.cost, len(train), intents)
         if reason is not None and candidate is not cheapest:
@@ -154,21 +160,9 @@ def fit_and_select(
             len(candidates),
             len(train),
         )
-        started = time.perf_counter()
-        pipeline = candidate.build().fit(model_input(train), train["intent"].to_numpy())
-        seconds = time.perf_counter() - started
-        clock.record(candidate.cost, len(train), intents, seconds)
-        predictions, _ = predict_labelled(pipeline, model_input(validation), validation["intent"])
-        scores = summary_metrics(predictions)
-        results.append(CandidateResult(candidate.name, scores, seconds))
-        logger.info(
-            "candidate %s: validation %s %.4f, accuracy %.4f (fit %.1fs)",
-            candidate.name,
-            selection_metric,
-            scores[selection_metric],
-            scores["accuracy"],
-            seconds,
-        )
+        found = search_candidate(candidate, data, search, clock, len(candidates) - number + 1)
+        candidate, pipeline, scores = found.candidate, found.pipeline, found.validation
+        results.append(CandidateResult(candidate.name, scores, found.fit_seconds, found.record))
         if best is None or scores[selection_metric] > best[0]:
             best = (scores[selection_metric], candidate, pipeline)
     if best is None:
@@ -182,6 +176,7 @@ def search_then_refit(
     train: pd.DataFrame,
     validation: pd.DataFrame,
     budget: SelectionBudget,
+    search: SearchSettings | None = None,
 ) -> SearchResult:
     """Choose on (a sample of) train, then fit the winner once on train + validation.
 
@@ -198,7 +193,7 @@ def search_then_refit(
             len(train),
         )
     candidate, held_out, selection = fit_and_select(
-        candidates, sample, validation, budget_seconds=budget.seconds
+        candidates, sample, validation, budget_seconds=budget.seconds, search=search
     )
     everything = pd.concat([train, validation])
     logger.info(
@@ -254,6 +249,7 @@ def train_intent_model(
     fallback_accuracy_budget: float = 0.02,
     min_examples_per_intent: int = 5,
     budget: SelectionBudget | None = None,
+    search: SearchSettings | None = None,
 ) -> TrainingOutcome:
     """Select a candidate within `budget`, calibrate it on validation, refit, score on test.
 
@@ -272,7 +268,7 @@ def train_intent_model(
     for name, split in (("train", train), ("validation", validation), ("test", test)):
         if split.empty:
             raise ValueError(f"the {name} split is empty: more labelled examples are needed")
-    found = search_then_refit(candidates, train, validation, budget or SelectionBudget())
+    found = search_then_refit(candidates, train, validation, budget or SelectionBudget(), search)
     candidate, selection = found.candidate, found.selection
     held_out = calibrate(candidate, found.held_out, validation)
     validation_predictions = held_out.predictions

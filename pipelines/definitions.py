@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from models.candidate_profile import ProfileSettings
 from models.retraining import RetrainPolicy
+from models.search import SearchSettings
 from models.selection import SelectionBudget
 from models.settings_errors import load_settings
 from models.shared_settings import REGISTRY_URI, STORE_URL, TRACKING_URI
@@ -106,6 +107,7 @@ def build_definitions(
     load_settings(RetrainPolicy)
     load_settings(SelectionBudget)
     load_settings(ProfileSettings)
+    load_settings(SearchSettings)
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, features, training, monitoring]),
         asset_checks=ALL_CHECKS,

@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from models import faults
 from models.baselines import BaselineScore
@@ -22,7 +22,9 @@ from models.promotion_state import apply_pending, record_decision
 from models.recovery import recover
 from models.registry import CHALLENGER, TAG_GATE, IntentRegistry
 from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, json_rows
+from models.search import SearchSettings
 from models.selection import SelectionBudget
+from models.settings_errors import env_name
 from models.tracking import log_and_register
 from models.training import train_intent_model
 from monitoring.alerts import gate_failure_alert
@@ -43,6 +45,8 @@ TRAINING_CODE_VERSION = "2"
 FINGERPRINT_COLUMNS = ("message_id", "text", "context", "intent", "split")
 # When to retrain, not what to train: left out of the fingerprint and the configuration digest.
 RETRAIN_FIELDS = {"force_retrain", "retrain_min_new_examples", "retrain_min_new_fraction"}
+# SearchSettings' fields and the run config keys that set them.
+_SEARCH_KEYS = {"trials": "search_trials", "seconds": "search_budget_s", "space": "search_space"}
 
 
 class TrainingConfig(dg.Config):
@@ -55,6 +59,11 @@ class TrainingConfig(dg.Config):
     # Unset: TRAIN_SELECTION_MAX_EXAMPLES / TRAIN_SELECTION_SECONDS (models/selection.py).
     selection_max_examples: int | None = None
     selection_budget_s: float | None = None
+    # Unset: TRAIN_SEARCH_TRIALS / _SECONDS / _SPACE (models/search.py); 1 trial: no search.
+    # search_space replaces declared knob ranges: {candidate: {knob: [low, high]}}.
+    search_trials: int | None = None
+    search_budget_s: float | None = None
+    search_space: dict[str, dict[str, list[float]]] | None = None
     # The retrain rule (models/retraining.py). Unset: TRAIN_MIN_NEW_EXAMPLES/_FRACTION.
     force_retrain: bool = False
     retrain_min_new_examples: int | None = None
@@ -80,6 +89,23 @@ class TrainingConfig(dg.Config):
             "seconds": self.selection_budget_s,
         }
         return SelectionBudget(**{k: v for k, v in chosen.items() if v is not None})
+
+    def search_settings(self) -> SearchSettings:
+        """The hyper-parameter search's budget and ranges: this run's config over the env's."""
+        chosen: dict[str, Any] = {
+            "trials": self.search_trials,
+            "seconds": self.search_budget_s,
+            "space": self.search_space,
+        }
+        try:
+            return SearchSettings(**{k: v for k, v in chosen.items() if v is not None})
+        except ValidationError as problem:  # one line naming the launchpad key (or variable)
+            error = problem.errors(include_url=False, include_input=False)[0]
+            field = str(error["loc"][0]) if error["loc"] else ""
+            key = _SEARCH_KEYS.get(field) if chosen.get(field) is not None else None
+            name = f"ops.intent_model.config.{key}" if key else env_name(SearchSettings, field)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"bad run config {name}: {message}") from None
 
 
 def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
@@ -170,7 +196,7 @@ def intent_model(
         return kept_version_result(registry, decision)
     candidates = resolve(config.candidates)
     train, validation, test = _splits(training_examples)
-    budget = config.selection_budget()
+    budget, search = config.selection_budget(), config.search_settings()
     outcome = train_intent_model(
         candidates,
         train,
@@ -179,6 +205,7 @@ def intent_model(
         config.fallback_accuracy_budget,
         config.min_examples_per_intent,
         budget,
+        search=search,
     )
     version = log_and_register(
         outcome,
@@ -194,6 +221,9 @@ def intent_model(
             "selection_budget_s": budget.seconds,
             "selection_examples": outcome.selection_examples,
             "skipped_candidates": "; ".join(s.reason for s in outcome.skipped)[:500] or "none",
+            "search_trials": search.trials,
+            "search_budget_s": search.seconds,
+            "search_seed": search.seed,
         },
         run_tags={
             "dagster.run_id": context.run.run_id,
@@ -218,6 +248,7 @@ def intent_model(
                 "candidate": r.name,
                 **{k: round(v, 4) for k, v in r.validation.items()},
                 "fit_s": round(r.fit_seconds, 1),
+                "trials": len(r.search.trials) if r.search else 1,
             }
             for r in outcome.candidates
         ]
