@@ -48,8 +48,11 @@ from bench.scale_data import (  # noqa: E402  (the repo root is on sys.path from
 )
 
 logger = logging.getLogger("bench.scale")
-# One cheap candidate, always the same: the bench measures data, not the model search.
-RUN_CONFIG = "ops:\n  intent_model:\n    config:\n      candidates: [tfidf_logreg]\n"
+# One cheap candidate, always the same, no hyper-parameter search (one trial: the declared
+# configuration): the bench measures data, not the model search.
+RUN_CONFIG = (
+    "ops:\n  intent_model:\n    config:\n      candidates: [tfidf_logreg]\n      search_trials: 1\n"
+)
 POLL_S = 0.25
 LOG_EVERY_S = 30.0  # progress lines when stderr is not a terminal
 # Steps by phase, from the CLI's progress lines (`[  12s] conversation_log: finished in 6.3s`).
