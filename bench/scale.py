@@ -118,6 +118,36 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
+class StepPeaks:
+    """Peak tree RSS per step: the peak polled since the previous step's `finished` line.
+
+    Steps run one after another in one process (PIPELINE_EXECUTOR=in_process), so the window
+    that ends with a step's `finished` line is that step (plus the run's start-up for the first).
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.read = 0  # characters of the log already scanned
+        self.window = 0  # peak bytes since the last finished step
+        self.peaks: dict[str, int] = {}
+
+    def poll(self, rss: int) -> None:
+        """One RSS sample; attribute the window to each step that finished since the last poll."""
+        self.window = max(self.window, rss)
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        new, self.read = text[self.read :], len(text)
+        # Only whole lines: a partly written line is scanned again at the next poll.
+        complete = new[: new.rfind("\n") + 1]
+        self.read -= len(new) - len(complete)
+        for name, _ in FINISHED.findall(complete):
+            self.peaks[name] = self.window
+            self.window = rss
+
+    def summary(self) -> str:
+        """`step MB, …` in the order the steps finished."""
+        return ", ".join(f"{name} {peak / 2**20:.0f}" for name, peak in self.peaks.items())
+
+
 def measure(
     label: str, root: Path, env: dict[str, str], run_config: str | None = RUN_CONFIG
 ) -> RunCost:
@@ -135,10 +165,13 @@ def measure(
     started = time.perf_counter()
     child = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     handle, peak = psutil.Process(child.pid), 0
+    steps = StepPeaks(root / f"{label}.log")
     # On a terminal one line redrawn in place; in a log file a line every LOG_EVERY_S.
     live, logged = sys.stderr.isatty(), 0.0
     while child.poll() is None:
-        peak = max(peak, tree_rss(handle))
+        rss = tree_rss(handle)
+        peak = max(peak, rss)
+        steps.poll(rss)
         elapsed = time.perf_counter() - started
         line = f"  {label}: {elapsed:6.1f} s, peak RSS {peak / 2**20:7.0f} MB"
         if live:
@@ -155,6 +188,7 @@ def measure(
         f"\r  {label}: {wall:6.1f} s, peak RSS {peak / 2**20:7.0f} MB, exit {child.returncode}",
         file=sys.stderr,
     )
+    logger.info("%s peak tree RSS MB per step: %s", label, steps.summary())
     if child.returncode != 0:
         tail = (root / f"{label}.log").read_text(encoding="utf-8", errors="replace")[-1500:]
         logger.error("%s failed (exit %d):\n%s", label, child.returncode, tail)
