@@ -25,6 +25,9 @@ from tests.orphans import no_process_left_running  # noqa: F401  (session-wide, 
 from tests.postgres import PostgresServer, start_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The hyper-parameter search's test budget (models/search.py): two trials per candidate, so every
+# training run of the suite still searches and logs its trial runs, at a fraction of the default.
+os.environ.setdefault("TRAIN_SEARCH_TRIALS", "2")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

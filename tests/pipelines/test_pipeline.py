@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from mlflow import MlflowClient
 
 from conversations import tables
+from models.run_contents import TAG_TRIAL
 from models.tracking import mlflow_uris
 from pipelines import cli
 from pipelines.automation import new_conversations_sensor
@@ -24,7 +25,8 @@ from tests.conftest import BAD_ROW_CODES, write_slice
 
 pytestmark = pytest.mark.slow
 FAST_TRAINING = {
-    "candidates": ["tfidf_logreg", "tfidf_linearsvc_calibrated", "tfidf_logreg_message_features"]
+    "candidates": ["tfidf_logreg", "tfidf_linearsvc_calibrated", "tfidf_logreg_message_features"],
+    "search_trials": 2,  # the launchpad's search budget (models/search.py)
 }
 
 
@@ -123,6 +125,12 @@ def test_first_run_registers_a_champion_and_quarantines_bad_rows(
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
     )
     assert sorted(child.info.run_name for child in children) == sorted(FAST_TRAINING["candidates"])
+    for child in children:  # each candidate's search trials, nested under its run
+        trials = client.search_runs(
+            [run.info.experiment_id], f"tags.mlflow.parentRunId = '{child.info.run_id}'"
+        )
+        assert sorted(trial.data.tags[TAG_TRIAL] for trial in trials) == ["0", "1"]
+        assert all("validation_macro_f1" in trial.data.metrics for trial in trials)
     assert len(run.inputs.dataset_inputs) == 3  # training, validation, test
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
