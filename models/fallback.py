@@ -74,3 +74,69 @@ def _rank(policy: FallbackPolicy) -> tuple[float, float, float, float]:
         policy.threshold,
         policy.margin,
     )
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    """The policy chosen, and why: by an out-of-scope recall target, or by the rule above."""
+
+    policy: FallbackPolicy
+    reason: str
+    target_met: bool = False
+
+
+def choose_fallback_with_target(
+    probabilities: np.ndarray,
+    correct: np.ndarray,
+    out_of_scope: list[np.ndarray],
+    target_recall: float,
+    accuracy_budget: float = 0.02,
+    margins: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1),
+) -> PolicyChoice:
+    """The lowest fallback that reaches `target_recall` on out-of-scope rows within the budget.
+
+    `probabilities`/`correct` are the in-scope validation predictions the budget is measured on
+    (as in `choose_fallback_policy`); `out_of_scope` holds, per draw, the probabilities a model
+    gave to intents it never saw (models/out_of_scope.py); recall is their mean over draws. Of
+    the policies that reach the target and keep the accuracy budget, the one answering the
+    most in-scope rows right wins (for one margin: the lowest threshold). When none does, the
+    rule of `choose_fallback_policy` decides, and the reason says how close the target came.
+    """
+    correct = np.asarray(correct, dtype=bool)
+    default = choose_fallback_policy(probabilities, correct, accuracy_budget, margins)
+    if len(probabilities) == 0 or not out_of_scope:
+        return PolicyChoice(default, "no validation or out-of-scope rows: accuracy-budget rule")
+    floor = correct.mean() - accuracy_budget
+    grid = np.unique(np.round(np.concatenate([np.linspace(0, 1, 201), [default.threshold]]), 4))
+    best: tuple[float, float, FallbackPolicy] | None = None
+    reachable = (0.0, 0.0)  # the highest recall within the budget, and its threshold
+    for margin in margins:
+        for threshold in grid:
+            policy = FallbackPolicy(float(threshold), margin)
+            answered = ~policy.is_fallback(probabilities)
+            right = float((correct & answered).mean())
+            if right < floor or not answered.any():
+                continue
+            recall = float(np.mean([policy.is_fallback(rows).mean() for rows in out_of_scope]))
+            reachable = max(reachable, (recall, float(threshold)))
+            if recall >= target_recall and (best is None or (right, -threshold) > best[:2]):
+                chosen = FallbackPolicy(
+                    float(threshold),
+                    margin,
+                    float(answered.mean()),
+                    float(correct[answered].mean()),
+                )
+                best = (right, -float(threshold), chosen)
+    if best is None:
+        return PolicyChoice(
+            default,
+            f"out-of-scope recall target {target_recall:.2f} not reachable within the "
+            f"{accuracy_budget:.3f} accuracy budget (at most {reachable[0]:.3f}, threshold "
+            f"{reachable[1]:.3f}): accuracy-budget rule",
+        )
+    return PolicyChoice(
+        best[2],
+        f"lowest fallback reaching out-of-scope recall {target_recall:.2f} within the "
+        f"{accuracy_budget:.3f} accuracy budget",
+        target_met=True,
+    )

@@ -53,6 +53,8 @@ HEADLINE_METRICS = (
     "validation_accuracy",
     "validation_macro_f1",
     "test_ece",  # expected calibration error of the served probabilities (models/calibration.py)
+    "oos_recall",  # held-out intents answered nlu_fallback (models/out_of_scope.py)
+    "oos_in_scope_answered_accuracy",
 )
 TAG_FINGERPRINT = "training_fingerprint"
 TAG_TRAINED_AT = "trained_at"

@@ -15,6 +15,9 @@ Called by `models/tracking.py` inside the open parent run (the MLflow fluent API
 - its calibration: ECE metrics before and after temperature scaling (`validation_ece`,
   `test_ece`, `..._uncalibrated`), the reliability bins as one table (`reliability.json`) and
   as a diagram (`reliability_diagram.png`).
+- its out-of-scope evaluation (models/out_of_scope.py): `oos_recall` (mean, min, max over the
+  draws), `oos_in_scope_answered_accuracy`, the intents each draw held out and how the fallback
+  policy was chosen (`out_of_scope/draws.json`), the recall curve (`out_of_scope/curve.json`).
 """
 
 from __future__ import annotations
@@ -200,6 +203,21 @@ def log_reports(outcome: TrainingOutcome) -> None:
         )
         plot_reliability_diagram(outcome.calibration, folder / "reliability_diagram.png")
         mlflow.log_artifacts(scratch)
+    log_out_of_scope(outcome)
+
+
+def log_out_of_scope(outcome: TrainingOutcome) -> None:
+    """The held-out-intent evaluation: metrics, settings, draws and curve (none when off)."""
+    report = outcome.out_of_scope
+    if report is None:
+        return
+    mlflow.log_params({f"oos_{key}": value for key, value in report.settings.items()})
+    skipped = f"; out-of-scope evaluation {report.skipped}" if report.skipped else ""
+    mlflow.log_param("fallback_policy_reason", f"{report.policy_reason}{skipped}")
+    mlflow.log_metrics(report.metrics())
+    mlflow.log_dict(report.to_dict(), "out_of_scope/draws.json")
+    if report.curve:
+        mlflow.log_table(report.curve_frame(), "out_of_scope/curve.json")
 
 
 def log_scores(outcome: TrainingOutcome, model_id: str, datasets: SplitDatasets) -> None:

@@ -32,7 +32,8 @@ from models.evaluation import (
     predict_labelled,
     summary_metrics,
 )
-from models.fallback import FallbackPolicy, choose_fallback_policy
+from models.fallback import FallbackPolicy
+from models.out_of_scope import OutOfScopeReport, OutOfScopeSettings, evaluate_and_choose
 from models.search import SearchData, SearchRecord, SearchSettings, search_candidate
 from models.selection import BudgetClock, SelectionBudget, SkippedCandidate, selection_sample
 
@@ -94,6 +95,7 @@ class TrainingOutcome:
     skipped: list[SkippedCandidate] = field(default_factory=list)
     selection_examples: int = 0
     refit_seconds: float | None = None
+    out_of_scope: OutOfScopeReport | None = None  # models/out_of_scope.py
 
 
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:
@@ -249,6 +251,7 @@ def train_intent_model(
     fallback_accuracy_budget: float = 0.02,
     min_examples_per_intent: int = 5,
     budget: SelectionBudget | None = None,
+    out_of_scope: OutOfScopeSettings | None = None,
     search: SearchSettings | None = None,
 ) -> TrainingOutcome:
     """Select a candidate within `budget`, calibrate it on validation, refit, score on test.
@@ -272,8 +275,8 @@ def train_intent_model(
     candidate, selection = found.candidate, found.selection
     held_out = calibrate(candidate, found.held_out, validation)
     validation_predictions = held_out.predictions
-    fallback = choose_fallback_policy(
-        held_out.calibrated, validation_predictions.correct, fallback_accuracy_budget
+    fallback, oos = evaluate_and_choose(
+        candidate, train, validation, held_out, fallback_accuracy_budget, budget, out_of_scope
     )
     scaled = with_temperature(found.refit, held_out.temperature)
     pipeline = found.refit if candidate.calibrated else scaled
@@ -308,4 +311,5 @@ def train_intent_model(
         skipped=selection.skipped,
         selection_examples=selection.examples,
         refit_seconds=selection.refit_seconds,
+        out_of_scope=oos,
     )

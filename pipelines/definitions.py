@@ -9,6 +9,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from models.candidate_profile import ProfileSettings
+from models.out_of_scope import OutOfScopeSettings
 from models.retraining import RetrainPolicy
 from models.search import SearchSettings
 from models.selection import SelectionBudget
@@ -106,6 +107,7 @@ def build_definitions(
     # (and `make pipeline`) at start, naming its variable, instead of failing mid-run.
     load_settings(RetrainPolicy)
     load_settings(SelectionBudget)
+    load_settings(OutOfScopeSettings)
     load_settings(ProfileSettings)
     load_settings(SearchSettings)
     return dg.Definitions(

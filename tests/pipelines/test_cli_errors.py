@@ -192,6 +192,8 @@ def test_make_token_with_an_empty_chat_user_prints_its_usage():
             "0",
             "TRAIN_SELECTION_MAX_EXAMPLES: Input should be greater",
         ),
+        ("TRAIN_OOS_DRAWS", "-1", "TRAIN_OOS_DRAWS: Input should be greater than or equal"),
+        ("TRAIN_OOS_TARGET_RECALL", "x", "TRAIN_OOS_TARGET_RECALL: Input should be a valid"),
         ("TRAIN_MODEL_PROFILE", "heavy", "TRAIN_MODEL_PROFILE: Input should be 'default' or"),
     ],
 )
