@@ -15,7 +15,7 @@ Called by `models/tracking.py` inside the open parent run (the MLflow fluent API
 - its calibration: ECE metrics before and after temperature scaling (`validation_ece`,
   `test_ece`, `..._uncalibrated`), the reliability bins as one table (`reliability.json`) and
   as a diagram (`reliability_diagram.png`).
-- its out-of-scope evaluation (models/out_of_scope.py): `oos_recall` (mean, min, max over the
+- its out-of-scope evaluation (models/out_of_scope.py): `oos_recall` (mean and min over the
   draws), `oos_in_scope_answered_accuracy`, the intents each draw held out and how the fallback
   policy was chosen (`out_of_scope/draws.json`), the recall curve (`out_of_scope/curve.json`).
 """
