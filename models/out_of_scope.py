@@ -251,14 +251,14 @@ def evaluate_and_choose(
         skipped = (
             "off (TRAIN_OOS_DRAWS=0)"
             if settings.draws == 0
-            else (f"{len(shared)} intents: too few to hold any out and keep two")
+            else f"{len(shared)} intents: too few to hold any out and keep two"
         )
         policy = choose_fallback_policy(probabilities, correct, accuracy_budget)
         return policy, OutOfScopeReport(config, "accuracy-budget rule", skipped=skipped)
     fitted = []
-    for number, held_out in enumerate(draws, start=1):
-        logger.info("out-of-scope draw %d/%d: holding out %s", number, len(draws), held_out)
-        fitted.append(run_draw(candidate, sample, validation, held_out))
+    for number, intents in enumerate(draws, start=1):
+        logger.info("out-of-scope draw %d/%d: holding out %s", number, len(draws), intents)
+        fitted.append(run_draw(candidate, sample, validation, intents))
     if settings.target_recall > 0:
         choice = choose_fallback_with_target(
             probabilities,
