@@ -39,6 +39,7 @@ from models.registry import (
     RegistryConfig,
     is_complete,
 )
+from models.run_contents import TAG_TRIAL
 from tests.conftest import REPO_ROOT, write_slice
 
 pytestmark = pytest.mark.slow
@@ -160,6 +161,9 @@ def test_sigkill_at_every_boundary_then_rerun_leaves_one_complete_champion(works
     # Candidate child runs: one under each run that got past fitting (killed after logging
     # its model, and the one registered), each finished before its parent went on.
     children = [run for run in every_run if "mlflow.parentRunId" in run.data.tags]
+    # ...and the search's trial runs under them (TRAIN_SEARCH_TRIALS), finished as well.
+    assert all(run.info.status == "FINISHED" for run in children)
+    children = [run for run in children if TAG_TRIAL not in run.data.tags]
     assert [run.info.status for run in children] == ["FINISHED", "FINISHED"]
     for run in runs:
         if run.info.status == "FAILED":  # the runs killed while RUNNING
