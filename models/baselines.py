@@ -4,6 +4,11 @@ A fixed accuracy floor only means something for the data it was tuned on (0.85 i
 What a first model must show on any data is that it learned more than a trivial model: it is
 compared with the majority class and a plain word TF-IDF + linear model, both fitted on the
 challenger's training split and scored on the same frozen test split (models/promotion.py).
+The baselines are a floor, not the product: on large data they are fitted on a bounded sample
+of that split, the same share of every intent (`selection_sample`, at most
+TRAIN_SELECTION_MAX_EXAMPLES rows, the candidate search's sample size), so the gate's cost stops
+growing with the data (at 1M messages, ~400k rows: the word TF-IDF + LinearSVC refit dominated
+`model_promotion`). Small data is fitted whole, exactly as before.
 Pure: DataFrames in, scores out; no MLflow, no Dagster.
 """
 
@@ -20,6 +25,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
+from models.selection import selection_sample
 from models.training import model_input
 
 
@@ -30,6 +36,7 @@ class BaselineScore:
     name: str
     test_accuracy: float
     macro_f1: float
+    fitted_on: int = 0  # training rows the baseline was fitted on (the sample on large data)
 
 
 def _majority_class() -> Pipeline:
@@ -48,10 +55,18 @@ BASELINES: dict[str, Callable[[], Pipeline]] = {
 }
 
 
-def score_baselines(train: pd.DataFrame, test: pd.DataFrame) -> tuple[BaselineScore, ...]:
-    """Each baseline fitted on `train` and scored on `test` (both with `text` and `intent`)."""
+def score_baselines(
+    train: pd.DataFrame, test: pd.DataFrame, max_examples: int | None = None, seed: int = 0
+) -> tuple[BaselineScore, ...]:
+    """Each baseline fitted on `train` and scored on `test` (both with `text` and `intent`).
+
+    With `max_examples`, a larger `train` is replaced by its seeded per-intent sample of at most
+    that many rows (every intent kept); the test split is always scored whole.
+    """
     if train.empty or test.empty:
         return ()
+    if max_examples is not None:
+        train = selection_sample(train, max_examples, seed)
     truth = test["intent"].astype(str).to_numpy()
     scores = []
     one_intent = train["intent"].nunique() < 2  # a linear model needs two classes to fit
@@ -66,6 +81,7 @@ def score_baselines(train: pd.DataFrame, test: pd.DataFrame) -> tuple[BaselineSc
                 # Unrounded: compared with the challenger's unrounded accuracy on the same rows.
                 float(accuracy_score(truth, predicted)),
                 float(f1_score(truth, predicted, average="macro", zero_division=0)),
+                len(train),
             )
         )
     return tuple(scores)

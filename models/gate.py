@@ -14,6 +14,7 @@ from models.behavioural import Utterance, load_functionality, run_behavioural_su
 from models.data_quality import check_training_data
 from models.evaluation import predict_labelled, summary_metrics
 from models.promotion import GateInputs, ModelScore, PromotionRules
+from models.selection import SelectionBudget
 from models.splits import FEEDBACK, TEST
 from models.training import model_input
 
@@ -88,12 +89,19 @@ def gate_inputs(
     rules: PromotionRules,
     max_text_chars: int,
     functionality_path: Path = FUNCTIONALITY_PATH,
+    baseline_budget: SelectionBudget | None = None,
 ) -> GateInputs:
     """Everything `decide_promotion` needs, computed on the current frozen test split.
 
     The baselines are fitted on what the challenger was fitted on: train + validation
-    (models/training.py refits the chosen candidate on both).
+    (models/training.py refits the chosen candidate on both), or, when that is larger than
+    `baseline_budget.max_examples` (default: TRAIN_SELECTION_MAX_EXAMPLES), on its seeded
+    per-intent sample of that size. They are a floor a first model must clear, not the
+    product: a sample keeps their cost bounded at any data size (at 1M messages the refit on
+    ~400k rows took most of `model_promotion`'s 744 s), and the challenger is scored on the
+    same whole test split either way.
     """
+    budget = baseline_budget or SelectionBudget()
     test = examples[examples["split"] == TEST]
     feedback = examples[examples["split"] == FEEDBACK]
     train = examples[~examples["split"].isin([TEST, FEEDBACK])]
@@ -111,5 +119,5 @@ def gate_inputs(
         feedback_labels=len(feedback),
         behavioural=behavioural,
         data_quality=check_training_data(train, max_text_chars),
-        baselines=score_baselines(train, test),
+        baselines=score_baselines(train, test, budget.max_examples, budget.seed),
     )

@@ -23,3 +23,19 @@ def test_one_intent_leaves_only_the_majority_baseline():
     frame = pd.DataFrame({"text": ["a b", "c d", "e f"], "intent": "x", "context": "{}"})
     scores = score_baselines(frame, frame)
     assert [(s.name, s.test_accuracy) for s in scores] == [("majority_class", 1.0)]
+
+
+def test_baselines_on_large_data_are_fitted_on_a_bounded_sample_of_every_intent(small_slice):
+    examples = small_slice.rename(columns={"category": "intent"}).assign(context="{}")
+    examples["split"] = assign_splits(examples["text"].tolist(), examples["intent"].tolist())
+    train, test = examples[examples["split"] == TRAIN], examples[examples["split"] == TEST]
+    budget = len(train) // 3
+
+    bounded = score_baselines(train, test, max_examples=budget, seed=0)
+    whole = score_baselines(train, test)
+
+    assert [s.name for s in bounded] == ["majority_class", "word_tfidf_linear"]
+    assert all(0 < s.fitted_on <= budget for s in bounded), bounded
+    assert all(s.fitted_on == len(train) for s in whole), whole
+    # A budget above the data's size changes nothing: small data is fitted whole.
+    assert score_baselines(train, test, max_examples=len(train), seed=0) == whole

@@ -18,6 +18,7 @@ from models.candidates import resolve
 from models.examples import build_training_examples
 from models.gate import gate_inputs
 from models.promotion import PromotionRules, decide_promotion
+from models.selection import SelectionBudget
 from models.training import train_intent_model
 from tests.dialogues import write_dialogues
 
@@ -45,3 +46,29 @@ def test_invariance_on_dialogues_predicts_with_context_and_registers_first_model
     assert min(behavioural.invariance.values()) >= rules.min_invariance, behavioural.invariance
     decision = decide_promotion(inputs)
     assert decision.passed, decision.to_dict()
+
+
+def test_gate_fits_its_baselines_on_at_most_the_selection_budget(
+    dialogue_examples: pd.DataFrame,
+) -> None:
+    train, validation, test = (
+        dialogue_examples[dialogue_examples["split"] == s] for s in ("train", "validation", "test")
+    )
+    outcome = train_intent_model(resolve(["tfidf_logreg"]), train, validation, test)
+    budget = SelectionBudget(max_examples=len(train) // 4)
+
+    inputs = gate_inputs(
+        outcome.pipeline,
+        "1",
+        None,
+        None,
+        dialogue_examples,
+        PromotionRules(),
+        2000,
+        baseline_budget=budget,
+    )
+
+    assert [b.name for b in inputs.baselines] == ["majority_class", "word_tfidf_linear"]
+    assert all(0 < b.fitted_on <= budget.max_examples for b in inputs.baselines)
+    # The challenger is still scored on the whole test split.
+    assert sum(inputs.intent_support.values()) == len(test)
