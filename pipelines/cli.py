@@ -50,9 +50,8 @@ def materialize(
     import dagster as dg
 
     from models.process_stamp import ProcessStamp
-    from pipelines.checks import ALL_CHECKS
     from pipelines.definitions import build_definitions
-    from pipelines.progress import progress_logger
+    from pipelines.headless import execute_headless, headless_job
     from pipelines.run_summary import print_summary, summarise
     from pipelines.stale_runs import fail_dead_runs
 
@@ -66,17 +65,11 @@ def materialize(
         config |= extra
     with dg.DagsterInstance.get() as instance:
         fail_dead_runs(instance)
-        job = build_definitions(settings).resolve_job_def(job_name)
-        # The progress logger replaces Dagster's console logger for this run only; runs from
-        # the UI or the daemon keep the default one. A run config may still name `console`.
-        checks = frozenset(check.node_def.name for check in ALL_CHECKS)
-        job = job.with_logger_defs({"progress": progress_logger(checks), **dg.default_loggers()})
+        job = headless_job(build_definitions(settings).resolve_job_def(job_name))
         tags = ProcessStamp.current().to_tags() | _partition_tags(settings, job)
         logger.info("running %s", job_name)
         try:
-            result = job.execute_in_process(
-                instance=instance, raise_on_error=False, run_config=config, tags=tags
-            )
+            result = execute_headless(job, instance, config, tags)
         except dg.DagsterInvalidConfigError as problem:
             raise ValueError(f"bad run config: {_config_errors(problem)}") from None
     print_summary(summarise(result, job, time.perf_counter() - started))
