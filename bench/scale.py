@@ -100,6 +100,8 @@ def sandbox_env(root: Path, store_url: str) -> dict[str, str]:
         "BANKING77_DIR": str(root / "no_seed"),
         "LABELLED_CSV_PATHS": "[]",
         "PIPELINE_EXECUTOR": "in_process",
+        # No out-of-scope draws (models/out_of_scope.py, default 2 extra fits): data, not model.
+        "TRAIN_OOS_DRAWS": "0",
     }
 
 
@@ -193,6 +195,7 @@ def measure(
         tail = (root / f"{label}.log").read_text(encoding="utf-8", errors="replace")[-1500:]
         logger.error("%s failed (exit %d):\n%s", label, child.returncode, tail)
     steps = step_seconds((root / f"{label}.log").read_text(encoding="utf-8", errors="replace"))
+    logger.info("%s step seconds: %s", label, ", ".join(f"{k} {v:.1f}" for k, v in steps.items()))
     ingest = sum(steps.get(name, 0.0) for name in INGEST_STEPS)
     train = sum(steps.get(name, 0.0) for name in TRAIN_STEPS)
     # ru_maxrss is KiB on Linux, the largest of the waited-for children so far.
