@@ -77,7 +77,7 @@ def generate(root: Path, messages: int, days: int) -> int:
 
 def accuracy(pipeline: object, test: pd.DataFrame) -> Accuracy:
     """Accuracy of a fitted pipeline on `test`, overall and on its context-dependent turns."""
-    from models.training import model_input
+    from models.inputs import model_input
 
     predicted = pipeline.predict(model_input(test))  # type: ignore[attr-defined]
     right = pd.Series(predicted == test["intent"].to_numpy(), index=test.index)
@@ -112,7 +112,7 @@ def compare(examples: pd.DataFrame, max_train: int) -> dict[str, Accuracy]:
     test = examples[examples["split"] == "test"]
     scores = {}
     for candidate in resolve([TEXT_ONLY, WITH_CONTEXT]):
-        from models.training import model_input
+        from models.inputs import model_input
 
         started = time.perf_counter()
         pipeline = candidate.build().fit(model_input(train), train["intent"].to_numpy())

@@ -29,7 +29,7 @@ def frames(rows: int) -> tuple:
     import pandas as pd
 
     from models.candidates import resolve
-    from models.training import model_input
+    from models.inputs import model_input
 
     data = pd.concat([pd.read_csv(BANKING77 / name) for name in ("train.csv", "test.csv")])
     data = data.rename(columns={"category": "intent"}).assign(context="{}")

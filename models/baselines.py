@@ -25,8 +25,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
+from models.inputs import model_input
 from models.selection import selection_sample
-from models.training import model_input
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from models.baselines import score_baselines
 from models.behavioural import Utterance, load_functionality, run_behavioural_suite
 from models.data_quality import check_training_data
 from models.evaluation import predict_labelled, summary_metrics
+from models.inputs import model_input
 from models.promotion import GateInputs, ModelScore, PromotionRules
 from models.selection import SelectionBudget
 from models.splits import FEEDBACK, TEST
-from models.training import model_input
 
 FUNCTIONALITY_PATH = (
     Path(__file__).resolve().parents[1] / "data" / "behavioral" / ("minimum_functionality.yaml")

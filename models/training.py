@@ -33,12 +33,12 @@ from models.evaluation import (
     summary_metrics,
 )
 from models.fallback import FallbackPolicy
+from models.inputs import model_input
 from models.out_of_scope import OutOfScopeReport, OutOfScopeSettings, evaluate_and_choose
 from models.search import SearchData, SearchRecord, SearchSettings, search_candidate
 from models.selection import BudgetClock, SelectionBudget, SkippedCandidate, selection_sample
 
 logger = logging.getLogger(__name__)
-MODEL_INPUT_COLUMNS = ("text", "context")
 
 
 @dataclass
@@ -96,11 +96,6 @@ class TrainingOutcome:
     selection_examples: int = 0
     refit_seconds: float | None = None
     out_of_scope: OutOfScopeReport | None = None  # models/out_of_scope.py
-
-
-def model_input(frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns a model is fitted on and served with."""
-    return frame.loc[:, list(MODEL_INPUT_COLUMNS)].reset_index(drop=True)
 
 
 def drop_thin_intents(

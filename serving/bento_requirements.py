@@ -31,6 +31,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCK = REPO_ROOT / "requirements.lock"
 OUTPUT = REPO_ROOT / "serving" / "requirements.txt"
 ENTRY_MODULE = "serving.service"
+# A registered model is unpickled by class name, so no import statement of the service names
+# the classes in its pipeline: every candidate's pieces (models/candidates.py imports them all,
+# e.g. the sentence encoder's onnxruntime) are reachable from the served model all the same.
+MODEL_MODULES = ("models.candidates",)
 FIRST_PARTY = frozenset({"serving", "models", "features", "conversations"})
 # Distributions no `import` statement names: spaCy loads its model by name (FeatureSettings),
 # SQLAlchemy loads the PostgreSQL driver named in a `postgresql+psycopg://` store URL.
@@ -103,10 +107,10 @@ def _imported_names(module: str, source: Path) -> set[str]:
     return names
 
 
-def third_party_imports(entry: str = ENTRY_MODULE) -> set[str]:
-    """Top-level third-party modules imported anywhere in the modules `entry` reaches."""
+def third_party_imports(entries: tuple[str, ...] = (ENTRY_MODULE, *MODEL_MODULES)) -> set[str]:
+    """Top-level third-party modules imported anywhere in the modules `entries` reach."""
     seen: set[str] = set()
-    pending = [entry]
+    pending = list(entries)
     found: set[str] = set()
     while pending:
         module = pending.pop()

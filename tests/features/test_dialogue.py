@@ -21,7 +21,8 @@ from models.candidates import resolve
 from models.examples import build_training_examples
 from models.fallback import FallbackPolicy
 from models.inference import IntentInference
-from models.training import fit_and_select, model_input
+from models.inputs import model_input
+from models.training import fit_and_select
 from serving.inputs import CONTEXT_MAX_BYTES
 from tests.dialogues import AGREEMENTS, write_dialogues
 

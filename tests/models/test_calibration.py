@@ -20,9 +20,9 @@ from models.calibration import (
 from models.candidates import resolve
 from models.fallback import FallbackPolicy
 from models.inference import IntentInference
+from models.inputs import model_input
 from models.registry import TRUSTED_SKOPS_TYPES
 from models.splits import assign_splits
-from models.training import model_input
 
 
 def test_perfectly_calibrated_confidences_have_an_ece_near_zero_and_over_confident_ones_do_not():

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from models.candidates import SEARCH_SPACE, resolve
+from models.inputs import model_input
 from models.registry import IntentRegistry, RegistryConfig
 from models.run_contents import TAG_CHOSEN, TAG_TRIAL
 from models.search import SearchData, SearchSettings, declared_params, rebuild, search_candidate
@@ -18,7 +19,7 @@ from models.selection import BudgetClock
 from models.settings_errors import SettingsProblem
 from models.splits import assign_splits
 from models.tracking import log_and_register
-from models.training import model_input, train_intent_model
+from models.training import train_intent_model
 from monitoring.settings import MonitoringSettings
 from pipelines.assets.training import TrainingConfig
 from pipelines.definitions import build_definitions
