@@ -70,7 +70,10 @@ def test_a_shifted_window_is_drift_with_the_shifted_columns_named(runs):
     assert shifted.verdict == "drift"
     assert {"text", "fallback"} <= set(shifted.drifted_columns)
     assert any("fallback rate" in reason for reason in shifted.reasons)
-    assert (shifted.predictions.fallback_rate.current or 0) > 0.3
+    # Relative to the training reference, not a fixed rate: how unsure a model is on unseen
+    # texts depends on the model (a calibrated, embedding-based champion falls back less).
+    fallback = shifted.predictions.fallback_rate
+    assert (fallback.current or 0) > 5 * (fallback.reference or 0) > 0
     assert shifted.descriptor_means["current"]["length"] > 0
 
 
@@ -95,7 +98,9 @@ def test_reports_index_summary_and_mlflow_run(runs, champion):
     tracking = champion["config"].tracking_uri
     run = MlflowClient(tracking, tracking).get_run(summary["mlflow_run_id"])
     assert run.data.tags["verdict"] == "drift"
-    assert run.data.metrics["current_fallback_rate"] > 0.3
+    fallback = shifted.summary.predictions.fallback_rate
+    assert fallback.current is not None and fallback.current > 5 * (fallback.reference or 0)
+    assert run.data.metrics["current_fallback_rate"] == pytest.approx(fallback.current)
     # Artifacts beside the tracking database, never in ./mlruns of the working directory.
     assert str(champion["root"]) in run.info.artifact_uri
 
