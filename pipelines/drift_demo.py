@@ -32,6 +32,7 @@ from conversations.writer import LabelRecord, insert_labels
 from models.settings_errors import SettingsProblem, load_settings
 from models.splits import TEST, text_bucket
 from monitoring.settings import MonitoringSettings
+from pipelines.sandbox import sandbox_environment
 from pipelines.settings import PipelineSettings
 
 if TYPE_CHECKING:  # imported where used: the demo starts without loading MLflow or Dagster
@@ -68,18 +69,7 @@ def say(message: str) -> None:
 
 def demo_environment(root: Path) -> dict[str, str]:
     """The environment that points every component at the sandbox."""
-    return {
-        "DAGSTER_HOME": str(root / "dagster_home"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "MLFLOW_ARTIFACT_ROOT": str(root / "artifacts"),
-        "CONVERSATION_STORE_URL": f"sqlite:///{root / 'conversations.db'}",
-        "LAKE_DIR": str(root / "lake"),
-        "REPORTS_DIR": str(root / "reports"),
-        "MONITORING_REPORTS_DIR": str(root / "reports"),
-        "CONVERSATION_JSONL_DIR": str(root / "incoming"),
-        "BANKING77_DIR": str(root / "banking77"),
-        "LABELLED_CSV_PATHS": "[]",
-    }
+    return sandbox_environment(root, root / "banking77")
 
 
 def prepare_sandbox(root: Path, banking77: Path) -> pd.DataFrame:

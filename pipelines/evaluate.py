@@ -32,6 +32,7 @@ from pipelines.evaluate_inputs import (
     read_test_set,
     run_config,
 )
+from pipelines.sandbox import sandbox_environment as embedded_sandbox
 
 if TYPE_CHECKING:  # imported where used: a mistyped folder is answered before seconds of imports
     from models.benchmark import BenchmarkScores, Latency
@@ -57,20 +58,9 @@ class TrainedVersion:
 
 def sandbox_environment(root: Path) -> dict[str, str]:
     """Every store and source of the pipeline and the server, pointed into the sandbox."""
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    return {
+    return embedded_sandbox(root, root / "train_only") | {
         "SUPPORTLOOP_PROFILE": "embedded",
-        "DAGSTER_HOME": str(root / "dagster_home"),
-        "MLFLOW_TRACKING_URI": uri,
-        "MLFLOW_REGISTRY_URI": uri,
-        "MLFLOW_ARTIFACT_ROOT": str(root / "artifacts"),
-        "CONVERSATION_STORE_URL": f"sqlite:///{root / 'conversations.db'}",
-        "LAKE_DIR": str(root / "lake"),
-        "REPORTS_DIR": str(root / "reports"),
-        "MONITORING_REPORTS_DIR": str(root / "reports"),
-        "CONVERSATION_JSONL_DIR": str(root / "incoming"),
-        "BANKING77_DIR": str(root / "train_only"),
-        "LABELLED_CSV_PATHS": "[]",
+        "MLFLOW_REGISTRY_URI": f"sqlite:///{root / 'mlflow.db'}",
         "PIPELINE_EXECUTOR": "in_process",
     }
 
