@@ -14,7 +14,7 @@ it decides the first model and every later one must reach it too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from models.baselines import BaselineScore
@@ -303,6 +303,11 @@ CHECKS: tuple[Callable[[GateInputs], Check], ...] = (
 )
 
 
-def decide_promotion(inputs: GateInputs) -> GateDecision:
-    """Run every check on the challenger."""
-    return GateDecision(inputs.challenger.version, [check(inputs) for check in CHECKS])
+def decide_promotion(inputs: GateInputs, live_checks: Sequence[Check] = ()) -> GateDecision:
+    """Run every check on the challenger, then append checks judged on live traffic.
+
+    `live_checks` are computed outside this module from the recent window (shadow scoring,
+    drift of the challenger's answers): they need stores and servers, the rules here do not.
+    """
+    checks = [check(inputs) for check in CHECKS]
+    return GateDecision(inputs.challenger.version, [*checks, *live_checks])
