@@ -28,7 +28,16 @@ PACKAGES = ("conversations", "features", "models", "pipelines", "serving", "moni
 # commands and variables are theirs.
 OWN_IMAGE = re.compile(r"^supportloop-[a-z-]+(:|$)")
 # Variables read by the frameworks rather than by a settings class (each checked below).
-FRAMEWORK_VARIABLES = {"DAGSTER_HOME", "MLFLOW_BACKEND_STORE_URI"}
+FRAMEWORK_VARIABLES = {
+    "DAGSTER_HOME",
+    "MLFLOW_BACKEND_STORE_URI",
+    "MLFLOW_S3_ENDPOINT_URL",
+    # botocore's, read by s3fs for the lake and the reports (models/location.py).
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+}
 URL_HOST_PORT = re.compile(r"//(?:[^@/\s]+@)?([a-z][a-z0-9-]*):(\d+)")
 BENTOFILE = yaml.safe_load((REPO_ROOT / "bentofile.yaml").read_text())
 # What a container of the Bento image runs (`bentoml containerize`: its entrypoint serves the
@@ -91,8 +100,28 @@ def settings_variables() -> set[str]:
     return names
 
 
-def compose() -> dict[str, Any]:
-    return deploy_yaml()["compose.yaml"][0]
+def merge_compose(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Compose's rule for `-f a.yaml -f b.yaml`: mappings merge key by key, the rest is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_compose(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def compose(*overrides: str) -> dict[str, Any]:
+    """deploy/compose.yaml, with the override files named (e.g. the object-store variant)."""
+    documents = deploy_yaml()
+    merged = documents["compose.yaml"][0]
+    for name in overrides:
+        merged = merge_compose(merged, documents[name][0])
+    return merged
+
+
+# Every variant a user may start: checked as a whole, as `docker compose -f … -f …` sees it.
+COMPOSE_VARIANTS = ((), ("compose.object-store.yaml",))
 
 
 def k8s_objects() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -115,10 +144,10 @@ def image_default_argv(image: str) -> list[str]:
     return BENTO_ARGV if image.split(":")[0] == BENTOFILE["name"] else dockerfile_cmd()
 
 
-def containers() -> list[Container]:
+def containers(*overrides: str) -> list[Container]:
     """Every process started from this repository's images in compose, Kubernetes and Helm."""
     found = []
-    for name, service in compose()["services"].items():
+    for name, service in compose(*overrides)["services"].items():
         if not OWN_IMAGE.match(service.get("image", "")):
             continue
         argv = list(service.get("command", image_default_argv(service["image"])))

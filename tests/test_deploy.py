@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.deploy_files import (
+    COMPOSE_VARIANTS,
     DEPLOY,
     FRAMEWORK_VARIABLES,
     OWN_IMAGE,
@@ -48,12 +49,23 @@ def test_framework_variables_are_read_by_the_frameworks() -> None:
     assert "MLFLOW_BACKEND_STORE_URI" in {param.envvar for param in mlflow.cli.server.params}
     dagster_root = Path(importlib.import_module("dagster").__file__ or "").parent
     assert "DAGSTER_HOME" in (dagster_root / "_core" / "instance" / "factory.py").read_text()
+    from mlflow.environment_variables import MLFLOW_S3_ENDPOINT_URL
+
+    assert MLFLOW_S3_ENDPOINT_URL.name == "MLFLOW_S3_ENDPOINT_URL"
+    # The AWS_* variables the object-store variant sets are literals in botocore's readers.
+    botocore_root = Path(importlib.import_module("botocore").__file__ or "").parent
+    sources = "".join(
+        (botocore_root / f).read_text() for f in ("configprovider.py", "credentials.py")
+    )
+    aws = {name for name in FRAMEWORK_VARIABLES if name.startswith("AWS_")}
+    assert {name for name in aws if f"'{name}'" in sources} == aws
 
 
-def test_every_environment_variable_is_a_setting() -> None:
+@pytest.mark.parametrize("variant", COMPOSE_VARIANTS, ids=["compose", "object-store"])
+def test_every_environment_variable_is_a_setting(variant: tuple[str, ...]) -> None:
     """Variables given to this repository's images exist in a settings class (or a framework)."""
     known = settings_variables() | FRAMEWORK_VARIABLES
-    named: dict[str, set[str]] = {c.where: c.env for c in containers()}
+    named: dict[str, set[str]] = {c.where: c.env for c in containers(*variant)}
     for path, obj in k8s_objects():
         if obj["kind"] in ("ConfigMap", "Secret") and obj["metadata"]["name"].startswith(
             "supportloop-"
@@ -95,14 +107,15 @@ def test_secret_and_config_references_exist() -> None:
 
 # BentoML's CLI imports pathspec's deprecated pattern name; nothing of ours.
 @pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning")
-def test_every_command_exists_with_its_options() -> None:
+@pytest.mark.parametrize("variant", COMPOSE_VARIANTS, ids=["compose", "object-store"])
+def test_every_command_exists_with_its_options(variant: tuple[str, ...]) -> None:
     """Each command is an executable of the locked stack; its subcommands and options exist;
     every `-m` module is one of the repository's."""
-    checked = containers()
+    checked = containers(*variant)
     assert {c.argv[0] for c in checked} >= {"dagster", "dagster-webserver", "mlflow", "celery"}
     for container in checked:
         check_argv(container.where, container.argv)
-    for name, service in compose()["services"].items():
+    for name, service in compose(*variant)["services"].items():
         test = service.get("healthcheck", {}).get("test", [])
         if OWN_IMAGE.match(service.get("image", "")) and test[:1] == ["CMD"]:
             check_argv(f"compose {name} healthcheck", test[1:])
@@ -114,11 +127,12 @@ def _flag_ports(argv: list[str]) -> set[int]:
     return {int(v) for f, v in itertools.pairwise(argv) if f in ("--port", "-p")}
 
 
-def test_ports_agree_between_services() -> None:
+@pytest.mark.parametrize("variant", COMPOSE_VARIANTS, ids=["compose", "object-store"])
+def test_ports_agree_between_services(variant: tuple[str, ...]) -> None:
     """Listening ports, published ports, probes and every host:port another service dials."""
-    services = compose()["services"]
+    services = compose(*variant)["services"]
     exposed = {name: {int(p) for p in s.get("expose", [])} for name, s in services.items()}
-    for container in containers():
+    for container in containers(*variant):
         assert _flag_ports(container.argv) <= container.ports, container.where
     for name, service in services.items():
         published = {int(str(p).rsplit(":", 1)[-1]) for p in service.get("ports", [])}
@@ -126,7 +140,9 @@ def test_ports_agree_between_services() -> None:
         text = yaml.safe_dump(service)
         for port in re.findall(r"127\.0\.0\.1:(\d+)/", text):
             assert int(port) in exposed[name], f"{name} probes port {port}"
-    dialled = yaml.safe_dump(compose()) + (DEPLOY / "dagster" / "workspace.yaml").read_text()
+    dialled = (
+        yaml.safe_dump(compose(*variant)) + (DEPLOY / "dagster" / "workspace.yaml").read_text()
+    )
     for host, port in URL_HOST_PORT.findall(dialled) + _workspace_servers():
         if host in services:
             assert int(port) in exposed[host], f"{host}:{port} is not exposed by {host}"
@@ -170,10 +186,11 @@ def _check_k8s_ports() -> None:
             assert int(port) in {p["port"] for p in services[host]["spec"]["ports"]}, host
 
 
-def test_own_images_come_from_a_dockerfile_or_the_bentofile() -> None:
+@pytest.mark.parametrize("variant", COMPOSE_VARIANTS, ids=["compose", "object-store"])
+def test_own_images_come_from_a_dockerfile_or_the_bentofile(variant: tuple[str, ...]) -> None:
     """Every supportloop-* image is built here: deploy/Dockerfile or bentofile.yaml's Bento."""
     built: set[str] = set()
-    for name, service in compose()["services"].items():
+    for name, service in compose(*variant)["services"].items():
         image = service.get("image", "").split(":")[0]
         if "build" in service:
             context = (DEPLOY / service["build"]["context"]).resolve()
@@ -183,18 +200,19 @@ def test_own_images_come_from_a_dockerfile_or_the_bentofile() -> None:
             bentofile = yaml.safe_load((DEPLOY / service["x-bentofile"]).read_text())
             assert bentofile["name"] == image, f"{name}: the Bento is {bentofile['name']}"
             built.add(image)
-    images = {c.image.split(":")[0] for c in containers()}
+    images = {c.image.split(":")[0] for c in containers(*variant)}
     assert {i for i in images if OWN_IMAGE.match(i)} <= built
     assert {"supportloop-platform", "supportloop-intent-service"} <= built
 
 
-def test_files_the_images_and_mounts_need_exist() -> None:
+@pytest.mark.parametrize("variant", COMPOSE_VARIANTS, ids=["compose", "object-store"])
+def test_files_the_images_and_mounts_need_exist(variant: tuple[str, ...]) -> None:
     """The Dockerfile's COPY sources and compose's bind mounts and named volumes exist."""
     for line in (DEPLOY / "Dockerfile").read_text().splitlines():
         if line.startswith("COPY"):
             for source in line.split()[1:-1]:
                 assert (REPO_ROOT / source).exists(), f"COPY {source}"
-    stack = compose()
+    stack = compose(*variant)
     for name, service in stack["services"].items():
         for mount in service.get("volumes", []):
             source = mount.split(":")[0]
@@ -208,3 +226,27 @@ def test_files_the_images_and_mounts_need_exist() -> None:
 def test_a_renamed_setting_would_be_caught(renamed: str) -> None:
     """The settings scan sees the variables deploy/ uses (a rename removes them from it)."""
     assert renamed in settings_variables()
+
+
+def test_object_store_variant_keeps_the_lake_in_its_bucket() -> None:
+    """With the object-store file, every service that reads LAKE_DIR or REPORTS_DIR points it at
+    the bucket the `minio-bucket` job creates, can reach MinIO, and waits for the bucket."""
+    stack = compose("compose.object-store.yaml")
+    services = stack["services"]
+    entrypoint = " ".join(services["minio-bucket"]["entrypoint"])
+    bucket = re.search(r"mc mb --ignore-existing store/(\S+)", entrypoint)
+    assert bucket, entrypoint
+    readers = [n for n, s in services.items() if "LAKE_DIR" in s.get("environment", {})]
+    assert {"dagster-code", "dagster-daemon", "dagster-worker"} <= set(readers)
+    for name in readers:
+        env = services[name]["environment"]
+        for key in ("LAKE_DIR", "REPORTS_DIR"):
+            assert env[key].startswith(f"s3://{bucket.group(1)}/"), (name, key, env[key])
+        assert env["AWS_ENDPOINT_URL"] == "http://minio:9000", name
+        waits = services[name]["depends_on"]["minio-bucket"]["condition"]
+        assert waits == "service_completed_successfully", name
+    mlflow = services["mlflow"]
+    destination = mlflow["command"][mlflow["command"].index("--artifacts-destination") + 1]
+    assert destination.startswith(f"s3://{bucket.group(1)}/"), destination
+    assert mlflow["environment"]["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert "minio" in stack["volumes"]
