@@ -35,6 +35,8 @@ class Verdict(StrEnum):
     OK = "ok"
     DRIFT = "drift"
     DEGRADED = "degraded"
+    # Fewer messages than MONITORING_MIN_MESSAGES: nothing was judged, never shown as all clear.
+    INSUFFICIENT_DATA = "insufficient_data"
 
 
 @dataclass(frozen=True)
@@ -237,64 +239,3 @@ def support_kpis(requests: pd.DataFrame, messages: pd.DataFrame, window_days: fl
         resolution_rate=round(float((requests["status"] == "resolved").mean()), 4),
         mean_rating=round(float(ratings.mean()), 2) if len(ratings) else None,
     )
-
-
-@dataclass(frozen=True)
-class DriftRules:
-    """Thresholds of the verdict."""
-
-    intent_js_threshold: float = 0.1
-    fallback_rate_increase: float = 0.05
-    confidence_drop: float = 0.05
-    max_accuracy_drop: float = 0.05
-    min_messages: int = 30
-
-
-def verdict(
-    rules: DriftRules,
-    messages: int,
-    drifted_columns: Sequence[str],
-    predictions: PredictionDrift,
-    performance: LabelPerformance,
-    reference_accuracy: float | None,
-) -> tuple[Verdict, list[str]]:
-    """`ok`, `drift` or `degraded`, with the reasons in plain words."""
-    reasons: list[str] = []
-    accuracy = performance.accuracy
-    if performance.judged and accuracy is not None and reference_accuracy is not None:
-        floor = reference_accuracy - rules.max_accuracy_drop
-        if accuracy < floor:
-            reasons.append(
-                f"accuracy on {performance.labels} recent labels is "
-                f"{accuracy:.1%}, below {floor:.1%} (the model's test accuracy "
-                f"{reference_accuracy:.1%} minus {rules.max_accuracy_drop:.0%})"
-            )
-            return Verdict.DEGRADED, reasons
-    if messages < rules.min_messages:
-        return Verdict.OK, [f"only {messages} messages in the window: too few to judge drift"]
-    if drifted_columns:
-        reasons.append("the distribution changed for: " + ", ".join(drifted_columns))
-    if predictions.intent_js_distance >= rules.intent_js_threshold:
-        reasons.append(
-            f"the mix of predicted intents moved (Jensen-Shannon distance "
-            f"{predictions.intent_js_distance:.3f} ≥ {rules.intent_js_threshold})"
-        )
-    # `current` is None only for an empty window, which min_messages has turned away above.
-    fallback = predictions.fallback_rate
-    if (
-        fallback.current is not None
-        and fallback.current - fallback.reference >= rules.fallback_rate_increase
-    ):
-        reasons.append(
-            f"the bot was unsure more often: fallback rate {fallback.current:.1%} "
-            f"against {fallback.reference:.1%} on the model's held-out test data"
-        )
-    confidence = predictions.mean_confidence
-    if (
-        confidence.current is not None
-        and confidence.reference - confidence.current >= rules.confidence_drop
-    ):
-        reasons.append(
-            f"mean confidence fell to {confidence.current:.2f} from {confidence.reference:.2f}"
-        )
-    return (Verdict.DRIFT if reasons else Verdict.OK), reasons

@@ -10,17 +10,23 @@ from typing import TYPE_CHECKING
 from upath import UPath
 
 from models.location import refreshed
+from monitoring.new_intents_page import new_intents_section
 
 if TYPE_CHECKING:
     from models.registry_records import GateRecord
     from monitoring.metrics import IntentShift, SupportKpis
+    from monitoring.new_intents import NewIntentsFinding
     from monitoring.summary import MonitoringSummary
 
 VERDICT_WORDS = {
     "ok": ("All clear", "#11693a", "#d8f5e2"),
     "drift": ("Customers' messages have changed", "#7a5400", "#fff3d6"),
     "degraded": ("The model is getting answers wrong", "#b3261e", "#fde2e0"),
+    # Grey, never green: a quiet day proves nothing either way.
+    "insufficient_data": ("Too little traffic to judge", "#3d4555", "#e3e6ec"),
 }
+# A verdict this code does not know (a newer run's) is shown as unknown, never as all clear.
+UNKNOWN_VERDICT = ("Unknown verdict", "#3d4555", "#e3e6ec")
 KPI_LABELS = {
     "conversations": ("Support conversations", "{:,.0f}", 0),
     "conversations_per_day": ("Conversations per day", "{:,.1f}", 0),
@@ -109,9 +115,23 @@ def _quality(summary: MonitoringSummary) -> str:
     )
 
 
-def summary_page(summary: MonitoringSummary, previous: SupportKpis | None) -> str:
+def _few_note(summary: MonitoringSummary) -> str:
+    if summary.verdict != "insufficient_data":
+        return ""
+    return (
+        f"<p class='note'><b>Read with care:</b> these figures come from only "
+        f"{summary.current_messages} customer messages; one conversation more or less changes "
+        "them a lot.</p>"
+    )
+
+
+def summary_page(
+    summary: MonitoringSummary,
+    previous: SupportKpis | None,
+    new_intents: NewIntentsFinding | None = None,
+) -> str:
     """The run's page: verdict, reasons, intents that grew or shrank, KPIs, then Evidently."""
-    title, ink, paper = VERDICT_WORDS[summary.verdict]
+    title, ink, paper = VERDICT_WORDS.get(summary.verdict, UNKNOWN_VERDICT)
     reasons = "".join(f"<li>{escape(reason)}</li>" for reason in summary.reasons) or (
         "<li>Nothing changed beyond the thresholds.</li>"
     )
@@ -131,7 +151,9 @@ def summary_page(summary: MonitoringSummary, previous: SupportKpis | None) -> st
 <section><h2>Which requests grew or shrank</h2>
 <table><tr><th>intent</th><th>on test data</th><th>in this window</th><th>change</th></tr>
 {_intent_rows(predictions.grew + predictions.shrank)}</table></section>
-<section><h2>Support KPIs</h2><table>{_kpi_rows(summary.kpis, previous)}</table></section>
+{new_intents_section(new_intents)}
+<section><h2>Support KPIs</h2>{_few_note(summary)}
+<table>{_kpi_rows(summary.kpis, previous)}</table></section>
 <section><h2>Is the bot still right?</h2><p>{quality}</p></section>
 <section id="gate"><h2>Latest promotion decision</h2>
 {_gate_section(summary.latest_gate_decision)}</section>
@@ -152,7 +174,7 @@ def index_page(reports_dir: UPath) -> str:
     found = refreshed(reports_dir).glob("*/summary.json")
     for summary_file in sorted(found, key=lambda path: path.parent.name, reverse=True):
         summary = json.loads(summary_file.read_text())
-        _, ink, paper = VERDICT_WORDS.get(summary["verdict"], VERDICT_WORDS["ok"])
+        _, ink, paper = VERDICT_WORDS.get(summary["verdict"], UNKNOWN_VERDICT)
         name = summary_file.parent.name
         rows.append(
             f"<tr><td><a href='{escape(name)}/index.html'>{escape(name)}</a></td>"

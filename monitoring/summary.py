@@ -12,7 +12,6 @@ from upath import UPath
 from monitoring.data import CurrentData
 from monitoring.drift_report import ColumnDrift, run_drift_report
 from monitoring.metrics import (
-    DriftRules,
     LabelPerformance,
     PredictionDrift,
     SupportKpis,
@@ -20,9 +19,9 @@ from monitoring.metrics import (
     label_performance,
     prediction_drift,
     support_kpis,
-    verdict,
 )
 from monitoring.settings import MonitoringSettings
+from monitoring.verdict import DriftRules, verdict
 from monitoring.window import Window
 
 if TYPE_CHECKING:

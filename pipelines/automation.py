@@ -116,6 +116,9 @@ def drift_retraining_sensor(
     """Retrain when monitoring says `drift` or `degraded` and enough new labels exist."""
     materialization = asset_event.asset_materialization
     verdict = materialization.metadata["verdict"].value if materialization else None
+    if verdict == "insufficient_data":
+        # A quiet window proves nothing: its 50 % fallback on 4 messages is no reason to retrain.
+        return dg.SkipReason("latest window had too little traffic to judge: no retraining")
     if verdict not in DRIFT_VERDICTS:
         return dg.SkipReason(f"latest verdict is {verdict!r}: no retraining needed")
     registry = mlflow_registry.registry()

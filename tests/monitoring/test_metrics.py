@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from monitoring.metrics import (
-    DriftRules,
     LabelPerformance,
     PredictionDrift,
     RateChange,
@@ -19,8 +18,8 @@ from monitoring.metrics import (
     prediction_drift,
     psi,
     support_kpis,
-    verdict,
 )
+from monitoring.verdict import DriftRules, verdict
 from monitoring.window import resolve_window
 
 
@@ -114,7 +113,10 @@ def test_verdict_ok_drift_and_degraded():
     wrong = LabelPerformance(labels=50, min_labels=30, judged=True, accuracy=0.7, macro_f1=0.6)
     outcome, reasons = verdict(RULES, 100, [], CALM, wrong, 0.9)
     assert outcome == "degraded" and "70.0%" in reasons[0]
-    assert verdict(RULES, 3, ["text"], CALM, UNJUDGED, 0.9)[0] == "ok"
+    # Too few messages is its own verdict, never `ok`; judged wrong answers still count.
+    outcome, reasons = verdict(RULES, 3, ["text"], CALM, UNJUDGED, 0.9)
+    assert outcome == "insufficient_data" and "only 3 customer messages" in reasons[0]
+    assert verdict(RULES, 3, [], CALM, wrong, 0.9)[0] == "degraded"
 
 
 def test_window_from_hours_or_range():

@@ -1,0 +1,87 @@
+"""A report that never misleads: a quiet window is its own verdict, in Dagster and on the page."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from monitoring.settings import MonitoringSettings
+from pipelines.automation import drift_retraining_sensor
+from pipelines.definitions import build_definitions
+from pipelines.settings import PipelineSettings
+from tests.monitoring.conftest import replay
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quiet(champion, known_split, tmp_path_factory):
+    """A real monitoring_job run over a window of 4 messages, all handed to a human."""
+    root = tmp_path_factory.mktemp("quiet-day")
+    now = datetime.now(UTC) + timedelta(hours=1)
+    store_url = f"sqlite:///{root / 'store.db'}"
+    texts = known_split["held_out"]["text"].head(4).tolist()
+    replay(store_url, champion["model"], texts, now, hours=0.9, handed_off=[True] * 4)
+    settings = PipelineSettings(
+        banking77_dir=None,
+        conversation_jsonl_dir=root / "incoming",
+        conversation_store_url=store_url,
+        lake_dir=root / "lake",
+        mlflow_tracking_uri=champion["config"].tracking_uri,
+        retrain_min_new_labels=0,
+    )
+    defs = build_definitions(settings, MonitoringSettings(reports_dir=root / "reports"))
+    (root / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "home")) as instance:
+        job = defs.resolve_job_def("monitoring_job")
+        config = {"ops": {"drift_report": {"config": {"window_end": now.isoformat()}}}}
+        result = job.execute_in_process(instance=instance, run_config=config)
+        yield {"defs": defs, "instance": instance, "result": result}
+
+
+def _materialization(quiet) -> dg.AssetMaterialization:
+    (event,) = quiet["result"].get_asset_materialization_events()
+    return event.materialization
+
+
+def test_a_quiet_window_is_insufficient_data_never_all_clear(quiet):
+    metadata = _materialization(quiet).metadata
+    assert metadata["verdict"].value == "insufficient_data"
+    assert metadata["current_messages"].value == 4
+    assert "only 4 customer messages" in metadata["reasons"].value
+    page = Path(metadata["report"].value).read_text(encoding="utf-8")
+    assert "Too little traffic to judge — verdict: insufficient_data" in page
+    assert "All clear" not in page and "#11693a;background" not in page
+    assert "only 4 customer messages" in page
+
+
+def test_a_quiet_window_never_starts_a_retraining(quiet):
+    defs = quiet["defs"]
+    resources = {
+        name: defs.resources[name] for name in ("sources", "mlflow_registry", "monitoring")
+    }
+    with dg.build_sensor_context(
+        instance=quiet["instance"], resources=resources, definitions=defs
+    ) as context:
+        tick = drift_retraining_sensor.evaluate_tick(context)
+    assert not tick.run_requests
+    assert "too little traffic to judge" in (tick.skip_message or "")
+
+
+def test_the_alert_says_it_was_not_judged(champion, known_split, tmp_path, caplog):
+    from monitoring.job import run_monitoring
+    from tests.monitoring.conftest import NOW, settings_for
+
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    replay(store_url, champion["model"], known_split["held_out"]["text"].head(3).tolist(), NOW)
+    settings = settings_for(champion, store_url, tmp_path / "reports", window_end=NOW)
+    with caplog.at_level(logging.WARNING, logger="monitoring.alerts"):
+        result = run_monitoring(settings, now=NOW, log_to_mlflow=False)
+    assert result.verdict == "insufficient_data"
+    (alert,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT")]
+    assert alert.startswith("ALERT insufficient_data: Intent model not judged")
+    assert "only 3 customer messages" in alert
