@@ -1,0 +1,183 @@
+"""Chat tier scaling: bot turns/s with N `bentoml serve` workers sharing rooms through Redis.
+
+Usage: python bench/chat_scaling.py [--store postgres|sqlite] [--workers 1,2] [--customers 100]
+                                    [--duration 20] [--rounds 2]
+Needs a champion in the registry (`make pipeline`; BENCH_MLFLOW_TRACKING_URI to use another).
+
+Issue 10's target: with the store on PostgreSQL, two workers sustain ≥ 1.6× one worker's turns/s.
+Each worker count gets a fresh database (a throwaway PostgreSQL started as the `postgres` user,
+tests/postgres.py, or a SQLite file) and a Redis (`CHAT_BROKER_URL`, also for one worker so both
+sides pay the fan-out). The counts are measured in alternating rounds (1, 2, 1, 2, …), so a change
+in the machine's load hits both sides; the ratio is the mean of each round's pair. The load
+generator (bench/chat.py's closed loop) runs on the same machine: on 2 cores it competes with the
+workers, which caps what two workers can show. Server CPU per turn (the serve tree's user+system
+seconds over the turns) is printed beside the rates: it says whether a worker is saturated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.chat import TEXTS, chat_load
+from bench.serve import free_port, start, stop
+from tests.celery_workers import running_redis
+from tests.postgres import PostgresServer, start_postgres
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Round:
+    """One worker count's measurement in one round."""
+
+    round: int
+    workers: int
+    turns_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    server_cpu_ms_per_turn: float
+    load_average: float
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (the serve workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+@contextmanager
+def store_urls(kind: str, workdir: Path) -> Iterator[Iterator[str]]:
+    """Fresh store URLs, one per measurement: databases of one PostgreSQL, or SQLite files."""
+    if kind == "sqlite":
+        yield (f"sqlite:///{workdir / f'store-{n}.db'}" for n in range(1_000))
+        return
+    server: PostgresServer = start_postgres()
+    try:
+        yield (server.create_database(f"chat_{n}") for n in range(1_000))
+    finally:
+        server.stop()
+
+
+def measure(
+    workers: int, store_url: str, broker_url: str, args: argparse.Namespace, round_: int
+) -> Round:
+    """Start `workers` serve workers on a fresh store, run the closed loop, stop them."""
+    secret = secrets.token_urlsafe(48)
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-chat-scaling-"))
+    env = os.environ | {
+        "SERVING_MLFLOW_TRACKING_URI": os.environ.get(
+            "BENCH_MLFLOW_TRACKING_URI", f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}"
+        ),
+        "SERVING_STORE_URL": store_url,
+        "SERVING_WORKERS": str(workers),
+        "CHAT_BROKER_URL": broker_url,
+        "CHAT_JWT_SECRET": secret,
+        "CHAT_RATE_PER_S": "1000",
+        "CHAT_RATE_BURST": "1000",
+        "SERVING_RATE_LIMIT_PER_S": "100000",
+        "BENTOML_HOME": str(workdir / "bentoml"),
+    }
+    command = [str(Path(sys.executable).with_name("bentoml")), "serve"]
+    command += ["serving.service:IntentService", "--port", str(port)]
+    process = start(command, port, env, "/predict")
+    try:
+        base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/chat/ws"
+        for _ in range(4 * workers):  # warm every worker's model and store connections
+            httpx.post(f"{base}/predict", json={"text": TEXTS[0]}, timeout=60)
+        asyncio.run(chat_load(ws_url, secret, args.customers, 3.0))  # warm the chat path
+        cpu_before = tree_cpu_s(process.pid)
+        result = asyncio.run(chat_load(ws_url, secret, args.customers, args.duration))
+        cpu = tree_cpu_s(process.pid) - cpu_before
+    finally:
+        stop(process, port)
+    return Round(
+        round_,
+        workers,
+        round(result.per_s, 1),
+        round(result.p50_ms, 1),
+        round(result.p99_ms, 1),
+        result.errors,
+        round(1000 * cpu / max(result.round_trips, 1), 1),
+        round(os.getloadavg()[0], 1),
+    )
+
+
+def main() -> None:
+    """Alternate the worker counts over the rounds; print the table and the scaling ratios."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--customers", type=int, default=100)
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    rounds: list[Round] = []
+    workdir = Path(tempfile.mkdtemp(prefix="bench-chat-scaling-"))
+    with ExitStack() as stack:
+        broker_url = stack.enter_context(running_redis(workdir))
+        urls = stack.enter_context(store_urls(args.store, workdir))
+        for round_ in range(1, args.rounds + 1):
+            for workers in counts:
+                rounds.append(measure(workers, next(urls), broker_url, args, round_))
+                print(rounds[-1], flush=True)
+    print_table(rounds, args)
+    out = REPO_ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"chat_scaling_{args.store}.json").write_text(
+        json.dumps([asdict(r) for r in rounds], indent=2)
+    )
+
+
+def print_table(rounds: list[Round], args: argparse.Namespace) -> None:
+    """Markdown table, then each count's turns/s against one worker's, paired by round."""
+    print(f"\nstore {args.store}, {args.customers} customers closed loop, {args.duration:g} s\n")
+    print("| round | workers | turns/s | p50 ms | p99 ms | errors | server CPU ms/turn | load |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rounds:
+        print(
+            f"| {r.round} | {r.workers} | {r.turns_per_s} | {r.p50_ms} | {r.p99_ms} | "
+            f"{r.errors} | {r.server_cpu_ms_per_turn} | {r.load_average} |"
+        )
+    base = min(r.workers for r in rounds)
+    by_round: dict[int, dict[int, Round]] = {}
+    for r in rounds:
+        by_round.setdefault(r.round, {})[r.workers] = r
+    for workers in sorted({r.workers for r in rounds} - {base}):
+        ratios = [
+            pair[workers].turns_per_s / pair[base].turns_per_s
+            for pair in by_round.values()
+            if workers in pair and base in pair and pair[base].turns_per_s
+        ]
+        if ratios:
+            mean = sum(ratios) / len(ratios)
+            shown = ", ".join(f"{x:.2f}" for x in ratios)
+            print(f"{workers} workers / {base}: {mean:.2f}× turns/s (rounds: {shown})")
+
+
+if __name__ == "__main__":
+    main()
