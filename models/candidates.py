@@ -20,7 +20,10 @@ from sklearn.svm import LinearSVC
 from features.dialogue import DialogueTokens
 from features.embeddings import SentenceEmbeddings
 from features.transformers import MessageFeatures, word_char_tfidf
+from models.inputs import MODEL_INPUT_COLUMNS
 from models.selection import FitCost
+
+TEXT_ONLY = ("text",)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class Candidate:
     # Its probabilities are calibrated by the pipeline itself (CalibratedClassifierCV): no
     # temperature is fitted on top (models/calibration.py).
     calibrated: bool = False
+    # The input columns its pipeline reads: rows equal in these (and in the intent) are fitted
+    # once, weighted by their count (models/weighted_examples.py). All of them unless declared.
+    reads: tuple[str, ...] = MODEL_INPUT_COLUMNS
 
 
 def _logreg(c: float = 30.0) -> Pipeline:
@@ -122,6 +128,7 @@ SEARCH_SPACE: dict[str, Candidate] = {
             {"features": "tfidf_word_char", "classifier": "logistic_regression", "C": 30.0},
             _logreg,
             FitCost(seconds_per_1k=2.9),  # 25.9 s on Banking77's 9,113 (bench/README.md)
+            reads=TEXT_ONLY,
         ),
         Candidate(
             "tfidf_linearsvc_calibrated",
@@ -130,6 +137,7 @@ SEARCH_SPACE: dict[str, Candidate] = {
             _linearsvc_calibrated,
             FitCost(seconds_per_1k=2.0),  # 18.2 s on Banking77
             calibrated=True,
+            reads=TEXT_ONLY,
         ),
         Candidate(
             "tfidf_minilm_linearsvc",
@@ -146,6 +154,7 @@ SEARCH_SPACE: dict[str, Candidate] = {
             # (38.8 s on Banking77's 10,003 train.csv texts, bench/README.md).
             FitCost(seconds_per_1k=11.0),
             calibrated=True,
+            reads=TEXT_ONLY,
         ),
         Candidate(
             "tfidf_minilm_logreg",
@@ -159,6 +168,7 @@ SEARCH_SPACE: dict[str, Candidate] = {
             },
             _tfidf_minilm_logreg,
             FitCost(seconds_per_1k=12.0),  # encoding ~7.2 + fit 4.7 CPU s per 1k
+            reads=TEXT_ONLY,
         ),
         Candidate(
             "design_random_forest",
@@ -167,6 +177,7 @@ SEARCH_SPACE: dict[str, Candidate] = {
             _design_random_forest,
             # 4.9 s on Banking77, but fully grown trees grow faster than the data (issue 15).
             FitCost(seconds_per_1k=0.18, exponent=1.5),
+            reads=TEXT_ONLY,
         ),
         Candidate(
             "tfidf_logreg_dialogue",

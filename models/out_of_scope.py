@@ -35,6 +35,7 @@ from models.fallback import (
     choose_fallback_with_target,
 )
 from models.selection import SelectionBudget, selection_sample
+from models.weighted_examples import fit_distinct
 
 if TYPE_CHECKING:
     from models.training import HeldOutCalibration
@@ -159,7 +160,8 @@ def run_draw(
     """Fit without `held_out`; its calibrated probabilities on in- and out-of-scope rows."""
     kept = sample[~sample["intent"].isin(held_out)]
     started = time.perf_counter()
-    model = candidate.build().fit(kept[_INPUT_COLUMNS], kept["intent"].to_numpy())
+    inputs, labels = kept[_INPUT_COLUMNS], kept["intent"].to_numpy()
+    model, _ = fit_distinct(candidate.build(), inputs, labels, candidate.reads)  # as the refit
     seconds = time.perf_counter() - started
     outside = validation["intent"].isin(held_out)
     inside = validation[~outside & validation["intent"].isin(model.classes_)]

@@ -31,6 +31,7 @@ from models.candidates import SEARCH_SPACE, Candidate
 from models.evaluation import predict_labelled, summary_metrics
 from models.search_space import Knob, KnobValue, check_ranges, knobs_for
 from models.selection import BudgetClock
+from models.weighted_examples import fit_distinct
 
 logger = logging.getLogger(__name__)
 OBJECTIVE = "macro_f1"
@@ -179,7 +180,10 @@ def search_candidate(
         asked = study.ask(space)
         params: dict[str, KnobValue] = dict(asked.params)
         started = time.perf_counter()
-        pipeline = build_with(candidate.build, knobs, params).fit(data.train, data.train_labels)
+        pipeline = build_with(candidate.build, knobs, params)
+        # Fitted like the refit (models/training.py), so the validation predictions that
+        # calibrate the refit's temperature and fallback come from a model built the same way.
+        pipeline, _ = fit_distinct(pipeline, data.train, data.train_labels, candidate.reads)
         seconds = time.perf_counter() - started
         clock.record(candidate.cost, len(data.train), intents, seconds)
         predictions, _ = predict_labelled(pipeline, data.validation, data.validation_labels)

@@ -37,6 +37,7 @@ from models.inputs import model_input
 from models.out_of_scope import OutOfScopeReport, OutOfScopeSettings, evaluate_and_choose
 from models.search import SearchData, SearchRecord, SearchSettings, search_candidate
 from models.selection import BudgetClock, SelectionBudget, SkippedCandidate, selection_sample
+from models.weighted_examples import fit_distinct
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +198,8 @@ def search_then_refit(
         "fitting %s on all %d training + validation examples", candidate.name, len(everything)
     )
     started = time.perf_counter()
-    refit = candidate.build().fit(model_input(everything), everything["intent"].to_numpy())
+    inputs, labels = model_input(everything), everything["intent"].to_numpy()
+    refit, _ = fit_distinct(candidate.build(), inputs, labels, candidate.reads)  # counts as weights
     selection.refit_seconds = time.perf_counter() - started
     logger.info("%s refitted in %.1fs", candidate.name, selection.refit_seconds)
     return SearchResult(candidate, held_out, refit, selection, "train+validation", len(everything))
