@@ -65,6 +65,13 @@ class Speaker(StrEnum):
     AGENT = "agent"
 
 
+class PredictionRole(StrEnum):
+    """Whose answer a `predictions` row is (NULL in rows from before shadow scoring: served)."""
+
+    SERVED = "served"  # the answer the client got
+    SHADOW = "shadow"  # the challenger's answer to the same message, never sent (serving/shadow.py)
+
+
 class LabelSource(StrEnum):
     """Where an intent label came from; later sources override earlier ones for the same text."""
 

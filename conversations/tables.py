@@ -82,6 +82,12 @@ predictions = sa.Table(
     sa.Column("text_sha256", sa.String(64)),
     sa.Column("user_id", sa.String(128)),
     sa.Column("session_id", sa.String(128)),
+    # Shadow scoring (serving/shadow.py): a served answer and the challenger's answer to the
+    # same message share a `pair_id`; `role` says which is which (conversations.schema
+    # .PredictionRole; NULL: served). Shadow rows have channel "shadow", so readers of served
+    # traffic by channel never count them.
+    sa.Column("role", sa.String(16)),
+    sa.Column("pair_id", sa.String(64), index=True),
 )
 
 
@@ -187,6 +193,7 @@ def create_engine(url: str) -> sa.Engine:
         metadata.create_all(engine)
         _add_missing_columns(engine)
         _widen_short_columns(engine)
+        _add_missing_indexes(engine, predictions)
         _migrate_open_request_index(engine)
     return engine
 
@@ -227,6 +234,17 @@ def _add_missing_columns(engine: sa.Engine) -> None:
                         f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}{null}'
                     )
                 )
+
+
+def _add_missing_indexes(engine: sa.Engine, table: sa.Table) -> None:
+    # create_all adds no index to an existing table: a store made before a column's index
+    # (e.g. predictions.pair_id) gains it here. Plain indexes only: a unique one may need its
+    # rows fixed first (_migrate_open_request_index).
+    present = {found["name"] for found in sa.inspect(engine).get_indexes(table.name)}
+    for index in table.indexes:
+        if index.name not in present and not index.unique:
+            with engine.begin() as connection:
+                connection.execute(sa.schema.CreateIndex(index, if_not_exists=True))
 
 
 def _widen_short_columns(engine: sa.Engine) -> None:

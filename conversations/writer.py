@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from conversations import tables
-from conversations.schema import LabelSource, LabelTrust, Speaker
+from conversations.schema import LabelSource, LabelTrust, PredictionRole, Speaker
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,13 @@ class PredictionRecord:
     text_sha256: str | None = None
     user_id: str | None = None
     session_id: str | None = None
+    # Shadow scoring: None on rows that are not part of a pair (the chat tier's).
+    role: PredictionRole | None = None
+    pair_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role is not None:
+            object.__setattr__(self, "role", PredictionRole(self.role))
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,8 @@ def _prediction_row(prediction: PredictionRecord) -> dict[str, Any]:
         "text_sha256": prediction.text_sha256,
         "user_id": prediction.user_id,
         "session_id": prediction.session_id,
+        "role": prediction.role.value if prediction.role is not None else None,
+        "pair_id": prediction.pair_id,
     }
 
 

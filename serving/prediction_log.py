@@ -26,12 +26,16 @@ import bentoml
 import sqlalchemy as sa
 
 from conversations import tables
+from conversations.schema import PredictionRole
 from conversations.writer import PredictionRecord, insert_predictions
 from models.predictions import ModelDocument, PredictionDocument
 from serving.settings import RecordText, ServingSettings
 
 logger = logging.getLogger(__name__)
 HTTP_CHANNEL = "http"
+# The challenger's answers: a channel of their own, so monitoring's readers of served traffic
+# (by channel) never count them as answers customers got.
+SHADOW_CHANNEL = "shadow"
 
 queue_depth = bentoml.metrics.Gauge(
     name="intent_prediction_log_queue_depth",
@@ -67,6 +71,9 @@ class PendingPrediction:
     ts: datetime
     user_id: str | None = None
     session_id: str | None = None
+    # Shadow scoring (serving/shadow.py): the served answer and the challenger's share an id.
+    role: PredictionRole = PredictionRole.SERVED
+    pair_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,10 +115,15 @@ class PredictionLog:
         latency_ms: float,
         user_id: str | None = None,
         session_id: str | None = None,
+        pair_ids: Sequence[str | None] | None = None,
     ) -> None:
-        """Queue the answers of one request (a batch's items share its latency and metadata)."""
+        """Queue the answers of one request (a batch's items share its latency and metadata).
+
+        `pair_ids`: per answer, the id its shadow answer will carry (None: not shadowed).
+        """
         ts = datetime.now(UTC)
-        for text, document in zip(texts, documents, strict=True):
+        pairs = pair_ids if pair_ids is not None else [None] * len(texts)
+        for text, document, pair_id in zip(texts, documents, pairs, strict=True):
             sentiment = document["sentiment"]
             pending = PendingPrediction(
                 text,
@@ -125,6 +137,8 @@ class PredictionLog:
                 ts,
                 user_id,
                 session_id,
+                PredictionRole.SERVED,
+                pair_id,
             )
             self.offer(pending)
 
@@ -208,7 +222,7 @@ class PredictionLog:
             polarity=pending.polarity,
             subjectivity=pending.subjectivity,
             ts=pending.ts,
-            channel=HTTP_CHANNEL,
+            channel=HTTP_CHANNEL if pending.role is PredictionRole.SERVED else SHADOW_CHANNEL,
             latency_ms=pending.latency_ms,
             text=pending.text if mode is RecordText.FULL else None,
             text_sha256=(
@@ -218,4 +232,6 @@ class PredictionLog:
             ),
             user_id=pending.user_id,
             session_id=pending.session_id,
+            role=pending.role,
+            pair_id=pending.pair_id,
         )

@@ -40,6 +40,7 @@ from serving.predictions import ServedPrediction, predict_grouped
 from serving.request_logs import quiet_client_errors
 from serving.responses import error, json_response
 from serving.settings import ServingSettings
+from serving.shadow import shadow_scorer
 from serving.startup import check_before_binding, load_or_refuse
 from serving.wiring import assemble, service_options
 
@@ -121,6 +122,8 @@ class IntentService:
         self.prediction_log: PredictionLog | None = None  # every HTTP answer, in the store
         if settings.record_predictions:
             self.prediction_log = PredictionLog(settings.store_url, LogPolicy.of(settings))
+        # The registry's challenger answers a share of live traffic beside it (serving/shadow.py).
+        self.shadow = shadow_scorer(registry, self.prediction_log, settings)
         self.remote_intents: RemoteIntentClient | None = None
         self.chat: ChatHub | None = None
         if chat_settings.enabled:
@@ -143,6 +146,8 @@ class IntentService:
             self._poller = asyncio.create_task(self._poll_registry())
         if self.prediction_log is not None:
             self.prediction_log.start()
+        if self.shadow is not None:
+            self.shadow.start()
         if self.chat is not None:
             await self.chat.start()
 
@@ -155,6 +160,8 @@ class IntentService:
             await self.chat.close()
         if self.remote_intents is not None:
             await self.remote_intents.close()
+        if self.shadow is not None:
+            await self.shadow.close()  # before the log: its last answers are written too
         if self.prediction_log is not None:
             await self.prediction_log.close()  # writes what is still queued
         self.feedback_store.close()
@@ -172,6 +179,8 @@ class IntentService:
                 if problem != reported:  # one line per problem, not a traceback every tick
                     logger.warning("registry poll: %s", problem)
                 reported = problem
+            if self.shadow is not None:  # logs its own problems: the champion is unaffected
+                await asyncio.to_thread(self.shadow.refresh)
 
     @bentoml.api(route="/predict", output_spec=dict)
     async def predict(
@@ -188,6 +197,12 @@ class IntentService:
         self._count([document])
         document["processing_ms"] = round((time.perf_counter() - started) * 1000, 3)
         if self.prediction_log is not None:
+            served = document["model"]["version"]
+            pairs = (
+                self.shadow.offer([text], [context], served, user_id, session_id)
+                if self.shadow
+                else None
+            )
             self.prediction_log.record(
                 [text],
                 [document],
@@ -195,6 +210,7 @@ class IntentService:
                 document["processing_ms"],
                 user_id,
                 session_id,
+                pairs,
             )
         return json_response(document)
 
@@ -214,7 +230,9 @@ class IntentService:
         served_by = model.ref.to_document()
         if self.prediction_log is not None:
             texts = [item.text for item in items]
-            self.prediction_log.record(texts, documents, served_by, processing_ms)
+            contexts = [item.context for item in items]
+            pairs = self.shadow.offer(texts, contexts, model.version) if self.shadow else None
+            self.prediction_log.record(texts, documents, served_by, processing_ms, pair_ids=pairs)
         return json_response(
             {
                 "predictions": documents,
@@ -261,8 +279,13 @@ class IntentService:
 
     @admin_app.get("/version")
     def version(self) -> dict[str, Any]:
-        """The model version answering now, its run, training time, metrics and fallback."""
-        return self.models.current.describe()
+        """The model version answering now, its run, training time, metrics and fallback.
+
+        `challenger`: the version shadowed (serving/shadow.py), None when none is.
+        """
+        current = self.models.current
+        shadowed = self.shadow.describe(current.version) if self.shadow else None
+        return {**current.describe(), "challenger": shadowed}
 
     @admin_app.post("/admin/reload")
     async def reload(self, x_api_key: str | None = Header(default=None)) -> JSONResponse:
@@ -279,6 +302,8 @@ class IntentService:
             return error(503, f"reload failed: {exc}")
         if swapped:
             self._after_swap()
+        if self.shadow is not None:
+            await asyncio.to_thread(self.shadow.refresh)
         current = self.models.current
         return JSONResponse({"swapped": swapped, "version": current.version})
 

@@ -92,6 +92,11 @@ class ServingSettings(BaseSettings):
     record_queue_size: int = Field(10_000, gt=0, description="records waiting; more are dropped")
     record_batch_size: int = Field(500, gt=0, description="records written per transaction")
     record_flush_interval_s: float = Field(1.0, gt=0, le=60)
+    # While the registry has a `challenger`, this share of live predictions is scored by it too,
+    # off the response path, and both answers recorded as a pair (serving/shadow.py).
+    shadow_share: float = Field(0.1, ge=0, le=1, description="0 turns shadow scoring off")
+    shadow_alias: str = "challenger"
+    shadow_queue_size: int = Field(1000, gt=0, description="messages waiting; more are dropped")
 
     @field_validator("rate_limit_redis_url")
     @classmethod

@@ -1,0 +1,135 @@
+"""Shadow scoring on a real `bentoml serve`: the registry's challenger answers live traffic too.
+
+The challenger is trained on the champion's data with its labels shuffled: it disagrees with the
+champion on most messages.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from conversations import tables
+from models.registry import CHALLENGER, IntentRegistry, RegistryConfig
+from tests.conftest import register_version
+from tests.serving.conftest import ServiceProcess, service_env
+
+pytestmark = pytest.mark.slow
+SINGLE, BATCH = 40, 40  # /predict requests and /batch_predict items; every one is shadowed
+
+
+@dataclass
+class Shadowed:
+    """A registry with a champion and a challenger, a service shadowing it, its store."""
+
+    registry: IntentRegistry
+    config: RegistryConfig
+    champion: str
+    challenger: str
+    service: ServiceProcess
+    store_url: str
+    texts: list[str]
+
+
+@pytest.fixture(scope="module")
+def shadowed(tmp_path_factory, small_slice: pd.DataFrame) -> Iterator[Shadowed]:
+    root = tmp_path_factory.mktemp("shadow")
+    config = RegistryConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    registry = IntentRegistry(config)
+    champion = register_version(small_slice, registry, root / "artifacts")
+    registry.promote(champion)
+    labels = np.random.default_rng(0).permutation(small_slice["category"].to_numpy())
+    challenger = register_version(small_slice.assign(category=labels), registry, root / "art2")
+    registry.set_alias(CHALLENGER, challenger)
+    env = service_env(
+        {"root": root, "config": config},
+        "shadow-store.db",
+        SERVING_SHADOW_SHARE="1",
+        SERVING_RECORD_FLUSH_INTERVAL_S="0.2",
+    )
+    service = ServiceProcess(env)
+    service.start()
+    try:
+        texts = small_slice["text"].sample(SINGLE + BATCH, random_state=1).tolist()
+        yield Shadowed(
+            registry, config, champion, challenger, service, env["SERVING_STORE_URL"], texts
+        )
+    finally:
+        service.stop()
+
+
+def metric(service: ServiceProcess, name: str) -> float:
+    text = httpx.get(f"{service.url}/metrics", timeout=30).text
+    found = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def rows(store_url: str) -> list[dict]:
+    engine = tables.create_engine(store_url)
+    predictions = tables.predictions
+    with engine.connect() as connection:
+        found = connection.execute(sa.select(predictions).order_by(predictions.c.prediction_id))
+        result = [dict(row) for row in found.mappings()]
+    engine.dispose()
+    return result
+
+
+def wait_for(condition, what: str, timeout_s: float = 180.0) -> None:
+    """Poll until `condition()` holds (a bound on waiting, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def traffic(shadowed: Shadowed) -> list[dict]:
+    """Live requests answered, shadowed, and both answers in the store."""
+    url = shadowed.service.url
+    for text in shadowed.texts[:SINGLE]:
+        answer = httpx.post(f"{url}/predict", json={"text": text, "user_id": "u-1"}, timeout=60)
+        assert answer.status_code == 200, answer.text
+    items = [{"text": text} for text in shadowed.texts[SINGLE:]]
+    answer = httpx.post(f"{url}/batch_predict", json={"items": items}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    total = SINGLE + BATCH
+    wait_for(lambda: metric(shadowed.service, "intent_shadow_scored_total") >= total, "scoring")
+    wait_for(
+        lambda: sum(row["role"] == "shadow" for row in rows(shadowed.store_url)) >= total,
+        "the shadow rows to be written",
+    )
+    return rows(shadowed.store_url)
+
+
+def test_version_names_the_challenger_being_shadowed(shadowed: Shadowed) -> None:
+    body = httpx.get(f"{shadowed.service.url}/version", timeout=10).json()
+    assert body["version"] == shadowed.champion
+    assert body["challenger"]["version"] == shadowed.challenger
+    assert body["challenger"]["share"] == 1.0
+
+
+def test_live_requests_produce_paired_records_with_both_versions(
+    shadowed: Shadowed, traffic: list[dict]
+) -> None:
+    served = [row for row in traffic if row["role"] == "served"]
+    shadows = {row["pair_id"]: row for row in traffic if row["role"] == "shadow"}
+    assert len(served) == len(shadows) == SINGLE + BATCH
+    assert {row["channel"] for row in served} == {"http"}
+    assert {row["channel"] for row in shadows.values()} == {"shadow"}  # not counted as traffic
+    assert {row["model_version"] for row in served} == {shadowed.champion}
+    assert {row["model_version"] for row in shadows.values()} == {shadowed.challenger}
+    for row in served:
+        twin = shadows[row["pair_id"]]
+        assert twin["text"] == row["text"] and twin["message_id"] != row["message_id"]
+    assert {row["user_id"] for row in served[:SINGLE]} == {"u-1"}
+    assert sorted(row["text"] for row in served) == sorted(shadowed.texts)
+    assert metric(shadowed.service, "intent_shadow_dropped_total") == 0
