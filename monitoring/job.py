@@ -23,6 +23,7 @@ from models.tracking import mlflow_uris
 from monitoring.alerts import Alert, notify
 from monitoring.data import read_current
 from monitoring.metrics import SupportKpis, Verdict
+from monitoring.new_intents_run import queue_new_intents
 from monitoring.pages import index_page, summary_page
 from monitoring.settings import MonitoringSettings
 from monitoring.summary import MonitoringSummary, build_summary
@@ -121,9 +122,13 @@ def run_monitoring(
     history = registry.gate_history()
     summary = replace(summary, latest_gate_decision=history[0] if history else None)
     previous = _previous_kpis(settings.reports_dir, run_dir.name)
+    # The champion's intents: an agent naming a cluster picks one of these or a new one.
+    known = sorted({*reference["intent"].astype(str), *reference["predicted_intent"].astype(str)})
+    new_intents = queue_new_intents(settings, window, version, known, run_dir)
     summary_path = run_dir / "summary.json"
     summary_path.write_text(json.dumps(summary.to_document(), indent=2, default=str))
-    (run_dir / "index.html").write_text(summary_page(summary, previous), encoding="utf-8")
+    page = summary_page(summary, previous, new_intents)
+    (run_dir / "index.html").write_text(page, encoding="utf-8")
     index_path = settings.reports_dir / "index.html"
     index_path.write_text(index_page(settings.reports_dir), encoding="utf-8")
     run_id = _log_to_mlflow(settings, registry_uri, summary, run_dir) if log_to_mlflow else None

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 from upath import UPath
 
 from models.location import refreshed
+from monitoring.new_intents_page import new_intents_section
 
 if TYPE_CHECKING:
     from models.registry_records import GateRecord
     from monitoring.metrics import IntentShift, SupportKpis
+    from monitoring.new_intents import NewIntentsFinding
     from monitoring.summary import MonitoringSummary
 
 VERDICT_WORDS = {
@@ -123,7 +125,11 @@ def _few_note(summary: MonitoringSummary) -> str:
     )
 
 
-def summary_page(summary: MonitoringSummary, previous: SupportKpis | None) -> str:
+def summary_page(
+    summary: MonitoringSummary,
+    previous: SupportKpis | None,
+    new_intents: NewIntentsFinding | None = None,
+) -> str:
     """The run's page: verdict, reasons, intents that grew or shrank, KPIs, then Evidently."""
     title, ink, paper = VERDICT_WORDS.get(summary.verdict, UNKNOWN_VERDICT)
     reasons = "".join(f"<li>{escape(reason)}</li>" for reason in summary.reasons) or (
@@ -145,6 +151,7 @@ def summary_page(summary: MonitoringSummary, previous: SupportKpis | None) -> st
 <section><h2>Which requests grew or shrank</h2>
 <table><tr><th>intent</th><th>on test data</th><th>in this window</th><th>change</th></tr>
 {_intent_rows(predictions.grew + predictions.shrank)}</table></section>
+{new_intents_section(new_intents)}
 <section><h2>Support KPIs</h2>{_few_note(summary)}
 <table>{_kpi_rows(summary.kpis, previous)}</table></section>
 <section><h2>Is the bot still right?</h2><p>{quality}</p></section>

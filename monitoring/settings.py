@@ -62,6 +62,9 @@ class MonitoringSettings(BaseSettings):
     sample_size: int = Field(5000, gt=100, description="most messages per side in the report")
     min_messages: int = Field(30, gt=0, description="fewer current messages: not judged")
     min_labels: int = Field(30, gt=0, description="labels needed to judge performance")
+    # New intents, found (monitoring/new_intents.py): the window's fallback messages clustered.
+    new_intent_min_cluster_size: int = Field(5, ge=2, description="fewest messages per cluster")
+    new_intent_max_messages: int = Field(2000, ge=10, description="most clustered (the newest)")
 
     # Drift conditions (any one gives `drift`).
     intent_js_threshold: float = Field(0.1, gt=0, le=1)
