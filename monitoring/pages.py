@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from upath import UPath
 
 from models.location import refreshed
+from monitoring.page_sections import rule_section
 from monitoring.new_intents_page import new_intents_section
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ def summary_page(
 <section><h2>Is the bot still right?</h2><p>{quality}</p></section>
 <section id="gate"><h2>Latest promotion decision</h2>
 {_gate_section(summary.latest_gate_decision)}</section>
+{rule_section(summary)}
 <section class="note"><h2>How this was measured</h2>
 <p>Reference: the training data of model version {version}
 ({sampling.reference_rows:,} of {sampling.reference_total:,} messages). Current:

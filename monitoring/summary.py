@@ -3,7 +3,7 @@ current window, as the pages, MLflow and Dagster read it; `to_document()` is sum
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -64,6 +64,8 @@ class MonitoringSummary:
     kpis: SupportKpis
     sampling: Sampling
     latest_gate_decision: GateRecord | None = None
+    # The thresholds the verdict applied: the page states them as its one drift rule.
+    rules: DriftRules = field(default_factory=DriftRules)
 
     def to_document(self) -> dict[str, object]:
         """summary.json (before the MLflow run id is known)."""
@@ -85,6 +87,7 @@ class MonitoringSummary:
             "kpis": self.kpis.to_dict(),
             "sampling": self.sampling.to_dict(),
             "latest_gate_decision": decision.to_dict() if decision else None,
+            "rules": asdict(self.rules),
         }
 
 
@@ -147,6 +150,7 @@ def build_summary(
         predictions=predictions,
         performance=performance,
         kpis=support_kpis(current.requests, current.messages, window.days),
+        rules=rules,
         sampling=Sampling(
             reference_rows=len(reference_sample),
             reference_total=len(reference),

@@ -85,3 +85,28 @@ def test_the_alert_says_it_was_not_judged(champion, known_split, tmp_path, caplo
     (alert,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT")]
     assert alert.startswith("ALERT insufficient_data: Intent model not judged")
     assert "only 3 customer messages" in alert
+
+
+@pytest.fixture(scope="module")
+def judged(champion, known_split, tmp_path_factory):
+    """A real monitoring run (Evidently included) over 120 messages of known intents."""
+    from monitoring.job import run_monitoring
+    from tests.monitoring.conftest import NOW, settings_for
+
+    root = tmp_path_factory.mktemp("judged-day")
+    store_url = f"sqlite:///{root / 'store.db'}"
+    texts = known_split["held_out"].sample(120, random_state=5)["text"].tolist()
+    replay(store_url, champion["model"], texts, NOW)
+    settings = settings_for(champion, store_url, root / "reports", window_end=NOW)
+    return run_monitoring(settings, now=NOW, log_to_mlflow=False)
+
+
+def test_the_page_states_one_drift_rule_and_evidently_adds_none(judged):
+    evidently = judged.report_path.read_text(encoding="utf-8")
+    # Evidently's own "share of drifted columns" rule is gone; its per-column tests stay.
+    assert "Dataset Drift is" not in evidently and "Share of Drifted Columns" not in evidently
+    assert "Drift is detected for" in evidently
+    page = (judged.run_dir / "index.html").read_text(encoding="utf-8")
+    assert "How the verdict is decided" in page and "One rule for the whole page" in page
+    for column in judged.summary.columns:
+        assert f"{column.column}: " in page and f"{column.threshold:.3g}" in page

@@ -1,0 +1,46 @@
+"""Sections of the run's page that state how it judged: its one drift rule."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitoring.drift_report import ColumnDrift
+    from monitoring.summary import MonitoringSummary
+
+
+def _column_test(column: ColumnDrift) -> str:
+    # Text drift is a domain classifier's ROC AUC; the other columns are distances.
+    measure = "ROC AUC" if column.column == "text" else "distance"
+    return f"{escape(column.column)}: {measure} ≥ {column.threshold:.3g}"
+
+
+def rule_section(summary: MonitoringSummary) -> str:
+    """The page's one drift rule, with the thresholds this run applied.
+
+    The embedded Evidently report shows each column's test with the same thresholds and no
+    dataset-level verdict of its own (monitoring/evidently_preset.py), so nothing below can
+    contradict the verdict above.
+    """
+    rules = summary.rules
+    columns = "; ".join(_column_test(column) for column in summary.columns)
+    column_rule = (
+        f"the distribution of a column moved past its test ({columns}; the Evidently tables "
+        "below show each test with these same thresholds)"
+        if columns
+        else "the distribution of a column moved past its test (not run: too few messages)"
+    )
+    conditions = [
+        column_rule,
+        f"the mix of requests moved: Jensen-Shannon distance ≥ {rules.intent_js_threshold}",
+        f"the bot fell back at least {rules.fallback_rate_increase:.0%} points more often than "
+        "on its held-out test data",
+        f"its mean confidence fell by at least {rules.confidence_drop:.2f}",
+    ]
+    items = "".join(f"<li>{condition}</li>" for condition in conditions)
+    return f"""<section id="rule"><h2>How the verdict is decided</h2>
+<p>One rule for the whole page. <b>degraded</b>: on at least {summary.performance.min_labels}
+labelled messages the bot is right more than {rules.max_accuracy_drop:.0%} less often than on
+its test data. Otherwise <b>insufficient_data</b> below {rules.min_messages} customer messages.
+Otherwise <b>drift</b> when any one of these holds, else <b>ok</b>:</p><ul>{items}</ul></section>"""
