@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from upath import UPath
 
 from models.location import refreshed
-from monitoring.page_sections import rule_section
 from monitoring.new_intents_page import new_intents_section
+from monitoring.page_sections import rule_section
 
 if TYPE_CHECKING:
     from models.registry_records import GateRecord
