@@ -25,6 +25,7 @@ from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, json_
 from models.search import SearchSettings
 from models.selection import SelectionBudget
 from models.settings_errors import env_name
+from models.shadow_sample import shadow_gate_checks
 from models.tracking import log_and_register
 from models.training import train_intent_model
 from monitoring.alerts import gate_failure_alert
@@ -359,7 +360,14 @@ def model_promotion(
         sources.max_text_chars,  # MAX_TEXT_CHARS: the limit ingestion kept the texts under
     )
     _log_baselines(registry, version, inputs.baselines)
-    decision = decide_promotion(inputs)
+    # The challenger's answers to live traffic beside the champion's (serving/shadow.py).
+    shadow = shadow_gate_checks(
+        sources.store_url,
+        registry.name,
+        version,
+        str(champion_version.version) if champion_version else None,
+    )
+    decision = decide_promotion(inputs, live_checks=shadow)
     record_decision(registry, decision)
     faults.reached(Boundary.GATE_RECORDED)
     if decision.passed:

@@ -1,7 +1,8 @@
 """Shadow scoring on a real `bentoml serve`: the registry's challenger answers live traffic too.
 
 The challenger is trained on the champion's data with its labels shuffled: it disagrees with the
-champion on most messages.
+champion on most messages, and the promotion gate, reading the shadow pairs from the store,
+refuses it with the shadow check named.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import dagster as dg
 import httpx
 import numpy as np
 import pandas as pd
@@ -19,6 +21,9 @@ import sqlalchemy as sa
 
 from conversations import tables
 from models.registry import CHALLENGER, IntentRegistry, RegistryConfig
+from models.splits import assign_splits
+from pipelines.assets.training import PromotionConfig, model_promotion
+from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
 from tests.conftest import register_version
 from tests.serving.conftest import ServiceProcess, service_env
 
@@ -133,3 +138,36 @@ def test_live_requests_produce_paired_records_with_both_versions(
     assert {row["user_id"] for row in served[:SINGLE]} == {"u-1"}
     assert sorted(row["text"] for row in served) == sorted(shadowed.texts)
     assert metric(shadowed.service, "intent_shadow_dropped_total") == 0
+
+
+def test_a_challenger_that_disagrees_is_refused_with_the_shadow_check_named(
+    shadowed: Shadowed, traffic: list[dict], small_slice: pd.DataFrame
+) -> None:
+    examples = small_slice.rename(columns={"category": "intent"}).assign(context="{}")
+    examples["split"] = assign_splits(examples["text"].tolist(), examples["intent"].tolist())
+    examples["message_id"] = [f"m-{n}" for n in range(len(examples))]
+    notifier = AlertNotifier(
+        notifiers=["log"], smtp_host="", smtp_port=25, smtp_from="", smtp_to=[]
+    )
+    registry = MlflowRegistry(
+        tracking_uri=shadowed.config.tracking_uri, model_name=shadowed.registry.name
+    )
+    with dg.build_asset_context() as context:
+        result = model_promotion(
+            context,
+            config=PromotionConfig(),
+            mlflow_registry=registry,
+            sources=ConversationSources(store_url=shadowed.store_url),
+            notifier=notifier,
+            intent_model={"version": shadowed.challenger},
+            training_examples=examples,
+        )
+    decision = result.value
+    assert decision["passed"] is False
+    checks = {check["name"]: check for check in decision["checks"]}
+    agreement = checks["shadow_agreement"]
+    assert agreement["passed"] is False, agreement
+    assert f"of {SINGLE + BATCH} live messages" in agreement["reason"]
+    assert checks["shadow_sample"]["passed"] is True
+    champion = shadowed.registry.version_by_alias("champion")
+    assert champion is not None and str(champion.version) == shadowed.champion
