@@ -29,6 +29,7 @@ from models.shadow_sample import shadow_gate_checks
 from models.tracking import log_and_register
 from models.training import train_intent_model
 from monitoring.alerts import gate_failure_alert
+from monitoring.gate_drift_run import recent_drift_checks
 from pipelines.metadata import png_markdown
 from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
 from pipelines.retraining import (
@@ -367,7 +368,10 @@ def model_promotion(
         version,
         str(champion_version.version) if champion_version else None,
     )
-    decision = decide_promotion(inputs, live_checks=shadow)
+    # Evidently conditions on both models' answers to the recent window (monitoring/gate_drift.py).
+    champion_name = str(champion_version.version) if champion_version else None
+    recent = recent_drift_checks(registry, version, champion_name, sources.store_url)
+    decision = decide_promotion(inputs, live_checks=[*shadow, *recent])
     record_decision(registry, decision)
     faults.reached(Boundary.GATE_RECORDED)
     if decision.passed:

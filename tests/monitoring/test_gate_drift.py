@@ -1,0 +1,105 @@
+"""Drift in the gate, the pure part: Evidently conditions on two models' answers to the same texts.
+
+Real Evidently reports on hand-made answers; the Dagster gate around it is tested in
+tests/pipelines/test_gate_drift.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from monitoring.gate_drift import (
+    DRIFT_CHECK,
+    FALLBACK_CHECK,
+    Answers,
+    RecentDriftRules,
+    judge_recent_answers,
+    window_problem,
+)
+
+INTENTS = [f"intent_{k}" for k in range(6)]
+RULES = RecentDriftRules(min_messages=50)
+
+
+def _answers(version: str, intents: list[str], fallbacks: int) -> Answers:
+    return Answers(version, tuple(intents), tuple(i < fallbacks for i in range(len(intents))))
+
+
+def _by_name(checks):
+    return {check.name: check for check in checks}
+
+
+def test_a_challenger_falling_back_far_more_fails_with_both_rates_in_words():
+    mix = [INTENTS[i % 6] for i in range(120)]
+    checks = _by_name(
+        judge_recent_answers(_answers("1", mix, 12), _answers("2", mix, 60), RULES, "last 168 h")
+    )
+
+    fallback = checks[FALLBACK_CHECK]
+    assert fallback.passed is False
+    assert "'not sure' to 60 of 120 (50.0%)" in fallback.reason
+    assert "champion v1 to 12 of 120 (10.0%)" in fallback.reason
+    assert "the champion's rate + 0.05 = 15.0%" in fallback.reason
+    assert checks[DRIFT_CHECK].passed is True  # same intents picked: no drift
+    assert "Jensen-Shannon 0.000 < 0.20" in checks[DRIFT_CHECK].reason
+
+
+def test_within_the_tolerance_passes_and_an_absolute_cap_is_a_second_bound():
+    mix = [INTENTS[i % 6] for i in range(100)]
+    champion, challenger = _answers("1", mix, 40), _answers("2", mix, 44)
+
+    relative = _by_name(judge_recent_answers(champion, challenger, RULES, "w"))
+    capped = _by_name(
+        judge_recent_answers(
+            champion, challenger, RecentDriftRules(min_messages=50, max_fallback_rate=0.3), "w"
+        )
+    )
+
+    assert relative[FALLBACK_CHECK].passed is True
+    assert capped[FALLBACK_CHECK].passed is False
+    assert "and the cap 30.0%" in capped[FALLBACK_CHECK].reason
+
+
+def test_a_challenger_picking_other_intents_fails_prediction_drift_naming_them():
+    champion = _answers("1", [INTENTS[i % 6] for i in range(120)], 0)
+    # Everything the champion calls intent_0 or intent_1, the challenger calls intent_2.
+    shifted = [INTENTS[2] if name in INTENTS[:2] else name for name in champion.top_intents]
+    checks = _by_name(judge_recent_answers(champion, _answers("2", shifted, 0), RULES, "w"))
+
+    drift = checks[DRIFT_CHECK]
+    assert drift.passed is False
+    assert "≥ 0.20" in drift.reason
+    assert "intent_2 60 times (champion 20)" in drift.reason
+    assert checks[FALLBACK_CHECK].passed is True
+
+
+def test_too_few_recent_messages_are_not_judged_and_pass():
+    mix = INTENTS * 3  # 18 messages, every one a fallback for the challenger
+    checks = judge_recent_answers(_answers("1", mix, 0), _answers("2", mix, 18), RULES, "w")
+
+    assert [c.name for c in checks] == [FALLBACK_CHECK, DRIFT_CHECK]
+    assert all(c.passed for c in checks)
+    assert all(c.reason.startswith("not judged: only 18 recent messages") for c in checks)
+
+
+def test_messages_without_text_are_named_as_the_reason():
+    problem = window_problem(300, 12, RULES, "last 24 h")
+    assert problem is not None
+    assert "300 recent messages" in problem and "only 12 with their text" in problem
+    assert "SERVING_RECORD_TEXT" in problem
+    assert window_problem(300, 50, RULES, "w") is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"min_messages": 0},
+        {"fallback_tolerance": -0.1},
+        {"max_fallback_rate": 0.0},
+        {"max_prediction_drift": 1.5},
+        {"window_hours": 0},
+    ],
+)
+def test_bad_thresholds_are_refused_by_name(bad):
+    with pytest.raises(ValueError, match=f"recent_{next(iter(bad))}"):
+        RecentDriftRules(**bad)
