@@ -12,6 +12,7 @@ from serving.chat import protocol as p
 from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.context import ChatContext, Client
 from serving.chat.event_log import user_audience
+from serving.chat.new_intents import label_cluster, list_new_intents
 from serving.chat.protocol import ErrorCode, FrameError, RoomType
 from serving.chat.responder import BotResponder
 from serving.chat.room_handlers import create_room, join_room, leave_room
@@ -177,6 +178,14 @@ class FrameHandlers:
                 {"message_id": data.message_id, "intent": data.intent, "label_id": label_id},
             )
         )
+
+    async def on_new_intents(self, client: Client, data: p.NewIntentsQuery) -> None:
+        """An agent asks for the "label these" queue (serving/chat/new_intents.py)."""
+        await list_new_intents(self.context, client, data)
+
+    async def on_label_cluster(self, client: Client, data: p.LabelCluster) -> None:
+        """An agent names a candidate new intent: every member becomes a training label."""
+        await label_cluster(self.context, client, data)
 
     async def on_resume(self, client: Client, data: p.Resume) -> None:
         """Replay every event after `last_seq` this user may see, in order."""

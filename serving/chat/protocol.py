@@ -136,6 +136,17 @@ class LabelMessage(_Data):
     intent: Id
 
 
+class NewIntentsQuery(_Data):
+    limit: int = Field(20, ge=1, le=50)
+
+
+class LabelCluster(_Data):
+    cluster_id: Id
+    intent: Id
+    new_intent: bool = False  # True: a name the model does not know yet
+    exclude_message_ids: list[Id] = Field(default_factory=list, max_length=500)
+
+
 class Resume(_Data):
     # A seq is a 64-bit row id: anything larger cannot exist and would overflow the query.
     last_seq: int = Field(ge=0, le=MAX_SEQ)
@@ -158,10 +169,12 @@ FRAME_TYPES: dict[str, type[_Data]] = {
     "support_resolve": SupportResolve,
     "rate_support": RateSupport,
     "label_message": LabelMessage,
+    "new_intents": NewIntentsQuery,
+    "label_cluster": LabelCluster,
     "resume": Resume,
     "heartbeat": Heartbeat,
 }
-AGENT_ONLY = frozenset({"support_resolve", "label_message"})
+AGENT_ONLY = frozenset({"support_resolve", "label_message", "new_intents", "label_cluster"})
 
 
 def parse_frame(raw: str | bytes, max_bytes: int) -> tuple[str, Any]:

@@ -1,5 +1,7 @@
-// The agent console: the hand-off queue, one conversation at a time, labels and resolution.
+// The agent console: the hand-off queue, one conversation at a time, labels and resolution,
+// and the "Label these" queue of candidate new intents (new_intents.js).
 import { element, reportTyping, startChat } from "/chat/static/chat.js";
+import { newIntentsQueue } from "/chat/static/new_intents.js";
 
 const queue = document.getElementById("queue");
 const messages = document.getElementById("messages");
@@ -65,7 +67,11 @@ function take(request) {
   renderQueue();
 }
 
+const labelThese = newIntentsQueue(document.getElementById("new-intents"), notice,
+  (type, data) => chat.send(type, data));
+
 const handlers = {
+  ...labelThese,
   welcome: (data) => { me = data.user_id; presence.textContent = `${me} · online`; },
   new_support_request: (data) => { requests.set(data.request_id, data); renderQueue(); },
   support_queue: (data) => {
