@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from html import escape
+from textwrap import shorten
 from typing import TYPE_CHECKING
 
 from upath import UPath
@@ -184,7 +185,7 @@ def index_page(reports_dir: UPath) -> str:
             f"<td>{escape(summary['window_label'])}</td>"
             f"<td>{escape(str(summary['model_version']))}</td>"
             f"<td>{summary['current_messages']:,}</td>"
-            f"<td>{escape('; '.join(summary['reasons'])[:160])}</td></tr>"
+            f"<td>{escape(shorten('; '.join(summary['reasons']), 240, placeholder=' …'))}</td></tr>"
         )
     body = "\n".join(rows) or "<tr><td colspan=6>No reports yet.</td></tr>"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -133,7 +133,13 @@ def build_summary(
     )
     drifted = drift.drifted if drift else []
     outcome, reasons = verdict(
-        rules, len(current.messages), drifted, predictions, performance, reference_accuracy
+        rules,
+        len(current.messages),
+        [column for column in drift.columns if column.drifted] if drift else [],
+        predictions,
+        performance,
+        reference_accuracy,
+        drift.descriptor_means if drift else None,
     )
     sampled = len(reference_sample) < len(reference) or len(current_sample) < len(current.messages)
     summary = MonitoringSummary(

@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from upath import UPath
 
+from monitoring.drift_report import ColumnDrift
 from monitoring.metrics import (
+    IntentShift,
     LabelPerformance,
     PredictionDrift,
     RateChange,
@@ -106,17 +109,57 @@ UNJUDGED = LabelPerformance(labels=0, min_labels=30)
 
 def test_verdict_ok_drift_and_degraded():
     assert verdict(RULES, 100, [], CALM, UNJUDGED, 0.9) == ("ok", [])
-    outcome, reasons = verdict(RULES, 100, ["text", "length"], CALM, UNJUDGED, 0.9)
-    assert outcome == "drift" and "text, length" in reasons[0]
+    drifted = [ColumnDrift("text", "abs_text_content_drift", 0.71, 0.55, True)]
+    outcome, reasons = verdict(RULES, 100, drifted, CALM, UNJUDGED, 0.9)
+    assert outcome == "drift" and "word their messages differently" in reasons[0]
     unsure = replace(CALM, fallback_rate=RateChange(reference=0.04, current=0.2))
     assert verdict(RULES, 100, [], unsure, UNJUDGED, 0.9)[0] == "drift"
     wrong = LabelPerformance(labels=50, min_labels=30, judged=True, accuracy=0.7, macro_f1=0.6)
     outcome, reasons = verdict(RULES, 100, [], CALM, wrong, 0.9)
     assert outcome == "degraded" and "70.0%" in reasons[0]
     # Too few messages is its own verdict, never `ok`; judged wrong answers still count.
-    outcome, reasons = verdict(RULES, 3, ["text"], CALM, UNJUDGED, 0.9)
+    outcome, reasons = verdict(RULES, 3, drifted, CALM, UNJUDGED, 0.9)
     assert outcome == "insufficient_data" and "only 3 customer messages" in reasons[0]
     assert verdict(RULES, 3, [], CALM, wrong, 0.9)[0] == "degraded"
+
+
+def test_reasons_say_what_changed_in_words_with_the_numbers_beside_them():
+    grew = IntentShift.between("card_arrival", 0.04, 0.12)
+    mixed = replace(CALM, intent_js_distance=0.2, grew=(grew,))
+    longer = ColumnDrift("length", "wasserstein", 0.31, 0.1, True)
+    means = {"current": {"length": 58.0}, "reference": {"length": 41.5}}
+    outcome, reasons = verdict(RULES, 100, [longer], mixed, UNJUDGED, 0.9, means)
+    assert outcome == "drift"
+    assert reasons[0].startswith(
+        "customers ask about card arrival more than before: 12.0% of messages, was 4.0%"
+    )
+    assert "Jensen-Shannon distance 0.200" in reasons[0]
+    assert reasons[1] == (
+        "messages are longer than before: 58 on average, was 41.5 (distance 0.31, threshold 0.1)"
+    )
+
+
+def test_the_index_never_cuts_a_reason_mid_word(tmp_path):
+    from monitoring.pages import index_page
+
+    reasons = [
+        f"customers ask about card arrival more often than before, reason number {n}"
+        for n in range(9)
+    ]
+    run = tmp_path / "20261130T000000Z"
+    run.mkdir()
+    document = {
+        "verdict": "drift",
+        "window_label": "a day",
+        "model_version": "1",
+        "current_messages": 500,
+        "reasons": reasons,
+    }
+    (run / "summary.json").write_text(json.dumps(document))
+    cell = index_page(UPath(tmp_path)).split("<td>")[-1].split("</td>")[0]
+    words = set(" ".join(reasons).replace(";", " ").split())
+    shown = cell.replace(";", " ").replace("…", " ").split()
+    assert shown and all(word in words for word in shown), shown
 
 
 def test_window_from_hours_or_range():
