@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from models.registry import IntentRegistry, ModelLoadError, RegistryConfig
+from models.registry import CHALLENGER, CHAMPION, IntentRegistry, ModelLoadError, RegistryConfig
 from models.settings_errors import load_settings
+from models.shadow_sample import shadow_status
 from models.tracking_store import TrackingStoreMissing, require_store
 from pipelines.settings import REPO_ROOT, PipelineSettings
 
@@ -108,8 +109,28 @@ def materialization_metadata(result: Any) -> dict[str, AssetMetadata]:
 
 
 def status(settings: PipelineSettings) -> int:
-    """Print the registry status JSON (champion, challenger, gate history)."""
-    print(json.dumps(_registry(settings).status().to_dict(), indent=2))
+    """Print the registry status JSON (champion, challenger, gate history, shadow comparison).
+
+    `shadow`: the challenger's answers to live traffic beside the champion's, as serving
+    recorded them in the conversation store (models/shadow_sample.py); null with no challenger.
+    """
+    registry = _registry(settings)
+    document = registry.status().to_dict()
+    champion, challenger = (
+        registry.version_by_alias(CHAMPION),
+        registry.version_by_alias(CHALLENGER),
+    )
+    document["shadow"] = (
+        shadow_status(
+            settings.conversation_store_url,
+            registry.name,
+            str(challenger.version),
+            str(champion.version) if champion else None,
+        )
+        if challenger is not None
+        else None
+    )
+    print(json.dumps(document, indent=2))
     return 0
 
 

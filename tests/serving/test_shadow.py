@@ -7,7 +7,11 @@ refuses it with the shadow check named.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +29,7 @@ from models.splits import assign_splits
 from pipelines.assets.training import PromotionConfig, model_promotion
 from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
 from tests.conftest import register_version
-from tests.serving.conftest import ServiceProcess, service_env
+from tests.serving.conftest import REPO_ROOT, ServiceProcess, service_env
 
 pytestmark = pytest.mark.slow
 SINGLE, BATCH = 40, 40  # /predict requests and /batch_predict items; every one is shadowed
@@ -138,6 +142,33 @@ def test_live_requests_produce_paired_records_with_both_versions(
     assert {row["user_id"] for row in served[:SINGLE]} == {"u-1"}
     assert sorted(row["text"] for row in served) == sorted(shadowed.texts)
     assert metric(shadowed.service, "intent_shadow_dropped_total") == 0
+
+
+def test_make_status_shows_the_shadow_comparison(
+    shadowed: Shadowed, traffic: list[dict], tmp_path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_REGISTRY_URI"} | {
+        "MLFLOW_TRACKING_URI": shadowed.config.tracking_uri,
+        "CONVERSATION_STORE_URL": shadowed.store_url,
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "status"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    shadow = json.loads(done.stdout)["shadow"]
+    assert shadow["challenger_version"] == shadowed.challenger
+    assert shadow["served_version"] == shadowed.champion
+    assert shadow["samples"] == SINGLE + BATCH
+    assert shadow["agreement"] < 0.5
+    assert shadow["served_mean_confidence"] > shadow["shadow_mean_confidence"]
+    refused = {check["name"] for check in shadow["checks"] if not check["passed"]}
+    assert "shadow_agreement" in refused
 
 
 def test_a_challenger_that_disagrees_is_refused_with_the_shadow_check_named(
