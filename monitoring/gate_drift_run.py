@@ -134,9 +134,9 @@ def recent_drift_checks(
         return not_judged("no conversation store configured: no recent messages to answer")
     try:
         recent = recent_texts(store_url, rules.window_hours, settings.max_messages)
-    except SQLAlchemyError as problem:
-        reason = f"the recent window could not be read from the store: {type(problem).__name__}"
-        logger.warning("%s (%s)", reason, str(problem).splitlines()[0])
+    except SQLAlchemyError as error:
+        reason = f"the recent window could not be read from the store: {type(error).__name__}"
+        logger.warning("%s (%s)", reason, str(error).splitlines()[0])
         return [Check(name, False, reason) for name in (FALLBACK_CHECK, DRIFT_CHECK)]
     problem = window_problem(recent.messages, recent.with_text, rules, window)
     if problem is not None:

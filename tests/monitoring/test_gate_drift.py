@@ -1,6 +1,7 @@
 """Drift in the gate, the pure part: Evidently conditions on two models' answers to the same texts.
 
-Real Evidently reports on hand-made answers; the Dagster gate around it is tested in
+Real Evidently reports on hand-made answers, and the I/O side's failures (a real SQLite store
+that cannot be opened, settings from the environment); the Dagster gate around it is tested in
 tests/pipelines/test_gate_drift.py.
 """
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from models.registry import IntentRegistry, RegistryConfig
+from models.settings_errors import SettingsProblem, load_settings
 from monitoring.gate_drift import (
     DRIFT_CHECK,
     FALLBACK_CHECK,
@@ -16,6 +19,7 @@ from monitoring.gate_drift import (
     judge_recent_answers,
     window_problem,
 )
+from monitoring.gate_drift_run import GateDriftSettings, recent_drift_checks
 
 INTENTS = [f"intent_{k}" for k in range(6)]
 RULES = RecentDriftRules(min_messages=50)
@@ -103,3 +107,20 @@ def test_messages_without_text_are_named_as_the_reason():
 def test_bad_thresholds_are_refused_by_name(bad):
     with pytest.raises(ValueError, match=f"recent_{next(iter(bad))}"):
         RecentDriftRules(**bad)
+
+
+def test_an_unreadable_store_fails_both_checks_instead_of_passing_them(tmp_path):
+    registry = IntentRegistry(RegistryConfig(f"sqlite:///{tmp_path / 'mlflow.db'}"))
+    unreadable = f"sqlite:///{tmp_path}"  # a folder, not a database file
+
+    checks = recent_drift_checks(registry, "2", "1", unreadable, GateDriftSettings())
+
+    assert [c.name for c in checks] == [FALLBACK_CHECK, DRIFT_CHECK]
+    assert not any(c.passed for c in checks)
+    assert all("could not be read from the store: OperationalError" in c.reason for c in checks)
+
+
+def test_bad_gate_drift_settings_name_the_variable(monkeypatch):
+    monkeypatch.setenv("GATE_DRIFT_MAX_MESSAGES", "10")
+    with pytest.raises(SettingsProblem, match="GATE_DRIFT_MAX_MESSAGES must be ≥ GATE_DRIFT_MIN"):
+        load_settings(GateDriftSettings)
