@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -25,8 +25,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from conversations import tables
 from conversations.schema import LabelTrust, PredictionRole
 from models.promotion import Check
+from models.registry import CHALLENGER, IntentRegistry
 from models.settings_errors import load_settings
 from models.shadow_checks import (
+    ShadowComparison,
     ShadowPair,
     ShadowRules,
     ShadowSample,
@@ -210,10 +212,25 @@ def shadow_gate_checks(
     return shadow_checks(sample, settings.rules())
 
 
+@dataclass(frozen=True)
+class ShadowStatus:
+    """The challenger's shadow comparison now and the checks as the gate would judge them."""
+
+    comparison: ShadowComparison | None
+    checks: tuple[Check, ...] = ()
+    error: str | None = None  # the store could not be read (one line)
+
+    def to_dict(self) -> dict[str, object]:
+        """As `make status` prints it under `shadow`."""
+        if self.comparison is None:
+            return {"error": self.error}
+        return asdict(self.comparison) | {"checks": [asdict(check) for check in self.checks]}
+
+
 def shadow_status(
     store_url: str, model_name: str, challenger_version: str, champion_version: str | None
-) -> dict[str, object]:
-    """`make status`'s `shadow`: the comparison and the checks as the gate would judge them now.
+) -> ShadowStatus:
+    """The shadow comparison of a challenger against the champion, for people to read.
 
     Never creates a store: a SQLite file that does not exist is an empty sample. A store that
     cannot be read is reported as `error`, in one line.
@@ -229,9 +246,17 @@ def shadow_status(
                 engine, model_name, challenger_version, champion_version, settings.max_samples
             )
         except sa.exc.SQLAlchemyError as problem:
-            return {"error": f"{type(problem).__name__}: {problem}".splitlines()[0]}
+            return ShadowStatus(None, (), f"{type(problem).__name__}: {problem}".splitlines()[0])
         finally:
             engine.dispose()
-    return asdict(compare(sample)) | {
-        "checks": [asdict(check) for check in shadow_checks(sample, settings.rules())]
-    }
+    return ShadowStatus(compare(sample), tuple(shadow_checks(sample, settings.rules())))
+
+
+def challenger_shadow(
+    registry: IntentRegistry, store_url: str, champion_version: str | None
+) -> ShadowStatus | None:
+    """The registry challenger's shadow status against `champion_version`; None without one."""
+    challenger = registry.version_by_alias(CHALLENGER)
+    if challenger is None or str(challenger.version) == champion_version:
+        return None
+    return shadow_status(store_url, registry.name, str(challenger.version), champion_version)

@@ -19,6 +19,7 @@ from upath import UPath
 from models.location import local_folder, read_parquet, refreshed, shown
 from models.registry import IntentRegistry, RegistryConfig
 from models.settings_errors import SettingsProblem, load_settings
+from models.shadow_sample import challenger_shadow
 from models.tracking import mlflow_uris
 from monitoring.alerts import Alert, notify
 from monitoring.data import read_current
@@ -127,7 +128,9 @@ def run_monitoring(
     new_intents = queue_new_intents(settings, window, version, known, run_dir)
     summary_path = run_dir / "summary.json"
     summary_path.write_text(json.dumps(summary.to_document(), indent=2, default=str))
-    page = summary_page(summary, previous, new_intents)
+    # A challenger tried on live traffic beside the champion (serving/shadow.py), if any.
+    shadow = challenger_shadow(registry, settings.store_url, version)
+    page = summary_page(summary, previous, new_intents, shadow)
     (run_dir / "index.html").write_text(page, encoding="utf-8")
     index_path = settings.reports_dir / "index.html"
     index_path.write_text(index_page(settings.reports_dir), encoding="utf-8")

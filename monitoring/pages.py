@@ -13,9 +13,11 @@ from upath import UPath
 from models.location import refreshed
 from monitoring.new_intents_page import new_intents_section
 from monitoring.page_sections import rule_section
+from monitoring.shadow_section import shadow_section
 
 if TYPE_CHECKING:
     from models.registry_records import GateRecord
+    from models.shadow_sample import ShadowStatus
     from monitoring.metrics import IntentShift, SupportKpis
     from monitoring.new_intents import NewIntentsFinding
     from monitoring.summary import MonitoringSummary
@@ -131,6 +133,7 @@ def summary_page(
     summary: MonitoringSummary,
     previous: SupportKpis | None,
     new_intents: NewIntentsFinding | None = None,
+    shadow: ShadowStatus | None = None,
 ) -> str:
     """The run's page: verdict, reasons, intents that grew or shrank, KPIs, then Evidently."""
     title, ink, paper = VERDICT_WORDS.get(summary.verdict, UNKNOWN_VERDICT)
@@ -159,6 +162,7 @@ def summary_page(
 <section><h2>Is the bot still right?</h2><p>{quality}</p></section>
 <section id="gate"><h2>Latest promotion decision</h2>
 {_gate_section(summary.latest_gate_decision)}</section>
+{shadow_section(shadow)}
 {rule_section(summary)}
 <section class="note"><h2>How this was measured</h2>
 <p>Reference: the training data of model version {version}

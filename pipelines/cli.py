@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from models.registry import CHALLENGER, CHAMPION, IntentRegistry, ModelLoadError, RegistryConfig
+from models.registry import CHAMPION, IntentRegistry, ModelLoadError, RegistryConfig
 from models.settings_errors import load_settings
-from models.shadow_sample import shadow_status
+from models.shadow_sample import challenger_shadow
 from models.tracking_store import TrackingStoreMissing, require_store
 from pipelines.settings import REPO_ROOT, PipelineSettings
 
@@ -116,20 +116,11 @@ def status(settings: PipelineSettings) -> int:
     """
     registry = _registry(settings)
     document = registry.status().to_dict()
-    champion, challenger = (
-        registry.version_by_alias(CHAMPION),
-        registry.version_by_alias(CHALLENGER),
+    champion = registry.version_by_alias(CHAMPION)
+    shadow = challenger_shadow(
+        registry, settings.conversation_store_url, str(champion.version) if champion else None
     )
-    document["shadow"] = (
-        shadow_status(
-            settings.conversation_store_url,
-            registry.name,
-            str(challenger.version),
-            str(champion.version) if champion else None,
-        )
-        if challenger is not None
-        else None
-    )
+    document["shadow"] = shadow.to_dict() if shadow is not None else None
     print(json.dumps(document, indent=2))
     return 0
 

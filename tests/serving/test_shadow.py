@@ -26,6 +26,8 @@ import sqlalchemy as sa
 from conversations import tables
 from models.registry import CHALLENGER, IntentRegistry, RegistryConfig
 from models.splits import assign_splits
+from monitoring.job import run_monitoring
+from monitoring.settings import MonitoringSettings
 from pipelines.assets.training import PromotionConfig, model_promotion
 from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
 from tests.conftest import register_version
@@ -202,3 +204,20 @@ def test_a_challenger_that_disagrees_is_refused_with_the_shadow_check_named(
     assert checks["shadow_sample"]["passed"] is True
     champion = shadowed.registry.version_by_alias("champion")
     assert champion is not None and str(champion.version) == shadowed.champion
+
+
+def test_the_report_shows_the_candidate_on_live_traffic(
+    shadowed: Shadowed, traffic: list[dict], tmp_path
+) -> None:
+    settings = MonitoringSettings(
+        store_url=shadowed.store_url,
+        mlflow_tracking_uri=shadowed.config.tracking_uri,
+        reports_dir=tmp_path / "reports",
+        lake_dir=tmp_path / "no-lake",
+    )
+    result = run_monitoring(settings, log_to_mlflow=False)
+    page = (result.run_dir / "index.html").read_text(encoding="utf-8")
+    section = page[page.index("<section id='shadow'>") :]
+    section = section[: section.index("</section>")]
+    assert f"Candidate version {shadowed.challenger} answered {SINGLE + BATCH}" in section
+    assert "would <b>refuse</b> it" in section and "agrees with version" in section
