@@ -7,8 +7,10 @@ answers (current) with the champion's (reference) in one report:
 - `recent_fallback_rate`: `MeanValue` of the fallback flag ≤ the champion's + a tolerance
   (`Reference(absolute=...)`), and ≤ an absolute cap when one is set;
 - `recent_prediction_drift`: `ValueDrift` of the intent each model ranks first, Jensen-Shannon
-  distance below a threshold. The same texts on both sides, so any distance is the models
-  disagreeing, not sampling noise between two windows.
+  distance below a threshold, on the messages the champion answered (not "not sure"). The same
+  texts on both sides, so any distance is the models disagreeing, not sampling noise between
+  two windows. Messages the champion was unsure of are left out: a challenger retrained on what
+  agents labelled there (new intents) is meant to answer them differently.
 
 Too few recent messages is not a reason to refuse a challenger: both checks then pass, saying
 "not judged" and why (a new deployment, a quiet week, texts kept only as hashes).
@@ -74,6 +76,14 @@ class Answers:
         """Messages this model would answer with `nlu_fallback`."""
         return sum(self.fallback)
 
+    def subset(self, rows: Sequence[int]) -> Answers:
+        """The answers on some of the messages only."""
+        return Answers(
+            self.version,
+            tuple(self.top_intents[i] for i in rows),
+            tuple(self.fallback[i] for i in rows),
+        )
+
 
 def not_judged(reason: str) -> list[Check]:
     """Both checks passing with the reason they were not judged (e.g. too little traffic)."""
@@ -114,10 +124,12 @@ def judge_recent_answers(
     problem = window_problem(count, count, rules, window)
     if problem is not None:
         return not_judged(problem)
-    fallback_ok, drift, drift_ok = _run_evidently(champion, challenger, rules)
+    answered = [row for row, unsure in enumerate(champion.fallback) if not unsure]
     return [
-        _fallback_check(champion, challenger, rules, fallback_ok, window),
-        _drift_check(champion, challenger, rules, drift, drift_ok, window),
+        _fallback_check(
+            champion, challenger, rules, _fallback_passes(champion, challenger, rules), window
+        ),
+        _drift_check(champion.subset(answered), challenger.subset(answered), rules, count, window),
     ]
 
 
@@ -132,13 +144,10 @@ def _frame(answers: Answers) -> Any:
     )
 
 
-def _run_evidently(
-    champion: Answers, challenger: Answers, rules: RecentDriftRules
-) -> tuple[bool, float, bool]:
-    """Evidently's verdicts: fallback test passed, drift distance, drift test passed."""
+def _run_report(metrics: list[Any], champion: Answers, challenger: Answers) -> dict[str, Any]:
+    """An Evidently report of `metrics`: the challenger's answers current, the champion's
+    reference. Its snapshot as a document."""
     from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import MeanValue, ValueDrift
-    from evidently.tests import Reference, lt, lte
 
     definition = DataDefinition(
         numerical_columns=["fallback"], categorical_columns=["predicted_intent"]
@@ -147,34 +156,44 @@ def _run_evidently(
         Dataset.from_pandas(_frame(answers), data_definition=definition)
         for answers in (challenger, champion)
     )
+    return dict(Report(metrics).run(current, reference).dict())
+
+
+def _all_tests_pass(document: dict[str, Any]) -> bool:
+    return not any(str(test["status"]).endswith("FAIL") for test in document["tests"])
+
+
+def _fallback_passes(champion: Answers, challenger: Answers, rules: RecentDriftRules) -> bool:
+    """Evidently: the challenger's fallback rate within the champion's + tolerance (and cap)."""
+    from evidently.metrics import MeanValue
+    from evidently.tests import Reference, lte
+
     # `x <= Reference(absolute=t)` is x ≤ the champion's value + t (Evidently's ApproxValue).
-    fallback_tests = [lte(Reference(absolute=rules.fallback_tolerance))]
+    tests = [lte(Reference(absolute=rules.fallback_tolerance))]
     if rules.max_fallback_rate is not None:
-        fallback_tests.append(lte(rules.max_fallback_rate))
+        tests.append(lte(rules.max_fallback_rate))
+    return _all_tests_pass(
+        _run_report([MeanValue(column="fallback", tests=tests)], champion, challenger)
+    )
+
+
+def _prediction_drift(
+    champion: Answers, challenger: Answers, rules: RecentDriftRules
+) -> tuple[float, bool]:
+    """Evidently: Jensen-Shannon distance of the first-ranked intents, and whether it is below
+    the threshold."""
+    from evidently.metrics import ValueDrift
+    from evidently.tests import lt
+
     threshold = rules.max_prediction_drift
-    report = Report(
-        [
-            MeanValue(column="fallback", tests=fallback_tests),
-            ValueDrift(
-                column="predicted_intent",
-                method="jensenshannon",
-                threshold=threshold,
-                tests=[lt(threshold)],
-            ),
-        ]
+    metric = ValueDrift(
+        column="predicted_intent",
+        method="jensenshannon",
+        threshold=threshold,
+        tests=[lt(threshold)],
     )
-    document = report.run(current, reference).dict()
-    failed = {
-        test["metric_config"]["params"]["type"].rsplit(":", 1)[-1]
-        for test in document["tests"]
-        if str(test["status"]).endswith("FAIL")
-    }
-    distance = next(
-        float(metric["value"])
-        for metric in document["metrics"]
-        if metric["config"]["type"].endswith("ValueDrift")
-    )
-    return "MeanValue" not in failed, distance, "ValueDrift" not in failed
+    document = _run_report([metric], champion, challenger)
+    return float(document["metrics"][0]["value"]), _all_tests_pass(document)
 
 
 def _share(part: int, whole: int) -> str:
@@ -200,18 +219,24 @@ def _fallback_check(
 
 
 def _drift_check(
-    champion: Answers,
-    challenger: Answers,
-    rules: RecentDriftRules,
-    distance: float,
-    passed: bool,
-    window: str,
+    champion: Answers, challenger: Answers, rules: RecentDriftRules, messages: int, window: str
 ) -> Check:
+    """`champion` and `challenger`: their answers on the messages the champion answered."""
+    answered = len(champion.top_intents)
+    if answered < rules.min_messages:
+        return Check(
+            DRIFT_CHECK,
+            True,
+            f"not judged: the champion answered only {answered} of the {messages} recent "
+            f"messages ({window}) without 'not sure' (fewer than recent_min_messages "
+            f"{rules.min_messages})",
+        )
+    distance, passed = _prediction_drift(champion, challenger, rules)
     relation = "<" if passed else "≥"
     reason = (
-        f"intents the challenger picks on the same {len(challenger.top_intents)} recent messages "
-        f"({window}) vs the champion's: Jensen-Shannon {_rounded(distance)} {relation} "
-        f"{rules.max_prediction_drift:.2f}"
+        f"on the {answered} of {messages} recent messages ({window}) the champion answered, "
+        f"the intents the challenger picks vs the champion's: Jensen-Shannon "
+        f"{_rounded(distance)} {relation} {rules.max_prediction_drift:.2f}"
     )
     moved = _largest_moves(champion.top_intents, challenger.top_intents)
     if moved:

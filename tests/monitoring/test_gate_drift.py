@@ -77,6 +77,32 @@ def test_a_challenger_picking_other_intents_fails_prediction_drift_naming_them()
     assert checks[FALLBACK_CHECK].passed is True
 
 
+def test_messages_the_champion_was_unsure_of_are_left_out_of_prediction_drift():
+    # 48 of 120 messages ask about an intent the champion never learnt: it falls back on them
+    # (ranking intent_0 first); the challenger, retrained on agents' labels, answers lost_phone.
+    mix = [INTENTS[i % 6] for i in range(72)]
+    champion = _answers("1", ["intent_0"] * 48 + mix, 48)
+    challenger = Answers("2", tuple(["lost_phone"] * 48 + mix), (False,) * 120)
+
+    checks = _by_name(judge_recent_answers(champion, challenger, RULES, "w"))
+
+    assert checks[DRIFT_CHECK].passed is True
+    assert (
+        "on the 72 of 120 recent messages (w) the champion answered" in checks[DRIFT_CHECK].reason
+    )
+    assert checks[FALLBACK_CHECK].passed is True  # fewer fallbacks is never a problem
+
+
+def test_prediction_drift_is_not_judged_when_the_champion_answered_too_few():
+    mix = [INTENTS[i % 6] for i in range(60)]
+    checks = _by_name(
+        judge_recent_answers(_answers("1", mix, 20), _answers("2", mix, 20), RULES, "w")
+    )
+
+    assert checks[DRIFT_CHECK].passed is True
+    assert checks[DRIFT_CHECK].reason.startswith("not judged: the champion answered only 40 of")
+
+
 def test_too_few_recent_messages_are_not_judged_and_pass():
     mix = INTENTS * 3  # 18 messages, every one a fallback for the challenger
     checks = judge_recent_answers(_answers("1", mix, 0), _answers("2", mix, 18), RULES, "w")
