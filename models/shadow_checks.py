@@ -100,6 +100,8 @@ def compare(sample: ShadowSample) -> ShadowComparison:
 def check_shadow_sample(comparison: ShadowComparison, rules: ShadowRules) -> Check:
     """The challenger has the shadow sample the rules require (none by default)."""
     n, needed = comparison.samples, rules.min_samples
+    if comparison.served_version is None:  # a first model: no live answers to compare with
+        return Check("shadow_sample", True, "no champion yet: nothing to compare with")
     if n == 0 and needed == 0:
         return Check(
             "shadow_sample", True, "no shadow sample yet: not judged (GATE_SHADOW_MIN_SAMPLES 0)"

@@ -46,6 +46,12 @@ def test_a_required_minimum_refuses_a_challenger_with_too_few_pairs() -> None:
     assert "minimum 50" in checks["shadow_sample"].reason
 
 
+def test_a_first_model_is_never_refused_for_want_of_a_champion_to_compare_with() -> None:
+    checks = by_name(ShadowSample("1", None), ShadowRules(min_samples=50))
+    assert checks["shadow_sample"].passed
+    assert checks["shadow_sample"].reason == "no champion yet: nothing to compare with"
+
+
 def test_a_handful_of_pairs_is_not_judged() -> None:
     sample = ShadowSample("2", "1", tuple(pair("a", "b") for _ in range(5)))
     checks = by_name(sample, ShadowRules(min_judged=30))
