@@ -32,6 +32,9 @@ def test_bad_value_names_the_key(monkeypatch):
         ("SERVING_RECORD_TEXT", "everything"),
         ("SERVING_RECORD_QUEUE_SIZE", "0"),
         ("SERVING_RECORD_FLUSH_INTERVAL_S", "0"),
+        ("SERVING_SHADOW_SHARE", "1.5"),
+        ("SERVING_SHADOW_SHARE", "-0.1"),
+        ("SERVING_SHADOW_QUEUE_SIZE", "0"),
     ],
 )
 def test_a_bad_prediction_log_setting_names_its_key(monkeypatch, key, value):
