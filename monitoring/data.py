@@ -61,13 +61,21 @@ def read_current(store_url: str, window: Window) -> CurrentData:
         .order_by(messages.c.ts)
     )
     labels = tables.labels
-    label_query = sa.select(
-        labels.c.message_id,
-        labels.c.text,
-        labels.c.intent,
-        labels.c.label_source,
-        labels.c.predicted_intent,
-        labels.c.ts,
+    # The confidence the message was answered with, for calibration on labelled traffic.
+    label_query = (
+        sa.select(
+            labels.c.message_id,
+            labels.c.text,
+            labels.c.intent,
+            labels.c.label_source,
+            labels.c.predicted_intent,
+            labels.c.ts,
+            predictions.c.confidence,
+        ).select_from(
+            labels.outerjoin(latest, latest.c.message_id == labels.c.message_id).outerjoin(
+                predictions, predictions.c.prediction_id == latest.c.prediction_id
+            )
+        )
     ).where(
         labels.c.ts >= window.start,
         labels.c.ts < window.end,

@@ -22,12 +22,13 @@ from models.settings_errors import SettingsProblem, load_settings
 from models.shadow_sample import challenger_shadow
 from models.tracking import mlflow_uris
 from monitoring.alerts import Alert, notify
+from monitoring.calibration_watch import measure_calibration
 from monitoring.data import read_current
 from monitoring.metrics import SupportKpis, Verdict
 from monitoring.new_intents_run import queue_new_intents
 from monitoring.pages import index_page, summary_page
 from monitoring.settings import MonitoringSettings
-from monitoring.summary import MonitoringSummary, build_summary
+from monitoring.summary import MonitoringSummary, build_summary, labels_with_predictions
 from monitoring.window import resolve_window
 
 logger = logging.getLogger("monitoring")
@@ -121,7 +122,12 @@ def run_monitoring(
     )
     # The latest promotion decision, so the report says whether the serving model earned it.
     history = registry.gate_history()
-    summary = replace(summary, latest_gate_decision=history[0] if history else None)
+    calibration = measure_calibration(
+        registry, version, labels_with_predictions(current), settings.min_labels, run_dir
+    )
+    summary = replace(
+        summary, latest_gate_decision=history[0] if history else None, calibration=calibration
+    )
     previous = _previous_kpis(settings.reports_dir, run_dir.name)
     # The champion's intents: an agent naming a cluster picks one of these or a new one.
     known = sorted({*reference["intent"].astype(str), *reference["predicted_intent"].astype(str)})
@@ -201,6 +207,8 @@ def _log_to_mlflow(
         metrics["label_accuracy"] = performance.accuracy
     if performance.judged and performance.macro_f1 is not None:
         metrics["label_macro_f1"] = performance.macro_f1
+    if summary.calibration and summary.calibration.ece is not None:
+        metrics["label_ece"] = summary.calibration.ece
     with mlflow_uris(settings.mlflow_tracking_uri, registry_uri):
         experiment_id = ensure_experiment(
             settings.experiment, artifact_root_for(settings.mlflow_tracking_uri)

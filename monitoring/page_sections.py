@@ -1,4 +1,4 @@
-"""Sections of the run's page that state how it judged: its one drift rule."""
+"""Sections of the run's page: its one drift rule and the champion's calibration over time."""
 
 from __future__ import annotations
 
@@ -44,3 +44,44 @@ def rule_section(summary: MonitoringSummary) -> str:
 labelled messages the bot is right more than {rules.max_accuracy_drop:.0%} less often than on
 its test data. Otherwise <b>insufficient_data</b> below {rules.min_messages} customer messages.
 Otherwise <b>drift</b> when any one of these holds, else <b>ok</b>:</p><ul>{items}</ul></section>"""
+
+
+def _training(ece: float | None) -> str:
+    if ece is None:
+        return "no calibration error was logged for this version at training time"
+    return f"at training time, on its held-out test data, it was {ece:.3f}"
+
+
+def calibration_section(summary: MonitoringSummary) -> str:
+    """Can the bot's confidence be trusted: ECE on this window's labels against training time."""
+    calibration = summary.calibration
+    if calibration is None:
+        return ""
+    if calibration.judged and calibration.ece is not None:
+        trend = ""
+        if calibration.training_ece is not None:
+            worse = calibration.ece > calibration.training_ece
+            trend = " Worse than at training." if worse else " As good as at training or better."
+        measured = (
+            f"On {calibration.labels} messages that agents or customers labelled in this window, "
+            f"the bot's confidence was off by {calibration.ece:.1%} on average (expected "
+            f"calibration error {calibration.ece:.3f}); {_training(calibration.training_ece)}."
+            f"{trend} Agents mostly label wrong answers, so read this figure as a trend."
+        )
+    else:
+        measured = (
+            f"Too few labels to measure: {calibration.labels} labelled messages with the "
+            f"confidence the bot answered with ({calibration.min_labels} needed); "
+            f"{_training(calibration.training_ece)}."
+        )
+    diagram = (
+        f"<figure><img src='{escape(calibration.diagram)}' style='max-width:520px;width:100%' "
+        f"alt='Reliability diagram of model version {escape(summary.model_version)}'>"
+        "<figcaption class='note'>At training time: how often the bot was right against how "
+        "sure it was, on its test data (on the diagonal: confidence means what it says)."
+        "</figcaption></figure>"
+        if calibration.diagram
+        else "<p class='note'>No reliability diagram was logged for this version.</p>"
+    )
+    return f"""<section id="calibration"><h2>Can the bot's confidence be trusted?</h2>
+<p>{measured}</p>{diagram}</section>"""

@@ -12,7 +12,7 @@ from upath import UPath
 
 from models.location import refreshed
 from monitoring.new_intents_page import new_intents_section
-from monitoring.page_sections import rule_section
+from monitoring.page_sections import calibration_section, rule_section
 from monitoring.shadow_section import shadow_section
 
 if TYPE_CHECKING:
@@ -160,6 +160,7 @@ def summary_page(
 <section><h2>Support KPIs</h2>{_few_note(summary)}
 <table>{_kpi_rows(summary.kpis, previous)}</table></section>
 <section><h2>Is the bot still right?</h2><p>{quality}</p></section>
+{calibration_section(summary)}
 <section id="gate"><h2>Latest promotion decision</h2>
 {_gate_section(summary.latest_gate_decision)}</section>
 {shadow_section(shadow)}

@@ -26,6 +26,7 @@ from monitoring.window import Window
 
 if TYPE_CHECKING:
     from models.registry_records import GateRecord
+    from monitoring.calibration_watch import CalibrationOverTime
 
 SEED = 0
 
@@ -64,6 +65,8 @@ class MonitoringSummary:
     kpis: SupportKpis
     sampling: Sampling
     latest_gate_decision: GateRecord | None = None
+    # The champion's ECE on the window's labels against training time (calibration_watch.py).
+    calibration: CalibrationOverTime | None = None
     # The thresholds the verdict applied: the page states them as its one drift rule.
     rules: DriftRules = field(default_factory=DriftRules)
 
@@ -88,6 +91,7 @@ class MonitoringSummary:
             "sampling": self.sampling.to_dict(),
             "latest_gate_decision": decision.to_dict() if decision else None,
             "rules": asdict(self.rules),
+            "calibration": self.calibration.to_dict() if self.calibration else None,
         }
 
 
@@ -123,7 +127,7 @@ def build_summary(
     else:
         report_path.write_text("<p>Too few messages in the window for a drift report.</p>")
     predictions = prediction_drift(reference, current.messages)
-    performance = label_performance(_labels_with_predictions(current), settings.min_labels)
+    performance = label_performance(labels_with_predictions(current), settings.min_labels)
     rules = DriftRules(
         settings.intent_js_threshold,
         settings.fallback_rate_increase,
@@ -174,7 +178,8 @@ def build_summary(
     return summary, report_path
 
 
-def _labels_with_predictions(current: CurrentData) -> pd.DataFrame:
+def labels_with_predictions(current: CurrentData) -> pd.DataFrame:
+    """The window's labels, each with the intent (and confidence) the bot answered with."""
     labels = current.labels
     if labels.empty:
         return pd.DataFrame(columns=["intent", "predicted_intent", "label_source"])

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pytest
 
 from monitoring.settings import MonitoringSettings
@@ -110,3 +111,46 @@ def test_the_page_states_one_drift_rule_and_evidently_adds_none(judged):
     assert "How the verdict is decided" in page and "One rule for the whole page" in page
     for column in judged.summary.columns:
         assert f"{column.column}: " in page and f"{column.threshold:.3g}" in page
+
+
+def test_too_few_labels_for_calibration_is_said(judged):
+    calibration = judged.summary.calibration
+    assert calibration is not None and not calibration.judged and calibration.labels == 0
+    page = (judged.run_dir / "index.html").read_text(encoding="utf-8")
+    assert "Too few labels to measure: 0 labelled messages" in page
+
+
+def test_calibration_on_labelled_traffic_beside_training_time(champion, known_split, tmp_path):
+    from mlflow import MlflowClient
+
+    from models.calibration import expected_calibration_error
+    from monitoring.job import run_monitoring
+    from tests.monitoring.conftest import NOW, predict, settings_for
+
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    rows = known_split["held_out"].sample(60, random_state=6)
+    texts, truth = rows["text"].tolist(), rows["category"].tolist()
+    replay(store_url, champion["model"], texts, NOW, true_intents=truth)
+    settings = settings_for(champion, store_url, tmp_path / "reports", window_end=NOW)
+    result = run_monitoring(settings, now=NOW)
+
+    served = predict(champion["model"], texts)
+    expected = expected_calibration_error(
+        np.array([p["confidence"] for p in served]),
+        np.array([p["intent"] == t for p, t in zip(served, truth, strict=True)]),
+    )
+    calibration = result.summary.calibration
+    assert calibration is not None and calibration.judged and calibration.labels == 60
+    assert calibration.ece == pytest.approx(expected, abs=1e-4)
+    registry = champion["registry"]
+    version = registry.version_by_alias("champion")
+    training_ece = registry.describe(version).metrics["test_ece"]
+    assert calibration.training_ece == training_ece
+    page = (result.run_dir / "index.html").read_text(encoding="utf-8")
+    assert f"expected calibration error {calibration.ece:.3f}" in page
+    assert f"on its held-out test data, it was {training_ece:.3f}" in page
+    assert "<img src='reliability_diagram.png'" in page
+    assert (result.run_dir / "reliability_diagram.png").stat().st_size > 1_000
+    tracking = champion["config"].tracking_uri
+    run = MlflowClient(tracking, tracking).get_run(result.mlflow_run_id)
+    assert run.data.metrics["label_ece"] == pytest.approx(calibration.ece)

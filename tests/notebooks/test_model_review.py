@@ -47,3 +47,7 @@ def test_the_review_notebook_runs(tmp_path, small_slice, monkeypatch):
     )
     assert "errors out of" in text and "champion" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)
+    # Issue 11: the champion's ECE and its logged reliability diagram (an image of its own).
+    ece = registry.describe(registry.version(first)).metrics["test_ece"]
+    assert f"expected calibration error on its test split {ece:.4f}" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
