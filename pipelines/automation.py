@@ -7,6 +7,7 @@ import dagster as dg
 from monitoring.data import count_labels_since
 from monitoring.settings import MonitoringSettings
 from pipelines.conversation_log import plan_ingestion
+from pipelines.new_data import NewDataState, decide
 from pipelines.resources import ConversationSources, MlflowRegistry, MonitoringResource
 from pipelines.retraining import RETRAIN_TAG
 
@@ -90,15 +91,27 @@ daily_monitoring_schedule = monitoring_schedule(_DEFAULT_CRONS["monitoring_cron"
 def new_conversations_sensor(
     context: dg.SensorEvaluationContext, sources: ConversationSources
 ) -> dg.SensorResult | dg.SkipReason:
-    """Start a training run when a source file changes or the store gains messages or labels."""
-    fingerprint = sources.fingerprint()
-    if context.cursor == fingerprint:
-        return dg.SkipReason("no new conversation files or labelled rows")
-    if context.cursor is None:
-        # First evaluation: remember the current state; the schedule or a person trains on it.
-        return dg.SensorResult(cursor=fingerprint, skip_reason="baseline recorded")
-    request = dg.RunRequest(run_key=f"sources-{fingerprint}", tags=ingestion_tags(sources))
-    return dg.SensorResult(run_requests=[request], cursor=fingerprint)
+    """Start a training run on new labels, changed source files or enough new messages.
+
+    Not on every chat message: unlabelled messages count up to NEW_DATA_MIN_MESSAGES first
+    (pipelines/new_data.py).
+    """
+    state = sources.new_data_state()
+    previous = NewDataState.from_cursor(context.cursor)
+    if previous is None:
+        # First evaluation (or an older sensor's cursor): remember the current state; the
+        # schedule or a person trains on it.
+        return dg.SensorResult(cursor=state.to_cursor(), skip_reason="baseline recorded")
+    decision = decide(previous, state, sources.new_data_min_messages)
+    if not decision.run and decision.cursor == previous:
+        return dg.SkipReason(decision.reason)
+    if not decision.run:  # counts shrank: measure growth from the new base
+        return dg.SensorResult(cursor=decision.cursor.to_cursor(), skip_reason=decision.reason)
+    request = dg.RunRequest(
+        run_key=f"sources-{state.key}",
+        tags={**ingestion_tags(sources), "trigger": f"new data: {decision.reason}"},
+    )
+    return dg.SensorResult(run_requests=[request], cursor=state.to_cursor())
 
 
 @dg.asset_sensor(

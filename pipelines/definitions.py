@@ -73,6 +73,7 @@ def build_resources(
             store_url=secret_safe(settings.conversation_store_url, STORE_URL.name),
             max_text_chars=settings.max_text_chars,
             lake_dir=str(settings.lake_dir),
+            new_data_min_messages=settings.new_data_min_messages,
         ),
         "mlflow_registry": MlflowRegistry(
             tracking_uri=secret_safe(settings.mlflow_tracking_uri, TRACKING_URI.name),

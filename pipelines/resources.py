@@ -23,6 +23,7 @@ from models.shared_settings import MAX_TEXT_CHARS
 from monitoring.alerts import Alert, AlertTargets, deliver
 from monitoring.settings import MonitoringSettings
 from pipelines.conversation_log import LogLake, LogSources
+from pipelines.new_data import NewDataState, read_state
 from pipelines.source_report import SourceConfig
 
 PASSWORD_VARIABLE = "MONITORING_SMTP_PASSWORD"
@@ -40,6 +41,8 @@ class ConversationSources(dg.ConfigurableResource):
     # Where the daily partitions of the conversation log and the JSONL day index are kept:
     # a local folder or an fsspec URL (models/location.py).
     lake_dir: str | None = None
+    # New customer messages before the new-data sensor asks for a run (NEW_DATA_MIN_MESSAGES).
+    new_data_min_messages: int = 200
 
     def banking77_csvs(self) -> list[Path]:
         """Banking77's CSV files: none when it is off (unset or empty); a missing folder fails."""
@@ -101,6 +104,10 @@ class ConversationSources(dg.ConfigurableResource):
         if not frames:
             raise ValueError("no conversation rows in any configured source")
         return pd.concat(frames, ignore_index=True)
+
+    def new_data_state(self) -> NewDataState:
+        """What the new-data sensor compares: source files' fingerprint, message/label counts."""
+        return read_state([*self.labelled_csvs(), *self.jsonl_files()], self.store_url)
 
     def fingerprint(self) -> str:
         """Changes whenever a source file changes or the store gains messages or labels."""

@@ -79,6 +79,9 @@ class PipelineSettings(BaseSettings):
     max_text_chars: int = shared_field(MAX_TEXT_CHARS)
     # New labels since the champion was trained before a drift verdict starts a retraining.
     retrain_min_new_labels: int = Field(default=20, ge=0)
+    # The new-data sensor: new customer messages (unlabelled) before a training run; any new
+    # label or changed source file starts one anyway (pipelines/new_data.py).
+    new_data_min_messages: int = Field(default=200, ge=1)
     # Where reports go is monitoring's setting (MonitoringSettings.reports_dir, REPORTS_DIR).
     # Runs launched by the daemon or the UI: in their own process, or step by step on Celery
     # workers through CELERY_BROKER_URL (Redis); results go to CELERY_RESULT_BACKEND, by
