@@ -51,7 +51,13 @@ def test_reports_at_a_url_hold_every_run_and_its_previous_kpis(
     assert str(second.run_dir) == f"{base}/reports/{second.run_dir.name}"
     for result in (first, second):
         files = {path.name for path in result.run_dir.iterdir()}
-        assert files == {"evidently.html", "index.html", "summary.json"}
+        assert files == {
+            "evidently.html",
+            "index.html",
+            "summary.json",
+            "new_intents.json",
+            "reliability_diagram.png",  # the champion's, logged at training
+        }
         assert json.loads(result.summary_path.read_text())["mlflow_run_id"]
     assert (first.report_path.stat().st_size or 0) > 100_000  # Evidently's page, not a stub
     index = (reports / "index.html").read_text()
@@ -66,5 +72,11 @@ def test_reports_at_a_url_hold_every_run_and_its_previous_kpis(
     client = MlflowClient(tracking, tracking)
     run_id = json.loads(second.summary_path.read_text())["mlflow_run_id"]
     logged = {artifact.path for artifact in client.list_artifacts(run_id, "report")}
-    assert logged == {"report/evidently.html", "report/index.html", "report/summary.json"}
+    assert logged == {
+        "report/evidently.html",
+        "report/index.html",
+        "report/summary.json",
+        "report/new_intents.json",
+        "report/reliability_diagram.png",
+    }
     assert list(workdir.iterdir()) == []

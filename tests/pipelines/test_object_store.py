@@ -197,7 +197,16 @@ def test_training_and_monitoring_keep_the_lake_and_reports_in_the_bucket(
     reports = _keys(s3_endpoint, "reports/")
     assert reports == {
         "reports/index.html",
-        *(f"reports/{run_id}/{name}" for name in ("evidently.html", "index.html", "summary.json")),
+        *(
+            f"reports/{run_id}/{name}"
+            for name in (
+                "evidently.html",
+                "index.html",
+                "summary.json",
+                "new_intents.json",
+                "reliability_diagram.png",  # the champion's, logged at training
+            )
+        ),
     }
     body = _client(s3_endpoint).get_object(Bucket=BUCKET, Key=f"reports/{run_id}/summary.json")
     assert json.loads(body["Body"].read())["mlflow_run_id"]
