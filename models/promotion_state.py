@@ -20,18 +20,25 @@ from models.promotion import GateDecision
 from models.registry import CHALLENGER, CHAMPION, IntentRegistry
 from models.registry_records import GateRecord, PromotionState
 
-__all__ = ["PromotionState", "apply_pending", "record_decision"]
+__all__ = ["PromotionState", "apply_pending", "held_for_shadow", "record_decision"]
 logger = logging.getLogger(__name__)
 
 
-def record_decision(registry: IntentRegistry, decision: GateDecision) -> None:
-    """Store the gate's decision; a passing one as a pending promotion."""
-    if not decision.passed:
-        registry.record_gate(GateRecord.of(decision))
-        return
+def record_decision(registry: IntentRegistry, decision: GateDecision, held: bool = False) -> None:
+    """Store the gate's decision; a passing one as a pending promotion, a held one as held."""
     champion = registry.version_by_alias(CHAMPION)
     before = str(champion.version) if champion else None
+    if not decision.passed:
+        state = PromotionState.HELD if held else None
+        registry.record_gate(GateRecord.of(decision, None, state, before if held else None))
+        return
     registry.record_gate(GateRecord.of(decision, None, PromotionState.PENDING, before))
+
+
+def held_for_shadow(registry: IntentRegistry, version: str) -> bool:
+    """True when the version's latest decision held it for a larger shadow sample."""
+    entries = registry.gate_entries(version)
+    return bool(entries) and entries[-1].promotion is PromotionState.HELD
 
 
 def apply_pending(registry: IntentRegistry, version: str) -> PromotionState | None:

@@ -23,6 +23,9 @@ class PromotionState(StrEnum):
     PENDING = "pending"
     DONE = "done"
     SUPERSEDED = "superseded"
+    # Not passed, not refused: only the shadow sample was too small (models/shadow_checks.py);
+    # the next model_promotion of the version judges it again.
+    HELD = "held"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ The rule for a small sample (ShadowRules):
 - `min_samples` (GATE_SHADOW_MIN_SAMPLES, default 0) is how many shadow pairs a challenger
   must have. 0 requires none: a challenger nobody has shadowed yet is not refused for that
   alone (`shadow_sample` passes, "no shadow sample yet: not judged"). Set above 0, a challenger
-  with fewer pairs is refused by `shadow_sample` (the gate has no "wait" state).
+  with fewer pairs fails `shadow_sample`; when that is the only failing check the version is
+  held, not refused (`waits_for_shadow_sample`): a later `model_promotion` judges it again on
+  the sample serving has gathered meanwhile (models/promotion_state.py).
 - `min_judged` (GATE_SHADOW_MIN_JUDGED, default 30) is how many pairs the comparison checks
   need before they judge: below it, agreement, fallback and confidence pass as "not judged"
   (a handful of messages says nothing). Accuracy needs `min_labelled` labelled pairs.
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.promotion import Check
+
+SAMPLE_CHECK = "shadow_sample"
 
 
 @dataclass(frozen=True)
@@ -101,14 +105,14 @@ def check_shadow_sample(comparison: ShadowComparison, rules: ShadowRules) -> Che
     """The challenger has the shadow sample the rules require (none by default)."""
     n, needed = comparison.samples, rules.min_samples
     if comparison.served_version is None:  # a first model: no live answers to compare with
-        return Check("shadow_sample", True, "no champion yet: nothing to compare with")
+        return Check(SAMPLE_CHECK, True, "no champion yet: nothing to compare with")
     if n == 0 and needed == 0:
         return Check(
-            "shadow_sample", True, "no shadow sample yet: not judged (GATE_SHADOW_MIN_SAMPLES 0)"
+            SAMPLE_CHECK, True, "no shadow sample yet: not judged (GATE_SHADOW_MIN_SAMPLES 0)"
         )
     passed = n >= needed
     return Check(
-        "shadow_sample",
+        SAMPLE_CHECK,
         passed,
         f"{n} live messages scored by the challenger beside version "
         f"{comparison.served_version} ({'>=' if passed else '<'} minimum {needed})",
@@ -187,6 +191,16 @@ def check_shadow_accuracy(comparison: ShadowComparison, rules: ShadowRules) -> C
         f"right on {shadow:.1%} of {n} live messages labelled since, champion {served:.1%} "
         f"(tolerance -{rules.accuracy_tolerance:.1%})",
     )
+
+
+def waits_for_shadow_sample(checks: Sequence[Check]) -> bool:
+    """True when the only failing check is a shadow sample below its minimum.
+
+    Such a version is held rather than refused: nothing is wrong with it yet, live traffic has
+    just not said enough.
+    """
+    failing = [check for check in checks if not check.passed]
+    return len(failing) == 1 and failing[0].name == SAMPLE_CHECK
 
 
 def shadow_checks(sample: ShadowSample, rules: ShadowRules) -> list[Check]:

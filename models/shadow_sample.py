@@ -202,7 +202,7 @@ def shadow_gate_checks(
         # A store that cannot be read is not "no sample": not evaluated is not passed.
         reason = f"shadow sample not read: {type(problem).__name__}: {problem}".splitlines()[0]
         logger.warning("%s", reason)
-        return [Check("shadow_sample", False, reason)]
+        return [Check("shadow_store", False, reason)]
     logger.info(
         "shadow sample of version %s against %s: %d pairs",
         challenger_version,

@@ -18,13 +18,14 @@ from models.evaluation import plot_confusion_matrix
 from models.faults import Boundary
 from models.gate import gate_inputs
 from models.promotion import PromotionRules, decide_promotion
-from models.promotion_state import apply_pending, record_decision
+from models.promotion_state import apply_pending, held_for_shadow, record_decision
 from models.recovery import recover
 from models.registry import CHALLENGER, TAG_GATE, IntentRegistry
 from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, json_rows
 from models.search import SearchSettings
 from models.selection import SelectionBudget
 from models.settings_errors import env_name
+from models.shadow_checks import waits_for_shadow_sample
 from models.shadow_sample import shadow_gate_checks
 from models.tracking import log_and_register
 from models.training import train_intent_model
@@ -326,12 +327,13 @@ def model_promotion(
 ) -> dg.MaterializeResult:
     """Make the new version the challenger; promote it to champion if it passes the gate.
 
-    A version already judged is not judged again; a passing decision whose promotion an
-    interrupted run did not finish is finished (models/promotion_state.py).
+    A version already judged is not judged again, unless it was held for a larger shadow sample
+    (models/shadow_checks.py); a passing decision whose promotion an interrupted run did not
+    finish is finished (models/promotion_state.py).
     """
     registry = mlflow_registry.registry()
     version = str(intent_model["version"])
-    if registry.version(version).tags.get(TAG_GATE):
+    if registry.version(version).tags.get(TAG_GATE) and not held_for_shadow(registry, version):
         finished = apply_pending(registry, version)
         if finished is not None:
             context.log.warning("finished the interrupted promotion of %s: %s", version, finished)
@@ -372,10 +374,15 @@ def model_promotion(
     champion_name = str(champion_version.version) if champion_version else None
     recent = recent_drift_checks(registry, version, champion_name, sources.store_url)
     decision = decide_promotion(inputs, live_checks=[*shadow, *recent])
-    record_decision(registry, decision)
+    # Only the shadow sample too small: held as challenger (serving keeps shadowing it) and
+    # judged again by the next run, not refused.
+    held = not decision.passed and waits_for_shadow_sample(decision.checks)
+    record_decision(registry, decision, held)
     faults.reached(Boundary.GATE_RECORDED)
     if decision.passed:
         apply_pending(registry, version)
+    elif held:
+        context.log.info("version %s held: waiting for a larger shadow sample", version)
     else:
         notifier.send(gate_failure_alert(decision))
     champion = registry.version_by_alias("champion")
@@ -386,6 +393,7 @@ def model_promotion(
         metadata={
             "decided": True,
             "passed": decision.passed,
+            "held": held,
             "champion": str(champion.version) if champion else "none",
             "checks": dg.MetadataValue.json([asdict(check) for check in decision.checks]),
         },

@@ -148,7 +148,7 @@ def test_the_reader_pairs_answers_of_the_compared_versions_and_attaches_later_la
 def test_a_store_that_cannot_be_read_fails_the_shadow_check(tmp_path) -> None:
     (tmp_path / "dir.db").mkdir()  # a directory where the SQLite file should be
     checks = shadow_gate_checks(f"sqlite:///{tmp_path / 'dir.db'}", "intent-classifier", "2", "1")
-    assert [check.name for check in checks] == ["shadow_sample"]
+    assert [check.name for check in checks] == ["shadow_store"]
     assert not checks[0].passed and "shadow sample not read" in checks[0].reason
 
 
