@@ -112,11 +112,17 @@ def window_problem(
 
 
 def judge_recent_answers(
-    champion: Answers, challenger: Answers, rules: RecentDriftRules, window: str
+    champion: Answers,
+    challenger: Answers,
+    rules: RecentDriftRules,
+    window: str,
+    new_intents: frozenset[str] = frozenset(),
 ) -> list[Check]:
     """The two checks, decided by Evidently tests on the challenger's vs the champion's answers.
 
-    `window` names the recent window in the reasons (e.g. "last 168 h").
+    `window` names the recent window in the reasons (e.g. "last 168 h"); `new_intents` are the
+    challenger's intents the champion never learnt: messages it now answers with one of them are
+    learning, not drift, and are left out of `recent_prediction_drift` (counted in its reason).
     """
     count = len(challenger.top_intents)
     if len(champion.top_intents) != count or len(challenger.fallback) != count:
@@ -125,11 +131,15 @@ def judge_recent_answers(
     if problem is not None:
         return not_judged(problem)
     answered = [row for row, unsure in enumerate(champion.fallback) if not unsure]
+    compared = [row for row in answered if challenger.top_intents[row] not in new_intents]
+    learnt = len(answered) - len(compared)
     return [
         _fallback_check(
             champion, challenger, rules, _fallback_passes(champion, challenger, rules), window
         ),
-        _drift_check(champion.subset(answered), challenger.subset(answered), rules, count, window),
+        _drift_check(
+            champion.subset(compared), challenger.subset(compared), rules, (count, learnt), window
+        ),
     ]
 
 
@@ -219,23 +229,29 @@ def _fallback_check(
 
 
 def _drift_check(
-    champion: Answers, challenger: Answers, rules: RecentDriftRules, messages: int, window: str
+    champion: Answers,
+    challenger: Answers,
+    rules: RecentDriftRules,
+    counts: tuple[int, int],
+    window: str,
 ) -> Check:
-    """`champion` and `challenger`: their answers on the messages the champion answered."""
-    answered = len(champion.top_intents)
-    if answered < rules.min_messages:
+    """`champion` and `challenger`: their answers on the messages compared (answered by the
+    champion, not with a new intent by the challenger); `counts`: all messages, and those the
+    challenger answers with new intents."""
+    (messages, learnt), compared = counts, len(champion.top_intents)
+    scope = f"the {compared} of {messages} recent messages ({window}) the champion answered"
+    if learnt:
+        scope += f" (leaving out {learnt} the challenger answers with intents it learnt since)"
+    if compared < rules.min_messages:
         return Check(
             DRIFT_CHECK,
             True,
-            f"not judged: the champion answered only {answered} of the {messages} recent "
-            f"messages ({window}) without 'not sure' (fewer than recent_min_messages "
-            f"{rules.min_messages})",
+            f"not judged: only {scope}, fewer than recent_min_messages {rules.min_messages}",
         )
     distance, passed = _prediction_drift(champion, challenger, rules)
     relation = "<" if passed else "≥"
     reason = (
-        f"on the {answered} of {messages} recent messages ({window}) the champion answered, "
-        f"the intents the challenger picks vs the champion's: Jensen-Shannon "
+        f"on {scope}, the intents the challenger picks vs the champion's: Jensen-Shannon "
         f"{_rounded(distance)} {relation} {rules.max_prediction_drift:.2f}"
     )
     moved = _largest_moves(champion.top_intents, challenger.top_intents)

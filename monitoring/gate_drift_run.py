@@ -144,6 +144,16 @@ def recent_drift_checks(
         return not_judged(problem)
     window, texts = recent.describe(window), list(recent.texts)
     logger.info("recent window (%s): %d texts answered by both models", window, len(texts))
-    champion = answers(registry.load_inference(champion_version), champion_version, texts)
-    challenger = answers(registry.load_inference(challenger_version), challenger_version, texts)
-    return judge_recent_answers(champion, challenger, rules, window)
+    champion_model = registry.load_inference(champion_version)
+    challenger_model = registry.load_inference(challenger_version)
+    # Intents agents taught the challenger since: answering with them is learning, not drift.
+    new_intents = frozenset(map(str, challenger_model.classes)) - set(
+        map(str, champion_model.classes)
+    )
+    return judge_recent_answers(
+        answers(champion_model, champion_version, texts),
+        answers(challenger_model, challenger_version, texts),
+        rules,
+        window,
+        new_intents,
+    )

@@ -100,7 +100,28 @@ def test_prediction_drift_is_not_judged_when_the_champion_answered_too_few():
     )
 
     assert checks[DRIFT_CHECK].passed is True
-    assert checks[DRIFT_CHECK].reason.startswith("not judged: the champion answered only 40 of")
+    assert checks[DRIFT_CHECK].reason.startswith(
+        "not judged: only the 40 of 60 recent messages (w) the champion answered"
+    )
+
+
+def test_answers_with_intents_the_champion_never_learnt_are_learning_not_drift():
+    # The champion confidently (and wrongly) calls 48 messages intent_0; the challenger learnt
+    # their real intent, lost_phone, from agents' labels.
+    mix = [INTENTS[i % 6] for i in range(72)]
+    champion = _answers("1", ["intent_0"] * 48 + mix, 0)
+    challenger = _answers("2", ["lost_phone"] * 48 + mix, 0)
+
+    as_drift = _by_name(judge_recent_answers(champion, challenger, RULES, "w"))
+    as_learnt = _by_name(
+        judge_recent_answers(champion, challenger, RULES, "w", frozenset({"lost_phone"}))
+    )
+
+    assert as_drift[DRIFT_CHECK].passed is False
+    assert as_learnt[DRIFT_CHECK].passed is True
+    assert "the 72 of 120 recent messages (w) the champion answered (leaving out 48 the " in (
+        as_learnt[DRIFT_CHECK].reason
+    )
 
 
 def test_too_few_recent_messages_are_not_judged_and_pass():

@@ -29,11 +29,21 @@ from tests.conftest import register_version
 pytestmark = pytest.mark.slow
 
 
+def _examples(rows: pd.DataFrame) -> pd.DataFrame:
+    """`training_examples` as the pipeline makes them, for the gate to score on."""
+    examples = rows.rename(columns={"category": "intent"}).assign(context="{}")
+    examples["message_id"] = [f"m-{i}" for i in range(len(examples))]
+    examples["split"] = assign_splits(examples["text"].tolist(), examples["intent"].tolist())
+    return examples
+
+
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory, banking77_train) -> dict[str, Any]:
-    """A champion, a normal challenger, a damaged one, and unseen messages to ask them."""
+    """A champion, a normal challenger, a damaged one, one that learnt a seventh intent, and
+    unseen messages to ask them."""
     root = tmp_path_factory.mktemp("gate-drift")
-    intents = sorted(banking77_train["category"].unique())[:6]
+    names = sorted(banking77_train["category"].unique())
+    intents, new_intent = names[:6], names[6]
     rows = banking77_train[banking77_train["category"].isin(intents)].groupby("category")
     registry = IntentRegistry(RegistryConfig(f"sqlite:///{root / 'mlflow.db'}"))
     champion = register_version(rows.head(20).reset_index(drop=True), registry, root / "a")
@@ -47,17 +57,23 @@ def gate(tmp_path_factory, banking77_train) -> dict[str, Any]:
     registry.client.set_model_version_tag(
         registry.name, damaged, TAG_FALLBACK, json.dumps({"threshold": 1.01, "margin": 0.0})
     )
-    examples = learnt.rename(columns={"category": "intent"}).assign(context="{}")
-    examples["message_id"] = [f"m-{i}" for i in range(len(examples))]
-    examples["split"] = assign_splits(examples["text"].tolist(), examples["intent"].tolist())
+    taught = banking77_train[banking77_train["category"] == new_intent]
+    with_new = pd.concat([learnt, taught.head(60)], ignore_index=True)
+    learner = register_version(with_new, registry, root / "a")
     unseen = banking77_train[banking77_train["category"].isin(intents)]
     unseen = unseen[~unseen["text"].isin(learnt["text"])]["text"].tolist()
     return {
         "root": root,
         "registry": registry,
-        "versions": {"champion": champion, "normal": normal, "damaged": damaged},
-        "examples": examples,
+        "versions": {
+            "champion": champion,
+            "normal": normal,
+            "damaged": damaged,
+            "learner": learner,
+        },
+        "examples": {"learnt": _examples(learnt), "with_new": _examples(with_new)},
         "unseen": unseen,
+        "unseen_new": taught["text"].iloc[60:140].tolist(),
     }
 
 
@@ -87,7 +103,9 @@ def _store(gate: dict[str, Any], name: str, texts: list[str], record_text: bool 
     return url
 
 
-def _promote(gate: dict[str, Any], version: str, store_url: str) -> dict[str, Any]:
+def _promote(
+    gate: dict[str, Any], version: str, store_url: str, examples: str = "learnt"
+) -> dict[str, Any]:
     """Materialise `model_promotion` for `version` against the champion; its decision.
 
     The version's earlier decisions are cleared first: each test judges it afresh.
@@ -96,7 +114,7 @@ def _promote(gate: dict[str, Any], version: str, store_url: str) -> dict[str, An
     registry.set_alias("champion", gate["versions"]["champion"])
     if registry.version(version).tags.get(TAG_GATE):
         registry.client.delete_model_version_tag(registry.name, version, TAG_GATE)
-    examples = gate["examples"]
+    chosen = gate["examples"][examples]
 
     @dg.asset(name="intent_model")
     def trained() -> dict:
@@ -104,7 +122,7 @@ def _promote(gate: dict[str, Any], version: str, store_url: str) -> dict[str, An
 
     @dg.asset(name="training_examples")
     def examples_asset() -> pd.DataFrame:
-        return examples
+        return chosen
 
     tracking = registry.config.tracking_uri
     result = dg.materialize(
@@ -153,6 +171,20 @@ def test_a_normal_challenger_passes_both_recent_checks(gate):
         assert checks[name]["passed"] is True, checks[name]
         assert "240 recent messages" in checks[name]["reason"]
         assert "not judged" not in checks[name]["reason"]
+
+
+def test_a_challenger_answering_with_an_intent_it_learnt_is_not_refused_as_drift(gate):
+    # Customers ask about an intent the champion never learnt; agents labelled it since.
+    store = _store(gate, "learning", gate["unseen"][:240] + gate["unseen_new"])
+
+    decision = _promote(gate, gate["versions"]["learner"], store, examples="with_new")
+
+    assert decision["passed"] is True, [c for c in decision["checks"] if not c["passed"]]
+    # Judged on what the champion answered: it fell back on the new intent's messages, which
+    # the challenger now answers (on all 320, its picks would read as drift and refuse it).
+    drift = _checks(decision)[DRIFT_CHECK]
+    assert drift["passed"] is True and "not judged" not in drift["reason"]
+    assert " of 320 recent messages (last 168 h) the champion answered" in drift["reason"]
 
 
 def test_too_few_recent_messages_are_not_judged_and_do_not_refuse(gate):
