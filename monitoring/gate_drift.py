@@ -1,16 +1,16 @@
 """Drift in the gate: Evidently test conditions on the challenger's answers to recent traffic.
 
-Both models answer the same recent customer messages (the I/O side, pipelines/gate_drift.py,
+Both models answer the same recent customer messages (the I/O side, monitoring/gate_drift_run.py,
 reads them from the conversation store and scores them). Evidently compares the challenger's
-answers (current) with the champion's (reference) in one report:
+answers (current) with the champion's (reference):
 
 - `recent_fallback_rate`: `MeanValue` of the fallback flag ≤ the champion's + a tolerance
   (`Reference(absolute=...)`), and ≤ an absolute cap when one is set;
 - `recent_prediction_drift`: `ValueDrift` of the intent each model ranks first, Jensen-Shannon
-  distance below a threshold, on the messages the champion answered (not "not sure"). The same
-  texts on both sides, so any distance is the models disagreeing, not sampling noise between
-  two windows. Messages the champion was unsure of are left out: a challenger retrained on what
-  agents labelled there (new intents) is meant to answer them differently.
+  distance below a threshold. The same texts on both sides, so any distance is the models
+  disagreeing, not sampling noise between two windows. Left out: messages the champion was
+  unsure of, and those the challenger answers with an intent the champion never learnt; there
+  a challenger retrained on what agents labelled is meant to answer differently.
 
 Too few recent messages is not a reason to refuse a challenger: both checks then pass, saying
 "not judged" and why (a new deployment, a quiet week, texts kept only as hashes).
