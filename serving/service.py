@@ -179,8 +179,9 @@ class IntentService:
                 if problem != reported:  # one line per problem, not a traceback every tick
                     logger.warning("registry poll: %s", problem)
                 reported = problem
-            if self.shadow is not None:  # logs its own problems: the champion is unaffected
-                await asyncio.to_thread(self.shadow.refresh)
+            # The challenger: logs its own problems, the champion is unaffected.
+            if self.shadow is not None and await asyncio.to_thread(self.shadow.refresh):
+                gc.freeze()  # its model joins the permanent generation too
 
     @bentoml.api(route="/predict", output_spec=dict)
     async def predict(
@@ -302,8 +303,8 @@ class IntentService:
             return error(503, f"reload failed: {exc}")
         if swapped:
             self._after_swap()
-        if self.shadow is not None:
-            await asyncio.to_thread(self.shadow.refresh)
+        if self.shadow is not None and await asyncio.to_thread(self.shadow.refresh):
+            gc.freeze()
         current = self.models.current
         return JSONResponse({"swapped": swapped, "version": current.version})
 

@@ -104,16 +104,21 @@ class ShadowScorer:
         self._closing = False
         self._reported: str | None = None
 
-    def refresh(self) -> None:
-        """Follow the challenger alias; a load failure is logged once, never raised."""
+    def refresh(self) -> bool:
+        """Follow the challenger alias; True when a new version was loaded.
+
+        A load failure is logged once, never raised: the champion keeps serving.
+        """
         try:
-            self.challenger.refresh()
+            changed = self.challenger.refresh()
             self._reported = None
-        except Exception as exc:  # the champion keeps serving; nothing is shadowed meanwhile
+        except Exception as exc:  # nothing is shadowed until the version loads
             problem = f"{type(exc).__name__}: {exc}"
             if problem != self._reported:
                 logger.warning("shadow scoring paused: %s", problem)
             self._reported = problem
+            return False
+        return changed and self.challenger.current is not None
 
     def describe(self, serving_version: str) -> dict[str, Any] | None:
         """/version's `challenger`: the version shadowed and the share, None when none is."""

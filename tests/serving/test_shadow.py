@@ -221,3 +221,22 @@ def test_the_report_shows_the_candidate_on_live_traffic(
     section = section[: section.index("</section>")]
     assert f"Candidate version {shadowed.challenger} answered {SINGLE + BATCH}" in section
     assert "would <b>refuse</b> it" in section and "agrees with version" in section
+
+
+def test_shadowing_follows_the_challenger_alias(shadowed: Shadowed, traffic: list[dict]) -> None:
+    url, registry = shadowed.service.url, shadowed.registry
+
+    def challenger() -> dict | None:
+        return httpx.get(f"{url}/version", timeout=10).json()["challenger"]
+
+    registry.client.delete_registered_model_alias(registry.name, CHALLENGER)
+    wait_for(lambda: challenger() is None, "the worker to stop shadowing")
+    before = len(rows(shadowed.store_url))
+    answer = httpx.post(f"{url}/predict", json={"text": "my card is lost"}, timeout=60)
+    assert answer.status_code == 200
+    wait_for(lambda: len(rows(shadowed.store_url)) > before, "the served row")
+    added = rows(shadowed.store_url)[before:]
+    assert [(row["role"], row["pair_id"]) for row in added] == [("served", None)]
+
+    registry.set_alias(CHALLENGER, shadowed.challenger)
+    wait_for(lambda: (challenger() or {}).get("version") == shadowed.challenger, "shadowing")
