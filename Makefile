@@ -22,7 +22,7 @@ MLFLOW_PORT ?= 5000
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install system-deps run pipeline serve token screenshots status promote rollback monitor scheduler drift-demo evaluate ui test lint format lock bench clean
+.PHONY: install system-deps run pipeline serve token screenshots status promote rollback monitor monitor-ui scheduler drift-demo evaluate ui test lint format lock bench clean
 
 # The chat tier signs tokens with CHAT_JWT_SECRET. Locally a random one is made once and kept in
 # .chat-secret (gitignored, mode 0600: it signs agent tokens); deployments set the variable.
@@ -98,6 +98,12 @@ promote: $(STAMP)
 # One monitoring run over the last 24 hours (Dagster monitoring_job): verdict, HTML under reports/.
 monitor: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m pipelines.cli monitor
+
+# Trends across monitoring runs: Evidently's UI over the workspace each run adds its snapshot to.
+EVIDENTLY_PORT ?= 8000
+monitor-ui: $(STAMP)
+	$(VENV)/bin/evidently ui --host 127.0.0.1 --port $(EVIDENTLY_PORT) --workspace \
+	  "$(or $(MONITORING_EVIDENTLY_WORKSPACE),$(or $(MONITORING_REPORTS_DIR),$(REPORTS_DIR),reports)/evidently_workspace)"
 
 # The APScheduler runner: daily monitoring and weekly retraining without the Dagster daemon.
 scheduler: $(STAMP)

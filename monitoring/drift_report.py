@@ -149,6 +149,8 @@ def run_drift_report(
     html_path.parent.mkdir(parents=True, exist_ok=True)
     # Written by us, not `save_html`, which opens only local file names (REPORTS_DIR may be s3://).
     html_path.write_text(snapshot.get_html_str(as_iframe=False), encoding="utf-8")
+    # Every run's snapshot is kept: monitoring/trends.py adds it to the Evidently workspace.
+    (html_path.parent / "snapshot.json").write_text(snapshot.dumps(), encoding="utf-8")
     document = snapshot.dict()
     failed = {
         test["metric_config"]["params"].get("column")

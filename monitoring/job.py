@@ -138,6 +138,7 @@ def run_monitoring(
     shadow = challenger_shadow(registry, settings.store_url, version)
     page = summary_page(summary, previous, new_intents, shadow)
     (run_dir / "index.html").write_text(page, encoding="utf-8")
+    _record_trend(settings, summary, run_dir)
     index_path = settings.reports_dir / "index.html"
     index_path.write_text(index_page(settings.reports_dir), encoding="utf-8")
     run_id = _log_to_mlflow(settings, registry_uri, summary, run_dir) if log_to_mlflow else None
@@ -164,6 +165,20 @@ def _alert(summary: MonitoringSummary, run_dir: UPath) -> Alert:
         lines=list(summary.reasons),
         link=shown(run_dir / "index.html"),
     )
+
+
+def _record_trend(settings: MonitoringSettings, summary: MonitoringSummary, run_dir: UPath) -> None:
+    """The run's Evidently snapshot into the workspace; a failure there never fails the run."""
+    from monitoring.trends import record_run, workspace_dir
+
+    folder = workspace_dir(settings)
+    if folder is None:
+        logger.info("no local Evidently workspace for %s: trends not recorded", run_dir)
+        return
+    try:
+        record_run(folder, summary, run_dir)
+    except Exception:
+        logger.exception("could not add run %s to the Evidently workspace %s", run_dir, folder)
 
 
 def artifact_root_for(tracking_uri: str) -> str | None:

@@ -195,6 +195,7 @@ def index_page(reports_dir: UPath) -> str:
     body = "\n".join(rows) or "<tr><td colspan=6>No reports yet.</td></tr>"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Model health reports</title><style>{STYLE}</style></head><body><main>
-<h1>Model health reports</h1><section><table>
+<h1>Model health reports</h1><p class="note">Trends across runs: <code>make monitor-ui</code>
+(Evidently's UI, project <code>intent-monitoring</code>: every run's snapshot).</p><section><table>
 <tr><th>run</th><th>verdict</th><th>window</th><th>model</th><th>messages</th><th>why</th></tr>
 {body}</table></section></main></body></html>"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -54,6 +55,9 @@ class MonitoringSettings(BaseSettings):
     # Local folders or fsspec URLs (s3://bucket/reports): models/location.py.
     lake_dir: Location = _shared(LAKE_DIR, "lake_dir")
     reports_dir: Location = _shared(REPORTS_DIR, "reports_dir")
+    # The Evidently workspace every run's snapshot goes to (trends across runs, `make
+    # monitor-ui`). Unset: `evidently_workspace/` in a local REPORTS_DIR; none for a remote one.
+    evidently_workspace: Path | None = None
 
     # The current window: the last `window_hours`, or [window_start, window_end).
     window_hours: float = Field(24.0, gt=0)

@@ -154,3 +154,32 @@ def test_calibration_on_labelled_traffic_beside_training_time(champion, known_sp
     tracking = champion["config"].tracking_uri
     run = MlflowClient(tracking, tracking).get_run(result.mlflow_run_id)
     assert run.data.metrics["label_ece"] == pytest.approx(calibration.ece)
+
+
+def test_every_run_keeps_its_snapshot_in_the_evidently_workspace(champion, known_split, tmp_path):
+    from evidently.ui.workspace import Workspace
+
+    from monitoring.job import run_monitoring
+    from tests.monitoring.conftest import NOW, settings_for
+
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    texts = known_split["held_out"].sample(80, random_state=8)["text"].tolist()
+    replay(store_url, champion["model"], texts, NOW)
+    replay(store_url, champion["model"], texts[:40], NOW - timedelta(days=1))
+    reports = tmp_path / "reports"
+    runs = [
+        run_monitoring(settings_for(champion, store_url, reports, window_end=end), now=end)
+        for end in (NOW - timedelta(days=1), NOW)
+    ]
+    quiet_end = NOW - timedelta(days=5)  # no messages: no Evidently part, nothing to plot
+    run_monitoring(settings_for(champion, store_url, reports, window_end=quiet_end), now=quiet_end)
+
+    assert all((run.run_dir / "snapshot.json").stat().st_size > 1_000 for run in runs)
+    workspace = Workspace(str(reports / "evidently_workspace"))
+    (project,) = workspace.search_project("intent-monitoring")
+    snapshots = [workspace.get_run(project.id, run) for run in workspace.list_runs(project.id)]
+    assert sorted(s.metadata["run"] for s in snapshots) == sorted(r.run_dir.name for r in runs)
+    assert {s.metadata["verdict"] for s in snapshots} == {r.verdict.value for r in runs}
+    titles = [panel.title for panel in workspace.get_dashboard(project.id).panels]
+    assert "Drift score per column (text: ROC AUC; others: distance)" in titles
+    assert "make monitor-ui" in runs[-1].index_path.read_text(encoding="utf-8")

@@ -57,6 +57,7 @@ def test_reports_at_a_url_hold_every_run_and_its_previous_kpis(
             "summary.json",
             "new_intents.json",
             "reliability_diagram.png",  # the champion's, logged at training
+            "snapshot.json",  # the run's Evidently snapshot, kept
         }
         assert json.loads(result.summary_path.read_text())["mlflow_run_id"]
     assert (first.report_path.stat().st_size or 0) > 100_000  # Evidently's page, not a stub
@@ -78,5 +79,6 @@ def test_reports_at_a_url_hold_every_run_and_its_previous_kpis(
         "report/summary.json",
         "report/new_intents.json",
         "report/reliability_diagram.png",
+        "report/snapshot.json",
     }
     assert list(workdir.iterdir()) == []

@@ -205,6 +205,7 @@ def test_training_and_monitoring_keep_the_lake_and_reports_in_the_bucket(
                 "summary.json",
                 "new_intents.json",
                 "reliability_diagram.png",  # the champion's, logged at training
+                "snapshot.json",  # the run's Evidently snapshot, kept
             )
         ),
     }
