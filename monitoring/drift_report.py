@@ -21,6 +21,7 @@ from upath import UPath
 
 from features.sentiment import sentiment
 from features.text_stats import TEXT_STAT_NAMES, text_stats
+from monitoring.metrics import distribution, js_noise_floor
 
 DRIFT_COLUMNS = (
     "text",
@@ -52,6 +53,13 @@ def word_count_descriptor(column: Any) -> Any:
     """Words per text (features.text_stats, as in training)."""
     stats = text_stats(column.data.astype(str).tolist())
     return _numeric_column(stats[:, TEXT_STAT_NAMES.index("word_count")], column.data.index)
+
+
+def intent_threshold(reference: pd.DataFrame, current: pd.DataFrame, configured: float) -> float:
+    """The predicted intent's Jensen-Shannon threshold: configured, or the chance floor."""
+    intents = sorted(set(reference["predicted_intent"].astype(str)))
+    shares = distribution(reference["predicted_intent"].astype(str), intents)
+    return max(configured, js_noise_floor(shares, len(reference), len(current)))
 
 
 def noise_floor(reference_rows: int, current_rows: int) -> float:
@@ -133,6 +141,10 @@ def run_drift_report(
         text_threshold=text_threshold,
         num_threshold=numeric_threshold,
         cat_threshold=distance_threshold,
+        # The intent mix gets the same floor as the page's rule: what chance moves it by.
+        per_column_threshold={
+            "predicted_intent": intent_threshold(reference, current, distance_threshold)
+        },
     )
     report = Report([preset], include_tests=True)
     with counted_convergence_warnings() as unconverged:

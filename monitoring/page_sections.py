@@ -33,7 +33,9 @@ def rule_section(summary: MonitoringSummary) -> str:
     )
     conditions = [
         column_rule,
-        f"the mix of requests moved: Jensen-Shannon distance ≥ {rules.intent_js_threshold}",
+        f"the mix of requests moved: Jensen-Shannon distance ≥ {rules.intent_js_threshold}, "
+        f"or ≥ {summary.predictions.intent_js_floor:.3g} where that is higher (how far "
+        f"{summary.current_messages:,} messages from an unchanged mix move by chance)",
         f"the bot fell back at least {rules.fallback_rate_increase:.0%} points more often than "
         "on its held-out test data",
         f"its mean confidence fell by at least {rules.confidence_drop:.2f}",

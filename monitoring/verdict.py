@@ -39,7 +39,7 @@ def plain_intent(intent: str) -> str:
 def _mix_reason(predictions: PredictionDrift, threshold: float) -> str:
     """Which requests grew or shrank most, with their shares; the distance beside them."""
     distance = f"(mix of requests: Jensen-Shannon distance {predictions.intent_js_distance:.3f}"
-    distance += f", threshold {threshold})"
+    distance += f", threshold {threshold:.3g})"
     if predictions.grew:
         top = predictions.grew[0]
         return (
@@ -125,8 +125,10 @@ def verdict(
     if messages < rules.min_messages:
         return Verdict.INSUFFICIENT_DATA, [too_few_messages(messages, rules.min_messages)]
     reasons = [column_reason(column, descriptor_means) for column in drifted_columns]
-    if predictions.intent_js_distance >= rules.intent_js_threshold:
-        reasons.insert(0, _mix_reason(predictions, rules.intent_js_threshold))
+    # Past the configured threshold and past what chance alone moves a window this size.
+    js_threshold = max(rules.intent_js_threshold, predictions.intent_js_floor)
+    if predictions.intent_js_distance >= js_threshold:
+        reasons.insert(0, _mix_reason(predictions, js_threshold))
     # `current` is None only for an empty window, which min_messages has turned away above.
     fallback = predictions.fallback_rate
     if (

@@ -183,3 +183,14 @@ def test_every_run_keeps_its_snapshot_in_the_evidently_workspace(champion, known
     titles = [panel.title for panel in workspace.get_dashboard(project.id).panels]
     assert "Drift score per column (text: ROC AUC; others: distance)" in titles
     assert "make monitor-ui" in runs[-1].index_path.read_text(encoding="utf-8")
+
+
+def test_a_calm_small_window_is_not_drift_by_chance(judged):
+    # 120 messages of the champion's own intents: the mix moves by chance alone, and the
+    # threshold rises to what chance reaches for a window this size.
+    predictions = judged.summary.predictions
+    assert predictions.intent_js_floor > 0.1
+    assert not any("customers ask about" in reason for reason in judged.summary.reasons)
+    (intent,) = [c for c in judged.summary.columns if c.column == "predicted_intent"]
+    assert intent.threshold == pytest.approx(max(0.1, predictions.intent_js_floor), abs=0.05)
+    assert not intent.drifted

@@ -6,8 +6,10 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial.distance import jensenshannon
 from upath import UPath
 
 from monitoring.drift_report import ColumnDrift
@@ -17,6 +19,7 @@ from monitoring.metrics import (
     PredictionDrift,
     RateChange,
     SupportKpis,
+    js_noise_floor,
     label_performance,
     prediction_drift,
     psi,
@@ -160,6 +163,18 @@ def test_the_index_never_cuts_a_reason_mid_word(tmp_path):
     words = set(" ".join(reasons).replace(";", " ").split())
     shown = cell.replace(";", " ").replace("…", " ").split()
     assert shown and all(word in words for word in shown), shown
+
+
+def test_the_intent_mix_noise_floor_covers_chance_and_shrinks_with_traffic():
+    shares = np.full(77, 1 / 77)
+    floors = [js_noise_floor(shares, 3000, n) for n in (150, 1500, 15000)]
+    assert floors[0] > floors[1] > floors[2] and floors[0] > 0.1  # 0.1 alone flags noise
+    rng = np.random.default_rng(1)
+    reference = rng.multinomial(3000, shares) / 3000
+    chance = [
+        jensenshannon(reference, rng.multinomial(150, shares) / 150, base=2) for _ in range(200)
+    ]
+    assert np.mean(np.array(chance) < floors[0]) > 0.9
 
 
 def test_window_from_hours_or_range():
