@@ -2,8 +2,9 @@
 
 1. Train on Banking77 with a few intents held out → champion v1.
 2. Replay a day of traffic that includes the held-out intents and some noisy paraphrases.
-3. Monitor: verdict `drift`, the held-out intents showing up as fallback growth.
-4. Agents label the messages of the held-out intents.
+3. Monitor: verdict `drift`, the held-out intents showing up as fallback growth and as
+   clusters of new intents in the agents' "label these" queue.
+4. Agents name those clusters, and label the held-out intents' other messages.
 5. Retrain → challenger v2 passes the gate and becomes champion (serving follows the alias).
 6. A careless labelling batch damages half of the training labels → v3 is refused by the gate.
 
@@ -32,6 +33,7 @@ from conversations.writer import LabelRecord, insert_labels
 from models.settings_errors import SettingsProblem, load_settings
 from models.splits import TEST, text_bucket
 from monitoring.settings import MonitoringSettings
+from pipelines.demo_clusters import describe, name_clusters, queued_clusters, unlabelled
 from pipelines.sandbox import sandbox_environment
 from pipelines.settings import PipelineSettings
 
@@ -251,9 +253,17 @@ def main() -> int:
         f"(overall {fallback.current:.1%} vs {fallback.reference:.1%} on test data)"
     )
 
-    say("4/6 agents label the held-out intents' messages")
-    count = label_messages(store_url, held, held["category"].tolist(), now + timedelta(minutes=2))
-    print(f"    {count} agent labels stored")
+    clusters = queued_clusters(store_url)
+    truth = dict(zip(traffic["message_id"], traffic["category"], strict=True))
+    print(f"    new intents found: {len(clusters)} clusters of fallback messages")
+    for line in describe(clusters, truth):
+        print(f"    - {line}")
+
+    say("4/6 agents name the clusters, then label the held-out intents' other messages")
+    named = name_clusters(store_url, clusters, truth, now + timedelta(minutes=2))
+    rest = unlabelled(held, named)
+    count = label_messages(store_url, rest, rest["category"].tolist(), now + timedelta(minutes=2))
+    print(f"    {len(named)} messages labelled through the queue, {count} one by one")
 
     say("5/6 retrain: the challenger must earn its place")
     retrained = train("retrained model", settings)
