@@ -55,10 +55,12 @@ def word_count_descriptor(column: Any) -> Any:
     return _numeric_column(stats[:, TEXT_STAT_NAMES.index("word_count")], column.data.index)
 
 
-def intent_threshold(reference: pd.DataFrame, current: pd.DataFrame, configured: float) -> float:
-    """The predicted intent's Jensen-Shannon threshold: configured, or the chance floor."""
-    intents = sorted(set(reference["predicted_intent"].astype(str)))
-    shares = distribution(reference["predicted_intent"].astype(str), intents)
+def categorical_threshold(
+    column: str, reference: pd.DataFrame, current: pd.DataFrame, configured: float
+) -> float:
+    """A categorical column's Jensen-Shannon threshold: configured, or the chance floor."""
+    values = reference[column].astype(str)
+    shares = distribution(values, sorted(set(values)))
     return max(configured, js_noise_floor(shares, len(reference), len(current)))
 
 
@@ -141,9 +143,10 @@ def run_drift_report(
         text_threshold=text_threshold,
         num_threshold=numeric_threshold,
         cat_threshold=distance_threshold,
-        # The intent mix gets the same floor as the page's rule: what chance moves it by.
+        # Categories get the same floor as the page's intent rule: what chance moves them by.
         per_column_threshold={
-            "predicted_intent": intent_threshold(reference, current, distance_threshold)
+            column: categorical_threshold(column, reference, current, distance_threshold)
+            for column in ("predicted_intent", "fallback")
         },
     )
     report = Report([preset], include_tests=True)
