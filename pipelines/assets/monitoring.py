@@ -56,6 +56,10 @@ def drift_report(
         "reports_index": dg.MetadataValue.path(str(result.index_path)),
         "kpis": dg.MetadataValue.json(summary.kpis.to_dict()),
     }
+    calibration = summary.calibration
+    if calibration is not None:
+        # The champion's calibration error on the window's labels against training time.
+        metadata["calibration"] = dg.MetadataValue.json(calibration.to_dict())
     if result.mlflow_run_id:
         metadata["mlflow_run_id"] = result.mlflow_run_id
     return dg.MaterializeResult(value=result.to_document(), metadata=metadata)

@@ -54,6 +54,8 @@ def test_a_quiet_window_is_insufficient_data_never_all_clear(quiet):
     assert metadata["verdict"].value == "insufficient_data"
     assert metadata["current_messages"].value == 4
     assert "only 4 customer messages" in metadata["reasons"].value
+    calibration = metadata["calibration"].value  # too few labels, said, beside training time
+    assert calibration["judged"] is False and calibration["training_ece"] is not None
     page = Path(metadata["report"].value).read_text(encoding="utf-8")
     assert "Too little traffic to judge — verdict: insufficient_data" in page
     assert "All clear" not in page and "#11693a;background" not in page
