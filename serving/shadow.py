@@ -154,7 +154,9 @@ class ShadowScorer:
                 job = ShadowJob(uuid.uuid4().hex, text, context, ts, user_id, session_id)
                 self._queue.append(job)
                 pairs.append(job.pair_id)
-        if self._queue:
+        # Scored a full batch at a time (or every second): one vectorised call for many messages
+        # costs the worker's CPU, which the answers share, far less than one call each.
+        if len(self._queue) >= self.policy.batch_size:
             self._wake.set()
         return pairs
 
