@@ -78,6 +78,19 @@ def shown(path: UPath) -> str:
     return str(path.resolve()) if isinstance(path, Path) else str(path)
 
 
+def public_link(path: UPath, root: UPath, base_url: str | None) -> str:
+    """The link people follow to `path`, a file under `root`: `base_url` + its path below `root`
+    when the folder is published at that URL (a web server, a bucket's website, a CDN), else
+    `shown(path)`. An `s3://` URL opens nothing in a browser or a chat client, hence the base.
+    """
+    if not base_url:
+        return shown(path)
+    below = str(path)[len(str(root)) :].lstrip("/") if str(path).startswith(str(root)) else ""
+    if not below:
+        raise ValueError(f"{path} is not below {root}")
+    return f"{base_url.rstrip('/')}/{below}"
+
+
 def refreshed(folder: UPath) -> UPath:
     """`folder`, its filesystem's listing cache dropped first: call before listing it.
 

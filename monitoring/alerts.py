@@ -78,7 +78,8 @@ class AlertTargets:
 
 def log_notifier(targets: AlertTargets, alert: Alert) -> None:
     """Write the alert to the log (always safe)."""
-    logger.warning("ALERT %s: %s | %s", alert.kind, alert.title, "; ".join(alert.lines))
+    link = f" | report: {alert.link}" if alert.link else ""
+    logger.warning("ALERT %s: %s | %s%s", alert.kind, alert.title, "; ".join(alert.lines), link)
 
 
 def smtp_notifier(targets: AlertTargets, alert: Alert) -> None:

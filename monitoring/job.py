@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from upath import UPath
 
-from models.location import local_folder, read_parquet, refreshed, shown
+from models.location import local_folder, public_link, read_parquet, refreshed
 from models.registry import IntentRegistry, RegistryConfig
 from models.settings_errors import SettingsProblem, load_settings
 from models.shadow_sample import challenger_shadow
@@ -49,6 +49,8 @@ class MonitoringResult:
     report_path: UPath
     index_path: UPath
     mlflow_run_id: str | None
+    # What people follow to the run's page: MONITORING_REPORTS_URL's, else the path or URL.
+    report_link: str = ""
 
     @property
     def verdict(self) -> Verdict:
@@ -142,15 +144,18 @@ def run_monitoring(
     index_path = settings.reports_dir / "index.html"
     index_path.write_text(index_page(settings.reports_dir), encoding="utf-8")
     run_id = _log_to_mlflow(settings, registry_uri, summary, run_dir) if log_to_mlflow else None
-    result = MonitoringResult(summary, run_dir, summary_path, report_path, index_path, run_id)
+    link = public_link(run_dir / "index.html", settings.reports_dir, settings.reports_url)
+    result = MonitoringResult(
+        summary, run_dir, summary_path, report_path, index_path, run_id, report_link=link
+    )
     summary_path.write_text(json.dumps(result.to_document(), indent=2, default=str))
     logger.info("monitoring %s: %s (%s)", run_dir.name, summary.verdict, list(summary.reasons))
     if summary.verdict != Verdict.OK:
-        notify(settings, _alert(summary, run_dir))
+        notify(settings, _alert(summary, link))
     return result
 
 
-def _alert(summary: MonitoringSummary, run_dir: UPath) -> Alert:
+def _alert(summary: MonitoringSummary, link: str) -> Alert:
     """What the notifiers send: a window too quiet to judge says so, not `drift`."""
     version = summary.model_version
     title = f"Intent model {summary.verdict}: version {version}"
@@ -163,7 +168,7 @@ def _alert(summary: MonitoringSummary, run_dir: UPath) -> Alert:
         kind=summary.verdict.value,
         title=title,
         lines=list(summary.reasons),
-        link=shown(run_dir / "index.html"),
+        link=link,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,9 @@ class MonitoringSettings(BaseSettings):
     # Local folders or fsspec URLs (s3://bucket/reports): models/location.py.
     lake_dir: Location = _shared(LAKE_DIR, "lake_dir")
     reports_dir: Location = _shared(REPORTS_DIR, "reports_dir")
+    # Where REPORTS_DIR is published for people (https://reports.example.com/drift): alerts and
+    # Dagster link there instead of to a path or an s3:// URL no browser opens.
+    reports_url: str | None = None
     # The Evidently workspace every run's snapshot goes to (trends across runs, `make
     # monitor-ui`). Unset: `evidently_workspace/` in a local REPORTS_DIR; none for a remote one.
     evidently_workspace: Path | None = None
@@ -100,6 +104,13 @@ class MonitoringSettings(BaseSettings):
         if unknown:
             raise ValueError(f"MONITORING_NOTIFIERS: unknown {unknown}; known: {list(NOTIFIERS)}")
         return names
+
+    @field_validator("reports_url")
+    @classmethod
+    def _web_url(cls, url: str | None) -> str | None:
+        if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+            raise ValueError(f"MONITORING_REPORTS_URL: {url!r} is not an http(s):// URL")
+        return url or None
 
     @model_validator(mode="after")
     def _notifier_targets(self) -> MonitoringSettings:

@@ -52,7 +52,12 @@ def drift_report(
         "model_version": summary.model_version,
         "intent_js_distance": summary.predictions.intent_js_distance,
         "fallback_rate": summary.predictions.fallback_rate.current,
-        "report": dg.MetadataValue.path(str(result.run_dir / "index.html")),
+        # A web link when MONITORING_REPORTS_URL publishes the reports, else the path or URL.
+        "report": (
+            dg.MetadataValue.url(result.report_link)
+            if result.report_link.startswith(("http://", "https://"))
+            else dg.MetadataValue.path(result.report_link)
+        ),
         "reports_index": dg.MetadataValue.path(str(result.index_path)),
         "kpis": dg.MetadataValue.json(summary.kpis.to_dict()),
     }
