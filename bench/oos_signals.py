@@ -43,7 +43,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BANKING77 = Path(os.environ.get("BANKING77_DIR") or REPO_ROOT.parent / "shared/data/banking77")
 CANDIDATE = SEARCH_SPACE["tfidf_minilm_linearsvc"]
 RECALL_TARGET, ACCURACY_TARGET = 0.80, 0.95
-BASE_SIGNALS = ("max_prob", "margin", "neg_entropy", "knn1", "knn5", "centroid", "mahalanobis")
+BASE_SIGNALS = (
+    "max_prob",
+    "margin",
+    "neg_entropy",
+    "max_logit",
+    "knn1",
+    "knn5",
+    "centroid",
+    "mahalanobis",
+    "rel_mahalanobis",
+)
 log = logging.getLogger("oos_signals")
 
 
@@ -103,6 +113,10 @@ class EmbeddingSpace:
         # Shrunk shared covariance (Lee et al. 2018 use the plain one; 384 dims, ~9k rows).
         self.precision = LedoitWolf().fit(centred).precision_
         self.means = means
+        # Relative Mahalanobis (Ren et al. 2021): minus the distance under one background
+        # Gaussian of all training vectors, which removes "this text is unusual" in general.
+        background = LedoitWolf().fit(vectors)
+        self.background = (background.location_, background.precision_)
 
     def signals(self, queries: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
         """kNN cosine (k=1, 5), predicted-centroid cosine, −min Mahalanobis distance."""
@@ -116,11 +130,15 @@ class EmbeddingSpace:
             - 2 * projected @ self.means.T
             + np.einsum("ij,jk,ik->i", self.means, self.precision, self.means)[None, :]
         )
+        centre, precision = self.background
+        offset = queries - centre
+        background = np.einsum("ij,jk,ik->i", offset, precision, offset)
         return {
             "knn1": nearest.max(axis=1),
             "knn5": nearest.mean(axis=1),
             "centroid": centroid,
             "mahalanobis": -distance.min(axis=1),
+            "rel_mahalanobis": background - distance.min(axis=1),
         }
 
 
@@ -137,8 +155,13 @@ def score(fit_rows: pd.DataFrame, inside: pd.DataFrame, outside: pd.DataFrame) -
     for rows in (inside, outside):
         probabilities = model.predict_proba(rows[["text"]])  # calibrated by the pipeline
         predicted = probabilities.argmax(axis=1)
+        # MaxLogit (Hendrycks et al. 2022): the LinearSVC's top decision value, before softmax.
+        svc = model[-1].calibrated_classifiers_[0].estimator
+        logits = svc.decision_function(model[:-1].transform(rows[["text"]]))
         result.append(
-            probability_signals(probabilities) | space.signals(embed(rows["text"]), predicted)
+            probability_signals(probabilities)
+            | {"max_logit": logits.max(axis=1)}
+            | space.signals(embed(rows["text"]), predicted)
         )
         if rows is inside:
             correct = classes[predicted] == rows["intent"].to_numpy()
