@@ -94,6 +94,8 @@ def _gate_section(decision: GateRecord | None) -> str:
     if decision is None:
         return "<p class='note'>No promotion decision recorded yet.</p>"
     outcome = "promoted" if decision.passed else "refused"
+    if decision.promotion == "held":  # only its live sample was too small: judged again later
+        outcome = "held until it has answered more live messages (not refused)"
     rows = "".join(
         f"<tr><td>{'✓' if check.passed else '✗'} {escape(check.name)}</td>"
         f"<td>{escape(check.reason)}</td></tr>"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import httpx
@@ -18,6 +19,8 @@ import pytest
 
 from models.registry import CHALLENGER, CHAMPION, IntentRegistry, RegistryConfig
 from models.splits import assign_splits
+from monitoring.job import run_monitoring
+from monitoring.settings import MonitoringSettings
 from pipelines.assets.training import PromotionConfig, model_promotion
 from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
 from tests.conftest import register_version
@@ -32,7 +35,7 @@ MIN_SAMPLES = 30
 class Candidates:
     """A weak champion (shuffled labels), a good challenger, and the store serving writes."""
 
-    root: object
+    root: Path
     config: RegistryConfig
     registry: IntentRegistry
     champion: str
@@ -100,6 +103,18 @@ def test_a_held_challenger_is_promoted_once_its_shadow_sample_is_large_enough(
     assert failing == ["shadow_sample"]
     assert str(candidates.registry.version_by_alias(CHAMPION).version) == candidates.champion
     assert str(candidates.registry.version_by_alias(CHALLENGER).version) == candidates.challenger
+    # The report says so: held, not refused.
+    report = run_monitoring(
+        MonitoringSettings(
+            store_url=candidates.store_url,
+            mlflow_tracking_uri=candidates.config.tracking_uri,
+            reports_dir=candidates.root / "reports",
+            lake_dir=candidates.root / "no-lake",
+        ),
+        log_to_mlflow=False,
+    )
+    page = (report.run_dir / "index.html").read_text(encoding="utf-8")
+    assert f"Version {candidates.challenger} was <b>held until" in page
 
     env = service_env(
         {"root": candidates.root, "config": candidates.config},
