@@ -43,17 +43,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BANKING77 = Path(os.environ.get("BANKING77_DIR") or REPO_ROOT.parent / "shared/data/banking77")
 CANDIDATE = SEARCH_SPACE["tfidf_minilm_linearsvc"]
 RECALL_TARGET, ACCURACY_TARGET = 0.80, 0.95
-BASE_SIGNALS = (
-    "max_prob",
-    "margin",
-    "neg_entropy",
-    "max_logit",
-    "knn1",
-    "knn5",
-    "centroid",
-    "mahalanobis",
-    "rel_mahalanobis",
-)
+PROBABILITY_SIGNALS = ("max_prob", "margin", "neg_entropy", "max_logit")
+EMBEDDING_SIGNALS = ("knn1", "knn5", "centroid", "mahalanobis", "rel_mahalanobis")
+BASE_SIGNALS = PROBABILITY_SIGNALS + EMBEDDING_SIGNALS
 log = logging.getLogger("oos_signals")
 
 
@@ -275,14 +267,10 @@ def table(results: list[SignalResult]) -> str:
         "| signal | AUROC | coverage @ recall 0.80 | answered acc @ recall 0.80 "
         "| recall @ acc 0.95 | coverage @ acc 0.95 |\n|---|---|---|---|---|---|"
     )
-    rows = [
-        "| "
-        + " | ".join(
-            [name] + [f"{mean.at[name, c]:.3f} ({low.at[name, c]:.3f})" for c in mean.columns]
-        )
-        + " |"
-        for name in mean.index
-    ]
+    cells = {
+        n: [f"{mean.at[n, c]:.3f} ({low.at[n, c]:.3f})" for c in mean.columns] for n in mean.index
+    }
+    rows = [f"| {name} | {' | '.join(values)} |" for name, values in cells.items()]
     return "\n".join([header, *rows])
 
 
