@@ -1,4 +1,11 @@
-"""Data-quality asset checks on validated conversations."""
+"""Data-quality asset checks on validated conversations.
+
+The four checks run as one step (`conversations_checks`, a multi-asset check): the union is read
+back from the lake once, not once per check, and a run pays one step's bookkeeping for them.
+Each keeps its own name, result and blocking flag.
+"""
+
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -10,7 +17,6 @@ MIN_EXAMPLES_PER_INTENT = 5
 MAX_DUPLICATE_TEXT_RATE = 0.05
 
 
-@dg.asset_check(asset=CONVERSATIONS, blocking=True)
 def conversations_schema(conversations: pd.DataFrame) -> dg.AssetCheckResult:
     """The canonical columns are present in order, with a UTC timestamp column."""
     expected = [*LINEAGE_COLUMNS, *MESSAGE_COLUMNS]
@@ -27,7 +33,6 @@ def conversations_schema(conversations: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=CONVERSATIONS, blocking=True)
 def conversations_null_rates(conversations: pd.DataFrame) -> dg.AssetCheckResult:
     """Text, ids and speaker are never null; other null rates are reported."""
     null_rates = conversations[list(MESSAGE_COLUMNS)].isna().mean().round(4)
@@ -39,7 +44,6 @@ def conversations_null_rates(conversations: pd.DataFrame) -> dg.AssetCheckResult
     )
 
 
-@dg.asset_check(asset=CONVERSATIONS)
 def conversations_duplicate_rate(conversations: pd.DataFrame) -> dg.AssetCheckResult:
     """Message ids are unique; repeated customer texts stay under the configured rate."""
     duplicate_ids = int(conversations["message_id"].duplicated().sum())
@@ -53,7 +57,6 @@ def conversations_duplicate_rate(conversations: pd.DataFrame) -> dg.AssetCheckRe
     )
 
 
-@dg.asset_check(asset=CONVERSATIONS)
 def conversations_label_coverage(conversations: pd.DataFrame) -> dg.AssetCheckResult:
     """Share of customer messages with a label, and intents with too few examples to learn."""
     customer = conversations[conversations["speaker"] == Speaker.CUSTOMER.value]
@@ -71,9 +74,35 @@ def conversations_label_coverage(conversations: pd.DataFrame) -> dg.AssetCheckRe
     )
 
 
-ALL_CHECKS = [
-    conversations_schema,
-    conversations_null_rates,
-    conversations_duplicate_rate,
-    conversations_label_coverage,
-]
+# Each check with whether a failure stops the assets downstream of `conversations`.
+_CHECKS = (
+    (conversations_schema, True),
+    (conversations_null_rates, True),
+    (conversations_duplicate_rate, False),
+    (conversations_label_coverage, False),
+)
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            check.__name__, asset=CONVERSATIONS, blocking=blocking, description=check.__doc__
+        )
+        for check, blocking in _CHECKS
+    ],
+    ins={"conversations": dg.AssetIn(key=CONVERSATIONS)},
+)
+def conversations_checks(conversations: pd.DataFrame) -> Iterator[dg.AssetCheckResult]:
+    """Every check of `conversations` on one read of it, each result under its own name."""
+    for check, _ in _CHECKS:
+        result = check(conversations)
+        yield dg.AssetCheckResult(
+            passed=result.passed,
+            severity=result.severity,
+            metadata=result.metadata,
+            asset_key=CONVERSATIONS,
+            check_name=check.__name__,
+        )
+
+
+ALL_CHECKS = [conversations_checks]

@@ -31,11 +31,17 @@ def execute_headless(
     """
     import dagster as dg
 
+    from pipelines.memory import frozen_until_done
+
     _RUNNING[job.name] = job
     recon = dg.build_reconstructable_job(
         "pipelines.headless", "running_job", reconstructable_args=(job.name,)
     )
-    return dg.execute_job(recon, instance, run_config=run_config, tags=tags, raise_on_error=False)
+    # The per-step collections (pipelines/memory.py) then skip what was loaded before the run.
+    with frozen_until_done():
+        return dg.execute_job(
+            recon, instance, run_config=run_config, tags=tags, raise_on_error=False
+        )
 
 
 def headless_job(job: Any) -> Any:
