@@ -35,6 +35,7 @@ from pipelines.resources import (
     MonitoringResource,
 )
 from pipelines.settings import PipelineSettings
+from pipelines.shadow_sensor import held_challenger_sensor, shadow_rejudge_job
 
 
 @overload
@@ -114,13 +115,13 @@ def build_definitions(
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, features, training, monitoring]),
         asset_checks=ALL_CHECKS,
-        jobs=[training_job, monitoring_job],
+        jobs=[training_job, monitoring_job, shadow_rejudge_job],
         # MONITORING_RETRAINING_CRON and MONITORING_MONITORING_CRON, the crons APScheduler reads.
         schedules=[
             retraining_schedule(monitoring_settings.retraining_cron),
             monitoring_schedule(monitoring_settings.monitoring_cron),
         ],
-        sensors=[new_conversations_sensor, drift_retraining_sensor],
+        sensors=[new_conversations_sensor, drift_retraining_sensor, held_challenger_sensor],
         resources=build_resources(settings, monitoring_settings),
         # training_job's and the UI's asset materialisations: in-process unless
         # PIPELINE_EXECUTOR=celery (pipelines/executors.py; see automation.py).
