@@ -152,6 +152,9 @@ class DialogueHistory:
         return _with_history(raw, self.intents, self.bot_message)
 
 
+_HISTORY_COLUMNS = ("conversation_id", "speaker", "text", "intent", "context")
+
+
 def conversation_contexts(rows: pd.DataFrame) -> pd.Series:
     """Each customer row's context with `previous_intents` and `previous_bot_message` filled in.
 
@@ -164,15 +167,10 @@ def conversation_contexts(rows: pd.DataFrame) -> pd.Series:
     ordered = rows.sort_values(["conversation_id", "turn"], kind="stable")
     filled: dict[Any, str] = {}
     conversation, history = None, DialogueHistory()
-    for index, cid, speaker, text, intent, raw in zip(
-        ordered.index,
-        ordered["conversation_id"],
-        ordered["speaker"],
-        ordered["text"],
-        ordered["intent"],
-        ordered["context"],
-        strict=True,
-    ):
+    # Object arrays, not the Series: iterating a pandas string column fetches each value through
+    # the extension array's __getitem__ (~3x slower over a 100k-row union); values are the same.
+    columns = (ordered[name].to_numpy(dtype=object) for name in _HISTORY_COLUMNS)
+    for index, cid, speaker, text, intent, raw in zip(ordered.index, *columns, strict=True):
         if cid != conversation:
             conversation, history = cid, DialogueHistory()
         if speaker == CUSTOMER:
