@@ -107,6 +107,10 @@ def test_the_daily_schedule_runs_the_monitoring_job():
 def test_definitions_hold_both_jobs_schedules_and_sensors(drifted):
     defs = drifted["defs"]
     assert {s.name for s in defs.schedules} == {"weekly_retraining", "daily_monitoring"}
-    assert {s.name for s in defs.sensors} == {"new_conversations_sensor", "drift_retraining_sensor"}
+    assert {s.name for s in defs.sensors} == {
+        "new_conversations_sensor",
+        "drift_retraining_sensor",
+        "held_challenger_sensor",
+    }
     training = defs.resolve_job_def("training_job")
     assert dg.AssetKey("drift_report") not in training.asset_layer.executable_asset_keys

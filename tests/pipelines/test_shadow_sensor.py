@@ -117,15 +117,12 @@ def test_the_sensor_rejudges_a_held_challenger_once_its_shadow_sample_is_large_e
         assert nothing.skip_message == "no challenger held for a larger shadow sample"
 
         assert judge(held, small_slice)["held"] is True
-        # What the training run that held it leaves: its inputs in the lake, and intent_model's
-        # materialisation naming the version.
+        # What the training run that held it leaves: its inputs in the lake (and below,
+        # intent_model's materialisation naming the version).
         lake = tmp_path / "lake"
         lake.mkdir()
         (lake / "intent_model.json").write_text(json.dumps({"version": held.challenger}))
         examples(small_slice).to_parquet(lake / "training_examples.parquet", index=False)
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization("intent_model", metadata={"version": held.challenger})
-        )
 
         empty = sensor.tick()
         assert not empty.run_requests
@@ -133,6 +130,13 @@ def test_the_sensor_rejudges_a_held_challenger_once_its_shadow_sample_is_large_e
         assert f"({MIN_SAMPLES} needed" in (empty.skip_message or "")
 
         write_pairs(held, small_slice["text"].head(MIN_SAMPLES + 5).tolist())
+        # Until intent_model is the held version, model_promotion would judge another one.
+        elsewhere = sensor.tick()
+        assert not elsewhere.run_requests
+        assert "the latest intent_model is version None" in (elsewhere.skip_message or "")
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("intent_model", metadata={"version": held.challenger})
+        )
         fired = sensor.tick()
         [request] = fired.run_requests or []
         assert request.run_key == f"shadow-rejudge-{held.challenger}-min{MIN_SAMPLES}"
