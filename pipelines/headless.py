@@ -8,15 +8,16 @@ output alive until the run ends. Jobs are looked up here by name, in a module th
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-# The jobs `execute_headless` runs, by name: Dagster reconstructs them in this same process.
+# The jobs `execute_headless` is running, by a key per run (Dagster reconstructs them here).
 _RUNNING: dict[str, Any] = {}
 
 
-def running_job(job_name: str) -> Any:
+def running_job(key: str) -> Any:
     """A job `execute_headless` is running (what `execute_job` reconstructs, in-process)."""
-    return _RUNNING[job_name]
+    return _RUNNING[key]
 
 
 def execute_headless(
@@ -33,15 +34,22 @@ def execute_headless(
 
     from pipelines.memory import frozen_until_done
 
-    _RUNNING[job.name] = job
+    # A key of its own per run: Dagster caches a reconstructed job by its pointer (module,
+    # function, args), so a second job of the same name in this process would otherwise run the
+    # first one's definition (a long-lived scheduler, a test session).
+    key = f"{job.name}:{uuid.uuid4().hex}"
+    _RUNNING[key] = job
     recon = dg.build_reconstructable_job(
-        "pipelines.headless", "running_job", reconstructable_args=(job.name,)
+        "pipelines.headless", "running_job", reconstructable_args=(key,)
     )
-    # The per-step collections (pipelines/memory.py) then skip what was loaded before the run.
-    with frozen_until_done():
-        return dg.execute_job(
-            recon, instance, run_config=run_config, tags=tags, raise_on_error=False
-        )
+    try:
+        # The per-step collections (pipelines/memory.py) then skip what was loaded before it.
+        with frozen_until_done():
+            return dg.execute_job(
+                recon, instance, run_config=run_config, tags=tags, raise_on_error=False
+            )
+    finally:
+        del _RUNNING[key]
 
 
 def headless_job(job: Any) -> Any:

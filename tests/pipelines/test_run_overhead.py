@@ -122,3 +122,28 @@ def test_a_failed_blocking_check_still_stops_what_is_downstream(tmp_path):
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert evaluations["conversations_null_rates"] is False
     assert "downstream" not in materialized
+
+
+def test_two_jobs_of_one_name_each_run_their_own_definition(tmp_path_factory):
+    """Dagster caches a reconstructed job by its pointer: a second job of the same name in one
+    process (a long-lived scheduler, a test session) once ran the first one's assets."""
+
+    def job_answering(answer: int) -> dg.JobDefinition:
+        @dg.asset(name="answer")
+        def answer_asset(context) -> int:  # context: Dagster injects it
+            context.add_output_metadata({"answer": answer})
+            return answer
+
+        return dg.define_asset_job("same_name").resolve(
+            asset_graph=dg.Definitions(assets=[answer_asset]).resolve_asset_graph()
+        )
+
+    answers = []
+    for answer in (1, 2):
+        with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("home"))) as instance:
+            result = execute_headless(
+                headless_job(job_answering(answer)), instance, {"loggers": {"progress": {}}}, {}
+            )
+            (event,) = result.get_asset_materialization_events()
+            answers.append(event.materialization.metadata["answer"].value)
+    assert answers == [1, 2]
