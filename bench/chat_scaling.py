@@ -29,12 +29,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.chat import TEXTS, chat_load
 from bench.serve import free_port, start, stop
+from serving.process_tree import tree_cpu_s
 from tests.celery_workers import running_redis
 from tests.postgres import PostgresServer, start_postgres
 
@@ -53,19 +53,6 @@ class Round:
     errors: int
     server_cpu_ms_per_turn: float
     load_average: float
-
-
-def tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants (the serve workers)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 @contextmanager

@@ -171,7 +171,8 @@ def stop_tree(
     return StoppedTree(frozenset(members), returncode)
 
 
-def _tree_cpu_s(pid: int) -> float:
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its tree (BentoML's workers included)."""
     total = 0.0
     for process in tree(pid):
         try:
@@ -203,14 +204,14 @@ def wait_ready(
     `log` has not grown (a hang, not a slow start). `ready()` is called every `poll_s`, so it
     must be cheap: a probe that costs CPU takes it from the server it waits for.
     """
-    last_cpu, last_size = _tree_cpu_s(process.pid), _size(log)
+    last_cpu, last_size = tree_cpu_s(process.pid), _size(log)
     last_progress = last_check = time.monotonic()
     while not ready():
         if process.poll() is not None:
             raise ServerStartError(f"pid {process.pid} exited with {process.returncode}")
         if time.monotonic() - last_check >= _PROGRESS_CHECK_S:
             last_check = time.monotonic()
-            cpu, size = _tree_cpu_s(process.pid), _size(log)
+            cpu, size = tree_cpu_s(process.pid), _size(log)
             if cpu - last_cpu >= _MIN_CPU_PROGRESS_S or size != last_size:
                 last_cpu, last_size, last_progress = cpu, size, last_check
             elif last_check - last_progress > stall_s:
