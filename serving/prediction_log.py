@@ -6,8 +6,9 @@ When the queue is full the record is dropped and counted (`intent_prediction_log
 a slow or locked store never blocks or fails a request.
 
 Durability: a clean stop (SIGTERM, Ctrl-C) flushes the queue before the process exits; a
-SIGKILL loses at most what was queued, i.e. about one flush interval of traffic
-(SERVING_RECORD_FLUSH_INTERVAL_S), never a row already committed.
+SIGKILL loses at most what was answered since the last commit (under a batch waiting for
+SERVING_RECORD_FLUSH_INTERVAL_S plus the batch being written; never more than the queue plus a
+batch), never a row already committed (tests/serving/test_prediction_log_crash.py).
 """
 
 from __future__ import annotations

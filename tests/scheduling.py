@@ -45,6 +45,7 @@ FILE_COST_S: dict[str, float] = {
     "tests/pipelines/test_object_store.py": 48,
     "tests/serving/test_shadow.py": 40,
     "tests/serving/test_shadow_hold.py": 39,
+    "tests/serving/test_prediction_log_crash.py": 40,
 }
 
 
