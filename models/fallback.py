@@ -1,8 +1,11 @@
 """Calibrating the "not sure" answer per model version, like Rasa's FallbackClassifier.
 
-Rasa asks for a hand-set `threshold` and `ambiguity_threshold`; here both are chosen on the
-validation split: the pair that makes the answered predictions most precise while losing at most
-`accuracy_budget` of overall accuracy (a fallback counts as a miss).
+Rasa asks for a hand-set `threshold` and `ambiguity_threshold`; here both are chosen per model
+version, by one of two objectives (TRAIN_FALLBACK_POLICY, models/fallback_objective.py). This
+module holds the policy and the `coverage` objective: on the validation split, the pair that
+makes the answered predictions most precise while losing at most `accuracy_budget` of overall
+accuracy (a fallback counts as a miss), optionally aiming at an out-of-scope recall target
+within that budget.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 FALLBACK_INTENT = "nlu_fallback"
+MARGINS = (0.0, 0.02, 0.05, 0.1)  # ambiguity margins every objective tries
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ def choose_fallback_policy(
     probabilities: np.ndarray,
     correct: np.ndarray,
     accuracy_budget: float = 0.02,
-    margins: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1),
+    margins: tuple[float, ...] = MARGINS,
 ) -> FallbackPolicy:
     """The (threshold, margin) with the most precise answers within the accuracy budget."""
     if len(probabilities) == 0:
@@ -91,7 +95,7 @@ def choose_fallback_with_target(
     out_of_scope: list[np.ndarray],
     target_recall: float,
     accuracy_budget: float = 0.02,
-    margins: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1),
+    margins: tuple[float, ...] = MARGINS,
 ) -> PolicyChoice:
     """The lowest fallback that reaches `target_recall` on out-of-scope rows within the budget.
 

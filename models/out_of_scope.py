@@ -9,8 +9,12 @@ in-scope rows (models/calibration.py), as the trained model does. Measured per d
 fallback policy training chose: out-of-scope recall (held-out rows answered `nlu_fallback`) and
 answered in-scope accuracy; and the curve of recall at each answered-accuracy level.
 
-With TRAIN_OOS_TARGET_RECALL set, the fallback policy itself is chosen to reach that recall on
-the draws within the accuracy budget (models/fallback.py), the accuracy-budget rule otherwise.
+The draws also choose the fallback policy (TRAIN_FALLBACK_POLICY, models/fallback_objective.py):
+`answered_accuracy` (default) takes the policy answering the most in-scope messages that reaches
+TRAIN_OOS_TARGET_RECALL (0.8) with answered accuracy ≥ TRAIN_FALLBACK_MIN_ANSWERED_ACCURACY;
+`coverage` the accuracy-budget rule (models/fallback.py), aiming at the recall target only
+within that budget. With no draws (TRAIN_OOS_DRAWS=0, or too few intents) there is no recall to
+aim at: both use the accuracy-budget rule, and the reason says so.
 Costs `draws` extra fits on the selection sample. Pure: no MLflow.
 """
 
@@ -28,12 +32,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.calibration import class_index, fit_temperature, scale_probabilities
 from models.candidates import Candidate
-from models.fallback import (
-    FallbackPolicy,
-    PolicyChoice,
-    choose_fallback_policy,
-    choose_fallback_with_target,
-)
+from models.fallback import FallbackPolicy
+from models.fallback_objective import FallbackSettings, choose_policy
 from models.selection import SelectionBudget, selection_sample
 from models.weighted_examples import fit_distinct
 
@@ -47,14 +47,14 @@ _INPUT_COLUMNS = ["text", "context"]  # as models/training.py fits and serves
 
 
 class OutOfScopeSettings(BaseSettings):
-    """TRAIN_OOS_DRAWS (0: off), TRAIN_OOS_HOLDOUT_FRACTION, TRAIN_OOS_TARGET_RECALL (0: none),
-    TRAIN_OOS_SEED."""
+    """TRAIN_OOS_DRAWS (0: off), TRAIN_OOS_HOLDOUT_FRACTION, TRAIN_OOS_TARGET_RECALL (the
+    fallback policy's out-of-scope recall target), TRAIN_OOS_SEED."""
 
     model_config = SettingsConfigDict(env_prefix="TRAIN_OOS_", frozen=True)
 
     draws: int = Field(default=2, ge=0, le=50)
     holdout_fraction: float = Field(default=0.1, gt=0, lt=1)
-    target_recall: float = Field(default=0.0, ge=0, le=1)
+    target_recall: float = Field(default=0.8, ge=0, le=1)
     seed: int = 0
 
 
@@ -103,6 +103,7 @@ class OutOfScopeReport:
     settings: dict[str, float]
     policy_reason: str
     target_met: bool = False
+    objective: FallbackSettings = field(default_factory=FallbackSettings)
     draws: list[DrawResult] = field(default_factory=list)
     curve: list[CurvePoint] = field(default_factory=list)
     skipped: str = ""  # why no draw was made, when none was
@@ -128,6 +129,8 @@ class OutOfScopeReport:
         """The draws (held-out intents per draw), settings and reason, for a JSON artifact."""
         return {
             "settings": self.settings,
+            "policy": self.objective.policy.value,
+            "min_answered_accuracy": self.objective.min_answered_accuracy,
             "policy_reason": self.policy_reason,
             "target_met": self.target_met,
             "skipped": self.skipped,
@@ -234,14 +237,17 @@ def evaluate_and_choose(
     accuracy_budget: float,
     budget: SelectionBudget | None = None,
     settings: OutOfScopeSettings | None = None,
+    objective: FallbackSettings | None = None,
 ) -> tuple[FallbackPolicy, OutOfScopeReport]:
     """The fallback policy for the trained model and its out-of-scope report.
 
     The draws are fitted on the sample of `train` the candidates were compared on (`budget`);
     the accuracy budget is measured on `held_out`, the trained model's calibrated validation
-    predictions. `settings` unset: TRAIN_OOS_* from the environment.
+    predictions. `settings`/`objective` unset: TRAIN_OOS_* / TRAIN_FALLBACK_* from the
+    environment.
     """
     settings = settings or OutOfScopeSettings()
+    objective = objective or FallbackSettings()
     budget = budget or SelectionBudget()
     sample = selection_sample(train, budget.max_examples, budget.seed)
     probabilities, correct = held_out.calibrated, held_out.predictions.correct
@@ -255,28 +261,24 @@ def evaluate_and_choose(
             if settings.draws == 0
             else f"{len(shared)} intents: too few to hold any out and keep two"
         )
-        policy = choose_fallback_policy(probabilities, correct, accuracy_budget)
-        return policy, OutOfScopeReport(config, "accuracy-budget rule", skipped=skipped)
+        rule = choose_policy(objective, 0.0, (probabilities, correct), [], accuracy_budget)
+        logger.info("fallback policy: %s", rule.reason)
+        return rule.policy, OutOfScopeReport(
+            config, rule.reason, objective=objective, skipped=skipped
+        )
     fitted = []
     for number, intents in enumerate(draws, start=1):
         logger.info("out-of-scope draw %d/%d: holding out %s", number, len(draws), intents)
         fitted.append(run_draw(candidate, sample, validation, intents))
-    if settings.target_recall > 0:
-        choice = choose_fallback_with_target(
-            probabilities,
-            correct,
-            [d.out_of_scope for d in fitted],
-            settings.target_recall,
-            accuracy_budget,
-        )
-    else:
-        rule = choose_fallback_policy(probabilities, correct, accuracy_budget)
-        choice = PolicyChoice(rule, "accuracy-budget rule (no TRAIN_OOS_TARGET_RECALL)")
+    choice = choose_policy(
+        objective, settings.target_recall, (probabilities, correct), list(fitted), accuracy_budget
+    )
     logger.info("fallback policy: %s", choice.reason)
     report = OutOfScopeReport(
         config,
         choice.reason,
         choice.target_met,
+        objective,
         [measure_draw(d, choice.policy) for d in fitted],
         threshold_curve(fitted),
         seconds=time.perf_counter() - started,

@@ -17,7 +17,10 @@ Called by `models/tracking.py` inside the open parent run (the MLflow fluent API
   as a diagram (`reliability_diagram.png`).
 - its out-of-scope evaluation (models/out_of_scope.py): `oos_recall` (mean and min over the
   draws), `oos_in_scope_answered_accuracy`, the intents each draw held out and how the fallback
-  policy was chosen (`out_of_scope/draws.json`), the recall curve (`out_of_scope/curve.json`).
+  policy was chosen (`out_of_scope/draws.json`), the recall curve (`out_of_scope/curve.json`);
+  the fallback objective (param `fallback_policy`, TRAIN_FALLBACK_POLICY), why this policy
+  (`fallback_policy_reason`) and its figures on validation (`fallback_threshold`,
+  `fallback_validation_coverage`, `fallback_validation_answered_accuracy`).
 """
 
 from __future__ import annotations
@@ -213,8 +216,25 @@ def log_out_of_scope(outcome: TrainingOutcome) -> None:
         return
     mlflow.log_params({f"oos_{key}": value for key, value in report.settings.items()})
     skipped = f"; out-of-scope evaluation {report.skipped}" if report.skipped else ""
-    mlflow.log_param("fallback_policy_reason", f"{report.policy_reason}{skipped}")
-    mlflow.log_metrics(report.metrics())
+    mlflow.log_params(
+        {
+            "fallback_policy": report.objective.policy.value,  # TRAIN_FALLBACK_POLICY
+            "fallback_min_answered_accuracy": report.objective.min_answered_accuracy,
+            "fallback_target_met": report.target_met,
+            "fallback_policy_reason": f"{report.policy_reason}{skipped}"[:6000],
+        }
+    )
+    # The chosen policy's figures on the validation split it was chosen on.
+    policy = outcome.fallback
+    mlflow.log_metrics(
+        {
+            "fallback_threshold": policy.threshold,
+            "fallback_margin": policy.margin,
+            "fallback_validation_coverage": policy.validation_coverage,
+            "fallback_validation_answered_accuracy": policy.validation_answered_accuracy,
+        }
+        | report.metrics()
+    )
     mlflow.log_dict(report.to_dict(), "out_of_scope/draws.json")
     if report.curve:
         mlflow.log_table(report.curve_frame(), "out_of_scope/curve.json")

@@ -9,6 +9,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from models.candidate_profile import ProfileSettings
+from models.fallback_objective import FallbackSettings
 from models.out_of_scope import OutOfScopeSettings
 from models.retraining import RetrainPolicy
 from models.search import SearchSettings
@@ -110,6 +111,7 @@ def build_definitions(
     load_settings(RetrainPolicy)
     load_settings(SelectionBudget)
     load_settings(OutOfScopeSettings)
+    load_settings(FallbackSettings)
     load_settings(ProfileSettings)
     load_settings(SearchSettings)
     return dg.Definitions(

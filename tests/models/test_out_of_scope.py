@@ -104,9 +104,19 @@ def test_a_training_run_logs_out_of_scope_metrics_draws_and_curve(
     metrics, params = run.data.metrics, run.data.params
     assert 0.0 <= metrics["oos_recall_min"] <= metrics["oos_recall"] <= 1.0
     assert 0.0 < metrics["oos_in_scope_answered_accuracy"] <= 1.0
-    assert (
-        params["oos_draws"] == "3.0" and "accuracy-budget rule" in params["fallback_policy_reason"]
-    )
+    assert params["oos_draws"] == "3.0" and params["oos_target_recall"] == "0.8"
+    # The default objective, TRAIN_FALLBACK_POLICY=answered_accuracy, and its figures.
+    assert params["fallback_policy"] == "answered_accuracy"
+    assert params["fallback_min_answered_accuracy"] == "0.95"
+    reason = params["fallback_policy_reason"]
+    assert reason.startswith("answered_accuracy: ") and "out-of-scope recall" in reason
+    assert params["fallback_target_met"] == str(metrics["oos_recall"] >= 0.8)
+    version = registry.client.get_model_version(registry.name, "1")
+    policy = json.loads(version.tags["fallback_policy"])
+    assert metrics["fallback_threshold"] == policy["threshold"]
+    assert metrics["fallback_validation_coverage"] == policy["validation_coverage"] > 0
+    assert policy["validation_answered_accuracy"] >= 0.95
+    assert f"threshold {policy['threshold']:.4f}" in reason
     folder = registry.client.download_artifacts(run.info.run_id, "out_of_scope", str(tmp_path))
     draws = json.loads((tmp_path / "out_of_scope" / "draws.json").read_text())["draws"]
     assert [len(d["held_out"]) for d in draws] == [2, 2, 2], folder
@@ -118,4 +128,9 @@ def test_draws_zero_is_off_and_logs_no_recall(registry, small_slice, tmp_path, m
     monkeypatch.setenv("TRAIN_OOS_DRAWS", "0")
     run = _train_and_log(_examples(small_slice), registry, tmp_path / "artifacts", ["tfidf_logreg"])
     assert "oos_recall" not in run.data.metrics
-    assert run.data.params["fallback_policy_reason"].endswith("evaluation off (TRAIN_OOS_DRAWS=0)")
+    # No draws: no recall to aim at, so the default objective uses the accuracy-budget rule.
+    assert run.data.params["fallback_policy"] == "answered_accuracy"
+    assert run.data.params["fallback_policy_reason"] == (
+        "answered_accuracy: no out-of-scope draws, accuracy-budget rule; "
+        "out-of-scope evaluation off (TRAIN_OOS_DRAWS=0)"
+    )

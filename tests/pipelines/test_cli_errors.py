@@ -195,6 +195,12 @@ def test_make_token_with_an_empty_chat_user_prints_its_usage():
         ("TRAIN_OOS_DRAWS", "-1", "TRAIN_OOS_DRAWS: Input should be greater than or equal"),
         ("TRAIN_OOS_TARGET_RECALL", "x", "TRAIN_OOS_TARGET_RECALL: Input should be a valid"),
         ("TRAIN_MODEL_PROFILE", "heavy", "TRAIN_MODEL_PROFILE: Input should be 'default' or"),
+        ("TRAIN_FALLBACK_POLICY", "cheap", "TRAIN_FALLBACK_POLICY: Input should be 'answered_"),
+        (
+            "TRAIN_FALLBACK_MIN_ANSWERED_ACCURACY",
+            "1.5",
+            "TRAIN_FALLBACK_MIN_ANSWERED_ACCURACY: Input should be less than or equal to 1",
+        ),
     ],
 )
 def test_a_bad_training_setting_stops_the_code_location_at_load(variable, value, named):
