@@ -15,8 +15,10 @@ from models.baselines import BaselineScore
 from models.candidate_profile import profile_candidates
 from models.candidates import resolve
 from models.evaluation import plot_confusion_matrix
+from models.fallback_objective import FallbackSettings
 from models.faults import Boundary
 from models.gate import gate_inputs
+from models.out_of_scope import OutOfScopeSettings
 from models.promotion import PromotionRules, decide_promotion
 from models.promotion_state import apply_pending, held_for_shadow, record_decision
 from models.recovery import recover
@@ -83,7 +85,7 @@ class TrainingConfig(dg.Config):
     def digest(self) -> str:
         """What to train (search space, calibration, code version), not when: for the rule."""
         payload = f"{self.model_dump_json(exclude=RETRAIN_FIELDS)}|{TRAINING_CODE_VERSION}"
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return hashlib.sha256(f"{payload}|{fallback_objective()}".encode()).hexdigest()[:16]
 
     def selection_budget(self) -> SelectionBudget:
         """The search's sample size and seconds: this run's config over the environment's."""
@@ -128,7 +130,14 @@ def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
     digest.update(
         f"{config.model_dump_json(exclude=RETRAIN_FIELDS)}|{TRAINING_CODE_VERSION}".encode()
     )
+    digest.update(fallback_objective().encode())
     return digest.hexdigest()[:24]
+
+
+def fallback_objective() -> str:
+    """TRAIN_FALLBACK_* and the recall target: a version whose fallback was chosen for another
+    objective is not the model asked for, so changing them retrains instead of reusing."""
+    return f"{FallbackSettings().model_dump_json()}|{OutOfScopeSettings().target_recall}"
 
 
 def _splits(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from pipelines.assets.training import TrainingConfig, training_fingerprint
 
@@ -47,3 +48,23 @@ def test_unchanged_examples_in_another_order_keep_the_fingerprint() -> None:
     examples = _examples([LOST_CARD, REFUND, None])
     shuffled = examples.iloc[[2, 0, 1]].reset_index(drop=True)
     assert training_fingerprint(shuffled, config) == training_fingerprint(examples, config)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TRAIN_FALLBACK_POLICY", "coverage"),
+        ("TRAIN_FALLBACK_MIN_ANSWERED_ACCURACY", "0.9"),
+        ("TRAIN_OOS_TARGET_RECALL", "0.7"),
+    ],
+)
+def test_another_fallback_objective_changes_fingerprint_and_config_digest(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    # A version whose fallback was chosen for another objective is not reused, and the retrain
+    # rule sees a changed configuration.
+    config, examples = TrainingConfig(), _examples([LOST_CARD, REFUND])
+    before = training_fingerprint(examples, config), config.digest()
+    monkeypatch.setenv(variable, value)
+    after = training_fingerprint(examples, config), config.digest()
+    assert before[0] != after[0] and before[1] != after[1]
