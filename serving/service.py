@@ -131,7 +131,9 @@ class IntentService:
                 self.remote_intents = RemoteIntentClient(
                     chat_settings.intent_url, chat_settings.classify_timeout_s
                 )
-            self.chat = ChatHub(chat_settings, self.remote_intents or self.classify_for_chat)
+            # Agents label with the served model's intents (a remote model: the catalogue's).
+            known = None if self.remote_intents else self.served_intents
+            self.chat = ChatHub(chat_settings, self.remote_intents or self.classify_for_chat, known)
         # Every answer carries TextBlob sentiment, which `features` imports lazily: load it now
         # so the first request does not pay for it and its objects are frozen below too.
         warm_up_sentiment()
@@ -315,6 +317,10 @@ class IntentService:
         document = await self.batcher.submit((self.models.current, text, context))
         self._count([document])
         return document
+
+    def served_intents(self) -> list[str]:
+        """The intents the model serving now can predict (the agents' true-intent choices)."""
+        return [str(intent) for intent in self.models.current.inference.classes]
 
     @chat_app.websocket("/ws")
     async def chat_socket(self, websocket: WebSocket) -> None:

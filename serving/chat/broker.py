@@ -31,6 +31,13 @@ class Envelope:
     user_ids: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     exclude_user: str | None = None
+    # When set, agents' connections get this frame instead (a bot_reply with the model's view,
+    # which customers must not see: serving/chat/redaction.py).
+    agent_frame: str | None = None
+
+    def frame_for(self, role: str) -> str:
+        """The frame a connection of `role` gets."""
+        return self.agent_frame if self.agent_frame is not None and role == "agent" else self.frame
 
     def to_bytes(self) -> bytes:
         """Wire form for Redis."""
@@ -40,6 +47,7 @@ class Envelope:
                 "user_ids": self.user_ids,
                 "roles": self.roles,
                 "exclude_user": self.exclude_user,
+                "agent_frame": self.agent_frame,
             }
         )
 
@@ -52,6 +60,7 @@ class Envelope:
             user_ids=tuple(document.get("user_ids") or ()),
             roles=tuple(document.get("roles") or ()),
             exclude_user=document.get("exclude_user"),
+            agent_frame=document.get("agent_frame"),
         )
 
 

@@ -31,6 +31,8 @@ class Classification:
     # TextBlob sentiment: the in-process document carries it; a remote one may not.
     polarity: float | None = None
     subjectivity: float | None = None
+    # The model's best candidates, best first: the agent console's label suggestions.
+    top_k: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Classification:
@@ -46,6 +48,10 @@ class Classification:
                 model_version=str(model["version"]),
                 polarity=_number(sentiment.get("polarity")),
                 subjectivity=_number(sentiment.get("subjectivity")),
+                top_k=tuple(
+                    (str(ranked["intent"]), float(ranked["confidence"]))
+                    for ranked in document.get("top_k") or ()
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MalformedPrediction(f"prediction document lacks {exc}") from exc

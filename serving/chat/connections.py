@@ -152,4 +152,4 @@ class ConnectionRegistry:
             targets.update(c for c in self.all() if c.identity.role.value in envelope.roles)
         for connection in targets:
             if connection.identity.user_id != envelope.exclude_user:
-                connection.send(envelope.frame)
+                connection.send(envelope.frame_for(connection.identity.role.value))

@@ -18,6 +18,8 @@ from serving.chat import protocol
 from serving.chat.auth import Identity
 from serving.chat.broker import Envelope
 from serving.chat.event_log import room_audience
+from serving.chat.group_commit import GroupCommitter, Job
+from serving.chat.redaction import customer_view
 from serving.chat.store import ChatStore, MessageEvent
 
 T = TypeVar("T")
@@ -37,6 +39,8 @@ class StoreRunner:
             if store.engine.dialect.name == "sqlite"
             else self.readers
         )
+        # Message writes go through this: concurrent ones share a transaction (one commit).
+        self.commits = GroupCommitter(store.engine, self.writer)
 
     async def __call__(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store method in a thread: on the writer thread when it is marked `@writes`."""
@@ -44,6 +48,10 @@ class StoreRunner:
         return await asyncio.get_running_loop().run_in_executor(
             executor, functools.partial(function, *args, **kwargs)
         )
+
+    async def group(self, job: Job[T], alone: Callable[[], T] | None = None) -> T:
+        """Run a write job in the next group commit; its result once that committed."""
+        return await self.commits.run(job, alone)
 
     def shutdown(self) -> None:
         """Finish queued calls and stop the threads."""
@@ -95,7 +103,11 @@ class EventBus:
         """Deliver an already persisted message event to the room's members."""
         if members is None:
             members = await self.room_members(event["room_id"])
-        await self.publish(Envelope(protocol.encode(event_type, event), tuple(members)))
+        # Customers get the message without the model's view of it; agents get all of it.
+        frame = protocol.encode(event_type, customer_view(event_type, event))
+        agent_frame = protocol.encode(event_type, event) if event_type == "bot_reply" else None
+        envelope = Envelope(frame, tuple(members), agent_frame=agent_frame)
+        await self.publish(envelope)
 
     async def ephemeral(
         self,

@@ -9,23 +9,30 @@ from typing import Any
 
 from conversations.schema import Speaker
 from serving.chat import protocol as p
+from serving.chat.agent_desk import AgentDesk, catalogue_intents, send_agent_desk
 from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.context import ChatContext, Client
 from serving.chat.event_log import user_audience
 from serving.chat.new_intents import label_cluster, list_new_intents
-from serving.chat.protocol import ErrorCode, FrameError, RoomType
+from serving.chat.protocol import ErrorCode, FrameError
+from serving.chat.redaction import customer_view
 from serving.chat.responder import BotResponder
 from serving.chat.room_handlers import create_room, join_room, leave_room
 from serving.chat.rooms import Room
 from serving.chat.support import SupportCase, SupportStatus
+from serving.chat.turns import CustomerMessageJob, NoOpenRequest
 
 
 class FrameHandlers:
     """The handlers of every client frame type."""
 
-    def __init__(self, context: ChatContext, bot: BotResponder) -> None:
+    def __init__(
+        self, context: ChatContext, bot: BotResponder, desk: AgentDesk | None = None
+    ) -> None:
         self.context = context
         self.bot = bot
+        catalogue = bot.kit.catalogue
+        self.desk = desk or AgentDesk(catalogue, catalogue_intents(catalogue))
 
     async def dispatch(self, client: Client, frame_type: str, data: Any) -> None:
         """Run the handler of a validated frame."""
@@ -76,21 +83,17 @@ class FrameHandlers:
                 ErrorCode.TOO_LARGE,
                 f"content is {len(content)} characters; the maximum is {ctx.max_content_chars}",
             )
-        if data.room_id is None:
-            if identity.role is not Role.CUSTOMER:
-                raise FrameError(ErrorCode.BAD_FRAME, "chat_message: agents must give a room_id")
-            request = await self._open_support(identity)
-            room = await self._room_for(identity, request.room_id)
-        else:
-            room = await self._room_for(identity, data.room_id)
-        stored = await ctx.db(
-            ctx.store.insert_message,
-            room.room_id,
-            identity.user_id,
-            Speaker(identity.role.value),
-            content,
-            data.client_msg_id,
-        )
+        if data.room_id is None and identity.role is not Role.CUSTOMER:
+            raise FrameError(ErrorCode.BAD_FRAME, "chat_message: agents must give a room_id")
+        # One job of a group commit: room checks, the message and its event, and what the bot
+        # reads to answer it (serving/chat/turns.py); the ack follows that commit.
+        job = CustomerMessageJob(ctx.store, identity, data.room_id, content, data.client_msg_id)
+        try:
+            sent = await ctx.db.group(job, job.alone)
+        except NoOpenRequest:
+            await self._open_support(identity)  # the customer's first message: open one
+            sent = await ctx.db.group(job, job.alone)
+        room, stored = sent.room, sent.stored
         client.send(
             p.encode(
                 "ack",
@@ -107,8 +110,8 @@ class FrameHandlers:
             return  # a resend: stored and delivered the first time
         # The members were read with the room a moment ago: no second look-up per message.
         await ctx.events.publish_message("new_message", stored.event, room.member_ids)
-        if room.room_type is RoomType.SUPPORT and identity.role is Role.CUSTOMER:
-            await self.bot.respond(stored.message_id, content, room)
+        if sent.request is not None:  # a support room the bot owns
+            await self.bot.answer(sent, content)
 
     async def on_typing(self, client: Client, data: p.Typing) -> None:
         """Tell the room someone is typing (not stored)."""
@@ -165,19 +168,21 @@ class FrameHandlers:
             raise FrameError(ErrorCode.NOT_FOUND, f"message {data.message_id} does not exist")
         if info.speaker is not Speaker.CUSTOMER:
             raise FrameError(ErrorCode.BAD_FRAME, "only customer messages can be labelled")
+        self.desk.check_label(data.intent, data.new_intent)  # a typo never becomes a label
         label_id = await ctx.db(
             ctx.store.record_label,
             data.message_id,
             data.intent,
             client.identity.user_id,
             info.text,
+            data.new_intent,
         )
-        client.send(
-            p.encode(
-                "label_recorded",
-                {"message_id": data.message_id, "intent": data.intent, "label_id": label_id},
-            )
-        )
+        recorded = {"message_id": data.message_id, "intent": data.intent, "label_id": label_id}
+        client.send(p.encode("label_recorded", {**recorded, "new_intent": data.new_intent}))
+
+    async def on_agent_desk(self, client: Client, data: p.AgentDeskQuery) -> None:
+        """An agent asks for known intents, canned replies and a request's context."""
+        await send_agent_desk(self.context, client, self.desk, data)
 
     async def on_new_intents(self, client: Client, data: p.NewIntentsQuery) -> None:
         """An agent asks for the "label these" queue (serving/chat/new_intents.py)."""
@@ -193,8 +198,10 @@ class FrameHandlers:
         events = await ctx.db(
             ctx.store.events.replay, client.identity, data.last_seq, ctx.replay_limit
         )
+        is_agent = client.identity.role is Role.AGENT
         for event in events:
-            client.send(p.encode(event.type, event.data))
+            shown = event.data if is_agent else customer_view(event.type, event.data)
+            client.send(p.encode(event.type, shown))
         newest = events[-1].data["seq"] if events else data.last_seq
         more = len(events) == ctx.replay_limit
         client.send(

@@ -15,6 +15,7 @@ import time
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from serving.chat import protocol
+from serving.chat.agent_desk import AgentDesk, KnownIntents, catalogue_intents
 from serving.chat.auth import AuthError, verify_token
 from serving.chat.bot import BotPolicy, ResponseCatalogue
 from serving.chat.broker import make_broker
@@ -36,7 +37,9 @@ UNLIMITED = frozenset({"heartbeat"})
 class ChatHub:
     """Connections and dispatch for one worker; it builds the handlers' context and the broker."""
 
-    def __init__(self, settings: ChatSettings, classify: Classify) -> None:
+    def __init__(
+        self, settings: ChatSettings, classify: Classify, known_intents: KnownIntents | None = None
+    ) -> None:
         self.settings = settings
         self.secret = settings.require_secret()
         catalogue = ResponseCatalogue.load(settings.responses_path)
@@ -65,7 +68,9 @@ class ChatHub:
         bot = BotResponder(
             context, BotKit(catalogue, policy, classify, settings.classify_timeout_s)
         )
-        self.handlers = FrameHandlers(context, bot)
+        # The model's intents when it is in-process; the catalogue's when it is remote.
+        desk = AgentDesk(catalogue, known_intents or catalogue_intents(catalogue))
+        self.handlers = FrameHandlers(context, bot, desk)
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

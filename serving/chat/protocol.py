@@ -134,6 +134,11 @@ class RateSupport(_Data):
 class LabelMessage(_Data):
     message_id: Id
     intent: Id
+    new_intent: bool = False  # True: a name the model does not know yet (agent_desk.py)
+
+
+class AgentDeskQuery(_Data):
+    request_id: Id | None = None  # the request being handled: its hand-off and earlier ones
 
 
 class NewIntentsQuery(_Data):
@@ -171,10 +176,13 @@ FRAME_TYPES: dict[str, type[_Data]] = {
     "label_message": LabelMessage,
     "new_intents": NewIntentsQuery,
     "label_cluster": LabelCluster,
+    "agent_desk": AgentDeskQuery,
     "resume": Resume,
     "heartbeat": Heartbeat,
 }
-AGENT_ONLY = frozenset({"support_resolve", "label_message", "new_intents", "label_cluster"})
+AGENT_ONLY = frozenset(
+    {"support_resolve", "label_message", "new_intents", "label_cluster", "agent_desk"}
+)
 
 
 def parse_frame(raw: str | bytes, max_bytes: int) -> tuple[str, Any]:

@@ -13,6 +13,7 @@ from serving.chat.auth import BOT_USER_ID, Role
 from serving.chat.context import ChatContext, Client
 from serving.chat.event_log import room_audience
 from serving.chat.protocol import ErrorCode, FrameError, RoomType
+from serving.chat.redaction import customer_view
 
 HISTORY_ON_JOIN = 50
 
@@ -80,12 +81,10 @@ async def join_room(ctx: ChatContext, client: Client, data: p.RoomRef) -> None:
         {"room_id": data.room_id, "user_id": identity.user_id, "role": identity.role.value},
     )
     history = await ctx.db(ctx.store.events.room_history, data.room_id, HISTORY_ON_JOIN)
-    client.send(
-        p.encode(
-            "room_history",
-            {"room_id": data.room_id, "name": room.name, "type": kind.value, "messages": history},
-        )
-    )
+    document = {"room_id": data.room_id, "name": room.name, "type": kind.value, "messages": history}
+    if identity.role is not Role.AGENT:
+        document = dict(customer_view("room_history", document))
+    client.send(p.encode("room_history", document))
 
 
 async def leave_room(ctx: ChatContext, client: Client, data: p.RoomRef) -> None:

@@ -23,6 +23,7 @@ from conversations.writer import (
     insert_message,
     insert_prediction,
 )
+from serving.chat import history
 from serving.chat.auth import BOT_USER_ID
 from serving.chat.bot import Turn
 from serving.chat.classification import Classification
@@ -50,6 +51,7 @@ class MessageEvent(TypedDict):
     frustration: NotRequired[float | None]
     reply_to: NotRequired[str | None]
     handoff_reason: NotRequired[str]
+    top_k: NotRequired[list[dict[str, str | float]]]  # agents only, like the fields above
     seq: NotRequired[int]  # added once the event is stored
 
 
@@ -75,6 +77,8 @@ class BotReply:
         event["reply_to"] = self.reply_to
         if self.handoff_reason:
             event["handoff_reason"] = self.handoff_reason
+        if prediction and prediction.top_k:
+            event["top_k"] = [{"intent": i, "confidence": c} for i, c in prediction.top_k]
 
 
 @dataclass(frozen=True)
@@ -131,17 +135,17 @@ class ChatStore:
         """
         try:
             with self.engine.begin() as connection:
-                return self._insert_message(
+                return self.insert_message_in(
                     connection, room_id, sender_id, speaker, content, client_msg_id, bot
                 )
         except sa.exc.IntegrityError:
             # A resend (or the same client_msg_id racing in on another connection).
-            found = self._find_sent(sender_id, client_msg_id) if client_msg_id else None
+            found = self.find_sent(sender_id, client_msg_id)
             if found is None:
                 raise
             return found
 
-    def _insert_message(
+    def insert_message_in(
         self,
         connection: sa.Connection,
         room_id: str,
@@ -149,8 +153,9 @@ class ChatStore:
         speaker: Speaker,
         content: str,
         client_msg_id: str | None,
-        bot: BotReply | None,
+        bot: BotReply | None = None,
     ) -> StoredMessage:
+        """`insert_message` inside the caller's transaction (a resend raises IntegrityError)."""
         message_id, ts = new_id(), now()
         messages = tables.messages
         # Workers and replicas write one room at once on PostgreSQL: holding the room's row until
@@ -205,7 +210,10 @@ class ChatStore:
         event["seq"] = seq
         return StoredMessage(message_id, seq, event)
 
-    def _find_sent(self, sender_id: str, client_msg_id: str) -> StoredMessage | None:
+    def find_sent(self, sender_id: str, client_msg_id: str | None) -> StoredMessage | None:
+        """The stored copy of a message the sender sent before with this client_msg_id."""
+        if not client_msg_id:
+            return None
         chat = tables.chat_messages
         with self.engine.connect() as connection:
             row = connection.execute(
@@ -252,7 +260,9 @@ class ChatStore:
             insert_prediction(connection, record)
 
     @writes
-    def record_label(self, message_id: str, intent: str, agent_id: str, text: str) -> int:
+    def record_label(
+        self, message_id: str, intent: str, agent_id: str, text: str, is_new_intent: bool = False
+    ) -> int:
         """An agent's label for a customer message (label_source `agent`, trust `agent`)."""
         predicted = tables.predictions
         with self.engine.begin() as connection:
@@ -272,25 +282,14 @@ class ChatStore:
                 ts=now(),
                 trust=LabelTrust.AGENT,
                 labelled_by=agent_id,
+                is_new_intent=is_new_intent,
             )
             return insert_label(connection, label)
 
     def customer_turns(self, room_id: str, since: datetime) -> list[Turn]:
         """The classified customer turns of a room since a time, oldest first."""
-        messages, predicted = tables.messages, tables.predictions
-        query = (
-            sa.select(predicted.c.intent, predicted.c.fallback, predicted.c.polarity)
-            .join(messages, messages.c.message_id == predicted.c.message_id)
-            .where(
-                messages.c.conversation_id == room_id,
-                messages.c.speaker == Speaker.CUSTOMER.value,
-                messages.c.ts >= since,
-            )
-            .order_by(messages.c.ts)
-        )
         with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
-        return [Turn(row.intent, bool(row.fallback), float(row.polarity or 0.0)) for row in rows]
+            return history.customer_turns(connection, room_id, since)
 
 
 def _aware(value: datetime) -> datetime:

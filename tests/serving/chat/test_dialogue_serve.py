@@ -15,7 +15,7 @@ import pytest
 from models.registry import IntentRegistry, RegistryConfig
 from models.tracking import log_and_register
 from serving.chat.client import ChatClient
-from tests.serving.chat.conftest import run, token, unique_user
+from tests.serving.chat.conftest import predicted_intent, run, token, unique_user
 from tests.serving.chat.dialogue_model import (
     AGREED,
     OPENINGS,
@@ -64,7 +64,11 @@ async def _conversation(service: ServiceProcess, opening: str) -> tuple[str, str
         second = await customer.expect(
             "bot_reply", timeout=30, where=lambda d: d["message_id"] != first["message_id"]
         )
-    return first["intent"], second["intent"]
+    # Customers do not see intents: the store has what the model said about each turn.
+    store_url = service.env["SERVING_STORE_URL"]
+    return predicted_intent(store_url, first["reply_to"]), predicted_intent(
+        store_url, second["reply_to"]
+    )
 
 
 def test_yes_please_after_two_different_offers_gets_two_intents(
