@@ -1,6 +1,6 @@
 """Chat-tier capacity: connections held and send → bot_reply round trips, against the transport.
 
-Usage: python bench/chat.py [--customers 100,500] [--duration 20]
+Usage: python bench/chat.py [--customers 100,500] [--duration 20] [--py-spy OUT.txt]
 Needs a champion in the registry (`make pipeline`). One `bentoml serve` worker with a fresh SQLite
 store; the load generator is one asyncio process on the same machine (loopback). The baseline,
 measured in the same run at the same concurrency, is the WebSocket heartbeat → pong round trip over
@@ -16,11 +16,15 @@ import json
 import os
 import random
 import secrets
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -29,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.serve import free_port, start, stop
 from serving.chat.auth import issue_token
 from serving.chat.client import ChatClient
+from serving.process_tree import tree, tree_cpu_s
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Confident, calm questions: the bot answers them and never hands off.
@@ -53,6 +58,8 @@ class Result:
     p99_ms: float
     errors: int
     connect_s: float = 0.0
+    cpu_ms_per_trip: float = 0.0  # server CPU (whole serve tree) per round trip
+    load_avg: float = 0.0  # the machine's 1-minute load average at the end (shared machine)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -138,6 +145,35 @@ async def chat_load(
     )
 
 
+def measured(process_pid: int, run: Coroutine[Any, Any, Result]) -> Result:
+    """Run one load, adding the server's CPU per round trip and the load average."""
+    cpu_before = tree_cpu_s(process_pid)
+    result = asyncio.run(run)
+    cpu_ms = (tree_cpu_s(process_pid) - cpu_before) * 1000
+    result.cpu_ms_per_trip = round(cpu_ms / max(result.round_trips, 1), 2)
+    result.load_avg = os.getloadavg()[0]
+    return result
+
+
+def worker_pid(process_pid: int) -> int:
+    """The BentoML worker serving the chat (the serve process's busiest descendant)."""
+    workers = [p for p in tree(process_pid)[1:] if "worker" in " ".join(p.cmdline())]
+    return workers[0].pid if workers else process_pid
+
+
+def start_py_spy(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """Sample a worker for `seconds` with py-spy (`PY_SPY`, else on PATH); text report to `out`.
+
+    `--gil`: only the thread holding the GIL, i.e. where the CPU goes. Flat `--format raw`
+    (collapsed stacks) is what `bench/chat.py --py-spy` writes: count the
+    frames of interest with grep, or load it into a flame-graph viewer.
+    """
+    binary = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
+    command = [binary, "record", "--pid", str(pid), "--duration", str(int(seconds))]
+    command += ["--rate", "200", "--format", "raw", "--gil", "--nonblocking", "--output", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def server_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants (the serve workers), in MB."""
     children: dict[int, list[int]] = {}
@@ -170,6 +206,9 @@ def main() -> None:
         "--paced", type=int, default=500, help="customers in the paced run (0: none)"
     )
     parser.add_argument("--think", type=float, default=20.0, help="seconds between messages")
+    parser.add_argument(
+        "--py-spy", type=Path, default=None, help="profile the worker during the first chat run"
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.customers.split(",")]
     secret = secrets.token_urlsafe(48)
@@ -193,15 +232,22 @@ def main() -> None:
     try:
         base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/chat/ws"
         httpx.post(f"{base}/predict", json={"text": TEXTS[0]}, timeout=30)  # warm-up
-        for level in levels:
+        for index, level in enumerate(levels):
             echo = chat_load(ws_url, secret, level, args.duration, echo=True)
-            results.append(asyncio.run(echo))
-            results.append(asyncio.run(chat_load(ws_url, secret, level, args.duration)))
+            results.append(measured(process.pid, echo))
+            profiler = None
+            if args.py_spy and index == 0:
+                seconds = args.duration + 2  # the customers connect within a second or two
+                profiler = start_py_spy(worker_pid(process.pid), args.py_spy, seconds)
+            chat = chat_load(ws_url, secret, level, args.duration)
+            results.append(measured(process.pid, chat))
+            if profiler is not None:
+                profiler.wait(timeout=120)
             memory[f"after_{level}_customers_mb"] = round(server_rss_mb(process.pid), 1)
         if args.paced:
             duration = max(args.duration, 3 * args.think)
             paced = chat_load(ws_url, secret, args.paced, duration, args.think)
-            results.append(asyncio.run(paced))
+            results.append(measured(process.pid, paced))
     finally:
         stop(process, port)
     print_table(results, memory)
@@ -214,12 +260,16 @@ def main() -> None:
 
 def print_table(results: list[Result], memory: dict[str, float]) -> None:
     """Markdown table with the chat/HTTP ratios."""
-    print("| path | concurrent | held | round trips/s | p50 ms | p99 ms | errors | connect s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| path | concurrent | held | round trips/s | p50 ms | p99 ms | errors | connect s "
+        "| server CPU ms/trip | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r.kind} | {r.concurrency} | {r.held} | {r.per_s:.1f} | {r.p50_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {r.errors} | {r.connect_s or '-'} |"
+            f"{r.p99_ms:.1f} | {r.errors} | {r.connect_s or '-'} | {r.cpu_ms_per_trip} | "
+            f"{r.load_avg:.1f} |"
         )
     by_level: dict[int, dict[str, Result]] = {}
     for r in results:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,27 +24,33 @@ from conversations import tables
 from conversations.schema import Speaker
 from conversations.store_reader import best_labels
 from features.dialogue import DialogueHistory
+from serving.chat.bot import Turn
 
 
 def turn_context(engine: sa.Engine, message_id: str) -> dict[str, Any]:
     """The model's context for a stored message ({} when the message is not stored)."""
-    messages = tables.messages
     with engine.connect() as connection:
-        turn = connection.execute(
-            sa.select(messages.c.conversation_id, messages.c.turn, messages.c.context).where(
-                messages.c.message_id == message_id
-            )
-        ).first()
-        if turn is None:
-            return {}
-        earlier = connection.execute(
-            sa.select(messages.c.message_id, messages.c.speaker, messages.c.text, messages.c.intent)
-            .where(messages.c.conversation_id == turn.conversation_id, messages.c.turn < turn.turn)
-            .order_by(messages.c.turn)
-        ).all()
-        customer = [row.message_id for row in earlier if row.speaker == Speaker.CUSTOMER.value]
-        labels = best_labels(connection, customer) if customer else {}
-        predicted = _latest_predictions(connection, customer) if customer else {}
+        return context_in(connection, message_id)
+
+
+def context_in(connection: sa.Connection, message_id: str) -> dict[str, Any]:
+    """`turn_context`, read inside the caller's transaction."""
+    messages = tables.messages
+    turn = connection.execute(
+        sa.select(messages.c.conversation_id, messages.c.turn, messages.c.context).where(
+            messages.c.message_id == message_id
+        )
+    ).first()
+    if turn is None:
+        return {}
+    earlier = connection.execute(
+        sa.select(messages.c.message_id, messages.c.speaker, messages.c.text, messages.c.intent)
+        .where(messages.c.conversation_id == turn.conversation_id, messages.c.turn < turn.turn)
+        .order_by(messages.c.turn)
+    ).all()
+    customer = [row.message_id for row in earlier if row.speaker == Speaker.CUSTOMER.value]
+    labels = best_labels(connection, customer) if customer else {}
+    predicted = _latest_predictions(connection, customer) if customer else {}
     history = DialogueHistory()
     for row in earlier:
         label = labels.get(row.message_id)
@@ -72,3 +79,20 @@ def _as_mapping(context: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def customer_turns(connection: sa.Connection, room_id: str, since: datetime) -> list[Turn]:
+    """The classified customer turns of a room since a time, oldest first (the bot's policy)."""
+    messages, predicted = tables.messages, tables.predictions
+    query = (
+        sa.select(predicted.c.intent, predicted.c.fallback, predicted.c.polarity)
+        .join(messages, messages.c.message_id == predicted.c.message_id)
+        .where(
+            messages.c.conversation_id == room_id,
+            messages.c.speaker == Speaker.CUSTOMER.value,
+            messages.c.ts >= since,
+        )
+        .order_by(messages.c.ts)
+    )
+    rows = connection.execute(query).all()
+    return [Turn(row.intent, bool(row.fallback), float(row.polarity or 0.0)) for row in rows]

@@ -27,10 +27,9 @@ from serving.chat.bot import (
 from serving.chat.classification import Classification, Classify
 from serving.chat.context import ChatContext
 from serving.chat.event_log import AGENTS_AUDIENCE
-from serving.chat.history import turn_context
-from serving.chat.rooms import Room
 from serving.chat.store import BotReply
-from serving.chat.support import SupportCase, SupportStatus
+from serving.chat.support import SupportCase
+from serving.chat.turns import BotReplyJob, CustomerMessage
 
 logger = logging.getLogger("serving.chat.bot")
 
@@ -52,15 +51,11 @@ class BotResponder:
         self.context = context
         self.kit = kit
 
-    async def respond(self, message_id: str, text: str, room: Room) -> None:
-        """The bot's reply to one stored customer message (silent once a human has it)."""
-        ctx, kit = self.context, self.kit
-        request = await ctx.db(ctx.store.support.latest_for_room, room.room_id)
-        if request is None or request.status is not SupportStatus.BOT:
-            return
-        history = await ctx.db(ctx.store.customer_turns, room.room_id, request.created_at)
-        # The context training builds for this stored turn (serving/chat/history.py).
-        context = await ctx.db(turn_context, ctx.store.engine, message_id)
+    async def answer(self, sent: CustomerMessage, text: str) -> None:
+        """The bot's turn for a message stored with what it needs (`CustomerMessageJob`)."""
+        kit, room, request = self.kit, sent.room, sent.request
+        assert request is not None  # only messages of a conversation the bot owns come here
+        message_id, history, context = sent.stored.message_id, sent.history, sent.context
         try:
             document = await asyncio.wait_for(
                 kit.classify(text, context), timeout=kit.classify_timeout_s
@@ -72,19 +67,32 @@ class BotResponder:
             await self.hand_off(request, HandoffReason.MODEL_UNAVAILABLE, HANDOFF_FAILED)
             return
         polarity, subjectivity = _sentiment(prediction, text)
-        await ctx.db(ctx.store.record_prediction, message_id, prediction, polarity, subjectivity)
         decision = decide(
             kit.policy,
             Signals(text, prediction.intent, prediction.fallback, polarity),
             history,
         )
+        job = BotReplyJob(
+            self.context.store,
+            request.request_id,
+            room.room_id,
+            message_id,
+            prediction,
+            polarity,
+            subjectivity,
+        )
         if decision.action is Action.HANDOFF:
             assert decision.reason is not None
+            await self.context.db.group(job)  # the prediction; the hand-off writes the rest
             await self.hand_off(request, decision.reason, HANDOFF, prediction, decision)
             return
         key = REPHRASE if decision.action is Action.REPHRASE else prediction.intent
         reply = BotReply(decision.action.value, prediction, decision.frustration, message_id)
-        await self.say(room.room_id, kit.catalogue.reply(key), reply, room.member_ids)
+        # The prediction, the reply and its event: one transaction (one group commit).
+        job = dataclasses.replace(job, content=kit.catalogue.reply(key), reply=reply)
+        stored = await self.context.db.group(job)
+        if stored is not None and stored.event is not None:
+            await self.context.events.publish_message("bot_reply", stored.event, room.member_ids)
 
     async def say(
         self,

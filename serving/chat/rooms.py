@@ -93,25 +93,29 @@ class RoomStore:
     def room(self, room_id: str) -> Room | None:
         """A live room with its member ids, or None."""
         with self.engine.connect() as connection:
-            row = (
-                connection.execute(
-                    sa.select(tables.rooms).where(
-                        tables.rooms.c.room_id == room_id, tables.rooms.c.deleted_at.is_(None)
-                    )
+            return self.room_in(connection, room_id)
+
+    def room_in(self, connection: sa.Connection, room_id: str) -> Room | None:
+        """`room`, read inside the caller's transaction."""
+        row = (
+            connection.execute(
+                sa.select(tables.rooms).where(
+                    tables.rooms.c.room_id == room_id, tables.rooms.c.deleted_at.is_(None)
                 )
-                .mappings()
-                .first()
             )
-            if row is None:
-                return None
-            return Room(
-                room_id=row["room_id"],
-                name=row["name"],
-                room_type=RoomType(row["room_type"]),
-                creator_id=row["creator_id"],
-                created_at=row["created_at"],
-                member_ids=self._member_ids(connection, room_id),
-            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return Room(
+            room_id=row["room_id"],
+            name=row["name"],
+            room_type=RoomType(row["room_type"]),
+            creator_id=row["creator_id"],
+            created_at=row["created_at"],
+            member_ids=self._member_ids(connection, room_id),
+        )
 
     def _member_ids(self, connection: sa.Connection, room_id: str) -> tuple[str, ...]:
         members = tables.room_members

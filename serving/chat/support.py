@@ -76,6 +76,19 @@ class SupportCase:
         return document
 
 
+def newest_request(connection: sa.Connection, where: sa.ColumnElement[bool]) -> SupportCase | None:
+    """The newest request matching `where`, read inside the caller's transaction."""
+    requests = tables.support_requests
+    row = (
+        connection.execute(
+            sa.select(requests).where(where).order_by(requests.c.created_at.desc()).limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    return SupportCase.from_row(row) if row else None
+
+
 class SupportStore:
     """Support-request reads and writes (blocking; call from a thread)."""
 
@@ -84,16 +97,8 @@ class SupportStore:
         self.rooms = rooms
 
     def _one(self, where: sa.ColumnElement[bool]) -> SupportCase | None:
-        requests = tables.support_requests
         with self.engine.connect() as connection:
-            row = (
-                connection.execute(
-                    sa.select(requests).where(where).order_by(requests.c.created_at.desc()).limit(1)
-                )
-                .mappings()
-                .first()
-            )
-        return SupportCase.from_row(row) if row else None
+            return newest_request(connection, where)
 
     def get(self, request_id: str) -> SupportCase | None:
         """One request, or None."""

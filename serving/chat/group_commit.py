@@ -1,0 +1,121 @@
+"""Group commit: the chat's writes of concurrent messages in one transaction, off the event loop.
+
+Each customer message used to be its own committed transaction, each bot reply another two (the
+prediction, then the reply), every one a separate hand-off to the store thread. Here a write is a
+*job*, a function of an open connection; jobs queued while the store is busy run together, in
+order, in one transaction on the store's writer, and their callers resume after it commits (so an
+`ack` still follows the commit of its message). One commit and one wake-up of the event loop serve
+the whole group, and the customers of one group reach the model together: the micro-batcher gets
+real batches.
+
+A job that raises rolls the group back; then every job of the group runs again alone, in its own
+transaction (`alone`, when given, is how a job runs by itself, e.g. with its resend handling), so
+one bad message never fails another. Nothing is acknowledged before a commit either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+
+logger = logging.getLogger("serving.chat")
+T = TypeVar("T")
+Job = Callable[[sa.Connection], T]
+# Most jobs per transaction: a group is one write lock held, and its callers wait for all of it.
+MAX_GROUP = 64
+# Key of the PostgreSQL advisory lock that orders event commits (serving/chat/event_log.py).
+_EVENT_ORDER_LOCK = 0x63686174
+
+
+@dataclass
+class _Pending(Generic[T]):
+    job: Job[T]
+    alone: Callable[[], T] | None
+    future: asyncio.Future[T]
+
+
+class GroupCommitter:
+    """Runs write jobs on one executor, each batch of queued jobs in one transaction."""
+
+    def __init__(self, engine: sa.Engine, executor: Executor) -> None:
+        self.engine = engine
+        self.executor = executor
+        self._lock = threading.Lock()
+        self._pending: list[_Pending[Any]] = []
+        self._running = False
+        self.groups = 0
+        self.jobs = 0
+
+    async def run(self, job: Job[T], alone: Callable[[], T] | None = None) -> T:
+        """Run `job` in the next group's transaction; returns its result once that committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            self._pending.append(_Pending(job, alone, future))
+            start = not self._running
+            self._running = True
+        if start:
+            loop.run_in_executor(self.executor, self._drain, loop)
+        return await future
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Writer thread: commit groups until nothing is queued."""
+        while True:
+            with self._lock:
+                group = self._pending[:MAX_GROUP]
+                del self._pending[:MAX_GROUP]
+                if not group:
+                    self._running = False
+                    return
+            outcomes = self._commit(group)
+            loop.call_soon_threadsafe(_settle, group, outcomes)
+
+    def _commit(self, group: list[_Pending[Any]]) -> list[tuple[bool, Any]]:
+        """Run a group in one transaction; on any failure, each job alone."""
+        self.groups += 1
+        self.jobs += len(group)
+        try:
+            with self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql" and len(group) > 1:
+                    # Jobs lock their rooms' rows; taking the event-order lock first (as every
+                    # event append does before committing) keeps two workers' groups from each
+                    # holding a room the other one waits for.
+                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_EVENT_ORDER_LOCK)))
+                return [(True, pending.job(connection)) for pending in group]
+        except Exception as exc:
+            if len(group) == 1 and group[0].alone is None:
+                return [(False, exc)]
+            logger.debug("group of %d rolled back (%r); each job alone", len(group), exc)
+        return [self._alone(pending) for pending in group]
+
+    def _alone(self, pending: _Pending[Any]) -> tuple[bool, Any]:
+        try:
+            if pending.alone is not None:
+                return True, pending.alone()
+            with self.engine.begin() as connection:
+                return True, pending.job(connection)
+        except Exception as exc:
+            return False, exc
+
+    def stats(self) -> dict[str, Any]:
+        """Groups committed and mean jobs per group so far."""
+        mean = round(self.jobs / self.groups, 2) if self.groups else 0.0
+        return {"groups": self.groups, "jobs": self.jobs, "mean_group": mean}
+
+
+def _settle(group: list[_Pending[Any]], outcomes: list[tuple[bool, Any]]) -> None:
+    """Event loop: hand each caller its result or exception (one wake-up for the group)."""
+    for pending, (ok, value) in zip(group, outcomes, strict=True):
+        if pending.future.done():  # its caller was cancelled (socket gone): committed anyway
+            continue
+        if ok:
+            pending.future.set_result(value)
+        else:
+            pending.future.set_exception(value)

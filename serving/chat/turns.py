@@ -1,0 +1,150 @@
+"""A bot conversation's two writes, each one job of a group commit (serving/chat/group_commit.py).
+
+1. `CustomerMessageJob`: the customer's message, its training row and its event, and in the same
+   transaction what the bot needs to answer it (the room and its members, the support request,
+   the turns so far and the model's context), so the `ack` follows one commit and the bot's
+   turn starts without another trip to the store.
+2. `BotReplyJob`: the prediction, the bot's reply and its event, together, while the bot still
+   owns the conversation.
+
+Blocking: they run on the store's writer inside a transaction the group commit opens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from conversations import tables
+from conversations.schema import Speaker
+from conversations.writer import PredictionRecord, insert_prediction
+from serving.chat.auth import BOT_USER_ID, Identity, Role
+from serving.chat.bot import Turn
+from serving.chat.classification import Classification
+from serving.chat.history import context_in, customer_turns
+from serving.chat.protocol import ErrorCode, FrameError, RoomType
+from serving.chat.rooms import Room, now
+from serving.chat.store import BotReply, ChatStore, StoredMessage
+from serving.chat.support import OPEN_STATUSES, SupportCase, SupportStatus, newest_request
+
+
+class NoOpenRequest(Exception):
+    """A customer's message without a room, and no open support request to put it in yet."""
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """A stored message and, when the bot is to answer it, what it answers with."""
+
+    room: Room
+    stored: StoredMessage
+    request: SupportCase | None = None  # set when the bot owns the conversation
+    history: list[Turn] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CustomerMessageJob:
+    """Store one message (room checks included); for the bot, read what it needs."""
+
+    store: ChatStore
+    identity: Identity
+    room_id: str | None
+    content: str
+    client_msg_id: str | None
+
+    def __call__(self, connection: sa.Connection) -> CustomerMessage:
+        """Run inside the group's transaction."""
+        identity, requests = self.identity, tables.support_requests
+        request = None
+        room_id = self.room_id
+        if room_id is None:
+            request = newest_request(
+                connection,
+                sa.and_(
+                    requests.c.customer_id == identity.user_id,
+                    requests.c.status.in_(OPEN_STATUSES),
+                ),
+            )
+            if request is None:
+                raise NoOpenRequest(identity.user_id)
+            room_id = request.room_id
+        room = self.store.rooms.room_in(connection, room_id)
+        if room is None:
+            raise FrameError(ErrorCode.NOT_FOUND, f"room {room_id} does not exist")
+        if identity.user_id not in room.member_ids:
+            raise FrameError(ErrorCode.FORBIDDEN, f"you are not a member of room {room_id}")
+        speaker = Speaker(identity.role.value)
+        stored = self.store.insert_message_in(
+            connection, room.room_id, identity.user_id, speaker, self.content, self.client_msg_id
+        )
+        if room.room_type is not RoomType.SUPPORT or identity.role is not Role.CUSTOMER:
+            return CustomerMessage(room, stored)
+        if request is None or request.room_id != room.room_id:
+            request = newest_request(connection, requests.c.room_id == room.room_id)
+        if request is None or request.status is not SupportStatus.BOT:
+            return CustomerMessage(room, stored)
+        history = customer_turns(connection, room.room_id, request.created_at)
+        context = context_in(connection, stored.message_id)
+        return CustomerMessage(room, stored, request, history, context)
+
+    def alone(self) -> CustomerMessage:
+        """The job in its own transaction; a resend is found (as `ChatStore.insert_message`)."""
+        try:
+            with self.store.engine.begin() as connection:
+                return self(connection)
+        except sa.exc.IntegrityError:
+            found = self.store.find_sent(self.identity.user_id, self.client_msg_id)
+            if found is None:
+                raise
+            # Where the first copy went (with no room_id: the customer's support room).
+            info = self.store.message_info(found.message_id)
+            room = self.store.rooms.room(info.room_id) if info else None
+            if room is None:
+                raise FrameError(ErrorCode.NOT_FOUND, "the room of that message is gone") from None
+            return CustomerMessage(room, found)
+
+
+@dataclass(frozen=True)
+class BotReplyJob:
+    """The prediction of a customer message and, while the bot owns the room, its reply."""
+
+    store: ChatStore
+    request_id: str
+    room_id: str
+    message_id: str
+    prediction: Classification
+    polarity: float
+    subjectivity: float
+    content: str | None = None  # None: record the prediction only (a hand-off follows)
+    reply: BotReply | None = None
+
+    def __call__(self, connection: sa.Connection) -> StoredMessage | None:
+        """Run inside the group's transaction; None when no reply was written."""
+        prediction = self.prediction
+        record = PredictionRecord(
+            message_id=self.message_id,
+            intent=prediction.intent,
+            confidence=prediction.confidence,
+            fallback=prediction.fallback,
+            model_name=prediction.model_name,
+            model_version=prediction.model_version,
+            polarity=self.polarity,
+            subjectivity=self.subjectivity,
+            ts=now(),
+            channel="chat",
+        )
+        insert_prediction(connection, record)
+        if self.content is None:
+            return None
+        requests = tables.support_requests
+        status = connection.scalar(
+            sa.select(requests.c.status).where(requests.c.request_id == self.request_id)
+        )
+        if status != SupportStatus.BOT.value:
+            return None  # a person took the conversation while the model was thinking
+        return self.store.insert_message_in(
+            connection, self.room_id, BOT_USER_ID, Speaker.BOT, self.content, None, self.reply
+        )
