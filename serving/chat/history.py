@@ -35,6 +35,15 @@ def turn_context(engine: sa.Engine, message_id: str) -> dict[str, Any]:
 
 def context_in(connection: sa.Connection, message_id: str) -> dict[str, Any]:
     """`turn_context`, read inside the caller's transaction."""
+    found = history_in(connection, message_id)
+    if found is None:
+        return {}
+    history, raw = found
+    return as_mapping(history.context_for(raw))
+
+
+def history_in(connection: sa.Connection, message_id: str) -> tuple[DialogueHistory, Any] | None:
+    """What came before a stored message, and its own stored context (None: not stored)."""
     messages = tables.messages
     turn = connection.execute(
         sa.select(messages.c.conversation_id, messages.c.turn, messages.c.context).where(
@@ -42,7 +51,7 @@ def context_in(connection: sa.Connection, message_id: str) -> dict[str, Any]:
         )
     ).first()
     if turn is None:
-        return {}
+        return None
     earlier = connection.execute(
         sa.select(messages.c.message_id, messages.c.speaker, messages.c.text, messages.c.intent)
         .where(messages.c.conversation_id == turn.conversation_id, messages.c.turn < turn.turn)
@@ -56,7 +65,7 @@ def context_in(connection: sa.Connection, message_id: str) -> dict[str, Any]:
         label = labels.get(row.message_id)
         intent = label["intent"] if label else row.intent or predicted.get(row.message_id)
         history.add(row.speaker, row.text, intent)
-    return _as_mapping(history.context_for(turn.context))
+    return history, turn.context
 
 
 def _latest_predictions(connection: sa.Connection, message_ids: Sequence[str]) -> dict[str, str]:
@@ -70,7 +79,7 @@ def _latest_predictions(connection: sa.Connection, message_ids: Sequence[str]) -
     return {message_id: intent for message_id, intent in rows}  # the newest one is kept
 
 
-def _as_mapping(context: Any) -> dict[str, Any]:
+def as_mapping(context: Any) -> dict[str, Any]:
     """A context (JSON text, a mapping or None) as the dict `/predict` takes."""
     if isinstance(context, dict):
         return context

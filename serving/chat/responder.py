@@ -80,6 +80,8 @@ class BotResponder:
             prediction,
             polarity,
             subjectivity,
+            text=text,
+            turn=sent.stored.turn,
         )
         if decision.action is Action.HANDOFF:
             assert decision.reason is not None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import sqlalchemy as sa
 
@@ -27,6 +27,7 @@ from serving.chat import history
 from serving.chat.auth import BOT_USER_ID
 from serving.chat.bot import Turn
 from serving.chat.classification import Classification
+from serving.chat.dialogues import DialogueMemory
 from serving.chat.event_log import EventLog, room_audience
 from serving.chat.rooms import RoomStore, new_id, now, writes
 from serving.chat.support import SupportStore
@@ -88,6 +89,9 @@ class StoredMessage:
     message_id: str
     seq: int
     event: MessageEvent | None
+    # Where it stands in its room and the context stored with it (not known for a resend).
+    turn: int = -1
+    context: dict[str, Any] | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -113,6 +117,8 @@ class ChatStore:
         self.rooms = RoomStore(self.engine)
         self.support = SupportStore(self.engine, self.rooms)
         self.events = EventLog(self.engine, self.rooms)
+        # The bot conversations this worker wrote, for their next turn (writer thread only).
+        self.dialogues = DialogueMemory()
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -208,7 +214,7 @@ class ChatStore:
             )
         )
         event["seq"] = seq
-        return StoredMessage(message_id, seq, event)
+        return StoredMessage(message_id, seq, event, int(turn), context)
 
     def find_sent(self, sender_id: str, client_msg_id: str | None) -> StoredMessage | None:
         """The stored copy of a message the sender sent before with this client_msg_id."""

@@ -23,7 +23,8 @@ from conversations.writer import PredictionRecord, insert_prediction
 from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.bot import Turn
 from serving.chat.classification import Classification
-from serving.chat.history import context_in, customer_turns
+from serving.chat.dialogues import RoomDialogue
+from serving.chat.history import as_mapping, customer_turns, history_in
 from serving.chat.protocol import ErrorCode, FrameError, RoomType
 from serving.chat.rooms import Room, now
 from serving.chat.store import BotReply, ChatStore, StoredMessage
@@ -86,9 +87,28 @@ class CustomerMessageJob:
             request = newest_request(connection, requests.c.room_id == room.room_id)
         if request is None or request.status is not SupportStatus.BOT:
             return CustomerMessage(room, stored)
-        history = customer_turns(connection, room.room_id, request.created_at)
-        context = context_in(connection, stored.message_id)
+        history, context = self._dialogue(connection, room.room_id, request, stored)
         return CustomerMessage(room, stored, request, history, context)
+
+    def _dialogue(
+        self,
+        connection: sa.Connection,
+        room_id: str,
+        request: SupportCase,
+        stored: StoredMessage,
+    ) -> tuple[list[Turn], dict[str, Any]]:
+        """The bot policy's earlier turns and the model's context: from memory when exact."""
+        memory = self.store.dialogues
+        held = memory.before(room_id, request.request_id, stored.turn)
+        if held is None:
+            found = history_in(connection, stored.message_id)
+            if found is None:
+                return [], {}
+            dialogue, _ = found
+            turns = customer_turns(connection, room_id, request.created_at)
+            held = RoomDialogue(request.request_id, stored.turn, dialogue, turns)
+            memory.remember(room_id, held)
+        return list(held.turns), as_mapping(held.history.context_for(stored.context))
 
     def alone(self) -> CustomerMessage:
         """The job in its own transaction; a resend is found (as `ChatStore.insert_message`)."""
@@ -120,6 +140,8 @@ class BotReplyJob:
     subjectivity: float
     content: str | None = None  # None: record the prediction only (a hand-off follows)
     reply: BotReply | None = None
+    text: str = ""  # the customer's words, and their message's turn (the dialogue memory)
+    turn: int = -1
 
     def __call__(self, connection: sa.Connection) -> StoredMessage | None:
         """Run inside the group's transaction; None when no reply was written."""
@@ -137,14 +159,21 @@ class BotReplyJob:
             channel="chat",
         )
         insert_prediction(connection, record)
+        memory = self.store.dialogues
         if self.content is None:
+            memory.forget(self.room_id)
             return None
         requests = tables.support_requests
         status = connection.scalar(
             sa.select(requests.c.status).where(requests.c.request_id == self.request_id)
         )
         if status != SupportStatus.BOT.value:
+            memory.forget(self.room_id)
             return None  # a person took the conversation while the model was thinking
-        return self.store.insert_message_in(
+        stored = self.store.insert_message_in(
             connection, self.room_id, BOT_USER_ID, Speaker.BOT, self.content, None, self.reply
         )
+        memory.answered(
+            self.room_id, self.turn, self.text, prediction, self.polarity, self.content, stored.turn
+        )
+        return stored
