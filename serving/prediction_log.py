@@ -14,11 +14,9 @@ batch), never a row already committed (tests/serving/test_prediction_log_crash.p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import uuid
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +28,7 @@ from conversations import tables
 from conversations.schema import PredictionRole
 from conversations.writer import PredictionRecord, insert_predictions
 from models.predictions import ModelDocument, PredictionDocument
+from serving.drained_queue import DrainedQueue
 from serving.settings import RecordText, ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -97,16 +96,13 @@ class LogPolicy:
         )
 
 
-class PredictionLog:
+class PredictionLog(DrainedQueue[PendingPrediction]):
     """A bounded queue of predictions and the task that writes it to the store in batches."""
 
     def __init__(self, store_url: str, policy: LogPolicy) -> None:
+        super().__init__(policy.queue_size, policy.batch_size, policy.flush_interval_s)
         self.policy = policy
         self._engine = tables.create_engine(store_url)
-        self._queue: deque[PendingPrediction] = deque()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
 
     def record(
         self,
@@ -145,58 +141,32 @@ class PredictionLog:
 
     def offer(self, pending: PendingPrediction) -> bool:
         """Queue one prediction; False (and counted as dropped) when the queue is full."""
-        if len(self._queue) >= self.policy.queue_size:
+        if not self.put(pending):
             dropped_total.inc()
             return False
-        self._queue.append(pending)
-        if len(self._queue) >= self.policy.batch_size:
-            self._wake.set()
+        self.wake_if_batch_ready()
         return True
 
-    def start(self) -> None:
-        """Start the flusher on the running event loop."""
-        self._wake = asyncio.Event()  # bound to the loop the service runs on
-        self._task = asyncio.create_task(self._run())
-
-    async def close(self) -> None:
-        """Stop the flusher and write everything still queued (a clean stop loses nothing)."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        while self._queue:
-            if not await self._flush_once():
-                logger.error("prediction log: %d records lost at shutdown", len(self._queue))
+    async def on_close(self) -> None:
+        """Write everything still queued (a clean stop loses nothing)."""
+        while self.depth:
+            if not await self.drain_once():
+                logger.error("prediction log: %d records lost at shutdown", self.depth)
                 break
         queue_depth.set(0)
         self._engine.dispose()
 
-    async def _run(self) -> None:
-        while not self._closing:
-            with contextlib.suppress(TimeoutError):  # the interval passed: flush what there is
-                await asyncio.wait_for(self._wake.wait(), self.policy.flush_interval_s)
-            self._wake.clear()
-            while self._queue and not self._closing:
-                if not await self._flush_once():
-                    await asyncio.sleep(self.policy.flush_interval_s)  # store down: retry later
-                    break
-
-    async def _flush_once(self) -> bool:
+    async def drain_once(self) -> bool:
         """Write one batch from the head of the queue; False when the store refused it."""
-        batch = [
-            self._queue.popleft() for _ in range(min(self.policy.batch_size, len(self._queue)))
-        ]
-        queue_depth.set(len(self._queue))
+        batch = self.take_batch()
+        queue_depth.set(self.depth)
         try:
             await asyncio.to_thread(self._write, batch)
         except sa.exc.SQLAlchemyError as problem:
             # Back at the head of the queue for the next try; what no longer fits is dropped.
-            room = max(0, self.policy.queue_size - len(self._queue))
-            kept = batch[:room]
-            self._queue.extendleft(reversed(kept))
-            if len(batch) > len(kept):
-                dropped_total.inc(len(batch) - len(kept))
-            queue_depth.set(len(self._queue))
+            if lost := self.put_back(batch):
+                dropped_total.inc(len(lost))
+            queue_depth.set(self.depth)
             logger.warning("prediction log: store write failed (%s), will retry", problem)
             return False
         except Exception:  # a record the store can never take: retrying would loop forever

@@ -16,12 +16,10 @@ shadow answer the prediction log cannot queue is dropped by the log (counted the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 import uuid
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +29,7 @@ import bentoml
 
 from conversations.schema import PredictionRole
 from models.registry import IntentRegistry
+from serving.drained_queue import DrainedQueue
 from serving.prediction_log import PendingPrediction, PredictionLog
 from serving.settings import ServingSettings
 from serving.shadow_model import ChallengerHolder
@@ -84,7 +83,11 @@ class ShadowPolicy:
         )
 
 
-class ShadowScorer:
+# Without a full batch, what is queued is scored this often.
+SCORE_INTERVAL_S = 1.0
+
+
+class ShadowScorer(DrainedQueue[ShadowJob]):
     """Samples live messages for the challenger and records its answers beside the served ones."""
 
     def __init__(
@@ -94,14 +97,11 @@ class ShadowScorer:
         policy: ShadowPolicy,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__(policy.queue_size, policy.batch_size, SCORE_INTERVAL_S)
         self.challenger = challenger
         self.policy = policy
         self._log = log
         self._rng = rng or random.Random()
-        self._queue: deque[ShadowJob] = deque()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
         self._reported: str | None = None
 
     def refresh(self) -> bool:
@@ -147,53 +147,32 @@ class ShadowScorer:
         for text, context in zip(texts, contexts, strict=True):
             if self._rng.random() >= self.policy.share:
                 pairs.append(None)
-            elif len(self._queue) >= self.policy.queue_size:
-                dropped_total.inc()
-                pairs.append(None)
             else:
                 job = ShadowJob(uuid.uuid4().hex, text, context, ts, user_id, session_id)
-                self._queue.append(job)
-                pairs.append(job.pair_id)
+                if self.put(job):
+                    pairs.append(job.pair_id)
+                else:  # the queue is full
+                    dropped_total.inc()
+                    pairs.append(None)
         # Scored a full batch at a time (or every second): one vectorised call for many messages
         # costs the worker's CPU, which the answers share, far less than one call each.
-        if len(self._queue) >= self.policy.batch_size:
-            self._wake.set()
+        self.wake_if_batch_ready()
         return pairs
 
-    def start(self) -> None:
-        """Start the scoring task on the running event loop."""
-        self._wake = asyncio.Event()  # bound to the loop the service runs on
-        self._task = asyncio.create_task(self._run())
-
-    async def close(self) -> None:
-        """Stop scoring after the batch in hand; what is still queued is dropped and counted."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        if self._queue:
-            dropped_total.inc(len(self._queue))
-            self._queue.clear()
+    async def on_close(self) -> None:
+        """Drop and count what is still queued: shadow scoring is best effort."""
+        if dropped := self.drop_all():
+            dropped_total.inc(dropped)
         shadow_queue_depth.set(0)
 
-    async def _run(self) -> None:
-        while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
-            self._wake.clear()
-            while self._queue and not self._closing:
-                await self._score_batch()
-
-    async def _score_batch(self) -> None:
+    async def drain_once(self) -> bool:
         """Answer one batch from the head of the queue with the challenger and log the answers."""
-        batch = [
-            self._queue.popleft() for _ in range(min(self.policy.batch_size, len(self._queue)))
-        ]
-        shadow_queue_depth.set(len(self._queue))
+        batch = self.take_batch()
+        shadow_queue_depth.set(self.depth)
         model = self.challenger.current  # read once: the batch finishes on this version
         if model is None:  # the alias went away while these waited
             dropped_total.inc(len(batch))
-            return
+            return True
         started = time.perf_counter()
         try:
             documents = await asyncio.to_thread(
@@ -205,7 +184,7 @@ class ShadowScorer:
         except Exception:  # a challenger that cannot answer must not stop the worker
             logger.exception("shadow scoring: version %s failed a batch", model.version)
             dropped_total.inc(len(batch))
-            return
+            return True  # dropped and counted: the next batch goes on
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         for job, document in zip(batch, documents, strict=True):
             sentiment = document["sentiment"]
@@ -227,6 +206,7 @@ class ShadowScorer:
                 )
             )
         scored_total.inc(len(batch))
+        return True
 
 
 def shadow_scorer(
