@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from html import escape
-from textwrap import shorten
 from typing import TYPE_CHECKING
 
 from upath import UPath
@@ -179,25 +178,23 @@ def summary_page(
 
 
 def index_page(reports_dir: UPath) -> str:
-    """A table of every run under REPORTS_DIR (a folder or an object-store URL), newest first."""
-    rows = []
+    """A list of links to every run's report under REPORTS_DIR (a folder or an object-store
+    URL), newest first, each labelled with its verdict.
+
+    Only links: trends across runs are Evidently's UI (monitoring/trends.py). This page stays
+    for readers of a static copy of REPORTS_DIR (a static host, an object store), who have no
+    Evidently server to open.
+    """
+    links = []
     found = refreshed(reports_dir).glob("*/summary.json")
     for summary_file in sorted(found, key=lambda path: path.parent.name, reverse=True):
-        summary = json.loads(summary_file.read_text())
-        _, ink, paper = VERDICT_WORDS.get(summary["verdict"], UNKNOWN_VERDICT)
-        name = summary_file.parent.name
-        rows.append(
-            f"<tr><td><a href='{escape(name)}/index.html'>{escape(name)}</a></td>"
-            f"<td style='color:{ink};background:{paper}'>{summary['verdict']}</td>"
-            f"<td>{escape(summary['window_label'])}</td>"
-            f"<td>{escape(str(summary['model_version']))}</td>"
-            f"<td>{summary['current_messages']:,}</td>"
-            f"<td>{escape(shorten('; '.join(summary['reasons']), 240, placeholder=' …'))}</td></tr>"
-        )
-    body = "\n".join(rows) or "<tr><td colspan=6>No reports yet.</td></tr>"
+        verdict = json.loads(summary_file.read_text()).get("verdict", "unknown")
+        name = escape(summary_file.parent.name)
+        links.append(f"<li><a href='{name}/index.html'>{name} ({escape(str(verdict))})</a></li>")
+    body = "\n".join(links) or "<li>No reports yet.</li>"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Model health reports</title><style>{STYLE}</style></head><body><main>
-<h1>Model health reports</h1><p class="note">Trends across runs: <code>make monitor-ui</code>
-(Evidently's UI, project <code>intent-monitoring</code>: every run's snapshot).</p><section><table>
-<tr><th>run</th><th>verdict</th><th>window</th><th>model</th><th>messages</th><th>why</th></tr>
-{body}</table></section></main></body></html>"""
+<h1>Model health reports</h1><p class="note">Each run's report. Trends across runs:
+<code>make monitor-ui</code> (Evidently's UI, project <code>intent-monitoring</code>).</p>
+<ul id="runs">
+{body}</ul></main></body></html>"""

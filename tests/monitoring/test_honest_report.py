@@ -162,6 +162,7 @@ def test_every_run_keeps_its_snapshot_in_the_evidently_workspace(champion, known
     from evidently.ui.workspace import Workspace
 
     from monitoring.job import run_monitoring
+    from monitoring.trends import panels
     from tests.monitoring.conftest import NOW, settings_for
 
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
@@ -181,9 +182,33 @@ def test_every_run_keeps_its_snapshot_in_the_evidently_workspace(champion, known
     (project,) = workspace.search_project("intent-monitoring")
     snapshots = [workspace.get_run(project.id, run) for run in workspace.list_runs(project.id)]
     assert sorted(s.metadata["run"] for s in snapshots) == sorted(r.run_dir.name for r in runs)
+    ordered = sorted(snapshots, key=lambda s: s.metadata["run"])
     assert {s.metadata["verdict"] for s in snapshots} == {r.verdict.value for r in runs}
     titles = [panel.title for panel in workspace.get_dashboard(project.id).panels]
-    assert "Drift score per column (text: ROC AUC; others: distance)" in titles
+    assert titles == [panel.title for panel in panels()]
+    # The verdict's figures are in each run's snapshot, as the dashboard's panels ask for them.
+    for run, snapshot in zip(sorted(runs, key=lambda r: r.run_dir.name), ordered, strict=True):
+        values = {
+            result.metric_value_location.metric.params["column"]: result.value
+            for result in snapshot.metric_results.values()
+            if result.metric_value_location.metric.params["type"].endswith(":MeanValue")
+        }
+        predictions = run.summary.predictions
+        assert values == pytest.approx(
+            {
+                "fallback_rate": predictions.fallback_rate.current,
+                "intent_mix_distance": predictions.intent_js_distance,
+                "mean_confidence": predictions.mean_confidence.current,
+                "messages": run.summary.current_messages,
+                "drifted_columns": len(run.summary.drifted_columns),
+            }
+        )
+    plotted = {
+        (metric.metric.rsplit(":", 1)[-1], metric.metric_labels.get("column"))
+        for panel in workspace.get_dashboard(project.id).panels
+        for metric in panel.values
+    }
+    assert {("MeanValue", name) for name in values} <= plotted
     assert "make monitor-ui" in runs[-1].index_path.read_text(encoding="utf-8")
 
 
