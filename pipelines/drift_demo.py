@@ -5,8 +5,11 @@
 3. Monitor: verdict `drift`, the held-out intents showing up as fallback growth and as
    clusters of new intents in the agents' "label these" queue.
 4. Agents name those clusters, and label the held-out intents' other messages.
-5. Retrain → challenger v2 passes the gate and becomes champion (serving follows the alias).
-6. A careless labelling batch damages half of the training labels → v3 is refused by the gate.
+5. Retrain → challenger v2 passes every offline check but is HELD: it has no shadow pairs yet
+   (GATE_SHADOW_MIN_SAMPLES=200 in the sandbox).
+6. A real `bentoml serve` shadows v2 on live HTTP traffic; once its pairs reach the minimum,
+   `held_challenger_sensor` has it judged again on them, and it becomes champion.
+7. A careless labelling batch damages half of the training labels → v3 is refused by the gate.
 
 Everything lives under .demo/ (registry, store, lake, Dagster home, reports), so the real
 champion is never touched; `make status DEMO=1` shows the demo's gate history afterwards.
@@ -34,11 +37,16 @@ from models.settings_errors import SettingsProblem, load_settings
 from models.splits import TEST, text_bucket
 from monitoring.settings import MonitoringSettings
 from pipelines.demo_clusters import describe, name_clusters, queued_clusters, unlabelled
+from pipelines.demo_shadow import (
+    SHADOW_MIN_SAMPLES,
+    live_traffic,
+    print_decisions,
+    prove_on_live_traffic,
+)
 from pipelines.sandbox import sandbox_environment
 from pipelines.settings import PipelineSettings
 
 if TYPE_CHECKING:  # imported where used: the demo starts without loading MLflow or Dagster
-    from models.registry_records import GateRecord
     from monitoring.job import MonitoringResult
     from pipelines.run_summary import AssetMetadata
 
@@ -53,7 +61,9 @@ TRAIN_ASSETS = (
     "intent_model",
     "model_promotion",
 )
-FAST = {"intent_model": {"config": {"candidates": ["tfidf_logreg"]}}}
+# One candidate at its declared configuration (no hyper-parameter search): the same recipe
+# for every version, so the retrained model differs from the champion by its data alone.
+FAST = {"intent_model": {"config": {"candidates": ["tfidf_logreg"], "search_trials": 1}}}
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,8 @@ def say(message: str) -> None:
 
 def demo_environment(root: Path) -> dict[str, str]:
     """The environment that points every component at the sandbox."""
-    return sandbox_environment(root, root / "banking77")
+    shadow = {"GATE_SHADOW_MIN_SAMPLES": str(SHADOW_MIN_SAMPLES)}  # a challenger is held first
+    return sandbox_environment(root, root / "banking77") | shadow
 
 
 def prepare_sandbox(root: Path, banking77: Path) -> pd.DataFrame:
@@ -201,14 +212,6 @@ def monitor(end: datetime, settings: MonitoringSettings) -> MonitoringResult:
     return run_monitoring(settings.model_copy(update={"window_end": end}))
 
 
-def gate_history() -> list[GateRecord]:
-    """The demo registry's gate decisions, newest first."""
-    from models.registry import IntentRegistry, RegistryConfig
-
-    uri = os.environ["MLFLOW_TRACKING_URI"]
-    return IntentRegistry(RegistryConfig(uri, uri)).gate_history()
-
-
 def main() -> int:
     """Run the story and print where everything is; a bad setting is one line (exit code 2)."""
     root = Path(os.environ.get("DEMO_DIR", REPO_ROOT / ".demo")).resolve()
@@ -233,16 +236,16 @@ def main() -> int:
     store_url = os.environ["CONVERSATION_STORE_URL"]
     assert TEST == "test"
 
-    say("1/6 train the first champion")
+    say("1/7 train the first champion")
     train("first model", settings)
 
     now = datetime.now(UTC)
-    say("2/6 replay a day of traffic, held-out intents and noisy paraphrases included")
+    say("2/7 replay a day of traffic, held-out intents and noisy paraphrases included")
     traffic = replay_day(store_url, test, now)
     held = traffic[traffic["category"].isin(HELD_OUT)]
     print(f"    {len(traffic)} messages, {len(held)} of them about the held-out intents")
 
-    say("3/6 monitor the day")
+    say("3/7 monitor the day")
     drift = monitor(now + timedelta(minutes=1), settings.monitoring)
     fallback = drift.summary.predictions.fallback_rate
     print(f"    verdict: {drift.verdict}")
@@ -259,37 +262,49 @@ def main() -> int:
     for line in describe(clusters, truth):
         print(f"    - {line}")
 
-    say("4/6 agents name the clusters, then label the held-out intents' other messages")
+    say("4/7 agents name the clusters, then label the held-out intents' other messages")
     named = name_clusters(store_url, clusters, truth, now + timedelta(minutes=2))
     rest = unlabelled(held, named)
     count = label_messages(store_url, rest, rest["category"].tolist(), now + timedelta(minutes=2))
     print(f"    {len(named)} messages labelled through the queue, {count} one by one")
 
-    say("5/6 retrain: the challenger must earn its place")
+    say("5/7 retrain: the challenger must earn its place, first offline")
     retrained = train("retrained model", settings)
+    if retrained["model_promotion"].get("held") is not True:
+        print_decisions()
+        raise SystemExit("the retrained model was not held for live traffic: see above")
+    print("    every offline check passed; held until live traffic proves it")
 
-    say("6/6 a careless labelling batch damages half of the training labels; retrain")
+    say("6/7 serve: the champion answers live traffic, the held challenger scores it in shadow")
+    texts = live_traffic(test, traffic, banking77, HELD_OUT)
+    shadow = prove_on_live_traffic(settings.pipeline, settings.monitoring, root, texts)
+    promoted = shadow.promotion
+    print(f"    before: {shadow.before}")
+    print(f"    {shadow.sent} live messages answered over HTTP, each one shadowed")
+    print(f"    sensor: {shadow.trigger}")
+    print(f"    re-judged: passed={promoted.get('passed')}, champion v{promoted.get('champion')}")
+
+    say("7/7 a careless labelling batch damages half of the training labels; retrain")
     damaged = damage_labels(store_url, banking77, now + timedelta(minutes=3))
     print(f"    {damaged} wrong agent labels stored")
     refused = train("damaged model", settings)
 
     say("decisions")
-    for entry in gate_history():
-        failing = [c for c in entry.checks if not c.passed]
-        verdict = "PROMOTED" if entry.passed else "REFUSED"
-        print(f"    v{entry.version} {verdict} at {entry.decided_at}")
-        for check in failing:
-            print(f"      ✗ {check.name}: {check.reason}")
+    print_decisions()
     say("reports")
     print(f"    drift report: {drift.run_dir / 'index.html'}")
     print(f"    all reports:  {drift.index_path}")
     print("    gate history: make status DEMO=1")
     ok = (
         drift.verdict == "drift"
-        and retrained["model_promotion"].get("passed") is True
+        and retrained["model_promotion"].get("held") is True
+        and promoted.get("passed") is True
         and refused["model_promotion"].get("passed") is False
     )
-    summary = {"drift_verdict": drift.verdict.value, "retrained_promoted": ok}
+    summary = {
+        "drift_verdict": drift.verdict.value,
+        "held_then_promoted_on_shadow_pairs": ok,
+    }
     print(json.dumps(summary))
     if not ok:
         raise SystemExit("the demo did not end as expected: see the decisions above")

@@ -46,6 +46,7 @@ FILE_COST_S: dict[str, float] = {
     "tests/serving/test_shadow.py": 40,
     "tests/serving/test_shadow_hold.py": 39,
     "tests/serving/test_prediction_log_crash.py": 40,
+    "tests/pipelines/test_demo_shadow.py": 60,
 }
 
 
