@@ -97,28 +97,35 @@ class LabelRecord:
         object.__setattr__(self, "trust", LabelTrust(self.trust))
 
 
+_INSERT_MESSAGE = sa.insert(tables.messages)
+_INSERT_PREDICTION = sa.insert(tables.predictions)
+
+
 def insert_message(connection: sa.Connection, message: MessageRecord) -> None:
     """Write one message row."""
+    # Parameters, not `.values(...)`: SQLAlchemy then builds no statement per row (~6x less CPU
+    # per chat message, bench/README.md); the row is the same.
     connection.execute(
-        sa.insert(tables.messages).values(
-            message_id=message.message_id,
-            conversation_id=message.conversation_id,
-            turn=message.turn,
-            ts=message.ts,
-            speaker=message.speaker.value,
-            user_id=message.user_id,
-            channel=message.channel,
-            text=message.text,
-            intent=message.intent,
-            label_source=message.label_source.value,
-            context=json.dumps(message.context) if message.context is not None else None,
-        )
+        _INSERT_MESSAGE,
+        {
+            "message_id": message.message_id,
+            "conversation_id": message.conversation_id,
+            "turn": message.turn,
+            "ts": message.ts,
+            "speaker": message.speaker.value,
+            "user_id": message.user_id,
+            "channel": message.channel,
+            "text": message.text,
+            "intent": message.intent,
+            "label_source": message.label_source.value,
+            "context": json.dumps(message.context) if message.context is not None else None,
+        },
     )
 
 
 def insert_prediction(connection: sa.Connection, prediction: PredictionRecord) -> None:
     """Write one prediction row."""
-    connection.execute(sa.insert(tables.predictions).values(_prediction_row(prediction)))
+    connection.execute(_INSERT_PREDICTION, _prediction_row(prediction))
 
 
 def insert_predictions(connection: sa.Connection, predictions: Sequence[PredictionRecord]) -> int:

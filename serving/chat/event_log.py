@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from conversations import tables
+from serving.chat import statements
 from serving.chat.auth import Identity, Role
 from serving.chat.rooms import RoomStore, now, writes
 
@@ -61,11 +62,8 @@ class EventLog:
             # never reach it. Held to commit, the lock makes seq order commit order (as SQLite's
             # single writer does).
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_EVENT_ORDER_LOCK)))
-        result = connection.execute(
-            sa.insert(tables.events).values(
-                audience=audience, event_type=event_type, payload=json.dumps(data), ts=now()
-            )
-        )
+        row = {"audience": audience, "event_type": event_type, "payload": json.dumps(data)}
+        result = connection.execute(statements.INSERT_EVENT, {**row, "ts": now()})
         key = result.inserted_primary_key
         assert key is not None  # a single-row insert always reports its key
         return int(key[0])

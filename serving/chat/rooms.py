@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar
 import sqlalchemy as sa
 
 from conversations import tables
+from serving.chat import statements
 from serving.chat.auth import BOT_USER_ID, Identity
 from serving.chat.protocol import RoomType
 
@@ -97,15 +98,7 @@ class RoomStore:
 
     def room_in(self, connection: sa.Connection, room_id: str) -> Room | None:
         """`room`, read inside the caller's transaction."""
-        row = (
-            connection.execute(
-                sa.select(tables.rooms).where(
-                    tables.rooms.c.room_id == room_id, tables.rooms.c.deleted_at.is_(None)
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = connection.execute(statements.LIVE_ROOM, {"room_id": room_id}).mappings().first()
         if row is None:
             return None
         return Room(
@@ -118,14 +111,7 @@ class RoomStore:
         )
 
     def _member_ids(self, connection: sa.Connection, room_id: str) -> tuple[str, ...]:
-        members = tables.room_members
-        return tuple(
-            connection.scalars(
-                sa.select(members.c.user_id)
-                .where(members.c.room_id == room_id)
-                .order_by(members.c.joined_at, members.c.user_id)
-            )
-        )
+        return tuple(connection.scalars(statements.MEMBER_IDS, {"room_id": room_id}))
 
     @writes
     def create_room(

@@ -23,7 +23,7 @@ from conversations.writer import (
     insert_message,
     insert_prediction,
 )
-from serving.chat import history
+from serving.chat import history, statements
 from serving.chat.auth import BOT_USER_ID
 from serving.chat.bot import Turn
 from serving.chat.classification import Classification
@@ -163,19 +163,11 @@ class ChatStore:
     ) -> StoredMessage:
         """`insert_message` inside the caller's transaction (a resend raises IntegrityError)."""
         message_id, ts = new_id(), now()
-        messages = tables.messages
         # Workers and replicas write one room at once on PostgreSQL: holding the room's row until
-        # commit numbers its turns once each (SQLite has one writer per file; it ignores this).
-        connection.execute(
-            sa.select(tables.rooms.c.room_id)
-            .where(tables.rooms.c.room_id == room_id)
-            .with_for_update()
-        )
-        turn, first_ts = connection.execute(
-            sa.select(sa.func.count(), sa.func.min(messages.c.ts)).where(
-                messages.c.conversation_id == room_id
-            )
-        ).one()
+        # commit numbers its turns once each (SQLite has one writer per file: not needed).
+        if connection.dialect.name != "sqlite":
+            connection.execute(statements.LOCK_ROOM, {"room_id": room_id})
+        turn, first_ts = connection.execute(statements.TURN_AND_START, {"room_id": room_id}).one()
         duration_s = (ts - _aware(first_ts)).total_seconds() if first_ts is not None else 0.0
         context = {"session": {"message_count": int(turn), "duration_s": round(duration_s, 3)}}
         record = MessageRecord(
@@ -204,14 +196,9 @@ class ChatStore:
             bot.add_to(event)
         event_type = "bot_reply" if sender_id == BOT_USER_ID else "new_message"
         seq = self.events.append(connection, room_audience(room_id), event_type, event)
+        row = {"message_id": message_id, "room_id": room_id, "sender_id": sender_id}
         connection.execute(
-            sa.insert(tables.chat_messages).values(
-                message_id=message_id,
-                room_id=room_id,
-                sender_id=sender_id,
-                client_msg_id=client_msg_id,
-                seq=seq,
-            )
+            statements.INSERT_CHAT_MESSAGE, {**row, "client_msg_id": client_msg_id, "seq": seq}
         )
         event["seq"] = seq
         return StoredMessage(message_id, seq, event, int(turn), context)

@@ -17,7 +17,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from conversations import tables
 from conversations.schema import Speaker
 from conversations.writer import PredictionRecord, insert_prediction
 from serving.chat.auth import BOT_USER_ID, Identity, Role
@@ -27,8 +26,9 @@ from serving.chat.dialogues import RoomDialogue
 from serving.chat.history import as_mapping, customer_turns, history_in
 from serving.chat.protocol import ErrorCode, FrameError, RoomType
 from serving.chat.rooms import Room, now
+from serving.chat.statements import OPEN_REQUEST, REQUEST_STATUS, ROOM_REQUEST
 from serving.chat.store import BotReply, ChatStore, StoredMessage
-from serving.chat.support import OPEN_STATUSES, SupportCase, SupportStatus, newest_request
+from serving.chat.support import SupportCase, SupportStatus
 
 
 class NoOpenRequest(Exception):
@@ -58,17 +58,11 @@ class CustomerMessageJob:
 
     def __call__(self, connection: sa.Connection) -> CustomerMessage:
         """Run inside the group's transaction."""
-        identity, requests = self.identity, tables.support_requests
+        identity = self.identity
         request = None
         room_id = self.room_id
         if room_id is None:
-            request = newest_request(
-                connection,
-                sa.and_(
-                    requests.c.customer_id == identity.user_id,
-                    requests.c.status.in_(OPEN_STATUSES),
-                ),
-            )
+            request = _request(connection, OPEN_REQUEST, customer_id=identity.user_id)
             if request is None:
                 raise NoOpenRequest(identity.user_id)
             room_id = request.room_id
@@ -84,7 +78,7 @@ class CustomerMessageJob:
         if room.room_type is not RoomType.SUPPORT or identity.role is not Role.CUSTOMER:
             return CustomerMessage(room, stored)
         if request is None or request.room_id != room.room_id:
-            request = newest_request(connection, requests.c.room_id == room.room_id)
+            request = _request(connection, ROOM_REQUEST, room_id=room.room_id)
         if request is None or request.status is not SupportStatus.BOT:
             return CustomerMessage(room, stored)
         history, context = self._dialogue(connection, room.room_id, request, stored)
@@ -163,10 +157,7 @@ class BotReplyJob:
         if self.content is None:
             memory.forget(self.room_id)
             return None
-        requests = tables.support_requests
-        status = connection.scalar(
-            sa.select(requests.c.status).where(requests.c.request_id == self.request_id)
-        )
+        status = connection.scalar(REQUEST_STATUS, {"request_id": self.request_id})
         if status != SupportStatus.BOT.value:
             memory.forget(self.room_id)
             return None  # a person took the conversation while the model was thinking
@@ -177,3 +168,8 @@ class BotReplyJob:
             self.room_id, self.turn, self.text, prediction, self.polarity, self.content, stored.turn
         )
         return stored
+
+
+def _request(connection: sa.Connection, query: sa.Select[Any], **params: str) -> SupportCase | None:
+    row = connection.execute(query, params).mappings().first()
+    return SupportCase.from_row(row) if row else None
