@@ -124,11 +124,20 @@ def train(settings: PipelineSettings, config: dict[str, Any]) -> TrainedVersion:
         except dg.DagsterInvalidConfigError as problem:
             message = first_line(problem.errors[0].message) if problem.errors else str(problem)
             raise EvaluationError(f"bad run config: {message}") from None
+        # Nothing changed since the sandbox's last run: training was skipped, its model stands.
+        last = instance.fetch_materializations(dg.AssetKey("intent_model"), limit=1).records
     summary = summarise(result, job, time.perf_counter() - started)
     if summary.cause is not None:
         raise EvaluationError(f"training failed: {summary.cause}")
-    model = summary.metadata["intent_model"]
+    model = summary.metadata.get("intent_model")
+    if model is None:  # skipped: the version the last run made or kept, reused
+        model = _plain(last[0].asset_materialization) | {"reused": True}
     return TrainedVersion(settings.registered_model_name, str(model["version"]), model["reused"])
+
+
+def _plain(materialization: Any) -> dict[str, Any]:
+    """A stored materialisation's metadata as plain values."""
+    return {key: getattr(v, "value", v) for key, v in materialization.metadata.items()}
 
 
 def point_alias(trained: TrainedVersion, uri: str) -> None:

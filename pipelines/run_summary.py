@@ -8,7 +8,7 @@ instead of the stack traces Dagster keeps in its event log (`make ui` → Runs).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -35,6 +35,7 @@ SHOWN_METADATA: dict[str, tuple[str, ...]] = {
     "drift_report": ("verdict", "drifted_columns", "current_messages", "report"),
 }
 NOT_MATERIALISED = "not materialised"
+SKIPPED = "skipped"  # nothing upstream of the step changed (pipelines/example_inputs.py)
 # One asset's materialisation metadata as plain values: whatever each asset records (counts,
 # scores, text, JSON, paths), Dagster's open-ended mapping, shown and compared, not shaped here.
 AssetMetadata = dict[str, Any]
@@ -68,6 +69,8 @@ class RunSummary:
     metadata: dict[str, AssetMetadata]
     checks: tuple[CheckOutcome, ...]
     failures: tuple[StepFailure, ...]
+    # Assets whose step produced nothing on purpose, with the reason it recorded (if any).
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def cause(self) -> str | None:
@@ -90,6 +93,21 @@ def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Ass
         for event in result.get_asset_materialization_events()
         if event.asset_key is not None
     }
+
+
+def skipped_steps(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Assets a run skipped on purpose: an observation saying why, or a skipped step."""
+    skipped: dict[str, str] = {}
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_SKIPPED and event.step_key:
+            skipped.setdefault(event.step_key, SKIPPED)
+        elif event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
+            observation = event.asset_observation_data.asset_observation
+            metadata = observation.metadata
+            if "skipped" in metadata and "reason" in metadata:
+                reason = getattr(metadata["reason"], "value", metadata["reason"])
+                skipped[observation.asset_key.to_user_string()] = f"{SKIPPED}: {reason}"
+    return skipped
 
 
 def summarise(
@@ -116,6 +134,7 @@ def summarise(
         metadata=materialization_metadata(result),
         checks=checks,
         failures=failures,
+        skipped=skipped_steps(result),
     )
 
 
@@ -128,7 +147,8 @@ def asset_rows(summary: RunSummary) -> list[tuple[str, str]]:
     for asset in ordered:
         values = summary.metadata.get(asset)
         if values is None:
-            rows.append((asset, "FAILED" if asset in failed_steps else NOT_MATERIALISED))
+            missing = summary.skipped.get(asset, NOT_MATERIALISED)
+            rows.append((asset, "FAILED" if asset in failed_steps else missing))
             continue
         keys = SHOWN_METADATA.get(asset, ())
         shown = [f"{key}={_fmt(values[key])}" for key in keys if key in values]

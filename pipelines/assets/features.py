@@ -1,12 +1,21 @@
 """Feature assets: labelled training examples with frozen splits, and per-message features."""
 
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 
 from features import FeatureExtractor, FeatureSettings
 from models.examples import build_training_examples
+from pipelines.assets.training import TRAINING_CODE_VERSION
+from pipelines.example_inputs import (
+    INPUT_DIGEST,
+    SETTINGS_DIGEST,
+    decide_skip,
+    input_digest,
+    settings_digest,
+)
 from pipelines.metadata import count_mapping, markdown_counts
 from pipelines.resources import ConversationSources
 from pipelines.source_report import no_labelled_data_message, source_yields
@@ -22,18 +31,42 @@ class SplitConfig(dg.Config):
     seed: int = 0
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"})
+# output_required=False: a run that changed no labelled example skips this step's output, and
+# Dagster skips intent_model and model_promotion after it (pipelines/example_inputs.py).
+@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, output_required=False)
 def training_examples(
     context: dg.AssetExecutionContext,
     config: SplitConfig,
     sources: ConversationSources,
     conversations: pd.DataFrame,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.Output[pd.DataFrame]]:
     """Each labelled customer message with its context, its winning label and a split.
 
     No labelled example from any source stops the run with one message naming every source as
     read and what to set (a Dagster Failure: the UI and `make pipeline` show it, no traceback).
+    When no labelled example and no training setting changed since the last finished training,
+    nothing is built: the step records why (an observation) and the training steps are skipped.
     """
+    settings = settings_digest(
+        context.run.run_config, TRAINING_CODE_VERSION, config.model_dump_json()
+    )
+    digest = input_digest(conversations)
+    skip = decide_skip(context, digest, settings)
+    if skip.skip:
+        context.log.info(skip.reason)
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                metadata={
+                    "skipped": True,
+                    "reason": skip.reason,
+                    INPUT_DIGEST: digest,
+                    SETTINGS_DIGEST: settings,
+                },
+            )
+        )
+        return
+    context.log.info("building the examples: %s", skip.reason)
     examples = build_training_examples(
         conversations, config.test_fraction, config.validation_fraction, config.seed
     )
@@ -51,9 +84,12 @@ def training_examples(
         examples["intent"].nunique(),
         ", ".join(f"{name} {count}" for name, count in splits.items()),
     )
-    return dg.MaterializeResult(
-        value=examples,
+    yield dg.Output(
+        examples,
         metadata={
+            INPUT_DIGEST: digest,
+            SETTINGS_DIGEST: settings,
+            "built_because": skip.reason,
             "row_count": len(examples),
             "n_intents": int(examples["intent"].nunique()),
             "splits": dg.MetadataValue.json(count_mapping(splits)),

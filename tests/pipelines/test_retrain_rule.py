@@ -1,4 +1,5 @@
-"""The retrain rule in the training job: a little new data keeps the model, enough retrains.
+"""The retrain rule in the training job: a little new data keeps the model, enough retrains;
+new messages that change no labelled example skip the training steps.
 
 Real Dagster, MLflow (SQLite) and the conversation log, on a six-intent slice of Banking77.
 """
@@ -17,6 +18,7 @@ from models.registry import IntentRegistry, RegistryConfig
 from pipelines import cli
 from pipelines.definitions import build_definitions
 from pipelines.retraining import RETRAIN_TAG
+from pipelines.run_summary import asset_rows, summarise
 from pipelines.settings import PipelineSettings
 from tests.conftest import write_slice
 
@@ -119,3 +121,93 @@ def test_a_retrain_request_retrains_however_little_changed(workspace):
         "forced: run tag supportloop/retrain=monitoring verdict drift, 1 new labels"
     )
     assert _versions(settings) == ["3", "2", "1"]
+
+
+def _write_rows(settings: PipelineSettings, name: str, rows: list[dict[str, Any]]) -> None:
+    lines = [json.dumps({"ts": "2026-11-26T10:00:00Z", **row}) for row in rows]
+    Path(settings.conversation_jsonl_dir, f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _run_job(workspace: dict[str, Any]) -> tuple[dg.ExecuteInProcessResult, dg.JobDefinition]:
+    job = build_definitions(workspace["settings"]).resolve_job_def("training_job")
+    result = job.execute_in_process(instance=workspace["instance"], run_config={"ops": TRAINING})
+    assert result.success
+    return result, job
+
+
+def _skipped_steps(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {
+        event.step_key
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.STEP_SKIPPED and event.step_key
+    }
+
+
+def test_new_messages_without_labels_skip_training_and_say_why(workspace):
+    settings = workspace["settings"]
+    # Unlabelled customer questions and the bot's answers, in conversations of their own.
+    _write_rows(
+        settings,
+        "unlabelled",
+        [
+            {
+                "message_id": f"quiet-{i}-{speaker}",
+                "conversation_id": f"quiet-conv-{i}",
+                "turn": turn,
+                "speaker": speaker,
+                "text": f"a question nobody labelled, number {i}",
+                "label_source": "none",
+            }
+            for i in range(8)
+            for turn, speaker in enumerate(("customer", "bot"))
+        ],
+    )
+    result, job = _run_job(workspace)
+
+    metadata = cli.materialization_metadata(result)
+    assert metadata["conversations"]["rows_added"] == 16
+    assert not {"training_examples", "intent_model", "model_promotion"} & set(metadata)
+    assert {"intent_model", "model_promotion"} <= _skipped_steps(result)
+    (observation,) = [
+        event.asset_observation_data.asset_observation
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_OBSERVATION
+        and event.asset_key == dg.AssetKey("training_examples")
+    ]
+    reason = observation.metadata["reason"].value
+    assert reason.startswith("no labelled example and no training setting changed since run")
+    summary = dict(asset_rows(summarise(result, job, 0.0)))  # what `make pipeline` prints
+    assert summary["training_examples"] == f"skipped: {reason}"
+    assert summary["intent_model"] == "skipped"
+    assert _versions(settings) == ["3", "2", "1"]
+
+
+def test_an_unlabelled_turn_in_a_labelled_conversation_builds_the_examples_again(workspace):
+    settings = workspace["settings"]
+    # A bot turn after a labelled customer turn (conversation one-conv-0 of the forced run):
+    # a row of a labelled conversation changed, so the examples are built again (here they
+    # come out equal, so intent_model reuses version 3: nothing is trained).
+    _write_rows(
+        settings,
+        "bot-turn",
+        [
+            {
+                "message_id": "one-0-reply",
+                "conversation_id": "one-conv-0",
+                "turn": 1,
+                "speaker": "bot",
+                "text": "Anything else I can help with?",
+                "label_source": "none",
+            }
+        ],
+    )
+    result, _ = _run_job(workspace)
+
+    metadata = cli.materialization_metadata(result)
+    assert metadata["training_examples"]["built_because"] == (
+        "rows of labelled conversations changed"
+    )
+    assert metadata["intent_model"]["reused"] is True
+    assert metadata["intent_model"]["version"] == "3"
+    assert metadata["model_promotion"]["decided"] is False
+    assert not _skipped_steps(result)
