@@ -9,7 +9,9 @@ streamed into a fresh sandbox: one JSONL file per day over `--days` days ending 
 is a SQLite file, or a throwaway PostgreSQL (`--store postgres`, tests/postgres.py; runs as the
 `postgres` user when root). Then `python -m pipelines.cli materialize` runs as a child process
 (training_job: ingest every day, validate, build examples, train one fixed candidate, register,
-gate), and again after 1 % more messages arrive on a new day (today). Each run reports wall
+gate), again after 1 % more messages arrive on a new day (today), and once more after another
+1 % arrives without labels (no labelled example changes: the training steps are skipped,
+pipelines/example_inputs.py). Each run reports wall
 time, CPU time and peak RSS of the child's process tree (psutil polling) and the largest single
 process (getrusage RUSAGE_CHILDREN). Ratios, computed in the same run: incremental / full, and
 time per message against the smallest size (1.0 = linear growth). Targets (issue 10): growth no
@@ -33,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -83,6 +86,7 @@ class SizeResult:
     generate_s: float
     full: RunCost
     incremental: RunCost
+    unlabelled: RunCost  # a further +1 % whose customer turns carry no label
 
 
 def sandbox_env(root: Path, store_url: str) -> dict[str, str]:
@@ -194,10 +198,10 @@ def measure(
     if child.returncode != 0:
         tail = (root / f"{label}.log").read_text(encoding="utf-8", errors="replace")[-1500:]
         logger.error("%s failed (exit %d):\n%s", label, child.returncode, tail)
-    steps = step_seconds((root / f"{label}.log").read_text(encoding="utf-8", errors="replace"))
-    logger.info("%s step seconds: %s", label, ", ".join(f"{k} {v:.1f}" for k, v in steps.items()))
-    ingest = sum(steps.get(name, 0.0) for name in INGEST_STEPS)
-    train = sum(steps.get(name, 0.0) for name in TRAIN_STEPS)
+    took = step_seconds((root / f"{label}.log").read_text(encoding="utf-8", errors="replace"))
+    logger.info("%s step seconds: %s", label, ", ".join(f"{k} {v:.1f}" for k, v in took.items()))
+    ingest = sum(took.get(name, 0.0) for name in INGEST_STEPS)
+    train = sum(took.get(name, 0.0) for name in TRAIN_STEPS)
     # ru_maxrss is KiB on Linux, the largest of the waited-for children so far.
     mb = after.ru_maxrss / 1024
     return RunCost(wall, cpu, peak / 2**20, mb, ingest, train, child.returncode == 0)
@@ -236,10 +240,36 @@ def generate(
     return written
 
 
+def strip_labels(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The rows as the chat store holds messages nobody labelled yet."""
+    for row in rows:
+        yield row | {"intent": None, "label_source": "none"}
+
+
+def add_unlabelled(
+    generator: ConversationGenerator,
+    window: tuple[datetime, datetime],
+    total: int,
+    sink: Path | str,
+) -> int:
+    """`total` unlabelled messages in `window`: a second JSONL file of today, or store rows."""
+    from conversations import tables
+
+    rows = strip_labels(generator.day(*window, total))
+    if isinstance(sink, Path):
+        return write_jsonl(sink / f"unlabelled-{window[0]:%Y-%m-%d}.jsonl", rows)
+    engine = tables.create_engine(sink)
+    try:
+        return write_store(engine, rows)
+    finally:
+        engine.dispose()
+
+
 def run_size(
     messages: int, args: argparse.Namespace, corpus: Corpus, store_url: str, root: Path
 ) -> SizeResult:
-    """Generate `messages`, run the pipeline on them, add 1 % on today, run it again."""
+    """Generate `messages`, run the pipeline on them, add 1 % on today, run it again; then
+    another 1 % without labels, and a third run."""
     (root / "incoming").mkdir(parents=True)
     (root / "no_seed").mkdir()
     (root / "no_seed" / "train.csv").write_text("text,category\n", encoding="utf-8")
@@ -256,7 +286,11 @@ def run_size(
     now = datetime.now(UTC)
     added = generate(later, [(today, now)], max(messages // 100, 1), sink)
     incremental = measure(f"{messages}-incremental", root, env)
-    return SizeResult(generated, added, generate_s, full, incremental)
+    quiet = ConversationGenerator(corpus, seed=messages + 2, users=messages // 20, prefix="q")
+    window = (today, datetime.now(UTC))
+    add_unlabelled(quiet, window, max(messages // 100, 1), sink)
+    unlabelled = measure(f"{messages}-unlabelled", root, env)
+    return SizeResult(generated, added, generate_s, full, incremental, unlabelled)
 
 
 @contextmanager
@@ -281,13 +315,14 @@ def table(results: list[SizeResult]) -> str:
         "| messages | generate s | full s (ingest / train) | full CPU s "
         "| full peak RSS MB (tree / largest) | +1 % s (ingest / train) | +1 % CPU s "
         "| +1 % peak RSS MB | +1 % / full (ingest) | +1 % / full CPU | s per 1k msgs "
-        "| vs smallest |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| vs smallest | +1 % unlabelled CPU s | unlabelled / full CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         full, inc = r.full, r.incremental
         per_message = full.wall_s / r.messages
-        failed = "" if full.ok and inc.ok else " (a run FAILED)"
+        quiet = r.unlabelled
+        failed = "" if full.ok and inc.ok and quiet.ok else " (a run FAILED)"
         lines.append(
             f"| {r.messages:,}{failed} | {r.generate_s:.1f} "
             f"| {full.wall_s:.1f} ({full.ingest_s:.1f} / {full.train_s:.1f}) | {full.cpu_s:.1f} "
@@ -296,7 +331,8 @@ def table(results: list[SizeResult]) -> str:
             f"| {inc.tree_rss_mb:.0f} | {inc.wall_s / full.wall_s:.2f}× "
             f"({inc.ingest_s / max(full.ingest_s, 1e-9):.2f}×) "
             f"| {inc.cpu_s / max(full.cpu_s, 1e-9):.2f}× "
-            f"| {1000 * per_message:.2f} | {per_message / base:.2f}× |"
+            f"| {1000 * per_message:.2f} | {per_message / base:.2f}× "
+            f"| {quiet.cpu_s:.1f} | {quiet.cpu_s / max(full.cpu_s, 1e-9):.2f}× |"
         )
     return "\n".join(lines)
 
@@ -331,7 +367,7 @@ def main() -> int:
             if not args.keep:
                 shutil.rmtree(root, ignore_errors=True)
         print(table(results), flush=True)
-    return 0 if all(r.full.ok and r.incremental.ok for r in results) else 1
+    return 0 if all(r.full.ok and r.incremental.ok and r.unlabelled.ok for r in results) else 1
 
 
 if __name__ == "__main__":
