@@ -79,9 +79,12 @@ token: $(STAMP)
 	@test -n "$(CHAT_USER)" || (echo "usage: make token CHAT_USER=alice ROLE=customer|agent" >&2 && exit 2)
 	@$(PY) -m serving.chat.auth --user "$(CHAT_USER)" --role "$(ROLE)"
 
-# Drives both chat pages in headless Chromium and saves their screenshots in docs/screenshots.
+# Drives the chat pages (widget on another origin's page, customer page, agent console, dev login
+# form) in headless Chromium and saves their screenshots in docs/screenshots.
 screenshots: $(STAMP) system-deps
-	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/serving/chat/test_web_pages.py
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q -p no:cacheprovider \
+		tests/serving/chat/test_chat_pages.py tests/serving/chat/test_web_pages.py \
+		tests/serving/chat/test_dev_login.py::test_dev_login_on_loopback_serves_tokens_and_the_page_uses_it
 	@ls -1 docs/screenshots/*.png
 
 pipeline: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

@@ -87,7 +87,10 @@ Items = Annotated[list[PredictItem], Field(min_length=1, max_length=settings.max
 admin_app = FastAPI(
     title="intent service administration", docs_url=None, redoc_url=None, openapi_url=None
 )
-chat_app = build_chat_app(dev_login=chat_settings.enabled and chat_settings.dev_login)
+chat_app = build_chat_app(
+    dev_login=chat_settings.enabled and chat_settings.dev_login,
+    widget_origins=chat_settings.widget_origins,
+)
 
 
 @bentoml.service(name="intent_service", **service_options(settings))

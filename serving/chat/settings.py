@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -12,6 +13,7 @@ from models.shared_settings import MAX_TEXT_CHARS, STORE_URL, shared_field
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIN_SECRET_CHARS = 32
+WIDGET_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 class ChatSettings(BaseSettings):
@@ -28,6 +30,10 @@ class ChatSettings(BaseSettings):
     token_ttl_s: int = Field(8 * 3600, gt=0)
     dev_login: bool = Field(
         False, description="serve POST /chat/dev/token (local demos only: anyone gets a token)"
+    )
+    widget_origins: list[str] = Field(
+        default_factory=list,
+        description="origins whose pages may show the chat widget (CSP frame-ancestors)",
     )
     store_url: str = Field(
         STORE_URL.default,
@@ -74,6 +80,18 @@ class ChatSettings(BaseSettings):
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("CHAT_BROKER_URL must be a redis:// or rediss:// URL")
         return url or None
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        # Each is a CSP source: an origin exactly, so a value cannot widen or inject directives.
+        for origin in origins:
+            if not WIDGET_ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"CHAT_WIDGET_ORIGINS: {origin[:80]!r} is not an origin like "
+                    "https://shop.example.com or http://127.0.0.1:8080"
+                )
+        return origins
 
     @model_validator(mode="after")
     def _production_servers(self) -> ChatSettings:

@@ -1,15 +1,22 @@
-// The agent console: the hand-off queue, one conversation at a time, labels and resolution,
-// and the "Label these" queue of candidate new intents (new_intents.js).
-import { element, reportTyping, startChat } from "/chat/static/chat.js";
+// The agent console: the hand-off queue, one conversation at a time with the model's view of each
+// turn, labels (agent_desk.js), canned replies, the customer's context and resolution, and the
+// "Label these" queue of candidate new intents (new_intents.js).
+import { element, reportTyping, startChat, timeOf } from "/chat/static/chat.js";
+import { createDesk } from "/chat/static/agent_desk.js";
 import { newIntentsQueue } from "/chat/static/new_intents.js";
 
 const queue = document.getElementById("queue");
 const messages = document.getElementById("messages");
 const typing = document.getElementById("typing");
 const presence = document.getElementById("presence");
+const deskPanel = document.getElementById("desk");
+const CONTROLS = ["canned", "text", "send", "resolution", "resolve"];
 const requests = new Map();
 let me = null;
 let active = null; // the request being handled
+let chat = null;
+const send = (type, data) => chat.send(type, data);
+const desk = createDesk(send);
 
 function show(node) {
   messages.append(node);
@@ -20,59 +27,66 @@ function notice(text) {
   show(element("div", { class: "notice" }, text));
 }
 
-function labelForm(data) {
-  const input = element("input", { placeholder: "true intent", "aria-label": "true intent" });
-  const form = element("form", { class: "label-form" }, input, element("button", { type: "submit" }, "Label"));
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    if (input.value.trim()) chat.send("label_message", { message_id: data.message_id, intent: input.value.trim() });
-  });
-  return form;
-}
-
 function showMessage(data) {
   if (!active || data.room_id !== active.room_id) return;
   const mine = data.sender_id === me;
-  const bubble = element("div", { class: `message ${mine ? "mine" : data.role}`, "data-message-id": data.message_id },
-    data.content);
-  const meta = element("div", { class: "meta" }, mine ? "you" : `${data.sender_id} (${data.role})`);
+  const author = mine ? "you" : `${data.sender_id} (${data.role})`;
+  const meta = element("div", { class: "meta" }, author, " · ", timeOf(data.ts));
   if (data.role === "bot" && data.intent) {
     meta.append(element("span", { class: `intent${data.fallback ? " fallback" : ""}` },
       `${data.intent} ${Math.round((data.confidence || 0) * 100)}%`));
   }
   if (data.handoff_reason) meta.append(element("span", { class: "intent fallback" }, `hand-off: ${data.handoff_reason}`));
-  bubble.append(meta);
-  if (data.role === "customer") bubble.append(labelForm(data));
+  const bubble = element("div", { class: `message ${mine ? "mine" : data.role}`, "data-message-id": data.message_id },
+    element("div", { class: "text" }, data.content), meta);
+  if (data.role === "customer") bubble.append(desk.labelForm(data));
   show(bubble);
+  if (data.role === "bot" && data.reply_to && data.top_k) {
+    const form = messages.querySelector(`.label-form[data-message-id="${CSS.escape(data.reply_to)}"]`);
+    if (form) desk.suggest(form, data.top_k);
+  }
 }
 
 function renderQueue() {
   queue.replaceChildren();
   for (const request of requests.values()) {
-    const card = element("div", {
+    const card = element("button", {
+      type: "button", role: "listitem",
       class: `request${active && active.request_id === request.request_id ? " active" : ""}`,
       "data-request-id": request.request_id,
       onclick: () => take(request),
-    }, element("strong", {}, request.customer_id), element("div", { class: "reason" }, request.reason));
-    if (request.description) card.append(element("div", {}, request.description));
+    }, element("strong", {}, request.customer_id), element("span", { class: "reason" }, request.reason));
+    if (request.description) card.append(element("span", { class: "description" }, request.description));
     queue.append(card);
   }
+}
+
+function setControls(enabled) {
+  for (const id of CONTROLS) document.getElementById(id).disabled = !enabled;
 }
 
 function take(request) {
   active = request;
   messages.replaceChildren();
-  chat.send("join_room", { room_id: request.room_id });
-  for (const id of ["text", "send", "resolution", "resolve"]) document.getElementById(id).disabled = false;
+  send("join_room", { room_id: request.room_id });
+  send("agent_desk", { request_id: request.request_id });
+  setControls(true);
   renderQueue();
 }
 
-const labelThese = newIntentsQueue(document.getElementById("new-intents"), notice,
-  (type, data) => chat.send(type, data));
+const labelThese = newIntentsQueue(document.getElementById("new-intents"), notice, send);
 
 const handlers = {
   ...labelThese,
+  resume_complete: () => {
+    labelThese.resume_complete();
+    send("agent_desk", {}); // the known intents and canned replies (the model may have changed)
+  },
   welcome: (data) => { me = data.user_id; presence.textContent = `${me} · online`; },
+  agent_desk: (data) => {
+    desk.renderIntents(data);
+    if (active && data.request?.request_id === active.request_id) desk.renderRequest(deskPanel, data);
+  },
   new_support_request: (data) => { requests.set(data.request_id, data); renderQueue(); },
   support_queue: (data) => {
     requests.clear();
@@ -83,8 +97,17 @@ const handlers = {
     if (!active || data.room_id !== active.room_id) return;
     messages.replaceChildren();
     data.messages.forEach(showMessage);
+    // One receipt for the newest customer message: the customer sees everything before it read.
+    const last = data.messages.filter((m) => m.role === "customer").at(-1);
+    if (last) send("read_receipt", { message_id: last.message_id });
   },
-  new_message: (data) => { typing.textContent = ""; showMessage(data); },
+  new_message: (data) => {
+    typing.textContent = "";
+    showMessage(data);
+    if (active && data.room_id === active.room_id && data.role === "customer") {
+      send("read_receipt", { message_id: data.message_id });
+    }
+  },
   bot_reply: showMessage,
   typing: (data) => {
     if (active && data.room_id === active.room_id) typing.textContent = data.is_typing ? `${data.user_id} is typing…` : "";
@@ -92,13 +115,17 @@ const handlers = {
   presence_update: (data) => {
     if (active && data.user_id === active.customer_id) notice(`${data.user_id} is ${data.status}`);
   },
-  label_recorded: (data) => notice(`Labelled as ${data.intent}`),
+  label_recorded: (data) => {
+    const form = messages.querySelector(`.label-form[data-message-id="${CSS.escape(data.message_id)}"]`);
+    if (form) desk.labelled(form, data);
+    notice(`Labelled as ${data.intent}`);
+  },
   support_request_escalated: (data) => notice(`Escalated: ${data.reason || "no reason given"}`),
   support_request_resolved: (data) => {
     requests.delete(data.request_id);
     if (active && active.request_id === data.request_id) {
       notice(`Resolved: ${data.resolution}`);
-      for (const id of ["text", "send", "resolution", "resolve"]) document.getElementById(id).disabled = true;
+      setControls(false);
       active = null;
     }
     renderQueue();
@@ -106,7 +133,7 @@ const handlers = {
   error: (data) => notice(`⚠ ${data.message}`),
 };
 
-const chat = await startChat("agent", handlers);
+chat = await startChat("agent", handlers);
 
 document.getElementById("composer").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -116,9 +143,19 @@ document.getElementById("composer").addEventListener("submit", (event) => {
   input.value = "";
 });
 
+// Picking a canned reply puts it in the reply box, to send as it is or edit first.
+document.getElementById("canned").addEventListener("input", (event) => {
+  const option = [...document.getElementById("canned-replies").options].find((o) => o.value === event.target.value);
+  if (!option) return;
+  const text = document.getElementById("text");
+  text.value = option.value;
+  event.target.value = "";
+  text.focus();
+});
+
 reportTyping(chat, document.getElementById("text"), () => active?.room_id);
 
 document.getElementById("resolve").addEventListener("click", () => {
   if (!active) return;
-  chat.send("support_resolve", { request_id: active.request_id, resolution: document.getElementById("resolution").value });
+  send("support_resolve", { request_id: active.request_id, resolution: document.getElementById("resolution").value });
 });

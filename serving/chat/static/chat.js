@@ -124,6 +124,7 @@ export async function startChat(role, handlers) {
     onStatus: (status, detail) => {
       statusBadge.className = `status ${status}`;
       statusBadge.textContent = detail ? `${status} ${detail}` : status;
+      handlers.status?.(status, detail);
     },
   });
   window.chat = chat;
@@ -131,41 +132,82 @@ export async function startChat(role, handlers) {
   return chat;
 }
 
-// Send typing on input and "stopped typing" after 1.5 s of quiet, for the room `roomOf()` names.
+// Send "typing" when typing starts (again at most every 3 s while it goes on) and "stopped" after
+// 1.5 s of quiet, for the room `roomOf()` names: one frame per keystroke would spend the user's
+// frame budget (CHAT_RATE_PER_S) and get their next message refused.
 export function reportTyping(chat, input, roomOf) {
   let timer = null;
+  let announced = 0;
   input.addEventListener("input", () => {
     const roomId = roomOf();
     if (!roomId) return;
-    chat.send("typing", { room_id: roomId, is_typing: true });
+    if (Date.now() - announced > 3000) {
+      chat.send("typing", { room_id: roomId, is_typing: true });
+      announced = Date.now();
+    }
     clearTimeout(timer);
-    timer = setTimeout(() => chat.send("typing", { room_id: roomId, is_typing: false }), 1500);
+    timer = setTimeout(() => {
+      chat.send("typing", { room_id: roomId, is_typing: false });
+      announced = 0;
+    }, 1500);
   });
 }
 
-// A token from ?token=, localStorage, or the local dev login (CHAT_DEV_LOGIN=true); else null.
+// A token from ?token= (or #token=, which the widget uses: a fragment never reaches server logs),
+// localStorage, or the local dev login form (CHAT_DEV_LOGIN=true); else null.
 export async function obtainToken(role, storageKey) {
   const params = new URLSearchParams(location.search);
-  const fromUrl = params.get("token");
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const fromUrl = params.get("token") || fragment.get("token");
   if (fromUrl) {
     localStorage.setItem(`${storageKey}:token`, fromUrl);
     return fromUrl;
   }
   const stored = localStorage.getItem(`${storageKey}:token`);
   if (stored) return stored;
-  if (!(await devLoginEnabled())) return null; // no prompt for a login that cannot work
-  const userId = params.get("user") ||
-    prompt(`Your ${role} name (local dev login)`, role === "agent" ? "agent-1" : "customer-1");
-  if (!userId) return null;
-  const response = await fetch("/chat/dev/token", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ user_id: userId, role }),
-  });
-  if (!response.ok) return null;
-  const { token } = await response.json();
+  if (!(await devLoginEnabled())) return null; // no form for a login that cannot work
+  const token = await devLoginForm(role);
   localStorage.setItem(`${storageKey}:token`, token);
   return token;
+}
+
+// A small form (no window.prompt): a name, then a token from POST /chat/dev/token.
+function devLoginForm(role) {
+  const input = element("input", {
+    id: "dev-login-name", name: "user", required: "", maxlength: "128", autocomplete: "username",
+    pattern: "[A-Za-z0-9_.@\\-]+", value: role === "agent" ? "agent-1" : "customer-1",
+  });
+  const problem = element("div", { class: "login-error", role: "alert" });
+  const form = element("form", { id: "dev-login", class: "dev-login", "aria-label": "Local dev login" },
+    element("label", { for: "dev-login-name" }, `Your ${role} name (local dev login)`),
+    input, element("button", { type: "submit" }, "Sign in"), problem,
+    element("div", { class: "note" }, "Only for local demos: anyone here can sign in as anyone."));
+  document.getElementById("messages").replaceChildren(form);
+  input.focus();
+  return new Promise((resolve) => {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      problem.textContent = "";
+      const response = await fetch("/chat/dev/token", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ user_id: input.value.trim(), role }),
+      }).catch(() => null);
+      if (!response || !response.ok) {
+        problem.textContent = "Sign-in refused: letters, digits and . _ @ - only.";
+        return;
+      }
+      form.remove();
+      resolve((await response.json()).token);
+    });
+  });
+}
+
+// "14:05" (the reader's clock) in a <time> element carrying the exact ISO time.
+export function timeOf(ts) {
+  const when = ts ? new Date(ts) : new Date();
+  const label = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return element("time", { datetime: when.toISOString(), title: when.toLocaleString() }, label);
 }
 
 async function devLoginEnabled() {

@@ -1,11 +1,26 @@
-// The customer page: one support conversation with the bot, then with an agent if needed.
-import { element, reportTyping, startChat } from "/chat/static/chat.js";
+// The customer page (also the widget's panel, /chat/embed): one support conversation with the
+// bot, then with an agent if needed. Customers see who said what and when, whether their message
+// was sent and read, who is typing and whether the connection is back; never the model's labels
+// (the server does not even send them to a customer's socket).
+import { element, reportTyping, startChat, timeOf } from "/chat/static/chat.js";
 
 const messages = document.getElementById("messages");
 const typing = document.getElementById("typing");
+const banner = document.getElementById("connection");
+const pending = new Map(); // client_msg_id → the bubble shown before the server has it
+const bubbles = new Map(); // message_id → bubble
 let me = null;
 let roomId = null;
 let requestId = null;
+let withHuman = false; // after a hand-off the bot is silent: no "assistant is typing"
+let botTyping = null;
+if (location.pathname.endsWith("/embed")) {
+  document.body.classList.add("embedded");
+  // Escape inside the panel closes it: the widget on the site's page hears this (nothing else).
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") window.parent.postMessage({ type: "supportloop:close" }, "*");
+  });
+}
 
 function show(node) {
   messages.append(node);
@@ -16,25 +31,73 @@ function notice(text) {
   show(element("div", { class: "notice" }, text));
 }
 
-function showMessage(data) {
-  const mine = data.sender_id === me;
-  const kind = mine ? "mine" : data.role;
-  const bubble = element("div", { class: `message ${kind}`, "data-message-id": data.message_id }, data.content);
-  const meta = element("div", { class: "meta" }, mine ? "you" : data.role === "bot" ? "assistant" : data.sender_id);
-  if (data.role === "bot" && data.intent) {
-    const badge = element("span", { class: `intent${data.fallback ? " fallback" : ""}` },
-      `${data.intent} ${Math.round((data.confidence || 0) * 100)}%`);
-    meta.append(badge);
-  }
-  bubble.append(meta);
+function setState(bubble, state) {
+  const label = { sending: "Sending…", sent: "Sent", read: "Read" }[state];
+  bubble.dataset.state = state;
+  const badge = bubble.querySelector(".delivery");
+  badge.textContent = label;
+  badge.setAttribute("aria-label", `Message ${label.replace("…", "").toLowerCase()}`);
+}
+
+function bubbleFor(kind, content, ts, author) {
+  const meta = element("div", { class: "meta" }, author, " · ", timeOf(ts));
+  return element("div", { class: `message ${kind}` }, element("div", { class: "text" }, content), meta);
+}
+
+function mine(item) {
+  const bubble = bubbleFor("mine", item.content, null, "You");
+  bubble.dataset.clientMsgId = item.client_msg_id;
+  bubble.querySelector(".meta").append(" · ", element("span", { class: "delivery" }));
+  setState(bubble, "sending");
+  pending.set(item.client_msg_id, bubble);
   show(bubble);
 }
 
+function showMessage(data) {
+  if (bubbles.has(data.message_id)) return;
+  if (data.sender_id === me) {
+    const bubble = pending.get(data.client_msg_id);
+    if (bubble) {
+      pending.delete(data.client_msg_id);
+      bubble.dataset.messageId = data.message_id;
+      bubble.querySelector("time").replaceWith(timeOf(data.ts));
+      if (bubble.dataset.state === "sending") setState(bubble, "sent");
+      bubbles.set(data.message_id, bubble);
+      return;
+    }
+  }
+  const kind = data.sender_id === me ? "mine" : data.role;
+  const author = kind === "mine" ? "You" : data.role === "bot" ? "Assistant" : "Support agent";
+  const bubble = bubbleFor(kind, data.content, data.ts, author);
+  bubble.dataset.messageId = data.message_id;
+  if (kind === "mine") {
+    bubble.querySelector(".meta").append(" · ", element("span", { class: "delivery" }));
+    setState(bubble, "sent");
+  }
+  bubbles.set(data.message_id, bubble);
+  show(bubble);
+  // The agent sees that the customer read their message (only while the page is in view).
+  if (data.role === "agent" && document.visibilityState === "visible") {
+    chat.send("read_receipt", { message_id: data.message_id });
+  }
+}
+
+function assistantTyping(on) {
+  clearTimeout(botTyping);
+  if (on && !withHuman) {
+    typing.textContent = "Assistant is typing…";
+    botTyping = setTimeout(() => { typing.textContent = ""; }, 8000);
+  } else if (!on && typing.textContent.startsWith("Assistant")) {
+    typing.textContent = "";
+  }
+}
+
 function askForRating() {
-  const row = element("div", { class: "notice rating" }, "How did we do? ");
+  const row = element("div", { class: "notice rating", role: "group", "aria-label": "Rate this conversation" },
+    "How did we do? ");
   for (let stars = 1; stars <= 5; stars += 1) {
     row.append(element("button", {
-      type: "button", "data-rating": String(stars),
+      type: "button", "data-rating": String(stars), "aria-label": `${stars} out of 5`,
       onclick: () => { chat.send("rate_support", { request_id: requestId, rating: stars }); row.remove(); },
     }, "★".repeat(stars)));
   }
@@ -43,21 +106,48 @@ function askForRating() {
 
 const handlers = {
   welcome: (data) => { me = data.user_id; },
+  status: (status, detail) => {
+    banner.hidden = status === "online";
+    banner.className = `connection-banner ${status}`;
+    banner.textContent = status === "reconnecting" ? `Connection lost. Reconnecting ${detail || ""}…`
+      : status === "connecting" ? "Connecting…" : status === "unauthorised" ? "Signed out." : "";
+  },
+  ack: (data) => {
+    const bubble = pending.get(data.client_msg_id);
+    if (bubble) setState(bubble, "sent");
+    assistantTyping(true);
+  },
   support_request_created: (data) => { roomId = data.room_id; requestId = data.request_id; },
-  new_message: (data) => { typing.textContent = ""; showMessage(data); },
+  new_message: (data) => { if (data.sender_id !== me) typing.textContent = ""; showMessage(data); },
   bot_reply: (data) => {
+    assistantTyping(false);
     showMessage(data);
-    if (data.handoff_reason) notice("A human agent has been asked to join.");
+    if (data.action === "handoff") {
+      withHuman = true;
+      notice("A human agent has been asked to join.");
+    }
+  },
+  read_receipt: (data) => {
+    // Read up to that message: everything the customer sent before it was read too.
+    const read = bubbles.get(data.message_id);
+    if (!read) return;
+    for (const bubble of messages.querySelectorAll(".message.mine[data-state]")) {
+      setState(bubble, "read");
+      if (bubble === read) break;
+    }
   },
   typing: (data) => {
-    typing.textContent = data.is_typing ? `${data.user_id} is typing…` : "";
+    typing.textContent = data.is_typing ? "Support agent is typing…" : "";
   },
-  member_joined: (data) => { if (data.role === "agent") notice(`${data.user_id} (agent) joined`); },
+  member_joined: (data) => {
+    if (data.role === "agent") { withHuman = true; notice("A support agent joined the conversation"); }
+  },
   support_request_escalated: () => notice("Your request was escalated."),
   support_request_resolved: (data) => {
     notice(`Resolved${data.resolution ? `: ${data.resolution}` : ""}`);
     askForRating();
     roomId = null;
+    withHuman = false;
   },
   support_rated: (data) => notice(`Thanks for rating us ${data.rating}/5`),
   error: (data) => notice(`⚠ ${data.message}`),
@@ -70,7 +160,7 @@ document.getElementById("composer").addEventListener("submit", (event) => {
   const input = document.getElementById("text");
   const content = input.value.trim();
   if (!content) return;
-  chat.say(content, roomId);
+  mine(chat.say(content, roomId));
   input.value = "";
 });
 

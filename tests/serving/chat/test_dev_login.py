@@ -135,7 +135,9 @@ def test_bentoml_serve_on_all_interfaces_with_dev_login_exits_with_the_reason(se
 
 
 @pytest.mark.slow
-def test_dev_login_on_loopback_serves_tokens_and_the_page_uses_it(dev_login_service, browser):
+def test_dev_login_on_loopback_serves_tokens_and_the_page_uses_it(
+    dev_login_service, browser, screenshot_dir
+):
     url = dev_login_service.url
     assert httpx.get(f"{url}/chat/dev/login").json() == {"enabled": True}
     user = unique_user("demo")
@@ -147,13 +149,19 @@ def test_dev_login_on_loopback_serves_tokens_and_the_page_uses_it(dev_login_serv
         welcome = json.loads(socket.recv(timeout=10))
     assert welcome["type"] == "welcome" and welcome["data"]["user_id"] == user
 
-    context = browser.new_context()
+    context = browser.new_context(viewport={"width": 1100, "height": 600})
     page = context.new_page()
-    name = unique_user("demo-page")
-    page.on("dialog", lambda dialog: dialog.accept(name))  # the page asks for a name
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(f"{url}/chat/")
+    name = page.get_by_label("Your customer name (local dev login)")  # a form, not a prompt
+    expect(name).to_be_focused(timeout=20_000)
+    name.fill(unique_user("demo-page"))
+    page.screenshot(path=str(screenshot_dir / "dev_login.png"))
+    name.press("Enter")
     expect(page.locator("#status")).to_have_text("online", timeout=20_000)
     assert page.evaluate("localStorage.getItem('chat:customer:token')")
+    assert dialogs == []
     context.close()
 
 

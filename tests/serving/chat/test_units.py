@@ -169,3 +169,12 @@ def test_frustration_signals_add_up_to_a_hand_off():
     assert decision.action is Action.HANDOFF and decision.reason is HandoffReason.FRUSTRATION
     calm = signals("thanks, where is my card?", polarity=0.2)
     assert frustration_score(calm, []) == 0.0
+
+
+def test_widget_origins_are_origins_only():
+    allowed = ["https://shop.example.com", "http://127.0.0.1:8080"]
+    assert ChatSettings(widget_origins=allowed).widget_origins == allowed
+    # Each becomes a CSP source: a wildcard, a path or a second directive would widen it.
+    for bad in ("*", "https://shop.example.com/page", "https://a.example; script-src *", "a.com"):
+        with pytest.raises(ValueError, match="CHAT_WIDGET_ORIGINS"):
+            ChatSettings(widget_origins=[bad])

@@ -1,0 +1,73 @@
+// The support chat widget: one script tag on any site adds a launcher button and a chat panel.
+//
+//   <script src="https://support.example.com/chat/widget.js" data-token="JWT" defer></script>
+//
+// The panel is an iframe of /chat/embed on the chat server's origin, so the site's scripts and
+// styles never touch the conversation, and the server's CSP (frame-ancestors, from
+// CHAT_WIDGET_ORIGINS) decides which sites may show it. The token, signed by the site's backend
+// for its signed-in customer, travels in the URL fragment, which is never sent to a server.
+(function () {
+  "use strict";
+  const script = document.currentScript;
+  if (!script || window.__supportChatWidget) return;
+  window.__supportChatWidget = true;
+  const origin = new URL(script.src, location.href).origin;
+  const token = script.dataset.token || "";
+  const title = script.dataset.title || "Support chat";
+
+  const style = document.createElement("style");
+  style.textContent = `
+    .slw-launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 56px;
+      height: 56px; border-radius: 50%; border: none; background: #2156d9; color: #fff;
+      font: 600 24px/1 system-ui, sans-serif; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }
+    .slw-launcher:focus-visible { outline: 3px solid #9bb6ff; outline-offset: 2px; }
+    .slw-panel { position: fixed; right: 20px; bottom: 88px; z-index: 2147483000; width: 380px;
+      max-width: calc(100vw - 40px); height: 560px; max-height: calc(100vh - 110px);
+      border-radius: 14px; overflow: hidden; box-shadow: 0 8px 30px rgba(0,0,0,.25); background: #fff; }
+    .slw-panel[hidden] { display: none; }
+    .slw-panel iframe { width: 100%; height: 100%; border: 0; }`;
+  document.head.append(style);
+
+  const panel = document.createElement("div");
+  panel.className = "slw-panel";
+  panel.id = "support-chat-panel";
+  panel.hidden = true;
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-label", title);
+
+  const launcher = document.createElement("button");
+  launcher.type = "button";
+  launcher.className = "slw-launcher";
+  launcher.setAttribute("aria-controls", panel.id);
+  launcher.setAttribute("aria-expanded", "false");
+  launcher.setAttribute("aria-label", `Open ${title.toLowerCase()}`);
+  launcher.textContent = "💬";
+
+  let frame = null;
+  function toggle(open) {
+    panel.hidden = !open;
+    launcher.setAttribute("aria-expanded", String(open));
+    launcher.setAttribute("aria-label", `${open ? "Close" : "Open"} ${title.toLowerCase()}`);
+    launcher.textContent = open ? "✕" : "💬";
+    if (open && !frame) { // loaded on first open: a closed widget costs the site nothing
+      frame = document.createElement("iframe");
+      frame.title = title;
+      frame.src = `${origin}/chat/embed${token ? `#token=${encodeURIComponent(token)}` : ""}`;
+      frame.allow = "clipboard-write";
+      panel.append(frame);
+    }
+    if (open) frame.focus();
+  }
+  launcher.addEventListener("click", () => toggle(panel.hidden));
+  window.addEventListener("message", (event) => { // Escape pressed inside the panel
+    if (event.origin === origin && event.data && event.data.type === "supportloop:close") {
+      toggle(false);
+      launcher.focus();
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !panel.hidden) { toggle(false); launcher.focus(); }
+  });
+  document.body.append(panel, launcher);
+  window.SupportChat = { open: () => toggle(true), close: () => toggle(false) };
+})();

@@ -1,0 +1,209 @@
+"""The widget on another origin's page, the customer page and the agent console, in Chromium.
+
+One service for the module, started with CHAT_WIDGET_ORIGINS naming a host page served here on
+another port (another origin): the page includes `/chat/widget.js` with one script tag.
+Screenshots go to $SCREENSHOT_DIR (`make screenshots`: docs/screenshots), else a temp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+from websockets.sync.client import connect
+
+from tests.ports import free_port
+from tests.serving.chat.conftest import token, unique_user
+from tests.serving.conftest import ServiceProcess, service_env
+
+pytestmark = pytest.mark.slow
+HOST_PAGE = """<!doctype html><html lang="en"><head><title>Acme Bank</title></head>
+<body style="font-family: system-ui; margin: 40px"><h1>Acme Bank</h1><p>Your accounts.</p>
+<script src="{service}/chat/widget.js" data-token="{token}" defer></script></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def host_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def pages_service(serving_registry, host_port) -> Iterator[ServiceProcess]:
+    origins = json.dumps([f"http://127.0.0.1:{host_port}"])
+    process = ServiceProcess(service_env(serving_registry, "pages.db", CHAT_WIDGET_ORIGINS=origins))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def host_site(pages_service, host_port) -> Iterator[str]:
+    """A site on another origin whose page includes the widget (`/?token=` is its customer's)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            customer = parse_qs(urlparse(self.path).query).get("token", [""])[0]
+            body = HOST_PAGE.format(service=pages_service.url, token=customer).encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", host_port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{host_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_pages_say_who_may_frame_them_and_the_widget_loads_anywhere(pages_service, host_site):
+    widget = httpx.get(f"{pages_service.url}/chat/widget.js")
+    assert widget.status_code == 200 and widget.headers["content-type"].startswith(
+        "text/javascript"
+    )
+    assert widget.headers["access-control-allow-origin"] == "*"
+    assert widget.headers["cross-origin-resource-policy"] == "cross-origin"
+    csp = {
+        path: httpx.get(f"{pages_service.url}{path}").headers["content-security-policy"]
+        for path in ("/chat/", "/chat/embed", "/chat/agent")
+    }
+    assert csp["/chat/embed"].endswith(f"frame-ancestors 'self' {host_site}")
+    assert csp["/chat/"].endswith("frame-ancestors 'self'")
+    assert csp["/chat/agent"].endswith("frame-ancestors 'none'")
+
+
+def test_the_widget_runs_a_chat_on_another_origins_page(host_site, browser, screenshot_dir):
+    page = browser.new_context(viewport={"width": 1100, "height": 760}).new_page()
+    page.goto(f"{host_site}/?token={token(unique_user('widget'))}")
+    launcher = page.get_by_role("button", name="Open support chat")
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    launcher.focus()
+    page.keyboard.press("Enter")  # keyboard first
+    expect(page.get_by_role("button", name="Close support chat")).to_have_attribute(
+        "aria-expanded", "true"
+    )
+    panel = page.frame_locator("iframe[title='Support chat']")
+    expect(panel.locator("#status")).to_have_text("online", timeout=20_000)
+    panel.get_by_label("Your message").fill("How do I activate my new card?")
+    panel.get_by_label("Your message").press("Enter")
+    mine = panel.locator(".message.mine")
+    expect(mine.locator(".delivery")).to_have_text("Sent", timeout=15_000)
+    expect(mine.locator("time")).to_have_count(1)
+    reply = panel.locator(".message.bot").first
+    expect(reply).to_be_visible(timeout=15_000)
+    expect(reply.locator("time")).to_have_count(1)
+    expect(panel.locator(".intent")).to_have_count(0)  # no model labels for customers
+    page.screenshot(path=str(screenshot_dir / "widget.png"))
+    page.keyboard.press("Escape")
+    expect(page.locator("#support-chat-panel")).to_be_hidden()
+    page.context.close()
+
+
+def frames_until(socket, frame_type: str) -> dict:
+    for _ in range(50):
+        frame = json.loads(socket.recv(timeout=15))
+        if frame["type"] == frame_type:
+            return frame["data"]
+    raise AssertionError(f"no {frame_type}")
+
+
+def an_earlier_conversation(service: ServiceProcess, customer_id: str) -> None:
+    """A resolved conversation of the customer, for the console's history."""
+    with (
+        connect(f"{service.ws_url}?token={token(customer_id)}") as customer,
+        connect(f"{service.ws_url}?token={token(unique_user('earlier'), 'agent')}") as agent,
+    ):
+        said = {"content": "my top up failed twice", "client_msg_id": "earlier-1"}
+        customer.send(json.dumps({"type": "chat_message", "data": said}))
+        request_id = frames_until(customer, "support_request_created")["request_id"]
+        frames_until(customer, "bot_reply")
+        resolve = {"request_id": request_id, "resolution": "refunded the top up"}
+        agent.send(json.dumps({"type": "support_resolve", "data": resolve}))
+        frames_until(customer, "support_request_resolved")
+
+
+def open_page(browser, url: str) -> Page:
+    page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
+    page.goto(url)
+    expect(page.locator("#status")).to_have_text("online", timeout=20_000)
+    return page
+
+
+def test_customer_page_and_agent_console(pages_service, browser, screenshot_dir):
+    customer_id, agent_id = unique_user("pages-customer"), unique_user("pages-agent")
+    an_earlier_conversation(pages_service, customer_id)
+    url = pages_service.url
+    customer = open_page(browser, f"{url}/chat/?token={token(customer_id)}")
+    agent = open_page(browser, f"{url}/chat/agent?token={token(agent_id, 'agent')}")
+
+    customer.get_by_label("Your message").fill("How do I activate my new card?")
+    customer.get_by_role("button", name="Send").click()
+    # The earlier conversation is replayed above it; the bot answers below it.
+    answer = customer.locator(".message.mine:has-text('activate my new card') ~ .message.bot")
+    expect(answer.first).to_be_visible(timeout=15_000)
+    expect(customer.locator(".intent")).to_have_count(0)
+    customer.get_by_role("button", name="Talk to a human").click()
+    expect(customer.locator(".notice", has_text="human agent")).to_be_visible(timeout=15_000)
+
+    agent.locator(".request", has_text=customer_id).click()
+    desk = agent.get_by_role("complementary", name="Customer context")
+    expect(desk.locator(".reason")).to_have_text("Pressed “Talk to a human”", timeout=15_000)
+    expect(desk.locator(".past")).to_contain_text("my top up failed twice")
+    expect(desk.locator(".past")).to_contain_text("refunded the top up")
+    expect(agent.locator(".message.bot .intent").first).to_be_visible()  # agents see the model
+
+    # The true intent: a typo is refused on the page, a suggestion from the model's top-k is not.
+    form = agent.locator(".message.customer .label-form").first
+    expect(form.locator(".suggestion").first).to_be_visible()
+    form.get_by_label("True intent").fill("activate_my_cardd")
+    form.get_by_role("button", name="Label").click()
+    expect(form.locator(".label-error")).to_contain_text("not one of the model's intents")
+    form.locator(".suggestion").first.click()
+    suggested = form.get_by_label("True intent").input_value()
+    form.get_by_role("button", name="Label").click()
+    expect(agent.locator(".labelled").first).to_have_text(f"Labelled {suggested}", timeout=15_000)
+
+    # A message after the hand-off: read by the agent, labelled as a new intent.
+    customer.get_by_label("Your message").fill("Also, do you have metal cards?")
+    customer.get_by_label("Your message").press("Enter")
+    asked = agent.locator(".message.customer", has_text="metal cards")
+    expect(asked).to_be_visible(timeout=15_000)
+    expect(customer.locator(".message.mine").last.locator(".delivery")).to_have_text(
+        "Read", timeout=15_000
+    )
+    asked.get_by_label("True intent").fill("metal_card")
+    asked.get_by_label("new intent").check()
+    asked.get_by_role("button", name="Label").click()
+    expect(asked.locator(".labelled")).to_have_text(
+        "Labelled metal_card (new intent)", timeout=15_000
+    )
+
+    # A canned reply from data/responses.yaml, typing, and the reply reaching the customer.
+    canned = agent.evaluate("document.querySelector('#canned-replies option').value")
+    agent.get_by_label("Canned reply").fill(canned)
+    expect(agent.get_by_label("Reply to the customer")).to_have_value(canned)
+    agent.get_by_label("Reply to the customer").press_sequentially(" Anything else?")
+    expect(customer.locator("#typing")).to_have_text("Support agent is typing…", timeout=10_000)
+    agent.get_by_role("button", name="Send").click()
+    expect(customer.locator(".message.agent")).to_contain_text("Anything else?", timeout=15_000)
+    agent.screenshot(path=str(screenshot_dir / "agent_console.png"), full_page=True)
+
+    # The connection drops: the customer is told, then it comes back by itself.
+    customer.evaluate(
+        "Math.random = () => 0.99; window.chat.attempt = 3; window.chat.socket.close()"
+    )
+    banner = customer.locator("#connection")
+    expect(banner).to_contain_text("Reconnecting", timeout=5_000)
+    expect(banner).to_be_hidden(timeout=30_000)
+    expect(customer.locator("#status")).to_have_text("online")
+    customer.screenshot(path=str(screenshot_dir / "customer_chat.png"), full_page=True)
