@@ -183,6 +183,9 @@ function devLoginForm(role) {
     input, element("button", { type: "submit" }, "Sign in"), problem,
     element("div", { class: "note" }, "Only for local demos: anyone here can sign in as anyone."));
   document.getElementById("messages").replaceChildren(form);
+  const badge = document.getElementById("status");
+  badge.className = "status unauthorised";
+  badge.textContent = "signed out";
   input.focus();
   return new Promise((resolve) => {
     form.addEventListener("submit", async (event) => {

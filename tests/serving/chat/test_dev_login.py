@@ -156,6 +156,7 @@ def test_dev_login_on_loopback_serves_tokens_and_the_page_uses_it(
     page.goto(f"{url}/chat/")
     name = page.get_by_label("Your customer name (local dev login)")  # a form, not a prompt
     expect(name).to_be_focused(timeout=20_000)
+    expect(page.locator("#status")).to_have_text("signed out")
     name.fill(unique_user("demo-page"))
     page.screenshot(path=str(screenshot_dir / "dev_login.png"))
     name.press("Enter")
