@@ -1,15 +1,21 @@
-"""The drift demo's "new intents, found" step: the clusters the monitoring run queued, named as
-an agent would name them in the console (conversations/intent_queue.py, the console's path)."""
+"""The drift demo's agents: the clusters the monitoring run queued, named as an agent would name
+them in the console (conversations/intent_queue.py, the console's path), labels given one by
+one, and a careless batch of wrong labels."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 
 from conversations import intent_queue, tables
 from conversations.intent_queue import ClusterLabel, QueuedCluster
+from conversations.schema import LabelSource, LabelTrust
+from conversations.writer import LabelRecord, insert_labels
+from models.splits import text_bucket
 
 
 def queued_clusters(store_url: str) -> list[QueuedCluster]:
@@ -66,3 +72,40 @@ def _majority(cluster: QueuedCluster, truth: dict[str, str]) -> tuple[str, int]:
 def unlabelled(rows: pd.DataFrame, labelled: set[str]) -> pd.DataFrame:
     """The rows whose message no cluster label covered."""
     return rows[~rows["message_id"].isin(labelled)]
+
+
+def label_messages(store_url: str, rows: pd.DataFrame, intents: list[str], at: datetime) -> int:
+    """Agent labels for messages (label_source `agent`), as the agent console writes them."""
+    engine = tables.create_engine(store_url)
+    with engine.begin() as connection:
+        insert_labels(
+            connection,
+            [
+                LabelRecord(
+                    message_id=row["message_id"],
+                    text=row["text"],
+                    intent=intent,
+                    label_source=LabelSource.AGENT,
+                    predicted_intent=row.get("predicted"),
+                    user_id="demo-agent",
+                    ts=at,
+                    trust=LabelTrust.AGENT,
+                    labelled_by="demo-agent",
+                )
+                for row, intent in zip(rows.to_dict("records"), intents, strict=True)
+            ],
+        )
+    engine.dispose()
+    return len(rows)
+
+
+def damage_labels(store_url: str, banking77: Path, at: datetime) -> int:
+    """A careless batch: half the training-split texts relabelled to a wrong intent."""
+    frame = pd.read_csv(banking77 / "train.csv")
+    train_rows = frame[[text_bucket(t) >= 0.2 for t in frame["text"]]]  # never the test split
+    damaged = train_rows.sample(frac=0.5, random_state=3)
+    intents = sorted(frame["category"].unique())
+    rng = random.Random(4)
+    wrong = [rng.choice([i for i in intents if i != right]) for right in damaged["category"]]
+    rows = damaged.assign(message_id=None)
+    return label_messages(store_url, rows, wrong, at)
