@@ -51,7 +51,7 @@ function renderQueue() {
   queue.replaceChildren();
   for (const request of requests.values()) {
     const card = element("button", {
-      type: "button", role: "listitem",
+      type: "button",
       class: `request${active && active.request_id === request.request_id ? " active" : ""}`,
       "data-request-id": request.request_id,
       onclick: () => take(request),

@@ -107,6 +107,14 @@ async def _customer_frames(service) -> None:
         assert answered["top_k"][0]["intent"] == answered["intent"] or answered["fallback"]
         assert any(m.get("handoff_reason") == "customer_request" for m in history)
 
+        # Live: the bot's closing message reaches both; only the agent's frame has the fields.
+        request_id = customer.of_type("support_request_created")[0]["request_id"]
+        await agent.send("support_resolve", request_id=request_id, resolution="done")
+        closing = await agent.expect("bot_reply", where=lambda d: d["action"] == "resolved")
+        assert {"intent", "model_version", "frustration"} <= set(closing)
+        await customer.expect("bot_reply", where=lambda d: d["action"] == "resolved")
+        assert internals(customer.seen) == set()
+
 
 def test_customer_frames_carry_no_model_internals(service):
     run(_customer_frames(service))
