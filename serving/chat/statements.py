@@ -35,11 +35,12 @@ MEMBER_IDS = (
     .order_by(_members.c.joined_at, _members.c.user_id)
 )
 # serving/chat/turns.py: the customer's open request, a room's newest one, a request's status.
+# `status = a OR status = b ...`, not `IN (...)`: an IN list is re-rendered at every execution.
 OPEN_REQUEST = (
     sa.select(_requests)
     .where(
         _requests.c.customer_id == sa.bindparam("customer_id"),
-        _requests.c.status.in_(tables.OPEN_SUPPORT_STATUSES),
+        sa.or_(*(_requests.c.status == status for status in tables.OPEN_SUPPORT_STATUSES)),
     )
     .order_by(_requests.c.created_at.desc())
     .limit(1)

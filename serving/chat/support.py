@@ -60,7 +60,7 @@ class SupportCase:
     @classmethod
     def from_row(cls, row: Any) -> SupportCase:
         """A request from a `support_requests` row mapping."""
-        values = {field.name: row[field.name] for field in fields(cls)}
+        values = {name: row[name] for name in _CASE_FIELDS}
         return cls(**{**values, "status": SupportStatus(values["status"])})
 
     def to_wire(self) -> dict[str, Any]:
@@ -87,6 +87,9 @@ def newest_request(connection: sa.Connection, where: sa.ColumnElement[bool]) -> 
         .first()
     )
     return SupportCase.from_row(row) if row else None
+
+
+_CASE_FIELDS = tuple(field.name for field in fields(SupportCase))  # once: read for every message
 
 
 class SupportStore:
