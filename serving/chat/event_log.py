@@ -20,7 +20,7 @@ from serving.chat.rooms import RoomStore, now, writes
 
 AGENTS_AUDIENCE = "role:agent"
 # Key of the PostgreSQL advisory lock that puts event commits in seq order (any constant).
-_EVENT_ORDER_LOCK = 0x63686174  # "chat"
+EVENT_ORDER_LOCK = 0x63686174  # "chat"
 
 
 def room_audience(room_id: str) -> str:
@@ -61,7 +61,7 @@ class EventLog:
             # another worker could commit first, a client resume after it, and the earlier event
             # never reach it. Held to commit, the lock makes seq order commit order (as SQLite's
             # single writer does).
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_EVENT_ORDER_LOCK)))
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
         row = {"audience": audience, "event_type": event_type, "payload": json.dumps(data)}
         result = connection.execute(statements.INSERT_EVENT, {**row, "ts": now()})
         key = result.inserted_primary_key

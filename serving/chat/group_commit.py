@@ -25,13 +25,13 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
+from serving.chat.event_log import EVENT_ORDER_LOCK
+
 logger = logging.getLogger("serving.chat")
 T = TypeVar("T")
 Job = Callable[[sa.Connection], T]
 # Most jobs per transaction: a group is one write lock held, and its callers wait for all of it.
 MAX_GROUP = 64
-# Key of the PostgreSQL advisory lock that orders event commits (serving/chat/event_log.py).
-_EVENT_ORDER_LOCK = 0x63686174
 
 
 @dataclass
@@ -87,7 +87,7 @@ class GroupCommitter:
                     # Jobs lock their rooms' rows; taking the event-order lock first (as every
                     # event append does before committing) keeps two workers' groups from each
                     # holding a room the other one waits for.
-                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_EVENT_ORDER_LOCK)))
+                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
                 return [(True, pending.job(connection)) for pending in group]
         except Exception as exc:
             if len(group) == 1 and group[0].alone is None:
