@@ -1,0 +1,73 @@
+"""Group commit (serving/chat/group_commit.py): jobs queued together share one transaction, and
+one failing job never loses or fails the others of its group."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from serving.chat.group_commit import GroupCommitter
+
+rows = sa.table("rows", sa.column("name"))
+
+
+def insert(name: str):
+    def job(connection: sa.Connection) -> str:
+        if name == "bad":
+            raise ValueError("a job that fails")
+        connection.execute(sa.insert(rows), {"name": name})
+        return name
+
+    return job
+
+
+def test_a_failing_job_rolls_back_alone_and_the_others_commit(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE rows (name TEXT NOT NULL)")
+    commits: list[int] = []
+    sa.event.listen(engine, "commit", lambda connection: commits.append(1))
+    writer = ThreadPoolExecutor(1)
+    committer = GroupCommitter(engine, writer)
+
+    async def run() -> list[object]:
+        jobs = [committer.run(insert(name)) for name in ("a", "b", "c", "d")]
+        first = await asyncio.gather(*jobs)
+        commits.clear()
+        mixed = [committer.run(insert(name)) for name in ("e", "bad", "f")]
+        return [first, *await asyncio.gather(*mixed, return_exceptions=True)]
+
+    try:
+        first, e, bad, f = asyncio.run(run())
+    finally:
+        writer.shutdown(wait=True)
+    assert first == ["a", "b", "c", "d"]
+    assert committer.groups <= 3  # four jobs queued at once did not take four transactions
+    assert (e, f) == ("e", "f") and isinstance(bad, ValueError)
+    with engine.connect() as connection:
+        stored = sorted(connection.scalars(sa.select(rows.c.name)))
+    assert stored == ["a", "b", "c", "d", "e", "f"]
+    assert len(commits) == 2  # the group rolled back; "e" and "f" then committed alone
+
+
+@pytest.mark.parametrize("size", [1, 40])
+def test_every_caller_gets_its_own_result_in_order(tmp_path, size):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE rows (name TEXT NOT NULL)")
+    writer = ThreadPoolExecutor(1)
+    committer = GroupCommitter(engine, writer)
+
+    async def run() -> list[str]:
+        return await asyncio.gather(*(committer.run(insert(str(n))) for n in range(size)))
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.shutdown(wait=True)
+    assert results == [str(n) for n in range(size)]
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(rows)) == size
