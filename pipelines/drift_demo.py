@@ -1,4 +1,7 @@
-"""`make drift-demo`: the whole loop on Banking77, in a sandbox (.demo/), in about ten minutes.
+"""`make drift-demo`: the whole loop on Banking77, in a sandbox (.demo/).
+
+On the 2-core machine under other jobs' load (2026-11-30) it took 33 min, three trainings of
+9-10 min each; the shadow step (serve, 240 live messages, re-judgement) 100 s of it.
 
 1. Train on Banking77 with a few intents held out → champion v1.
 2. Replay a day of traffic that includes the held-out intents and some noisy paraphrases.
