@@ -13,8 +13,8 @@ from models.baselines import score_baselines
 from models.behavioural import Utterance, load_functionality, run_behavioural_suite
 from models.data_quality import check_training_data
 from models.evaluation import predict_labelled, summary_metrics
+from models.gate_records import GateInputs, ModelScore, PromotionRules
 from models.inputs import model_input
-from models.promotion import GateInputs, ModelScore, PromotionRules
 from models.selection import SelectionBudget
 from models.splits import FEEDBACK, TEST
 
@@ -120,4 +120,12 @@ def gate_inputs(
         behavioural=behavioural,
         data_quality=check_training_data(train, max_text_chars),
         baselines=score_baselines(train, test, budget.max_examples, budget.seed),
+        new_intents=_new_intents(challenger, champion),
     )
+
+
+def _new_intents(challenger: Any, champion: Any | None) -> tuple[str, ...]:
+    """Intents the challenger answers that the champion never learnt (none without a champion)."""
+    if champion is None:
+        return ()
+    return tuple(sorted(set(map(str, challenger.classes_)) - set(map(str, champion.classes_))))

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from models import faults
 from models.faults import Boundary
-from models.promotion import GateDecision
+from models.gate_records import GateDecision
 from models.registry import CHALLENGER, CHAMPION, IntentRegistry
 from models.registry_records import GateRecord, PromotionState
 

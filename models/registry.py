@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from models.promotion import Check, GateDecision
+from models.gate_records import Check, GateDecision
 from models.registry_records import (
     GateRecord,
     RegistryStatus,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from models.promotion import Check, GateDecision
+from models.gate_records import Check, GateDecision
 
 
 class PromotionState(StrEnum):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.promotion import Check
+from models.gate_records import Check
 
 SAMPLE_CHECK = "shadow_sample"
 

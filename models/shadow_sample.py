@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from conversations import tables
 from conversations.schema import LabelTrust, PredictionRole
-from models.promotion import Check
+from models.gate_records import Check
 from models.registry import CHALLENGER, IntentRegistry
 from models.settings_errors import load_settings
 from models.shadow_checks import (

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from models.promotion import GateDecision
+    from models.gate_records import GateDecision
     from monitoring.settings import MonitoringSettings
 
 logger = logging.getLogger("monitoring.alerts")

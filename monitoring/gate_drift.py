@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.promotion import Check
+from models.gate_records import Check
 
 FALLBACK_CHECK = "recent_fallback_rate"
 DRIFT_CHECK = "recent_prediction_drift"

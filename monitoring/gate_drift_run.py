@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from models.promotion import Check
+from models.gate_records import Check
 from models.registry import IntentRegistry
 from models.settings_errors import load_settings
 from monitoring.data import read_current

@@ -18,8 +18,9 @@ from models.evaluation import plot_confusion_matrix
 from models.fallback_objective import FallbackSettings
 from models.faults import Boundary
 from models.gate import gate_inputs
+from models.gate_records import PromotionRules
 from models.out_of_scope import OutOfScopeSettings
-from models.promotion import PromotionRules, decide_promotion
+from models.promotion import decide_promotion
 from models.promotion_state import apply_pending, held_for_shadow, record_decision
 from models.recovery import recover
 from models.registry import CHALLENGER, TAG_GATE, IntentRegistry
@@ -290,7 +291,7 @@ def intent_model(
     )
 
 
-_RULES = PromotionRules()  # the defaults live in one place: models/promotion.py
+_RULES = PromotionRules()  # the defaults live in one place: models/gate_records.py
 
 
 class PromotionConfig(dg.Config):
@@ -305,6 +306,7 @@ class PromotionConfig(dg.Config):
     min_intent_support: int = _RULES.min_intent_support
     min_feedback_labels: int = _RULES.min_feedback_labels
     feedback_tolerance: float = _RULES.feedback_tolerance
+    max_test_loss_when_taught: float = _RULES.max_test_loss_when_taught
     min_invariance: float = _RULES.min_invariance
     min_functionality: float = _RULES.min_functionality
 

@@ -17,7 +17,8 @@ from conversations.validation import validate_messages
 from models.candidates import resolve
 from models.examples import build_training_examples
 from models.gate import gate_inputs
-from models.promotion import PromotionRules, decide_promotion
+from models.gate_records import PromotionRules
+from models.promotion import decide_promotion
 from models.selection import SelectionBudget
 from models.training import train_intent_model
 from tests.dialogues import write_dialogues

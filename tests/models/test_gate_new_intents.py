@@ -19,7 +19,8 @@ import pytest
 from models.candidates import resolve
 from models.examples import build_training_examples
 from models.gate import gate_inputs
-from models.promotion import PromotionRules, decide_promotion
+from models.gate_records import PromotionRules
+from models.promotion import decide_promotion
 from models.splits import FEEDBACK, TEST
 from models.training import train_intent_model
 
@@ -104,11 +105,14 @@ def test_a_challenger_taught_a_new_intent_by_agents_becomes_champion() -> None:
     assert NEW_INTENT in challenger.classes_
 
     rules = PromotionRules(min_feedback_labels=3)
-    decision = decide_promotion(gate_inputs(challenger, "2", champion, "1", examples, rules, 2000))
+    inputs = gate_inputs(challenger, "2", champion, "1", examples, rules, 2000)
+    assert inputs.new_intents == (NEW_INTENT,)  # from the two pipelines' classes
+    decision = decide_promotion(inputs)
     checks = {c.name: c for c in decision.checks}
     assert decision.passed, decision.to_dict()
     assert "gain +0.0000" in checks["beats_champion"].reason  # a tie on the frozen test split
     assert "feedback 1.0000 vs 0.0000" in checks["beats_champion"].reason
+    assert f"since taught {NEW_INTENT}" in checks["beats_champion"].reason
 
     # The champion retrained on its own data learnt nothing new: a tie that never promotes.
     same = decide_promotion(gate_inputs(champion, "2", champion, "1", examples, rules, 2000))

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import psutil
 import pytest
 
+from models.gate_records import Check, GateDecision
 from models.process_stamp import ProcessStamp
-from models.promotion import Check, GateDecision
 from models.promotion_state import PromotionState, apply_pending, record_decision
 from models.recovery import TAG_INTERRUPTED, Outcome, fail_interrupted_runs, recover
 from models.registry import (

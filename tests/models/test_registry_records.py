@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from models.promotion import Check, GateDecision
+from models.gate_records import Check, GateDecision
 from models.registry_records import GateRecord, PromotionState, parse_gate_entries
 
 # A tag as the gate writes it: a refusal, a passing decision promoted against no champion
