@@ -4,7 +4,7 @@
 conversation store (monitoring/data.py, as a monitoring run does), has the champion and the
 challenger answer the same texts with their own calibrated fallback policies, and hands both
 answers to the Evidently conditions of monitoring/gate_drift.py. The checks go to
-`models.promotion.decide_promotion` as `live_checks` (pipelines/assets/training.py).
+`models.promotion.decide_promotion` as `live_checks` (pipelines/assets/promotion.py).
 
 Not judged (both checks pass, saying why): no champion, no conversation store, fewer than
 GATE_DRIFT_MIN_MESSAGES recent messages, or too few of them with their text (HTTP predictions

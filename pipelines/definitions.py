@@ -17,7 +17,7 @@ from models.selection import SelectionBudget
 from models.settings_errors import load_settings
 from models.shared_settings import REGISTRY_URI, STORE_URL, TRACKING_URI
 from monitoring.settings import MonitoringSettings
-from pipelines.assets import features, ingestion, monitoring, training
+from pipelines.assets import features, ingestion, monitoring, promotion, training
 from pipelines.automation import (
     drift_retraining_sensor,
     monitoring_job,
@@ -115,7 +115,7 @@ def build_definitions(
     load_settings(ProfileSettings)
     load_settings(SearchSettings)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, features, training, monitoring]),
+        assets=dg.load_assets_from_modules([ingestion, features, training, promotion, monitoring]),
         asset_checks=ALL_CHECKS,
         jobs=[training_job, monitoring_job, shadow_rejudge_job],
         # MONITORING_RETRAINING_CRON and MONITORING_MONITORING_CRON, the crons APScheduler reads.

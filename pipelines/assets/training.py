@@ -1,8 +1,7 @@
-"""Training assets: the intent model tracked in MLflow, and its promotion decision."""
+"""Training assets: the intent model tracked in MLflow (its promotion: assets/promotion.py)."""
 
 import hashlib
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -10,32 +9,21 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field, ValidationError
 
-from models import faults
-from models.baselines import BaselineScore
 from models.candidate_profile import profile_candidates
 from models.candidates import resolve
 from models.evaluation import plot_confusion_matrix
 from models.fallback_objective import FallbackSettings
-from models.faults import Boundary
-from models.gate import gate_inputs
-from models.gate_records import PromotionRules
 from models.out_of_scope import OutOfScopeSettings
-from models.promotion import decide_promotion
-from models.promotion_state import apply_pending, held_for_shadow, record_decision
 from models.recovery import recover
-from models.registry import CHALLENGER, TAG_GATE, IntentRegistry
+from models.registry import IntentRegistry
 from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, json_rows
 from models.search import SearchSettings
 from models.selection import SelectionBudget
 from models.settings_errors import env_name
-from models.shadow_checks import waits_for_shadow_sample
-from models.shadow_sample import shadow_gate_checks
 from models.tracking import log_and_register
 from models.training import train_intent_model
-from monitoring.alerts import gate_failure_alert
-from monitoring.gate_drift_run import recent_drift_checks
 from pipelines.metadata import png_markdown
-from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
+from pipelines.resources import MlflowRegistry
 from pipelines.retraining import (
     TAG_TRAINING_CONFIG,
     forced_reasons,
@@ -287,125 +275,5 @@ def intent_model(
             **run_link,
             "candidates": dg.MetadataValue.md(candidates_table.to_markdown(index=False)),
             "confusion_matrix": confusion,
-        },
-    )
-
-
-_RULES = PromotionRules()  # the defaults live in one place: models/gate_records.py
-
-
-class PromotionConfig(dg.Config):
-    """Gate thresholds (see models/promotion.py), editable per run in the launchpad."""
-
-    min_improvement: float = _RULES.min_improvement
-    # Unset: a first model must beat the run's baselines by baseline_margin. Set it for your
-    # data (Banking77: 0.85, data/README.md) and the floor decides instead.
-    accuracy_floor: float | None = _RULES.accuracy_floor
-    baseline_margin: float = _RULES.baseline_margin
-    max_intent_f1_drop: float = _RULES.max_intent_f1_drop
-    min_intent_support: int = _RULES.min_intent_support
-    min_feedback_labels: int = _RULES.min_feedback_labels
-    feedback_tolerance: float = _RULES.feedback_tolerance
-    max_test_loss_when_taught: float = _RULES.max_test_loss_when_taught
-    min_invariance: float = _RULES.min_invariance
-    min_functionality: float = _RULES.min_functionality
-
-
-def _log_baselines(
-    registry: IntentRegistry, version: str, baselines: tuple[BaselineScore, ...]
-) -> None:
-    """The gate's baselines as metrics of the version's MLflow run, beside its own scores."""
-    run_id = registry.version(version).run_id
-    if run_id is None:
-        return
-    for baseline in baselines:
-        for metric, value in (
-            ("test_accuracy", baseline.test_accuracy),
-            ("macro_f1", baseline.macro_f1),
-        ):
-            registry.client.log_metric(run_id, f"baseline_{baseline.name}_{metric}", value)
-
-
-@dg.asset(group_name=GROUP, kinds={"mlflow"})
-def model_promotion(
-    context: dg.AssetExecutionContext,
-    config: PromotionConfig,
-    mlflow_registry: MlflowRegistry,
-    sources: ConversationSources,
-    notifier: AlertNotifier,
-    intent_model: dict,
-    training_examples: pd.DataFrame,
-) -> dg.MaterializeResult:
-    """Make the new version the challenger; promote it to champion if it passes the gate.
-
-    A version already judged is not judged again, unless it was held for a larger shadow sample
-    (models/shadow_checks.py); a passing decision whose promotion an interrupted run did not
-    finish is finished (models/promotion_state.py).
-    """
-    registry = mlflow_registry.registry()
-    version = str(intent_model["version"])
-    if registry.version(version).tags.get(TAG_GATE) and not held_for_shadow(registry, version):
-        finished = apply_pending(registry, version)
-        if finished is not None:
-            context.log.warning("finished the interrupted promotion of %s: %s", version, finished)
-        champion = registry.version_by_alias("champion")
-        # A version the retrain rule kept says why no new one was trained.
-        reason = intent_model.get("retrain_reason") or f"version {version} was already judged"
-        context.log.info("nothing to decide: %s", reason)
-        return dg.MaterializeResult(
-            value={"version": version, "decided": False},
-            metadata={
-                "decided": False,
-                "reason": reason,
-                "champion": champion.version if champion else "none",
-            },
-        )
-    registry.set_alias(CHALLENGER, version)
-    faults.reached(Boundary.CHALLENGER_SET)
-    champion_version = registry.version_by_alias("champion")
-    rules = PromotionRules(**config.model_dump())
-    inputs = gate_inputs(
-        registry.load_pipeline(version),
-        version,
-        registry.load_pipeline(champion_version.version) if champion_version else None,
-        str(champion_version.version) if champion_version else None,
-        training_examples,
-        rules,
-        sources.max_text_chars,  # MAX_TEXT_CHARS: the limit ingestion kept the texts under
-    )
-    _log_baselines(registry, version, inputs.baselines)
-    # The challenger's answers to live traffic beside the champion's (serving/shadow.py).
-    shadow = shadow_gate_checks(
-        sources.store_url,
-        registry.name,
-        version,
-        str(champion_version.version) if champion_version else None,
-    )
-    # Evidently conditions on both models' answers to the recent window (monitoring/gate_drift.py).
-    champion_name = str(champion_version.version) if champion_version else None
-    recent = recent_drift_checks(registry, version, champion_name, sources.store_url)
-    decision = decide_promotion(inputs, live_checks=[*shadow, *recent])
-    # Only the shadow sample too small: held as challenger (serving keeps shadowing it) and
-    # judged again by the next run, not refused.
-    held = not decision.passed and waits_for_shadow_sample(decision.checks)
-    record_decision(registry, decision, held)
-    faults.reached(Boundary.GATE_RECORDED)
-    if decision.passed:
-        apply_pending(registry, version)
-    elif held:
-        context.log.info("version %s held: waiting for a larger shadow sample", version)
-    else:
-        notifier.send(gate_failure_alert(decision))
-    champion = registry.version_by_alias("champion")
-    for check in decision.checks:
-        context.log.info("gate %s: %s (%s)", check.name, check.passed, check.reason)
-    return dg.MaterializeResult(
-        value=decision.to_dict(),
-        metadata={
-            "decided": True,
-            "passed": decision.passed,
-            "held": held,
-            "champion": str(champion.version) if champion else "none",
-            "checks": dg.MetadataValue.json([asdict(check) for check in decision.checks]),
         },
     )

@@ -22,7 +22,7 @@ from conversations.writer import PredictionRecord, insert_predictions
 from models.registry import TAG_FALLBACK, TAG_GATE, IntentRegistry, RegistryConfig
 from models.splits import assign_splits
 from monitoring.gate_drift import DRIFT_CHECK, FALLBACK_CHECK
-from pipelines.assets.training import model_promotion
+from pipelines.assets.promotion import model_promotion
 from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
 from tests.conftest import register_version
 

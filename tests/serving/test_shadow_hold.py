@@ -21,7 +21,7 @@ from models.registry import CHALLENGER, CHAMPION, IntentRegistry, RegistryConfig
 from models.splits import assign_splits
 from monitoring.job import run_monitoring
 from monitoring.settings import MonitoringSettings
-from pipelines.assets.training import PromotionConfig, model_promotion
+from pipelines.assets.promotion import PromotionConfig, model_promotion
 from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
 from tests.conftest import register_version
 from tests.serving.conftest import ServiceProcess, service_env
