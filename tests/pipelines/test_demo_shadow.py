@@ -18,7 +18,13 @@ from monitoring.settings import MonitoringSettings
 from pipelines.demo_shadow import prove_on_live_traffic
 from pipelines.settings import PipelineSettings
 from tests.pipelines.test_shadow_sensor import RELAXED, examples
-from tests.serving.test_shadow_hold import MIN_SAMPLES, Candidates, candidates, judge
+from tests.serving.test_shadow_hold import (
+    HELD_FOR_SHADOW_ENV,
+    MIN_SAMPLES,
+    Candidates,
+    candidates,
+    judge,
+)
 
 __all__ = ["candidates"]  # the module-scoped fixture, reused
 pytestmark = pytest.mark.slow
@@ -31,18 +37,13 @@ def test_the_held_challenger_is_shadowed_on_live_traffic_then_promoted(
     tmp_path: Path,
 ) -> None:
     # As in the sensor's test: the good challenger disagrees with the weak champion by design.
-    for key, value in {
-        "GATE_SHADOW_MIN_SAMPLES": str(MIN_SAMPLES),
-        "GATE_SHADOW_MIN_AGREEMENT": "0",
-        "GATE_SHADOW_CONFIDENCE_TOLERANCE": "1",
-        "GATE_SHADOW_FALLBACK_TOLERANCE": "1",
-        "GATE_DRIFT_MIN_MESSAGES": "1000000",
-        "GATE_DRIFT_MAX_MESSAGES": "1000000",
-        # Serving finds the sandbox as the demo's does, through the shared variable names.
+    # Serving finds the sandbox as the demo's does, through the shared variable names.
+    sandbox = {
         "MLFLOW_TRACKING_URI": candidates.config.tracking_uri,
         "CONVERSATION_STORE_URL": candidates.store_url,
         "DAGSTER_HOME": str(tmp_path / "home"),
-    }.items():
+    }
+    for key, value in (HELD_FOR_SHADOW_ENV | sandbox).items():
         monkeypatch.setenv(key, value)
     for key in ("SERVING_MLFLOW_TRACKING_URI", "SERVING_STORE_URL"):
         monkeypatch.delenv(key, raising=False)

@@ -26,7 +26,13 @@ from pipelines.definitions import build_definitions
 from pipelines.resources import ConversationSources, MlflowRegistry
 from pipelines.settings import PipelineSettings
 from pipelines.shadow_sensor import VERSION_TAG, held_challenger_sensor
-from tests.serving.test_shadow_hold import MIN_SAMPLES, Candidates, candidates, judge
+from tests.serving.test_shadow_hold import (
+    HELD_FOR_SHADOW_ENV,
+    MIN_SAMPLES,
+    Candidates,
+    candidates,
+    judge,
+)
 
 __all__ = ["candidates"]  # the module-scoped fixture, reused
 pytestmark = pytest.mark.slow
@@ -99,14 +105,7 @@ def test_the_sensor_rejudges_a_held_challenger_once_its_shadow_sample_is_large_e
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    for key, value in {
-        "GATE_SHADOW_MIN_SAMPLES": str(MIN_SAMPLES),
-        "GATE_SHADOW_MIN_AGREEMENT": "0",
-        "GATE_SHADOW_CONFIDENCE_TOLERANCE": "1",
-        "GATE_SHADOW_FALLBACK_TOLERANCE": "1",
-        "GATE_DRIFT_MIN_MESSAGES": "1000000",
-        "GATE_DRIFT_MAX_MESSAGES": "1000000",
-    }.items():
+    for key, value in HELD_FOR_SHADOW_ENV.items():
         monkeypatch.setenv(key, value)
     held = candidates
     (tmp_path / "home").mkdir()

@@ -29,6 +29,17 @@ from tests.serving.test_shadow import rows, wait_for
 
 pytestmark = pytest.mark.slow
 MIN_SAMPLES = 30
+# A shadow sample of MIN_SAMPLES decides, its comparison thresholds off (the good model
+# disagrees with the weak champion by design) and drift in the gate left unjudged: the setting
+# of every test of the held challenger (here, the sensor's and the drift demo's).
+HELD_FOR_SHADOW_ENV = {
+    "GATE_SHADOW_MIN_SAMPLES": str(MIN_SAMPLES),
+    "GATE_SHADOW_MIN_AGREEMENT": "0",
+    "GATE_SHADOW_CONFIDENCE_TOLERANCE": "1",
+    "GATE_SHADOW_FALLBACK_TOLERANCE": "1",
+    "GATE_DRIFT_MIN_MESSAGES": "1000000",
+    "GATE_DRIFT_MAX_MESSAGES": "1000000",
+}
 
 
 @dataclass
@@ -82,16 +93,7 @@ def judge(candidates: Candidates, small_slice: pd.DataFrame) -> dict:
 def test_a_held_challenger_is_promoted_once_its_shadow_sample_is_large_enough(
     candidates: Candidates, small_slice: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The shadow comparison's own thresholds are off: the good model disagrees with the weak
-    # champion by design. Drift in the gate is left unjudged (not this test's subject).
-    for key, value in {
-        "GATE_SHADOW_MIN_SAMPLES": str(MIN_SAMPLES),
-        "GATE_SHADOW_MIN_AGREEMENT": "0",
-        "GATE_SHADOW_CONFIDENCE_TOLERANCE": "1",
-        "GATE_SHADOW_FALLBACK_TOLERANCE": "1",
-        "GATE_DRIFT_MIN_MESSAGES": "1000000",
-        "GATE_DRIFT_MAX_MESSAGES": "1000000",
-    }.items():
+    for key, value in HELD_FOR_SHADOW_ENV.items():
         monkeypatch.setenv(key, value)
 
     first = judge(candidates, small_slice)
