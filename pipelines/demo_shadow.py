@@ -15,9 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,8 +25,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pandas as pd
 
-from serving.launch import is_ready
-from serving.process_tree import stop_tree, tree, wait_ready
+from serving.local_serve import free_loopback_port, serving_on_loopback
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -40,7 +36,6 @@ if TYPE_CHECKING:
     from pipelines.settings import PipelineSettings
 
 logger = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SHADOW_MIN_SAMPLES = 200  # GATE_SHADOW_MIN_SAMPLES in the demo: pairs a challenger must earn
 # Serving writes pairs within a second or two of the answers; past this the step gives up.
 PAIRS_WAIT_S = 300.0
@@ -56,20 +51,12 @@ class ShadowStep:
     promotion: AssetMetadata  # the re-judging `model_promotion`'s metadata
 
 
-def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def shadowing_server(root: Path) -> Iterator[str]:
     """`bentoml serve` of the sandbox's champion, shadowing every message; yields its URL.
 
     Stopped as a whole tree at the end (BentoML workers run in sessions of their own).
     """
-    port = free_port()
     env = os.environ | {
         "BENTOML_HOME": str(root / "bentoml"),
         "SERVING_SHADOW_SHARE": "1",
@@ -77,26 +64,8 @@ def shadowing_server(root: Path) -> Iterator[str]:
         "SERVING_POLL_INTERVAL_S": "0",
     }
     env.setdefault("CHAT_JWT_SECRET", secrets.token_urlsafe(48))  # the chat tier needs one
-    log = root / "serve.log"
-    url = f"http://127.0.0.1:{port}"
-    bentoml = str(Path(sys.executable).with_name("bentoml"))
-    address = ["--host", "127.0.0.1", "--port", str(port)]
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [bentoml, "serve", "serving.service:IntentService", *address],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    members = []
-    try:
-        wait_ready(process, lambda: is_ready(url), log)
-        members = tree(process.pid)
+    with serving_on_loopback(env, root / "serve.log", free_loopback_port()) as url:
         yield url
-    finally:
-        stop_tree(process, port=port, known=members)
 
 
 def send_live(url: str, texts: Sequence[str]) -> int:

@@ -202,12 +202,12 @@ def evaluate(args: argparse.Namespace, test_set: TestSet, settings: PipelineSett
     from models.benchmark import render_table, score_answers
     from pipelines.evaluate_serve import (
         ServedVersion,
-        free_port,
         probe_latency,
         running_server,
         score_batches,
         server_environment,
     )
+    from serving.local_serve import free_loopback_port
 
     folder, root = test_set.folder, args.sandbox.resolve()
     logger.info("sandbox %s: training on %s (train.csv only)", root, folder / "train.csv")
@@ -220,7 +220,7 @@ def evaluate(args: argparse.Namespace, test_set: TestSet, settings: PipelineSett
     served = ServedVersion(
         trained.model_name, ALIAS, trained.version, uri, os.environ["CONVERSATION_STORE_URL"], root
     )
-    port = args.port or free_port()
+    port = args.port or free_loopback_port()
     env = server_environment(served, args.batch_size, dict(os.environ))
     with running_server(env, root / "serve.log", port) as url:
         logger.info("server ready at %s; scoring %d test texts", url, len(test_set.texts))

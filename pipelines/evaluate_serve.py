@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,11 +21,10 @@ from types import FrameType
 import httpx
 
 from models.benchmark import Latency, ServedAnswer, latency
-from serving.launch import is_ready
-from serving.process_tree import ServerStartError, stop_tree, tree, wait_ready
+from serving.local_serve import serving_on_loopback
+from serving.process_tree import ServerStartError
 
 logger = logging.getLogger("pipelines.evaluate")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_CALLS = 10
 PROGRESS_EVERY_S = 5.0
 
@@ -47,13 +43,6 @@ class ServedVersion:
     tracking_uri: str
     store_url: str
     root: Path  # the server's log and BentoML home go here
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the kernel's pick on loopback)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def server_environment(
@@ -87,34 +76,16 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def running_server(env: dict[str, str], log: Path, port: int) -> Iterator[str]:
     """`bentoml serve` on `port` until the block ends (Ctrl-C and SIGTERM too); its base URL."""
-    bentoml = Path(sys.executable).with_name("bentoml")
-    command = [str(bentoml), "serve", "serving.service:IntentService", "--host", "127.0.0.1"]
-    url = f"http://127.0.0.1:{port}"
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    members = []
     try:
-        try:
-            wait_ready(process, lambda: is_ready(url), log)
-        except ServerStartError as failure:
-            raise ServingFailed(
-                f"bentoml serve did not start ({failure}); its log: {log}"
-            ) from None
-        members = tree(process.pid)  # the workers, found again once the arbiter is gone
-        yield url
+        with serving_on_loopback(env, log, port) as url:
+            yield url
+        logger.info("stopped the server and its workers")
+    except ServerStartError as failure:
+        raise ServingFailed(f"bentoml serve did not start ({failure}); its log: {log}") from None
     except _Terminated:
         raise KeyboardInterrupt from None
     finally:
-        logger.info("stopping the server (pid %d and its workers)", process.pid)
-        stop_tree(process, port=port, known=members or tree(process.pid))
         signal.signal(signal.SIGTERM, previous)
 
 
