@@ -11,6 +11,7 @@ the chat tier commits a message together with its event and acknowledges only af
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -158,10 +159,61 @@ def insert_predictions(connection: sa.Connection, predictions: Sequence[Predicti
 
 
 def insert_prediction_rows(connection: sa.Connection, rows: Sequence[PredictionRow]) -> int:
-    """Write many `predictions` rows already in the driver's shape; returns how many."""
-    if rows:
-        connection.execute(sa.insert(tables.predictions), rows)
+    """Write many `predictions` rows already in the driver's shape; returns how many.
+
+    On SQLite, a multi-row `INSERT ... VALUES (...), (...)` a chunk rather than `executemany`:
+    sqlite3 hands the GIL back and forth once per row of an `executemany`, and in a served worker
+    every hand-off waits for the event loop (~240 us a row instead of 25, bench/README.md "Cost of
+    the prediction log"); one statement a chunk is one hand-off. PostgreSQL keeps psycopg's
+    `executemany` (pipelined). The rows stored are the same either way.
+    """
+    if not rows:
+        return 0
+    if connection.dialect.name == "sqlite" and connection.dialect.paramstyle == "qmark":
+        _insert_prediction_chunks(connection, rows)
+    else:
+        connection.execute(_INSERT_PREDICTION, rows)
     return len(rows)
+
+
+_PREDICTION_COLUMNS = tuple(c.name for c in tables.predictions.columns if not c.primary_key)
+# Chunks of a power of two rows, at most 512 (8,704 bound parameters; SQLite allows 32,766):
+# a batch is a few statements, and a connection's statement cache holds at most ten shapes.
+_MAX_CHUNK_ROWS = 512
+
+
+def _insert_prediction_chunks(connection: sa.Connection, rows: Sequence[PredictionRow]) -> None:
+    dialect = connection.dialect
+    # The values as SQLAlchemy's own statement would bind them (datetime text, booleans as 0/1).
+    processors = []
+    for position, name in enumerate(_PREDICTION_COLUMNS):
+        column_type = tables.predictions.c[name].type.dialect_impl(dialect)
+        if (processor := column_type.bind_processor(dialect)) is not None:
+            processors.append((position, processor))
+    width = len(_PREDICTION_COLUMNS)
+    values: list[object] = []
+    for row in rows:
+        fields: Mapping[str, object] = row  # a TypedDict read by a computed key
+        bound = [fields[name] for name in _PREDICTION_COLUMNS]
+        for position, processor in processors:
+            bound[position] = processor(bound[position])
+        values.extend(bound)
+    start = 0
+    while start < len(rows):
+        size = min(_MAX_CHUNK_ROWS, 1 << ((len(rows) - start).bit_length() - 1))
+        connection.exec_driver_sql(
+            _multi_row_insert(size), tuple(values[start * width : (start + size) * width])
+        )
+        start += size
+
+
+@functools.cache
+def _multi_row_insert(size: int) -> str:
+    placeholders = "(" + ", ".join("?" * len(_PREDICTION_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO {tables.predictions.name} ({', '.join(_PREDICTION_COLUMNS)}) "
+        f"VALUES {', '.join([placeholders] * size)}"
+    )
 
 
 def _prediction_row(prediction: PredictionRecord) -> PredictionRow:

@@ -17,7 +17,9 @@ from conversations.writer import (
     insert_label,
     insert_message,
     insert_prediction,
+    insert_prediction_rows,
 )
+from tests.conversations.awkward_predictions import awkward_prediction_rows
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
@@ -229,3 +231,19 @@ def test_columns_made_shorter_by_an_older_release_are_widened(postgres_url: str)
 
     assert columns["message_id"]["type"].length == 128
     assert ids.count(long_id) == 1 and len(ids) == 2
+
+
+def test_a_prediction_batch_round_trips_on_postgres(postgres_url: str) -> None:
+    # The prediction log's batch insert (SQLite takes a multi-row statement; PostgreSQL keeps
+    # psycopg's executemany): NULLs, unicode, the hash mode and offsets other than UTC intact.
+    rows = awkward_prediction_rows(515, nul=False)
+    engine = tables.create_engine(postgres_url)
+    with engine.begin() as connection:
+        assert insert_prediction_rows(connection, rows) == 515
+    columns = [c for c in tables.predictions.columns if not c.primary_key]
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(*columns).order_by(tables.predictions.c.prediction_id)
+        ).mappings()
+        assert [dict(row) for row in stored] == rows
+    engine.dispose()

@@ -21,7 +21,9 @@ from conversations.writer import (
     insert_labels,
     insert_message,
     insert_prediction,
+    insert_prediction_rows,
 )
+from tests.conversations.awkward_predictions import awkward_prediction_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("conversations", "features", "models", "serving", "monitoring", "pipelines")
@@ -158,3 +160,46 @@ def test_what_the_writer_stores_is_what_training_reads(tmp_path: Path) -> None:
         "service",
         "s1",
     ]
+
+
+def _stored_predictions(engine: sa.Engine) -> list[tuple[object, ...]]:
+    # Every column with its SQLite storage class, as the file holds it (no type processing).
+    columns = [c.name for c in tables.predictions.columns]
+    listed = ", ".join(f"typeof({name}), {name}" for name in columns)
+    with engine.connect() as connection:
+        query = f"SELECT {listed} FROM predictions ORDER BY prediction_id"
+        return [tuple(row) for row in connection.exec_driver_sql(query)]
+
+
+def test_a_prediction_batch_is_one_statement_a_chunk_and_stores_what_sqlalchemy_would(
+    tmp_path: Path,
+) -> None:
+    # 515 rows = chunks of 512, 2 and 1. executemany (one GIL hand-off a row, bench/README.md
+    # "Cost of the prediction log") is the reference for the values, not the path.
+    rows = awkward_prediction_rows(515)
+    batched = tables.create_engine(f"sqlite:///{tmp_path / 'batched.db'}")
+    reference = tables.create_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+    statements: list[tuple[str, bool]] = []
+
+    @sa.event.listens_for(batched, "before_cursor_execute")
+    def count(_conn, _cursor, statement: str, _params, _context, executemany: bool) -> None:
+        if statement.startswith("INSERT INTO predictions"):
+            statements.append((statement.count("), ("), executemany))
+
+    with batched.begin() as connection:
+        assert insert_prediction_rows(connection, rows) == 515
+    with reference.begin() as connection:
+        connection.execute(sa.insert(tables.predictions), rows)
+    assert statements == [(511, False), (1, False), (0, False)]
+    stored = _stored_predictions(batched)
+    assert stored == _stored_predictions(reference)
+    assert len(stored) == 515
+    with batched.connect() as connection:
+        texts = connection.execute(
+            sa.select(tables.predictions.c.text, tables.predictions.c.text_sha256).order_by(
+                tables.predictions.c.prediction_id
+            )
+        ).all()
+    batched.dispose()
+    reference.dispose()
+    assert [(row["text"], row["text_sha256"]) for row in rows] == [tuple(t) for t in texts]
