@@ -247,6 +247,7 @@ def recording_cost(
             processes[mode] = start(command(ports[mode]), ports[mode], settings, "/predict")
             run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", 8, 2, script)  # warm up
         rps: dict[tuple[str, int], list[float]] = {}
+        load_before = os.getloadavg()[0]  # the machine is shared: say how busy it was
         for turn in range(rounds):
             for c in levels:
                 for mode in list(modes)[:: 1 if turn % 2 == 0 else -1]:  # neither always first
@@ -255,10 +256,18 @@ def recording_cost(
     finally:
         for mode, process in processes.items():
             stop(process, ports[mode])
-    print(f"\nrecording on/off, {rounds} alternating rounds of {duration} s (mean req/s):")
+    print(
+        f"\nrecording on/off, {rounds} alternating rounds of {duration} s (mean req/s; "
+        f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after):"
+    )
     for c in levels:
         on, off = sum(rps[("on", c)]), sum(rps[("off", c)])
-        print(f"c={c}: on {on / rounds:,.0f}, off {off / rounds:,.0f}, ratio {on / off:.2f}x")
+        pairs = zip(rps[("on", c)], rps[("off", c)], strict=True)
+        each = ", ".join(f"{a / b:.2f}" for a, b in pairs)
+        print(
+            f"c={c}: on {on / rounds:,.0f}, off {off / rounds:,.0f}, ratio {on / off:.2f}x "
+            f"(rounds: {each})"
+        )
 
 
 def print_table(
