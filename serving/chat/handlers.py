@@ -291,6 +291,9 @@ class FrameHandlers:
             raise FrameError(ErrorCode.FORBIDDEN, "rate_support is for customers")
         await self._request(client.identity, data.request_id)
         await self.context.db(self.context.store.support.rate, data.request_id, data.rating)
-        client.send(
-            p.encode("support_rated", {"request_id": data.request_id, "rating": data.rating})
+        # Stored (replayable): a reloaded page must not ask again for a rating already given.
+        customer_id = client.identity.user_id
+        rated = {"request_id": data.request_id, "rating": data.rating}
+        await self.context.events.emit(
+            user_audience(customer_id), "support_rated", rated, (customer_id,)
         )

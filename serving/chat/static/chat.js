@@ -2,14 +2,20 @@
 // Reconnects with exponential backoff and full jitter, resumes from the last seq it saw, and
 // keeps unsent messages in a localStorage outbox that it flushes on reconnect (the server
 // drops duplicates by client_msg_id, so a resend after a lost ack is harmless).
+// A customer's page starts every load from seq 0: its conversation, and what was delivered and
+// read, come back from the store (the event log), not from what this tab happened to remember.
+// The console keeps its seq in localStorage: it rebuilds from the live queue and room_history.
 
 const MAX_BACKOFF_MS = 15000;
 const BASE_BACKOFF_MS = 500;
 
 export class ChatConnection {
-  constructor({ token, storageKey, onFrame, onStatus }) {
+  constructor({ token, storageKey, onFrame, onStatus, keepSeq = false }) {
     this.token = token;
     this.key = storageKey;
+    this.keepSeq = keepSeq;
+    this.seq = 0; // without keepSeq: this page load's newest seq
+    this.replaying = false; // between welcome and the last resume_complete
     this.onFrame = onFrame;
     this.onStatus = onStatus || (() => {});
     this.attempt = 0;
@@ -19,11 +25,14 @@ export class ChatConnection {
   }
 
   get lastSeq() {
+    if (!this.keepSeq) return this.seq;
     return Number(localStorage.getItem(`${this.key}:last_seq`) || 0);
   }
 
   set lastSeq(value) {
-    if (value > this.lastSeq) localStorage.setItem(`${this.key}:last_seq`, String(value));
+    if (value <= this.lastSeq) return;
+    if (this.keepSeq) localStorage.setItem(`${this.key}:last_seq`, String(value));
+    else this.seq = value;
   }
 
   get outbox() {
@@ -66,8 +75,15 @@ export class ChatConnection {
     if (type === "welcome") {
       this.attempt = 0;
       this.onStatus("online");
+      this.replaying = true;
       this.sendRaw({ type: "resume", data: { last_seq: this.lastSeq } });
     } else if (type === "resume_complete") {
+      this.lastSeq = data.last_seq;
+      if (data.more) { // the server replays at most CHAT_REPLAY_LIMIT events at a time
+        this.sendRaw({ type: "resume", data: { last_seq: this.lastSeq } });
+        return;
+      }
+      this.replaying = false;
       this.flushOutbox();
     } else if (type === "ping") {
       this.sendRaw({ type: "heartbeat", data: {} });
@@ -120,6 +136,7 @@ export async function startChat(role, handlers) {
   const chat = new ChatConnection({
     token,
     storageKey,
+    keepSeq: role === "agent",
     onFrame: ({ type, data }) => handlers[type]?.(data),
     onStatus: (status, detail) => {
       statusBadge.className = `status ${status}`;

@@ -14,6 +14,7 @@ let roomId = null;
 let requestId = null;
 let withHuman = false; // after a hand-off the bot is silent: no "assistant is typing"
 let botTyping = null;
+let unreadAgentMessage = null; // the newest agent message this customer has not receipted yet
 if (location.pathname.endsWith("/embed")) {
   document.body.classList.add("embedded");
   // Escape inside the panel closes it: the widget on the site's page hears this (nothing else).
@@ -76,11 +77,20 @@ function showMessage(data) {
   }
   bubbles.set(data.message_id, bubble);
   show(bubble);
-  // The agent sees that the customer read their message (only while the page is in view).
-  if (data.role === "agent" && document.visibilityState === "visible") {
-    chat.send("read_receipt", { message_id: data.message_id });
+  if (data.role === "agent") {
+    unreadAgentMessage = data.message_id;
+    sendReceipt();
   }
 }
+
+// The agent sees that the customer read their message: only while the page is in view, and
+// after a replay one receipt for the newest (it covers everything before), not one per message.
+function sendReceipt() {
+  if (!unreadAgentMessage || chat.replaying || document.visibilityState !== "visible") return;
+  chat.send("read_receipt", { message_id: unreadAgentMessage });
+  unreadAgentMessage = null;
+}
+document.addEventListener("visibilitychange", sendReceipt);
 
 function assistantTyping(on) {
   clearTimeout(botTyping);
@@ -92,13 +102,13 @@ function assistantTyping(on) {
   }
 }
 
-function askForRating() {
-  const row = element("div", { class: "notice rating", role: "group", "aria-label": "Rate this conversation" },
-    "How did we do? ");
+function askForRating(ratedRequestId) {
+  const row = element("div", { class: "notice rating", role: "group", "aria-label": "Rate this conversation",
+    "data-request-id": ratedRequestId }, "How did we do? ");
   for (let stars = 1; stars <= 5; stars += 1) {
     row.append(element("button", {
       type: "button", "data-rating": String(stars), "aria-label": `${stars} out of 5`,
-      onclick: () => { chat.send("rate_support", { request_id: requestId, rating: stars }); row.remove(); },
+      onclick: () => { chat.send("rate_support", { request_id: ratedRequestId, rating: stars }); row.remove(); },
     }, "★".repeat(stars)));
   }
   show(row);
@@ -106,6 +116,7 @@ function askForRating() {
 
 const handlers = {
   welcome: (data) => { me = data.user_id; },
+  resume_complete: sendReceipt,
   status: (status, detail) => {
     banner.hidden = status === "online";
     banner.className = `connection-banner ${status}`;
@@ -145,11 +156,15 @@ const handlers = {
   support_request_escalated: () => notice("Your request was escalated."),
   support_request_resolved: (data) => {
     notice(`Resolved${data.resolution ? `: ${data.resolution}` : ""}`);
-    askForRating();
+    askForRating(data.request_id);
     roomId = null;
     withHuman = false;
   },
-  support_rated: (data) => notice(`Thanks for rating us ${data.rating}/5`),
+  support_rated: (data) => {
+    // Replayed after a reload: a conversation already rated asks no more.
+    messages.querySelector(`.rating[data-request-id="${CSS.escape(data.request_id)}"]`)?.remove();
+    notice(`Thanks for rating us ${data.rating}/5`);
+  },
   error: (data) => notice(`⚠ ${data.message}`),
 };
 

@@ -1,0 +1,88 @@
+"""What the pages show from the store: read state across a reload, canned replies by intent.
+
+Runs on the session's shared service (no server start of its own); the other side of each
+conversation is a plain WebSocket client.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import Page, expect
+from websockets.sync.client import connect
+
+from tests.serving.chat.conftest import token, unique_user
+
+pytestmark = pytest.mark.slow
+
+
+def open_page(browser, url: str) -> Page:
+    page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
+    page.goto(url)
+    expect(page.locator("#status")).to_have_text("online", timeout=20_000)
+    return page
+
+
+def frames_until(socket, frame_type: str, **match: object) -> dict:
+    """The data of the next `frame_type` frame whose fields equal `match`."""
+    for _ in range(100):
+        frame = json.loads(socket.recv(timeout=15))
+        data = frame["data"]
+        if frame["type"] == frame_type and all(data.get(k) == v for k, v in match.items()):
+            return data
+    raise AssertionError(f"no {frame_type} {match}")
+
+
+def send(socket, frame_type: str, data: dict) -> None:
+    socket.send(json.dumps({"type": frame_type, "data": data}))
+
+
+def test_read_state_survives_a_reload_from_the_store(service, browser):
+    """The customer's "Read" comes from the stored receipts, not from the page's memory; the
+    customer's own receipt for the agent's message reaches the agent once after a reload; a
+    rating given is not asked for again."""
+    customer_id, agent_id = unique_user("state-customer"), unique_user("state-agent")
+    page = open_page(browser, f"{service.url}/chat/?token={token(customer_id)}")
+    page.get_by_label("Your message").fill("My card payment was declined")
+    page.get_by_label("Your message").press("Enter")
+    expect(page.locator(".message.bot").first).to_be_visible(timeout=15_000)
+    page.get_by_role("button", name="Talk to a human").click()
+    expect(page.locator(".notice", has_text="human agent")).to_be_visible(timeout=15_000)
+
+    with connect(f"{service.ws_url}?token={token(agent_id, 'agent')}") as agent:
+        frames_until(agent, "welcome")
+        send(agent, "resume", {"last_seq": 2**62})  # nothing to replay: only the live queue
+        queue = frames_until(agent, "support_queue")["requests"]
+        request = next(r for r in queue if r["customer_id"] == customer_id)
+        send(agent, "join_room", {"room_id": request["room_id"]})
+        history = frames_until(agent, "room_history", room_id=request["room_id"])
+        asked = next(m for m in history["messages"] if m["role"] == "customer")
+        send(agent, "read_receipt", {"message_id": asked["message_id"]})
+        mine = page.locator(".message.mine", has_text="declined")
+        expect(mine.locator(".delivery")).to_have_text("Read", timeout=15_000)
+        reply = {"room_id": request["room_id"], "content": "Let me check", "client_msg_id": "s-1"}
+        send(agent, "chat_message", reply)
+        sent = frames_until(agent, "ack", client_msg_id="s-1")
+        frames_until(agent, "read_receipt", message_id=sent["message_id"])  # the open page
+
+        page.reload()
+        expect(page.locator("#status")).to_have_text("online", timeout=20_000)
+        expect(mine.locator(".delivery")).to_have_text("Read", timeout=15_000)
+        expect(page.locator(".message.agent", has_text="Let me check")).to_be_visible()
+        # One receipt for the newest agent message after the replay, no burst of old ones.
+        again = frames_until(agent, "read_receipt", message_id=sent["message_id"])
+        assert again["reader_id"] == customer_id
+
+        resolve = {"request_id": request["request_id"], "resolution": "card unblocked"}
+        send(agent, "support_resolve", resolve)
+        page.locator("[data-rating='4']").click()
+        expect(page.locator(".notice", has_text="4/5")).to_be_visible(timeout=15_000)
+    page.reload()  # a rating given is stored: the page does not ask again
+    expect(page.locator(".notice", has_text="Resolved: card unblocked")).to_be_visible(
+        timeout=20_000
+    )
+    expect(page.locator(".notice", has_text="4/5")).to_be_visible()
+    expect(page.locator(".rating")).to_have_count(0)
+    expect(page.locator(".notice", has_text="⚠")).to_have_count(0)
+    page.context.close()
