@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError
 
@@ -16,7 +17,7 @@ from models.fallback_objective import FallbackSettings
 from models.out_of_scope import OutOfScopeSettings
 from models.recovery import recover
 from models.registry import IntentRegistry
-from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, json_rows
+from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, row_hashes
 from models.search import SearchSettings
 from models.selection import SelectionBudget
 from models.settings_errors import env_name
@@ -109,13 +110,10 @@ def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
     from the context too, so a change of context alone is new data, and equal words of
     different messages stay different examples. Row order does not matter.
     """
-    digest = hashlib.sha256()
-    columns = [
-        examples[name] if name in examples else pd.Series(None, index=examples.index)
-        for name in FINGERPRINT_COLUMNS
-    ]
-    for row in sorted(json_rows(columns)):
-        digest.update(f"{row}\n".encode())
+    # One 64-bit hash per example, sorted: the same examples in any order give the same digest.
+    hashes = np.sort(row_hashes(examples, FINGERPRINT_COLUMNS))
+    digest = hashlib.sha256(hashes.tobytes())
+    digest.update(f"|{len(hashes)}|".encode())
     digest.update(
         f"{config.model_dump_json(exclude=RETRAIN_FIELDS)}|{TRAINING_CODE_VERSION}".encode()
     )
