@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import pickle
 import shutil
 import time
 import uuid
@@ -13,12 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from filelock import FileLock
 
 from models.candidates import resolve
 from models.registry import IntentRegistry
 from models.splits import assign_splits
 from models.tracking import log_and_register
-from models.training import train_intent_model
+from models.training import TrainingOutcome, train_intent_model
 from tests import scheduling
 from tests.mlflow_server import MlflowServer, running_mlflow_server
 from tests.orphans import no_process_left_running  # noqa: F401  (session-wide, autouse)
@@ -117,6 +120,46 @@ def bad_rows_files(tmp_path: Path) -> dict[str, Path]:
     return {"csv": csv_path, "jsonl": jsonl_path}
 
 
+# Where register_version's trainings are kept for the run: the xdist workers' shared base
+# temp folder (set by `training_cache`), so the two workers train a given slice once between them.
+_training_cache: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def training_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's folder of trained outcomes, shared by the xdist workers of one run."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "trained-outcomes"
+    folder.mkdir(exist_ok=True)
+    _training_cache["dir"] = folder
+    return folder
+
+
+def trained(candidate: str, splits: list[pd.DataFrame]) -> TrainingOutcome:
+    """`train_intent_model` on `splits`, fitted once a run for the same data and budget.
+
+    Training is seeded (same rows, candidate and TRAIN_* budget: same model and scores), and most
+    tests register a model of the same slice, so a fit is pickled and each later call gets an
+    unpickled copy of its own; the MLflow run and version are still logged by every caller.
+    """
+    digest = hashlib.sha256(candidate.encode())
+    digest.update(
+        repr(sorted((k, v) for k, v in os.environ.items() if k.startswith("TRAIN_"))).encode()
+    )
+    for split in splits:
+        digest.update(pd.util.hash_pandas_object(split, index=False).to_numpy().tobytes())
+    folder = _training_cache.get("dir")
+    if folder is None:  # outside a pytest session
+        return train_intent_model(resolve([candidate]), *splits)
+    path = folder / f"{digest.hexdigest()}.pickle"
+    with FileLock(f"{path}.lock"):  # the other worker waits rather than fitting it too
+        if not path.exists():
+            outcome = train_intent_model(resolve([candidate]), *splits)
+            path.write_bytes(pickle.dumps(outcome))
+        return pickle.loads(path.read_bytes())
+
+
 def register_version(
     examples: pd.DataFrame,
     registry: IntentRegistry,
@@ -132,7 +175,7 @@ def register_version(
     frame = examples.rename(columns={"category": "intent"}).assign(context="{}")
     frame["split"] = assign_splits(frame["text"].tolist(), frame["intent"].tolist())
     splits = [frame[frame["split"] == name] for name in ("train", "validation", "test")]
-    outcome = train_intent_model(resolve([candidate]), *splits)
+    outcome = trained(candidate, splits)
     version = log_and_register(
         outcome,
         registry,
