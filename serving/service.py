@@ -25,7 +25,7 @@ from models.predictions import PredictionDocument
 from models.registry import IntentRegistry, RegistryConfig
 from serving.auth import CredentialError, FeedbackAuthenticator
 from serving.batcher import MicroBatcher
-from serving.chat.app import DevTokenRequest, build_chat_app
+from serving.chat.app import DevTokenRequest, build_chat_app, widget_sessions_of
 from serving.chat.auth import issue_token
 from serving.chat.hub import ChatHub
 from serving.chat.intent_client import RemoteIntentClient
@@ -90,6 +90,7 @@ admin_app = FastAPI(
 chat_app = build_chat_app(
     dev_login=chat_settings.enabled and chat_settings.dev_login,
     widget_origins=chat_settings.widget_origins,
+    widget_sessions=widget_sessions_of(chat_settings),
 )
 
 

@@ -8,19 +8,28 @@ and who may frame it. The agent console may be framed by nobody (a framed consol
 clicked into labelling or resolving); the customer page by this origin; the widget's panel
 (`/chat/embed`) also by the sites listed in CHAT_WIDGET_ORIGINS. `widget.js` is a plain script a
 site includes from here, so it is served for any origin to load.
+
+`POST /chat/widget/session` exchanges a widget site's short-lived site token for a chat token
+(serving/chat/auth.py): the site's backend never holds CHAT_JWT_SECRET.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from serving.chat.auth import Role
+from serving.chat.auth import AuthError, Role, issue_token, verify_site_token
+from serving.chat.settings import ChatSettings
+
+logger = logging.getLogger("serving.chat")
 
 STATIC_DIR = Path(__file__).with_name("static")
 # Sockets: 'self' covers ws:/wss: of this host in CSP Level 3 browsers.
@@ -35,6 +44,46 @@ class DevTokenRequest(BaseModel):
 
     user_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$")
     role: Role = Role.CUSTOMER
+
+
+class SiteToken(BaseModel):
+    """A widget site's token for its signed-in customer, to exchange for a chat token."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=4096)
+
+
+class WidgetSession(BaseModel):
+    """The chat token a site token was exchanged for."""
+
+    token: str
+    user_id: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class WidgetSessions:
+    """What the exchange needs: the sites' keys, the chat secret and the chat token's life."""
+
+    site_keys: Mapping[str, str]
+    secret: str
+    ttl_s: int
+
+    def exchange(self, site_token: str) -> WidgetSession:
+        """A chat token for the customer a valid site token names; AuthError otherwise."""
+        identity = verify_site_token(self.site_keys, site_token)
+        token = issue_token(self.secret, identity.user_id, identity.role, self.ttl_s)
+        expires_at = int(time.time()) + self.ttl_s
+        return WidgetSession(token=token, user_id=identity.user_id, expires_at=expires_at)
+
+
+def widget_sessions_of(settings: ChatSettings) -> WidgetSessions | None:
+    """The token exchange of the configured widget sites; None without chat, secret or sites."""
+    if not (settings.enabled and settings.jwt_secret and settings.widget_keys):
+        return None
+    return WidgetSessions(
+        settings.site_keys(), settings.require_secret(), settings.widget_session_ttl_s
+    )
 
 
 class DevLoginStatus(BaseModel):
@@ -53,8 +102,12 @@ def page_headers(ancestors: str) -> dict[str, str]:
     }
 
 
-def build_chat_app(dev_login: bool = False, widget_origins: Sequence[str] = ()) -> FastAPI:
-    """The /chat app: customer page, agent console, widget script and panel, assets."""
+def build_chat_app(
+    dev_login: bool = False,
+    widget_origins: Sequence[str] = (),
+    widget_sessions: WidgetSessions | None = None,
+) -> FastAPI:
+    """The /chat app: customer page, agent console, widget script, panel and token exchange."""
     app = FastAPI(title="support chat", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="chat-static")
     customer = page_headers("'self'")
@@ -76,6 +129,19 @@ def build_chat_app(dev_login: bool = False, widget_origins: Sequence[str] = ()) 
     @app.get("/agent", include_in_schema=False)
     def agent_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "agent.html", headers=agent)
+
+    @app.post("/widget/session", include_in_schema=False)
+    def widget_session(body: SiteToken) -> JSONResponse:
+        no_store = {"cache-control": "no-store"}  # a token: never cached anywhere
+        if widget_sessions is None or not widget_sessions.site_keys:
+            detail = "no widget sites are configured (CHAT_WIDGET_KEYS)"
+            return JSONResponse({"detail": detail}, status_code=404, headers=no_store)
+        try:
+            session = widget_sessions.exchange(body.token)
+        except AuthError as refused:
+            logger.info("widget session refused: %s", refused)
+            return JSONResponse({"detail": str(refused)}, status_code=401, headers=no_store)
+        return JSONResponse(session.model_dump(), headers=no_store)
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_script() -> FileResponse:

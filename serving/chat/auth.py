@@ -1,13 +1,22 @@
 """HS256 JWTs for chat connections: claims `sub` (user id), `role` (customer | agent), `exp`.
 
 `python -m serving.chat.auth --user alice --role customer` prints one (that is `make token`).
+
+Widget sites never hold CHAT_JWT_SECRET (whoever holds it signs agent tokens). Each site gets a
+key of its own (CHAT_WIDGET_KEYS, `{site: key}`); its backend signs a short-lived *site token*
+for its signed-in customer (header `kid` = the site, claims `sub`, `iat`, `exp`, at most
+WIDGET_TOKEN_MAX_TTL_S apart), and the widget's panel exchanges it at `POST /chat/widget/session`
+for a chat token of the customer `site:sub`: a site key can only ever speak for that site's
+customers, never an agent nor another site's customer.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,6 +26,11 @@ ALGORITHM = "HS256"
 BOT_USER_ID = "bot"
 # The store's user-id columns hold 128 characters; PostgreSQL refuses a longer id on every write.
 USER_ID_MAX_CHARS = 128
+# A site token only proves who is signed in on the site right now: minutes, not a session.
+WIDGET_TOKEN_MAX_TTL_S = 600
+CLOCK_SKEW_S = 60
+# The site's user id: printable, no separators that would blur `site:sub` or the store's columns.
+WIDGET_SUB = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
 
 
 class Role(StrEnum):
@@ -69,6 +83,45 @@ def verify_token(secret: str, token: str | None) -> Identity:
     if len(user_id) > USER_ID_MAX_CHARS:
         raise AuthError(f"user id is longer than {USER_ID_MAX_CHARS} characters")
     return Identity(user_id, role)
+
+
+def issue_site_token(site: str, key: str, user_id: str, ttl_s: int = 300) -> str:
+    """A site token, as a widget site's backend signs it (any JWT library does the same)."""
+    now = int(time.time())
+    claims = {"sub": user_id, "iat": now, "exp": now + ttl_s}
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": site})
+
+
+def verify_site_token(keys: Mapping[str, str], token: str) -> Identity:
+    """The customer a widget site vouches for (user id `site:sub`), else AuthError saying why."""
+    try:
+        site = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"invalid site token: {exc}") from exc
+    if not isinstance(site, str) or site not in keys:
+        raise AuthError("unknown widget site (the token's kid is not in CHAT_WIDGET_KEYS)")
+    try:
+        claims = jwt.decode(
+            token,
+            keys[site],
+            algorithms=[ALGORITHM],
+            leeway=CLOCK_SKEW_S,
+            options={"require": ["sub", "iat", "exp"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError("site token expired: the site signs a fresh one") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"invalid site token: {exc}") from exc
+    if claims.get("role", Role.CUSTOMER.value) != Role.CUSTOMER.value:
+        raise AuthError("a widget site signs customers only")
+    if not isinstance(claims["exp"], int) or not isinstance(claims["iat"], int):
+        raise AuthError("iat and exp are whole seconds")
+    if claims["exp"] - claims["iat"] > WIDGET_TOKEN_MAX_TTL_S:
+        raise AuthError(f"a site token lives at most {WIDGET_TOKEN_MAX_TTL_S} s (exp - iat)")
+    sub = claims["sub"]
+    if not isinstance(sub, str) or not WIDGET_SUB.fullmatch(sub):
+        raise AuthError("sub is the site's user id: 1-64 of letters, digits and _ . @ + -")
+    return Identity(f"{site}:{sub}", Role.CUSTOMER)
 
 
 def main(argv: list[str] | None = None) -> int:

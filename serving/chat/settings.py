@@ -14,6 +14,7 @@ from models.shared_settings import MAX_TEXT_CHARS, STORE_URL, shared_field
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIN_SECRET_CHARS = 32
 WIDGET_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+WIDGET_SITE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # serving/chat/auth.py, the site token's kid
 
 
 class ChatSettings(BaseSettings):
@@ -34,6 +35,13 @@ class ChatSettings(BaseSettings):
     widget_origins: list[str] = Field(
         default_factory=list,
         description="origins whose pages may show the chat widget (CSP frame-ancestors)",
+    )
+    widget_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="{site: key}: each widget site signs its customers' site tokens with its key",
+    )
+    widget_session_ttl_s: int = Field(
+        3600, gt=0, description="lifetime of the chat token a site token is exchanged for"
     )
     store_url: str = Field(
         STORE_URL.default,
@@ -92,6 +100,34 @@ class ChatSettings(BaseSettings):
                     "https://shop.example.com or http://127.0.0.1:8080"
                 )
         return origins
+
+    @field_validator("widget_keys")
+    @classmethod
+    def _site_keys(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for site, key in keys.items():
+            if not WIDGET_SITE.fullmatch(site):
+                raise ValueError(
+                    f"CHAT_WIDGET_KEYS: site {site[:40]!r} is not 1-32 of a-z, 0-9, _ and -"
+                )
+            if len(key.get_secret_value()) < MIN_SECRET_CHARS:
+                raise ValueError(
+                    f"CHAT_WIDGET_KEYS: the key of {site!r} must be at least "
+                    f"{MIN_SECRET_CHARS} characters"
+                )
+        return keys
+
+    @model_validator(mode="after")
+    def _site_keys_are_not_the_secret(self) -> ChatSettings:
+        """A site holding CHAT_JWT_SECRET could sign agent tokens: its key must differ."""
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        for site, key in self.widget_keys.items():
+            if key.get_secret_value() == secret:
+                raise ValueError(f"CHAT_WIDGET_KEYS: the key of {site!r} is CHAT_JWT_SECRET")
+        return self
+
+    def site_keys(self) -> dict[str, str]:
+        """The widget sites' keys, in the clear (for verifying site tokens)."""
+        return {site: key.get_secret_value() for site, key in self.widget_keys.items()}
 
     @model_validator(mode="after")
     def _production_servers(self) -> ChatSettings:

@@ -7,6 +7,7 @@
 // The console keeps its seq in localStorage: it rebuilds from the live queue and room_history.
 
 const MAX_BACKOFF_MS = 15000;
+const EMBEDDED = location.pathname.endsWith("/embed"); // the widget's panel on a site's page
 const BASE_BACKOFF_MS = 500;
 
 export class ChatConnection {
@@ -142,6 +143,7 @@ export async function startChat(role, handlers) {
       statusBadge.className = `status ${status}`;
       statusBadge.textContent = detail ? `${status} ${detail}` : status;
       handlers.status?.(status, detail);
+      if (status === "unauthorised") tellWidget("supportloop:signed-out"); // e.g. expired
     },
   });
   window.chat = chat;
@@ -170,11 +172,17 @@ export function reportTyping(chat, input, roomOf) {
   });
 }
 
-// A token from ?token= (or #token=, which the widget uses: a fragment never reaches server logs),
-// localStorage, or the local dev login form (CHAT_DEV_LOGIN=true); else null.
+// A token from ?token= (or #token=: a fragment never reaches server logs), localStorage, or the
+// local dev login form (CHAT_DEV_LOGIN=true); else null. The widget's panel (/chat/embed) gets a
+// site token in #widget_token= and exchanges it; it keeps the chat token in memory only, so the
+// next person signed in on that site (a shared computer) never inherits this one's conversation.
 export async function obtainToken(role, storageKey) {
   const params = new URLSearchParams(location.search);
   const fragment = new URLSearchParams(location.hash.slice(1));
+  if (EMBEDDED) {
+    const siteToken = fragment.get("widget_token");
+    return siteToken ? exchangeSiteToken(siteToken) : fragment.get("token");
+  }
   const fromUrl = params.get("token") || fragment.get("token");
   if (fromUrl) {
     localStorage.setItem(`${storageKey}:token`, fromUrl);
@@ -186,6 +194,25 @@ export async function obtainToken(role, storageKey) {
   const token = await devLoginForm(role);
   localStorage.setItem(`${storageKey}:token`, token);
   return token;
+}
+
+// The widget (widget.js) on the site's page hears these; nothing is said to a page not framing us.
+export function tellWidget(type) {
+  if (EMBEDDED && window.parent !== window) window.parent.postMessage({ type }, "*");
+}
+
+// POST /chat/widget/session: the site's short-lived token for a chat token; null if refused.
+async function exchangeSiteToken(siteToken) {
+  const response = await fetch("/chat/widget/session", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token: siteToken }),
+    cache: "no-store",
+  }).catch(() => null);
+  if (response && response.ok) return (await response.json()).token;
+  const detail = response ? (await response.json().catch(() => ({}))).detail : "no answer";
+  console.warn(`widget sign-in refused: ${detail}`);
+  return null;
 }
 
 // A small form (no window.prompt): a name, then a token from POST /chat/dev/token.
@@ -243,6 +270,12 @@ async function devLoginEnabled() {
 function showSignInHelp(role, statusBadge) {
   statusBadge.className = "status unauthorised";
   statusBadge.textContent = "signed out";
+  if (EMBEDDED) {
+    tellWidget("supportloop:signed-out"); // a widget with data-token-url fetches a fresh token
+    document.getElementById("messages").replaceChildren(
+      element("div", { class: "notice signin" }, "Please sign in on this site to chat with us."));
+    return;
+  }
   const page = role === "agent" ? "/chat/agent" : "/chat/";
   const help = element(
     "div",

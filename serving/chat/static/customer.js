@@ -2,7 +2,7 @@
 // bot, then with an agent if needed. Customers see who said what and when, whether their message
 // was sent and read, who is typing and whether the connection is back; never the model's labels
 // (the server does not even send them to a customer's socket).
-import { element, reportTyping, startChat, timeOf } from "/chat/static/chat.js";
+import { element, reportTyping, startChat, tellWidget, timeOf } from "/chat/static/chat.js";
 
 const messages = document.getElementById("messages");
 const typing = document.getElementById("typing");
@@ -19,8 +19,11 @@ if (location.pathname.endsWith("/embed")) {
   document.body.classList.add("embedded");
   // Escape inside the panel closes it: the widget on the site's page hears this (nothing else).
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") window.parent.postMessage({ type: "supportloop:close" }, "*");
+    if (event.key === "Escape") tellWidget("supportloop:close");
   });
+  // The widget hands a fresh site token by changing the fragment (e.g. after the chat token
+  // expired): start again with it.
+  window.addEventListener("hashchange", () => location.reload());
 }
 
 function show(node) {

@@ -1,18 +1,25 @@
 // The support chat widget: one script tag on any site adds a launcher button and a chat panel.
 //
-//   <script src="https://support.example.com/chat/widget.js" data-token="JWT" defer></script>
+//   <script src="https://support.example.com/chat/widget.js" data-token-url="/support/chat-token"
+//           defer></script>
 //
 // The panel is an iframe of /chat/embed on the chat server's origin, so the site's scripts and
 // styles never touch the conversation, and the server's CSP (frame-ancestors, from
-// CHAT_WIDGET_ORIGINS) decides which sites may show it. The token, signed by the site's backend
-// for its signed-in customer, travels in the URL fragment, which is never sent to a server.
+// CHAT_WIDGET_ORIGINS) decides which sites may show it. Signing in: the site's backend signs a
+// short-lived *site token* for its signed-in customer with the site's own key (CHAT_WIDGET_KEYS,
+// never CHAT_JWT_SECRET); the widget fetches it from data-token-url (the site's endpoint, with the
+// site's cookies) when the panel opens and again when the panel says it is signed out, or takes
+// data-token (signed into the page). It travels in the URL fragment, never sent to a server,
+// and the panel exchanges it for a chat token (POST /chat/widget/session).
 (function () {
   "use strict";
   const script = document.currentScript;
   if (!script || window.__supportChatWidget) return;
   window.__supportChatWidget = true;
   const origin = new URL(script.src, location.href).origin;
-  const token = script.dataset.token || "";
+  const tokenUrl = script.dataset.tokenUrl || "";
+  let token = script.dataset.token || "";
+  let refreshed = 0;
   const title = script.dataset.title || "Support chat";
 
   const style = document.createElement("style");
@@ -43,6 +50,24 @@
   launcher.setAttribute("aria-label", `Open ${title.toLowerCase()}`);
   launcher.textContent = "💬";
 
+  // A fresh site token from the site's own backend (same origin as this page, its cookies).
+  async function siteToken() {
+    if (!tokenUrl) return token;
+    try {
+      const response = await fetch(tokenUrl, { credentials: "same-origin", cache: "no-store",
+        headers: { accept: "application/json" } });
+      token = response.ok ? (await response.json()).token || "" : "";
+    } catch {
+      token = "";
+    }
+    return token;
+  }
+
+  async function load() {
+    const fresh = await siteToken();
+    frame.src = `${origin}/chat/embed${fresh ? `#widget_token=${encodeURIComponent(fresh)}` : ""}`;
+  }
+
   let frame = null;
   function toggle(open) {
     panel.hidden = !open;
@@ -52,17 +77,22 @@
     if (open && !frame) { // loaded on first open: a closed widget costs the site nothing
       frame = document.createElement("iframe");
       frame.title = title;
-      frame.src = `${origin}/chat/embed${token ? `#token=${encodeURIComponent(token)}` : ""}`;
       frame.allow = "clipboard-write";
       panel.append(frame);
+      load();
     }
     if (open) frame.focus();
   }
   launcher.addEventListener("click", () => toggle(panel.hidden));
-  window.addEventListener("message", (event) => { // Escape pressed inside the panel
-    if (event.origin === origin && event.data && event.data.type === "supportloop:close") {
+  window.addEventListener("message", (event) => { // only the panel's own origin is heard
+    if (event.origin !== origin || !event.data) return;
+    if (event.data.type === "supportloop:close") { // Escape pressed inside the panel
       toggle(false);
       launcher.focus();
+    } else if (event.data.type === "supportloop:signed-out" && tokenUrl
+      && Date.now() - refreshed > 30000) { // the chat token expired: once per 30 s, no loop
+      refreshed = Date.now();
+      load();
     }
   });
   document.addEventListener("keydown", (event) => {

@@ -1,7 +1,9 @@
 """The widget on another origin's page, the customer page and the agent console, in Chromium.
 
 One service for the module, started with CHAT_WIDGET_ORIGINS naming a host page served here on
-another port (another origin): the page includes `/chat/widget.js` with one script tag.
+another port (another origin) and CHAT_WIDGET_KEYS giving that site its key: the page includes
+`/chat/widget.js` with one script tag, and the site's backend (`/token`) signs its customer's
+short-lived site token with the site's key, which the widget's panel exchanges for a chat token.
 Screenshots go to $SCREENSHOT_DIR (`make screenshots`: docs/screenshots), else a temp dir.
 """
 
@@ -9,23 +11,30 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+import jwt
 import pytest
 from playwright.sync_api import Page, expect
+from pydantic import ValidationError
 from websockets.sync.client import connect
 
+from serving.chat.auth import issue_site_token, verify_token
+from serving.chat.settings import ChatSettings
 from tests.ports import free_port
 from tests.serving.chat.conftest import token, unique_user
-from tests.serving.conftest import ServiceProcess, service_env
+from tests.serving.conftest import CHAT_SECRET, ServiceProcess, service_env
 
 pytestmark = pytest.mark.slow
 HOST_PAGE = """<!doctype html><html lang="en"><head><title>Acme Bank</title></head>
 <body style="font-family: system-ui; margin: 40px"><h1>Acme Bank</h1><p>Your accounts.</p>
-<script src="{service}/chat/widget.js" data-token="{token}" defer></script></body></html>"""
+<script src="{service}/chat/widget.js" data-token-url="/token?user={user}" defer></script>
+</body></html>"""
+SITE, SITE_KEY = "acme", "acme-bank-widget-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +45,11 @@ def host_port() -> int:
 @pytest.fixture(scope="module")
 def pages_service(serving_registry, host_port) -> Iterator[ServiceProcess]:
     origins = json.dumps([f"http://127.0.0.1:{host_port}"])
-    process = ServiceProcess(service_env(serving_registry, "pages.db", CHAT_WIDGET_ORIGINS=origins))
+    keys = json.dumps({SITE: SITE_KEY})
+    env = service_env(
+        serving_registry, "pages.db", CHAT_WIDGET_ORIGINS=origins, CHAT_WIDGET_KEYS=keys
+    )
+    process = ServiceProcess(env)
     process.start()
     yield process
     process.stop()
@@ -44,14 +57,21 @@ def pages_service(serving_registry, host_port) -> Iterator[ServiceProcess]:
 
 @pytest.fixture(scope="module")
 def host_site(pages_service, host_port) -> Iterator[str]:
-    """A site on another origin whose page includes the widget (`/?token=` is its customer's)."""
+    """A site on another origin whose page includes the widget; `?user=` is who is signed in
+    (a real site reads its session cookie), `/token` its backend signing their site token."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            customer = parse_qs(urlparse(self.path).query).get("token", [""])[0]
-            body = HOST_PAGE.format(service=pages_service.url, token=customer).encode()
+            url = urlparse(self.path)
+            user = parse_qs(url.query).get("user", [""])[0]
+            if url.path == "/token":
+                body = json.dumps({"token": issue_site_token(SITE, SITE_KEY, user)}).encode()
+                kind = "application/json"
+            else:
+                body = HOST_PAGE.format(service=pages_service.url, user=user).encode()
+                kind = "text/html; charset=utf-8"
             self.send_response(200)
-            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-type", kind)
             self.end_headers()
             self.wfile.write(body)
 
@@ -84,7 +104,7 @@ def test_pages_say_who_may_frame_them_and_the_widget_loads_anywhere(pages_servic
 
 def test_the_widget_runs_a_chat_on_another_origins_page(host_site, browser, screenshot_dir):
     page = browser.new_context(viewport={"width": 1100, "height": 760}).new_page()
-    page.goto(f"{host_site}/?token={token(unique_user('widget'))}")
+    page.goto(f"{host_site}/?user={unique_user('widget')}")
     launcher = page.get_by_role("button", name="Open support chat")
     expect(launcher).to_have_attribute("aria-expanded", "false")
     launcher.focus()
@@ -107,6 +127,62 @@ def test_the_widget_runs_a_chat_on_another_origins_page(host_site, browser, scre
     page.keyboard.press("Escape")
     expect(page.locator("#support-chat-panel")).to_be_hidden()
     page.context.close()
+
+
+def signed(claims: dict, key: str = SITE_KEY, **headers: object) -> str:
+    """A site token with these claims (iat/exp default to now / +300 s)."""
+    now = int(time.time())
+    return jwt.encode({"iat": now, "exp": now + 300, **claims}, key, headers=headers)
+
+
+def test_a_site_token_is_exchanged_for_a_customer_chat_token_only(pages_service):
+    """The site's key speaks for `acme:<its user>` as a customer, never for an agent, another
+    site or a bare user id; anything else is a 4xx saying why, and nothing is a 500."""
+    exchange = f"{pages_service.url}/chat/widget/session"
+    answer = httpx.post(exchange, json={"token": issue_site_token(SITE, SITE_KEY, "u-17")})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    session = answer.json()
+    identity = verify_token(CHAT_SECRET, session["token"])
+    assert (identity.user_id, identity.role.value) == ("acme:u-17", "customer")
+    assert session["user_id"] == "acme:u-17" and session["expires_at"] > time.time() + 3000
+    with connect(f"{pages_service.ws_url}?token={session['token']}") as socket:
+        assert frames_until(socket, "welcome")["user_id"] == "acme:u-17"
+
+    now = int(time.time())
+    refused = {
+        "no kid (a chat token)": token("u-17", "agent"),
+        "unknown site": signed({"sub": "u-17"}, kid="other"),
+        "another key": signed({"sub": "u-17"}, key="x" * 40, kid=SITE),
+        "an agent": signed({"sub": "u-17", "role": "agent"}, kid=SITE),
+        "too long a life": signed({"sub": "u-17", "exp": now + 3600}, kid=SITE),
+        "expired": signed({"sub": "u-17", "iat": now - 900, "exp": now - 600}, kid=SITE),
+        "a separator in sub": signed({"sub": "bank:admin"}, kid=SITE),
+        "no sub": signed({}, kid=SITE),
+        "alg none": jwt.encode({"sub": "u-17", "exp": now + 60}, None, "none", {"kid": SITE}),
+        "not a jwt": "abc.def",
+    }
+    for why, forged in refused.items():
+        answer = httpx.post(exchange, json={"token": forged})
+        assert answer.status_code == 401 and answer.json()["detail"], (why, answer.text)
+    for body in (b"not json", b'{"token": 5}', b'{"token": "a", "role": "agent"}', b"{}"):
+        answer = httpx.post(exchange, content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 422, (body, answer.text)
+    answer = httpx.post(exchange, json={"token": "x" * 5000})
+    assert answer.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ({"acme": "short"}, "at least 32"),
+        ({"Acme Bank": SITE_KEY}, "is not 1-32"),
+        ({"acme": CHAT_SECRET}, "is CHAT_JWT_SECRET"),
+    ],
+)
+def test_widget_keys_are_checked_at_start(keys, problem):
+    with pytest.raises(ValidationError, match=problem):
+        ChatSettings(jwt_secret=CHAT_SECRET, widget_keys=keys)
 
 
 def frames_until(socket, frame_type: str) -> dict:
