@@ -9,10 +9,10 @@ import yaml
 
 from conversations.readers import read_conversation_jsonl
 from conversations.validation import validate_messages
-from models.candidates import resolve
 from models.examples import build_training_examples
-from models.training import TrainingOutcome, train_intent_model
+from models.training import TrainingOutcome
 from serving.chat.settings import REPO_ROOT
+from tests.conftest import trained
 from tests.dialogues import NEEDS, write_dialogues
 
 OPENINGS = {"lost": "i lost my card yesterday", "refund": "i want my money back for the shoes"}
@@ -28,11 +28,9 @@ def dialogue_examples(folder: Path, conversations: int = 600) -> pd.DataFrame:
 
 
 def train_dialogue_model(examples: pd.DataFrame) -> TrainingOutcome:
-    """`tfidf_logreg_dialogue` fitted on the examples' training split."""
-    train, validation, test = (
-        examples[examples["split"] == s] for s in ("train", "validation", "test")
-    )
-    return train_intent_model(resolve(["tfidf_logreg_dialogue"]), train, validation, test)
+    """`tfidf_logreg_dialogue` fitted on the examples' training split (once a run: `trained`)."""
+    splits = [examples[examples["split"] == s] for s in ("train", "validation", "test")]
+    return trained("tfidf_logreg_dialogue", splits)
 
 
 def dialogue_catalogue(folder: Path) -> Path:
