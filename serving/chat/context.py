@@ -39,8 +39,10 @@ class StoreRunner:
             if store.engine.dialect.name == "sqlite"
             else self.readers
         )
-        # Message writes go through this: concurrent ones share a transaction (one commit).
-        self.commits = GroupCommitter(store.engine, self.writer)
+        # Message writes go through this: concurrent ones share a transaction (one commit). On
+        # SQLite a group runs on the event loop (no GIL hand-offs; serving/chat/group_commit.py).
+        sqlite = store.engine.dialect.name == "sqlite"
+        self.commits = GroupCommitter(store.engine, None if sqlite else self.writer)
 
     async def __call__(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store method in a thread: on the writer thread when it is marked `@writes`."""

@@ -11,6 +11,14 @@ real batches.
 A job that raises rolls the group back; then every job of the group runs again alone, in its own
 transaction (`alone`, when given, is how a job runs by itself, e.g. with its resend handling), so
 one bad message never fails another. Nothing is acknowledged before a commit either way.
+
+Where a group runs: on a server database (PostgreSQL: network round trips), on the executor's
+thread. On SQLite, without an executor, on the event loop itself, between its other callbacks,
+like the micro-batcher's model calls (serving/batcher.py). A writer thread there was a GIL
+convoy: sqlite3 lets go of the GIL around every statement and then waits for the busy event loop
+to hand it back (up to the 5 ms switch interval), so a group of 60 jobs of ~10 statements each
+took far longer than its CPU, and callers queued behind it. On the loop a group costs its CPU
+and nothing else: WAL commits with `synchronous=NORMAL` do not wait for the disk.
 """
 
 from __future__ import annotations
@@ -44,7 +52,8 @@ class _Pending(Generic[T]):
 class GroupCommitter:
     """Runs write jobs on one executor, each batch of queued jobs in one transaction."""
 
-    def __init__(self, engine: sa.Engine, executor: Executor) -> None:
+    def __init__(self, engine: sa.Engine, executor: Executor | None) -> None:
+        """`executor`: the thread groups run on; None runs them on the event loop (SQLite)."""
         self.engine = engine
         self.executor = executor
         self._lock = threading.Lock()
@@ -61,9 +70,24 @@ class GroupCommitter:
             self._pending.append(_Pending(job, alone, future))
             start = not self._running
             self._running = True
-        if start:
+        if start and self.executor is None:
+            # After the callbacks already due: every job queued in this turn of the loop (the
+            # frames read by one poll of the sockets) joins the group.
+            loop.call_soon(self._drain_on_loop, loop)
+        elif start:
             loop.run_in_executor(self.executor, self._drain, loop)
         return await future
+
+    def _drain_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Event loop: commit one group, then yield to the loop before the next one."""
+        with self._lock:
+            group = self._pending[:MAX_GROUP]
+            del self._pending[:MAX_GROUP]
+            self._running = bool(self._pending)
+        if group:
+            _settle(group, self._commit(group))
+        if self._running:  # sockets are read and answers sent between two groups
+            loop.call_soon(self._drain_on_loop, loop)
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """Writer thread: commit groups until nothing is queued."""

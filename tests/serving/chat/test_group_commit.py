@@ -4,6 +4,7 @@ one failing job never loses or fails the others of its group."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -71,3 +72,30 @@ def test_every_caller_gets_its_own_result_in_order(tmp_path, size):
     assert results == [str(n) for n in range(size)]
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(rows)) == size
+
+
+def test_without_an_executor_groups_run_on_the_event_loop(tmp_path):
+    # SQLite's groups run between the loop's callbacks: no writer thread to hand the GIL to.
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE rows (name TEXT NOT NULL)")
+    committer = GroupCommitter(engine, None)
+    threads: set[int] = set()
+
+    def job(name: str):
+        def run(connection: sa.Connection) -> str:
+            threads.add(threading.get_ident())
+            return insert(name)(connection)
+
+        return run
+
+    async def run() -> tuple[list[object], int]:
+        mixed = [committer.run(job(name)) for name in ("a", "bad", "b")]
+        return await asyncio.gather(*mixed, return_exceptions=True), threading.get_ident()
+
+    (a, bad, b), loop_thread = asyncio.run(run())
+    assert (a, b) == ("a", "b") and isinstance(bad, ValueError)
+    assert threads == {loop_thread}
+    assert committer.groups == 1  # queued in one turn of the loop: one group (then each alone)
+    with engine.connect() as connection:
+        assert sorted(connection.scalars(sa.select(rows.c.name))) == ["a", "b"]
