@@ -21,6 +21,7 @@ from models.gate_records import PromotionRules
 from models.promotion import decide_promotion
 from models.selection import SelectionBudget
 from models.training import train_intent_model
+from tests.conftest import trained
 from tests.dialogues import write_dialogues
 
 
@@ -38,7 +39,8 @@ def test_invariance_on_dialogues_predicts_with_context_and_registers_first_model
     train, validation, test = (
         dialogue_examples[dialogue_examples["split"] == s] for s in ("train", "validation", "test")
     )
-    outcome = train_intent_model(resolve(["tfidf_logreg_dialogue"]), train, validation, test)
+    # The dialogue champion of tests/serving/chat/dialogue_model.py: fitted once a run.
+    outcome = trained("tfidf_logreg_dialogue", [train, validation, test])
     rules = PromotionRules()
     inputs = gate_inputs(outcome.pipeline, "1", None, None, dialogue_examples, rules, 2000)
 
