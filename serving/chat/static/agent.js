@@ -41,6 +41,9 @@ function showMessage(data) {
     element("div", { class: "text" }, data.content), meta);
   if (data.role === "customer") bubble.append(desk.labelForm(data));
   show(bubble);
+  if (data.role === "bot" && data.intent) { // the model's latest reading of the customer
+    desk.suggestReplies(data.fallback ? data.top_k?.[0]?.intent : data.intent);
+  }
   if (data.role === "bot" && data.reply_to && data.top_k) {
     const form = messages.querySelector(`.label-form[data-message-id="${CSS.escape(data.reply_to)}"]`);
     if (form) desk.suggest(form, data.top_k);
@@ -68,6 +71,7 @@ function setControls(enabled) {
 function take(request) {
   active = request;
   messages.replaceChildren();
+  desk.forgetConversation();
   send("join_room", { room_id: request.room_id });
   send("agent_desk", { request_id: request.request_id });
   setControls(true);
@@ -117,7 +121,10 @@ const handlers = {
   },
   label_recorded: (data) => {
     const form = messages.querySelector(`.label-form[data-message-id="${CSS.escape(data.message_id)}"]`);
-    if (form) desk.labelled(form, data);
+    if (form) {
+      desk.labelled(form, data);
+      desk.suggestReplies(data.intent); // the agent's reading beats the model's
+    }
     notice(`Labelled as ${data.intent}`);
   },
   support_request_escalated: (data) => notice(`Escalated: ${data.reason || "no reason given"}`),
@@ -127,6 +134,7 @@ const handlers = {
       notice(`Resolved: ${data.resolution}`);
       setControls(false);
       active = null;
+      desk.forgetConversation();
     }
     renderQueue();
   },

@@ -15,6 +15,8 @@ const HANDOFF_REASONS = {
 
 export function createDesk(send) {
   let known = new Set();
+  let canned = {}; // intent → the catalogue's replies (data/responses.yaml)
+  let replyIntent = null; // the conversation's intent: the agent's label, else the model's
 
   // The error a label would get from the server, said before sending; "" when it is fine.
   function problem(intent, isNew) {
@@ -62,12 +64,37 @@ export function createDesk(send) {
       `Labelled ${data.intent}${data.new_intent ? " (new intent)" : ""}`));
   }
 
+  // The canned replies of the conversation's intent as one-click buttons: a click puts the text
+  // in the reply box, where the agent edits it before sending (nothing is sent by the click).
+  function suggestReplies(intent) {
+    if (intent) replyIntent = intent;
+    const slot = document.getElementById("suggested-replies");
+    const texts = (replyIntent && canned[replyIntent]) || [];
+    if (!texts.length) { slot.replaceChildren(); slot.hidden = true; return; }
+    slot.hidden = false;
+    slot.replaceChildren(element("span", { class: "note" }, `Replies for ${replyIntent}:`),
+      ...texts.slice(0, 3).map((text) => element("button", {
+        type: "button", class: "canned-reply", title: text,
+        onclick: () => {
+          const box = document.getElementById("text");
+          box.value = text;
+          box.focus();
+        },
+      }, text.length > 60 ? `${text.slice(0, 57)}…` : text)));
+  }
+
+  function forgetConversation() {
+    replyIntent = null;
+    suggestReplies(null);
+  }
+
   function renderIntents(data) {
+    canned = data.canned_replies;
+    suggestReplies(null);
     known = new Set(data.known_intents);
     document.getElementById("known-intents").replaceChildren(
       ...data.known_intents.map((name) => element("option", { value: name })));
-    const canned = document.getElementById("canned-replies");
-    canned.replaceChildren(...Object.entries(data.canned_replies).flatMap(([intent, texts]) =>
+    document.getElementById("canned-replies").replaceChildren(...Object.entries(data.canned_replies).flatMap(([intent, texts]) =>
       texts.map((text) => element("option", { value: text, label: intent }))));
   }
 
@@ -94,5 +121,6 @@ export function createDesk(send) {
     container.replaceChildren(element("h2", { class: "customer-id" }, request.customer_id), handoff, earlier);
   }
 
-  return { labelForm, suggest, labelled, renderIntents, renderRequest };
+  return { labelForm, suggest, labelled, renderIntents, renderRequest, suggestReplies,
+    forgetConversation };
 }

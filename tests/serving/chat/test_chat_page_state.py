@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from playwright.sync_api import Page, expect
 from websockets.sync.client import connect
 
-from tests.serving.chat.conftest import token, unique_user
+from serving.chat.settings import REPO_ROOT
+from tests.serving.chat.conftest import predicted_intent, token, unique_user
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +88,44 @@ def test_read_state_survives_a_reload_from_the_store(service, browser):
     expect(page.locator(".rating")).to_have_count(0)
     expect(page.locator(".notice", has_text="⚠")).to_have_count(0)
     page.context.close()
+
+
+def test_the_console_offers_the_canned_replies_of_the_conversations_intent(
+    service, serving_registry, browser
+):
+    """Replies of the intent the model read (then of the agent's label) are one click away; the
+    click fills the reply box, which the agent edits before sending."""
+    replies = yaml.safe_load((REPO_ROOT / "data" / "responses.yaml").read_text())
+    customer_id, agent_id = unique_user("canned-customer"), unique_user("canned-agent")
+    with connect(f"{service.ws_url}?token={token(customer_id)}") as customer:
+        said = {"content": "How do I activate my new card?", "client_msg_id": "c-1"}
+        send(customer, "chat_message", said)
+        message_id = frames_until(customer, "ack")["message_id"]
+        frames_until(customer, "bot_reply")
+        send(customer, "support_request", {"description": "still stuck"})
+        frames_until(customer, "bot_reply", action="handoff")
+        read = predicted_intent(f"sqlite:///{serving_registry['root'] / 'store.db'}", message_id)
+
+        agent = open_page(browser, f"{service.url}/chat/agent?token={token(agent_id, 'agent')}")
+        agent.locator(".request", has_text=customer_id).click()
+        suggested = agent.get_by_role("group", name="Suggested replies")
+        expect(suggested).to_contain_text(f"Replies for {read}:", timeout=15_000)
+        buttons = suggested.locator(".canned-reply")
+        expect(buttons).to_have_count(min(3, len(replies[read])))
+        buttons.first.click()
+        box = agent.get_by_label("Reply to the customer")
+        expect(box).to_have_value(replies[read][0])
+        box.press("End")
+        box.press_sequentially(" Anything else?")
+        agent.get_by_role("button", name="Send").click()
+        arrived = frames_until(customer, "new_message", sender_id=agent_id)
+        assert arrived["content"] == f"{replies[read][0]} Anything else?"
+
+        form = agent.locator(f".label-form[data-message-id='{message_id}']")
+        second = form.locator(".suggestion").nth(1)  # the model's runner-up, a known intent
+        other = second.get_attribute("data-intent")
+        second.click()
+        form.get_by_role("button", name="Label").click()
+        expect(suggested).to_contain_text(f"Replies for {other}:", timeout=15_000)
+        expect(buttons.first).to_have_attribute("title", replies[other][0])
+    agent.context.close()
