@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import uvicorn
 from starlette.websockets import WebSocket, WebSocketState
 
 from serving.chat.auth import Identity
@@ -153,3 +154,26 @@ class ConnectionRegistry:
         for connection in targets:
             if connection.identity.user_id != envelope.exclude_user:
                 connection.send(envelope.frame_for(connection.identity.role.value))
+
+
+def refuse_compression() -> None:
+    """Make this process's uvicorn servers answer WebSocket handshakes without permessage-deflate.
+
+    Browsers and `websockets` clients offer it; uvicorn accepts it by default and then keeps a
+    zlib compressor and decompressor per socket for its whole life (most of a held connection's
+    memory, bench/README.md "Chat tier") and runs zlib over every frame both ways, for chat frames
+    of a few hundred bytes. BentoML 1.4 builds uvicorn's `Config` itself, after importing the
+    service module and without a way to pass `ws_per_message_deflate`, so the service's import
+    changes that default here: an explicit `ws_per_message_deflate=True` still wins.
+    """
+    if getattr(uvicorn.Config, "refuses_compression", False):
+        return
+
+    class Config(uvicorn.Config):
+        refuses_compression = True
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("ws_per_message_deflate", False)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    uvicorn.Config = Config  # type: ignore[misc]

@@ -20,7 +20,13 @@ from serving.chat.auth import AuthError, verify_token
 from serving.chat.bot import BotPolicy, ResponseCatalogue
 from serving.chat.broker import make_broker
 from serving.chat.classification import Classify
-from serving.chat.connections import Connection, ConnectionRegistry, TooManySockets, UserLimits
+from serving.chat.connections import (
+    Connection,
+    ConnectionRegistry,
+    TooManySockets,
+    UserLimits,
+    refuse_compression,
+)
 from serving.chat.context import ChatContext, EventBus, StoreRunner
 from serving.chat.handlers import FrameHandlers
 from serving.chat.protocol import CloseCode, ErrorCode, FrameError
@@ -29,6 +35,8 @@ from serving.chat.settings import ChatSettings
 from serving.chat.store import ChatStore
 
 logger = logging.getLogger("serving.chat")
+# Before BentoML's worker builds its uvicorn server (it imports the service, which imports this).
+refuse_compression()
 # A heartbeat keeps a throttled connection alive and costs nothing; a resume replays from the
 # store and draws from its own, slower bucket.
 UNLIMITED = frozenset({"heartbeat"})
