@@ -145,6 +145,35 @@ async def chat_load(
     )
 
 
+async def held_kb(ws_url: str, secret: str, count: int, process_pid: int) -> float:
+    """Serve-tree memory per connection while `count` customers hold an idle socket, in KB.
+
+    Measured with the sockets open (welcomed, presence announced) and nothing sent: what a held
+    connection costs, not what the turns of a run leave behind in the heap.
+    """
+    all_in, release = asyncio.Event(), asyncio.Event()
+    connected = 0
+    run_id = secrets.token_hex(3)
+
+    async def hold(index: int) -> None:
+        nonlocal connected
+        token = issue_token(secret, f"held-{run_id}-{index}", "customer", 3600)
+        async with ChatClient.connect(ws_url, token, max_queue=None):
+            connected += 1
+            if connected == count:
+                all_in.set()
+            await release.wait()
+
+    before = server_rss_mb(process_pid)
+    tasks = [asyncio.create_task(hold(i)) for i in range(count)]
+    await asyncio.wait_for(all_in.wait(), timeout=300)
+    await asyncio.sleep(2)  # the last presence writes settle
+    held = server_rss_mb(process_pid)
+    release.set()
+    await asyncio.gather(*tasks)
+    return round((held - before) * 1024 / count, 1)
+
+
 def measured(process_pid: int, run: Coroutine[Any, Any, Result]) -> Result:
     """Run one load, adding the server's CPU per round trip and the load average."""
     cpu_before = tree_cpu_s(process_pid)
@@ -232,6 +261,11 @@ def main() -> None:
     try:
         base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/chat/ws"
         httpx.post(f"{base}/predict", json={"text": TEXTS[0]}, timeout=30)  # warm-up
+        # First, on a fresh worker: the most customers of the run holding idle sockets.
+        most = max(levels)
+        memory[f"kb_per_held_connection_{most}"] = asyncio.run(
+            held_kb(ws_url, secret, most, process.pid)
+        )
         for index, level in enumerate(levels):
             echo = chat_load(ws_url, secret, level, args.duration, echo=True)
             results.append(measured(process.pid, echo))
@@ -280,6 +314,12 @@ def print_table(results: list[Result], memory: dict[str, float]) -> None:
         print(
             f"{level} concurrent: bot round trips/s {chat.per_s / echo.per_s:.3f}× of "
             f"heartbeat round trips; p99 {chat.p99_ms / echo.p99_ms:.1f}×"
+        )
+        # Little's law for a closed loop without think time: the mean wait is customers over
+        # throughput, whatever the server does; a p99 below it is impossible.
+        print(
+            f"{level} concurrent: Little's law mean {1000 * level / chat.per_s:.1f} ms "
+            f"(p50 {chat.p50_ms:.1f}, p99 {chat.p99_ms:.1f})"
         )
     print("server memory (MB):", memory)
 
