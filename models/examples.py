@@ -91,15 +91,23 @@ def _labelled(conversations: pd.DataFrame) -> pd.DataFrame:
 
 def _winning(labelled: pd.DataFrame, allowed: frozenset[str]) -> pd.DataFrame:
     """Per example, the most trusted of the `allowed` labels, then the newest."""
-    usable = labelled[labelled["label_trust"].isin(allowed)].copy()
-    usable["rank"] = usable["label_trust"].map(TRUST_RANK)
-    usable["order_ts"] = usable["ts"].fillna(pd.Timestamp(0, tz="UTC"))
-    return (
-        usable.sort_values(["example_key", "rank", "order_ts", "position"])
+    usable = labelled[labelled["label_trust"].isin(allowed)]
+    # A key held by one label wins as it is: only repeated keys are ranked (in the union, where
+    # message ids are unique, that is the standalone texts; the sort was ~1.5 s of CPU at 1M).
+    repeated = usable["example_key"].duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return usable
+    contested = usable[repeated].assign(
+        rank=lambda rows: rows["label_trust"].map(TRUST_RANK),
+        order_ts=lambda rows: rows["ts"].fillna(pd.Timestamp(0, tz="UTC")),
+    )
+    winners = (
+        contested.sort_values(["example_key", "rank", "order_ts", "position"])
         .groupby("example_key", sort=False)
         .tail(1)
         .drop(columns=["rank", "order_ts"])
     )
+    return pd.concat([usable[~repeated], winners])
 
 
 def labelled_customer_turns(conversations: pd.DataFrame, test_fraction: float) -> pd.DataFrame:
@@ -122,15 +130,21 @@ def build_training_examples(
     test_fraction: float,
     validation_fraction: float,
     seed: int,
+    contexts: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Labelled customer turns with frozen-test / feedback / stratified-validation splits.
+
+    `contexts`, when given, are the rows' contexts as `conversation_contexts` fills them (at
+    least on labelled customer turns; pipelines/example_contexts.py keeps them between runs).
 
     Validation is drawn by text, like test: one stratified draw over the distinct texts (each
     standing for the label of its first example), so all examples of a text share a split and
     validation never scores a text the model trained on. With each text once (Banking77) this
     is the draw over the examples themselves.
     """
-    if {"conversation_id", "turn", "context"} <= set(conversations.columns):
+    if contexts is not None:
+        conversations = conversations.assign(context=contexts)
+    elif {"conversation_id", "turn", "context"} <= set(conversations.columns):
         # Each turn's context says what came before it (features/dialogue.py).
         conversations = conversations.assign(context=conversation_contexts(conversations))
     examples = labelled_customer_turns(conversations, test_fraction).reset_index(drop=True)

@@ -8,12 +8,14 @@ import pandas as pd
 
 from features import FeatureExtractor, FeatureSettings
 from models.examples import build_training_examples
+from models.location import location
 from pipelines.assets.training import TRAINING_CODE_VERSION
+from pipelines.example_contexts import ContextStore, filled_contexts
 from pipelines.example_inputs import (
     INPUT_DIGEST,
     SETTINGS_DIGEST,
+    InputRows,
     decide_skip,
-    input_digest,
     settings_digest,
 )
 from pipelines.metadata import count_mapping, markdown_counts
@@ -50,7 +52,8 @@ def training_examples(
     settings = settings_digest(
         context.run.run_config, TRAINING_CODE_VERSION, config.model_dump_json()
     )
-    digest = input_digest(conversations)
+    inputs = InputRows.of(conversations)  # hashed once: the digest and the context store's
+    digest = inputs.digest()
     skip = decide_skip(context, digest, settings)
     if skip.skip:
         context.log.info(skip.reason)
@@ -67,8 +70,11 @@ def training_examples(
         )
         return
     context.log.info("building the examples: %s", skip.reason)
+    store = ContextStore(location(sources.lake_dir)) if sources.lake_dir else None
+    contexts, reuse = filled_contexts(conversations, inputs, store)
+    context.log.info(reuse.describe())
     examples = build_training_examples(
-        conversations, config.test_fraction, config.validation_fraction, config.seed
+        conversations, config.test_fraction, config.validation_fraction, config.seed, contexts
     )
     if examples.empty:
         yields = source_yields(sources.config(), conversations)
@@ -90,6 +96,8 @@ def training_examples(
             INPUT_DIGEST: digest,
             SETTINGS_DIGEST: settings,
             "built_because": skip.reason,
+            "contexts_filled": reuse.filled,
+            "contexts_reused": reuse.reused,
             "row_count": len(examples),
             "n_intents": int(examples["intent"].nunique()),
             "splits": dg.MetadataValue.json(count_mapping(splits)),
