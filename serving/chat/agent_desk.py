@@ -1,14 +1,16 @@
 """What an agent works with beside a conversation, and the rule that keeps labels clean.
 
 `agent_desk` (agents only) answers with the model's known intents (the true-intent picker),
-the canned replies of `data/responses.yaml`, the hand-off of the request being handled and the
-customer's earlier conversations. `label_message` goes through `check_label`: a true intent is
-one the serving model knows, or a new intent marked as such with a valid name, so a typo in the
-console can never become a training label.
+the canned replies of `data/responses.yaml`, the hand-off of the request being handled, the
+customer's earlier conversations and the newest message of the conversation the customer has
+read (from their stored receipts, so the console shows it after a reload too). `label_message`
+goes through `check_label`: a true intent is one the serving model knows, or a new intent marked
+as such with a valid name, so a typo in the console can never become a training label.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from conversations.intent_queue import NEW_INTENT_NAME
 from serving.chat import protocol as p
 from serving.chat.bot import DEFAULT, ResponseCatalogue
 from serving.chat.context import ChatContext, Client
+from serving.chat.event_log import user_audience
 from serving.chat.protocol import ErrorCode, FrameError
 from serving.chat.support import SupportCase
 
@@ -30,6 +33,8 @@ KnownIntents = Callable[[], Collection[str]]
 EARLIER_CONVERSATIONS = 5
 MESSAGES_PER_CONVERSATION = 3
 EXCERPT_CHARS = 280
+# Receipts read back per request: the newest of the room's agents' receipt events.
+RECEIPTS_SCANNED = 200
 
 
 def catalogue_intents(catalogue: ResponseCatalogue) -> KnownIntents:
@@ -106,6 +111,34 @@ def customer_history(engine: sa.Engine, request: SupportCase) -> list[dict[str, 
     return history
 
 
+def customer_read(
+    engine: sa.Engine, request: SupportCase, member_ids: Collection[str]
+) -> str | None:
+    """The newest message of the request's room the customer has receipted, or None.
+
+    A receipt is stored as a `read_receipt` event to the message's sender (an agent of the room).
+    """
+    events = tables.events
+    senders = [user_audience(m) for m in member_ids if m != request.customer_id]
+    if not senders:
+        return None
+    query = (
+        sa.select(events.c.payload)
+        .where(events.c.audience.in_(senders), events.c.event_type == "read_receipt")
+        .order_by(events.c.seq.desc())
+        .limit(RECEIPTS_SCANNED)
+    )
+    with engine.connect() as connection:
+        for payload in connection.scalars(query):
+            receipt = json.loads(payload)
+            if (receipt.get("room_id"), receipt.get("reader_id")) == (
+                request.room_id,
+                request.customer_id,
+            ):
+                return str(receipt["message_id"])
+    return None
+
+
 async def send_agent_desk(
     ctx: ChatContext, client: Client, desk: AgentDesk, data: p.AgentDeskQuery
 ) -> None:
@@ -115,6 +148,7 @@ async def send_agent_desk(
         "canned_replies": desk.canned_replies(),
         "request": None,
         "history": [],
+        "customer_read": None,
     }
     if data.request_id is not None:
         request = await ctx.db(ctx.store.support.get, data.request_id)
@@ -122,4 +156,6 @@ async def send_agent_desk(
             raise FrameError(ErrorCode.NOT_FOUND, f"support request {data.request_id} not found")
         document["request"] = request.to_wire()
         document["history"] = await ctx.db(customer_history, ctx.store.engine, request)
+        members = await ctx.events.room_members(request.room_id)
+        document["customer_read"] = await ctx.db(customer_read, ctx.store.engine, request, members)
     client.send(p.encode("agent_desk", document))

@@ -14,6 +14,7 @@ const CONTROLS = ["canned", "text", "send", "resolution", "resolve"];
 const requests = new Map();
 let me = null;
 let active = null; // the request being handled
+let customerRead = null; // the newest message of the conversation the customer has read
 let chat = null;
 const send = (type, data) => chat.send(type, data);
 const desk = createDesk(send);
@@ -50,6 +51,18 @@ function showMessage(data) {
   }
 }
 
+// "Seen" under the agent's messages up to the one the customer read (a receipt covers the
+// earlier ones); remembered, since room_history may arrive after the desk's answer.
+function markSeen(messageId) {
+  if (messageId) customerRead = messageId;
+  const read = customerRead && messages.querySelector(`.message[data-message-id="${CSS.escape(customerRead)}"]`);
+  if (!read) return;
+  for (const bubble of messages.querySelectorAll(".message.mine")) {
+    if (!bubble.querySelector(".seen")) bubble.querySelector(".meta").append(element("span", { class: "seen" }, " · Seen"));
+    if (bubble === read) break;
+  }
+}
+
 function renderQueue() {
   queue.replaceChildren();
   for (const request of requests.values()) {
@@ -70,6 +83,7 @@ function setControls(enabled) {
 
 function take(request) {
   active = request;
+  customerRead = null;
   messages.replaceChildren();
   desk.forgetConversation();
   send("join_room", { room_id: request.room_id });
@@ -89,7 +103,10 @@ const handlers = {
   welcome: (data) => { me = data.user_id; presence.textContent = `${me} · online`; },
   agent_desk: (data) => {
     desk.renderIntents(data);
-    if (active && data.request?.request_id === active.request_id) desk.renderRequest(deskPanel, data);
+    if (active && data.request?.request_id === active.request_id) {
+      desk.renderRequest(deskPanel, data);
+      markSeen(data.customer_read);
+    }
   },
   new_support_request: (data) => { requests.set(data.request_id, data); renderQueue(); },
   support_queue: (data) => {
@@ -101,6 +118,7 @@ const handlers = {
     if (!active || data.room_id !== active.room_id) return;
     messages.replaceChildren();
     data.messages.forEach(showMessage);
+    markSeen(null);
     // One receipt for the newest customer message: the customer sees everything before it read.
     const last = data.messages.filter((m) => m.role === "customer").at(-1);
     if (last) send("read_receipt", { message_id: last.message_id });
@@ -113,6 +131,9 @@ const handlers = {
     }
   },
   bot_reply: showMessage,
+  read_receipt: (data) => {
+    if (active && data.room_id === active.room_id && data.reader_id === active.customer_id) markSeen(data.message_id);
+  },
   typing: (data) => {
     if (active && data.room_id === active.room_id) typing.textContent = data.is_typing ? `${data.user_id} is typing…` : "";
   },

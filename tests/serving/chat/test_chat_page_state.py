@@ -94,7 +94,8 @@ def test_the_console_offers_the_canned_replies_of_the_conversations_intent(
     service, serving_registry, browser
 ):
     """Replies of the intent the model read (then of the agent's label) are one click away; the
-    click fills the reply box, which the agent edits before sending."""
+    click fills the reply box, which the agent edits before sending; the customer's receipt shows
+    as "Seen", also after the console reloads."""
     replies = yaml.safe_load((REPO_ROOT / "data" / "responses.yaml").read_text())
     customer_id, agent_id = unique_user("canned-customer"), unique_user("canned-agent")
     with connect(f"{service.ws_url}?token={token(customer_id)}") as customer:
@@ -128,4 +129,12 @@ def test_the_console_offers_the_canned_replies_of_the_conversations_intent(
         form.get_by_role("button", name="Label").click()
         expect(suggested).to_contain_text(f"Replies for {other}:", timeout=15_000)
         expect(buttons.first).to_have_attribute("title", replies[other][0])
+
+        # The customer reads the reply: the console says so, live and after a reload (stored).
+        send(customer, "read_receipt", {"message_id": arrived["message_id"]})
+        answered = agent.locator(".message.mine", has_text="Anything else?")
+        expect(answered.locator(".seen")).to_have_text(" · Seen", timeout=15_000)
+        agent.reload()
+        agent.locator(".request", has_text=customer_id).click()
+        expect(answered.locator(".seen")).to_have_text(" · Seen", timeout=15_000)
     agent.context.close()
