@@ -13,21 +13,22 @@ const HANDOFF_REASONS = {
   escalated: "Escalated",
 };
 
+// The error a label would get from the server (serving/chat/agent_desk.py), said before sending;
+// "" when it is fine. `known`: the model's intents (a Set).
+export function labelProblem(intent, isNew, known) {
+  if (!intent) return "Choose the intent this message really has.";
+  if (isNew) {
+    if (known.has(intent)) return `${intent} is already an intent: untick “new intent”.`;
+    if (!NEW_INTENT.test(intent)) return "A new intent is lower-case letters, digits and _, like card_arrival.";
+    return "";
+  }
+  return known.has(intent) ? "" : `“${intent}” is not one of the model's intents: pick one from the list, or tick “new intent”.`;
+}
+
 export function createDesk(send) {
   let known = new Set();
   let canned = {}; // intent → the catalogue's replies (data/responses.yaml)
   let replyIntent = null; // the conversation's intent: the agent's label, else the model's
-
-  // The error a label would get from the server, said before sending; "" when it is fine.
-  function problem(intent, isNew) {
-    if (!intent) return "Choose the intent this message really has.";
-    if (isNew) {
-      if (known.has(intent)) return `${intent} is already an intent: untick “new intent”.`;
-      if (!NEW_INTENT.test(intent)) return "A new intent is lower-case letters, digits and _, like card_arrival.";
-      return "";
-    }
-    return known.has(intent) ? "" : `“${intent}” is not one of the model's intents: pick one from the list, or tick “new intent”.`;
-  }
 
   function labelForm(message) {
     const id = `label-${message.message_id}`;
@@ -43,7 +44,7 @@ export function createDesk(send) {
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const intent = input.value.trim();
-      error.textContent = problem(intent, isNew.checked);
+      error.textContent = labelProblem(intent, isNew.checked, known);
       if (error.textContent) return;
       send("label_message", { message_id: message.message_id, intent, new_intent: isNew.checked });
     });

@@ -1,18 +1,37 @@
 // The agent console's "Label these" queue: clusters of messages the bot could not answer
-// (found by the monitoring run), each named by an agent as a known or a new intent.
+// (found by the monitoring run), each named by an agent as a known or a new intent. The name is
+// checked on the page by the server's rule (labelProblem) before anything is sent; suggestions:
+// the known intents sharing a word with the cluster's top terms, and a new name made of them.
 import { element } from "/chat/static/chat.js";
+import { labelProblem } from "/chat/static/agent_desk.js";
+
+// Candidate names for a cluster: known intents sharing one of its top terms, then a new name.
+function candidates(cluster, known) {
+  const terms = cluster.top_terms.map((term) => term.toLowerCase().replace(/[^a-z0-9]+/g, "_"))
+    .filter((term) => /^[a-z]/.test(term));
+  const related = [...known].filter((intent) => terms.some((term) => intent.split("_").includes(term)));
+  const proposal = terms.slice(0, 2).join("_").slice(0, 64);
+  const fresh = proposal && !known.has(proposal) ? [{ intent: proposal, isNew: true }] : [];
+  return [...related.slice(0, 3).map((intent) => ({ intent, isNew: false })), ...fresh];
+}
 
 export function newIntentsQueue(container, notice, send) {
   const clusters = new Map();
-  let known = [];
+  let known = new Set();
   let open = null; // the cluster whose form is shown
 
   function form(cluster) {
     const list = element("datalist", { id: `known-${cluster.cluster_id}` },
-      ...known.map((name) => element("option", { value: name })));
-    const input = element("input", { placeholder: "intent name", "aria-label": "intent name",
-      list: list.id, class: "cluster-intent" });
+      ...[...known].map((name) => element("option", { value: name })));
+    const input = element("input", { placeholder: "search intents", "aria-label": "intent name",
+      list: list.id, class: "cluster-intent", autocomplete: "off" });
     const isNew = element("input", { type: "checkbox", class: "cluster-new" });
+    const error = element("div", { class: "label-error", role: "alert" });
+    const suggestions = element("div", { class: "suggestions", role: "group", "aria-label": "Suggested names" },
+      ...candidates(cluster, known).map(({ intent, isNew: fresh }) => element("button", {
+        type: "button", class: "suggestion", "data-intent": intent,
+        onclick: () => { input.value = intent; isNew.checked = fresh; error.textContent = ""; },
+      }, fresh ? `new: ${intent}` : intent)));
     const samples = cluster.samples.map((sample) => {
       const box = element("input", { type: "checkbox", checked: "", "data-message-id": sample.message_id });
       return element("label", { class: "sample" }, box, ` ${sample.text}`);
@@ -20,11 +39,12 @@ export function newIntentsQueue(container, notice, send) {
     const submit = element("button", { type: "submit" }, "Name it");
     const node = element("form", { class: "cluster-form" }, ...samples,
       element("div", { class: "note" }, `${cluster.size} messages in all; untick the ones that do not belong`),
-      list, input, element("label", {}, isNew, " a new intent"), submit);
+      list, input, suggestions, element("label", {}, isNew, " a new intent"), submit, error);
     node.addEventListener("submit", (event) => {
       event.preventDefault();
       const intent = input.value.trim();
-      if (!intent) return;
+      error.textContent = labelProblem(intent, isNew.checked, known);
+      if (error.textContent) return;
       const excluded = [...node.querySelectorAll("input[data-message-id]")]
         .filter((box) => !box.checked).map((box) => box.dataset.messageId);
       send("label_cluster", { cluster_id: cluster.cluster_id, intent, new_intent: isNew.checked,
@@ -53,7 +73,7 @@ export function newIntentsQueue(container, notice, send) {
 
   return {
     new_intents: (data) => {
-      known = data.known_intents;
+      known = new Set(data.known_intents);
       clusters.clear();
       for (const cluster of data.clusters) clusters.set(cluster.cluster_id, cluster);
       render();

@@ -1,4 +1,5 @@
-"""What the pages show from the store: read state across a reload, canned replies by intent.
+"""The pages against the store: read state across reloads, canned replies of the conversation's
+intent, and the "Label these" form's page-side check.
 
 Runs on the session's shared service (no server start of its own); the other side of each
 conversation is a plain WebSocket client.
@@ -15,6 +16,7 @@ from websockets.sync.client import connect
 
 from serving.chat.settings import REPO_ROOT
 from tests.serving.chat.conftest import predicted_intent, token, unique_user
+from tests.serving.chat.test_new_intents_queue import labels_of, publish_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -138,3 +140,41 @@ def test_the_console_offers_the_canned_replies_of_the_conversations_intent(
         agent.locator(".request", has_text=customer_id).click()
         expect(answered.locator(".seen")).to_have_text(" · Seen", timeout=15_000)
     agent.context.close()
+
+
+def test_label_these_checks_the_name_on_the_page_and_suggests_one(
+    service, serving_registry, small_slice, browser
+):
+    """A typo, or a known intent marked new, is refused before anything is sent; a suggested
+    new name from the cluster's top terms is one click and marks itself new."""
+    store_url = f"sqlite:///{serving_registry['root'] / 'store.db'}"
+    known = sorted(small_slice["category"].unique())
+    cluster = publish_cluster(store_url, known)
+    page = open_page(browser, f"{service.url}/chat/agent?token={token(unique_user('lt'), 'agent')}")
+    card = page.locator(f".cluster[data-cluster-id='{cluster.cluster_id}']")
+    card.click(timeout=15_000)
+    name, is_new = card.get_by_label("intent name"), card.locator(".cluster-new")
+    name.fill("crypto_paymnts")
+    card.get_by_role("button", name="Name it").click()
+    expect(card.locator(".label-error")).to_contain_text("not one of the model's intents")
+    name.fill(known[0])
+    is_new.check()
+    card.get_by_role("button", name="Name it").click()
+    expect(card.locator(".label-error")).to_contain_text("already an intent")
+    is_new.uncheck()
+
+    proposal = card.get_by_role("group", name="Suggested names").locator(".suggestion").last
+    expect(proposal).to_have_text("new: crypto_bitcoin")
+    proposal.click()
+    expect(name).to_have_value("crypto_bitcoin")
+    expect(is_new).to_be_checked()
+    card.get_by_role("button", name="Name it").click()
+    expect(page.locator(".notice", has_text="labelled crypto_bitcoin")).to_be_visible(
+        timeout=15_000
+    )
+    expect(page.locator(".notice", has_text="⚠")).to_have_count(0)  # nothing refused by the server
+    labels = labels_of(store_url, {member.message_id for member in cluster.members})
+    assert {(label["intent"], label["is_new_intent"]) for label in labels} == {
+        ("crypto_bitcoin", True)
+    }
+    page.context.close()
