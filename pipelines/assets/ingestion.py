@@ -194,6 +194,8 @@ def _union(
     kept = pd.concat([frame for frame in (csv.kept, log_kept) if frame is not None])
     kept = kept.reset_index(drop=True)
     repeated = kept["message_id"].duplicated()
+    if not repeated.any():  # the usual case: no index of first places, no second copy
+        return ValidationResult(kept=kept, quarantined=_quarantined(csv, log_out, None))
     first_at = kept.drop_duplicates("message_id").set_index("message_id")
     duplicates = kept[repeated]
     where = first_at.loc[duplicates["message_id"], ["source", "source_line"]]
@@ -206,11 +208,19 @@ def _union(
             )
         ],
     ).reindex(columns=list(QUARANTINE_COLUMNS))
+    return ValidationResult(
+        kept=kept[~repeated].reset_index(drop=True),
+        quarantined=_quarantined(csv, log_out, moved),
+    )
+
+
+def _quarantined(
+    csv: ValidationResult, log_out: pd.DataFrame | None, moved: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The CSV's, the log's and the repeated ids' quarantined rows, in that order."""
     parts = [frame for frame in (csv.quarantined, log_out, moved) if frame is not None]
     quarantined = pd.concat([p for p in parts if not p.empty] or [csv.quarantined])
-    return ValidationResult(
-        kept=kept[~repeated].reset_index(drop=True), quarantined=quarantined.reset_index(drop=True)
-    )
+    return quarantined.reset_index(drop=True)
 
 
 def _outputs(
