@@ -72,3 +72,47 @@ def test_an_upstream_never_materialised_is_named(tmp_path: Path):
             selection=[summary],
             resources={"io_manager": LakeIOManager(base_dir=str(tmp_path))},
         )
+
+
+# What the read-back assets below produced and loaded, in order (one test at a time).
+SEEN: list[tuple[str, pd.DataFrame]] = []
+
+
+@dg.asset(name="conversations")
+def union() -> pd.DataFrame:
+    """A frame several later steps read back (pipelines/io_manager.py READ_BACK)."""
+    value = pd.DataFrame({"text": ["a", "b"], "n": [1, 2]})
+    SEEN.append(("wrote", value))
+    return value
+
+
+@dg.asset
+def checked(conversations: pd.DataFrame) -> dict[str, int]:
+    """A first reader of the union."""
+    SEEN.append(("checked", conversations))
+    return {"rows": len(conversations)}
+
+
+@dg.asset(deps=[checked])
+def examples(conversations: pd.DataFrame) -> pd.DataFrame:
+    """A second reader, writing a frame of its own (the union is then dropped)."""
+    SEEN.append(("examples", conversations))
+    return conversations.assign(n=conversations["n"] * 10)
+
+
+def test_a_read_back_frame_is_served_from_memory_within_the_run_and_from_disk_after(tmp_path):
+    SEEN.clear()
+    assert _materialize(str(tmp_path), union, checked, examples).success
+    wrote, first, second = (value for _, value in SEEN)
+    # Both readers get the frame the producer wrote, not a second copy from Parquet.
+    assert first is wrote and second is wrote
+    SEEN.clear()
+    again = dg.materialize(
+        [union, checked, examples],
+        selection=[examples],
+        resources={"io_manager": LakeIOManager(base_dir=str(tmp_path))},
+    )
+    assert again.success
+    [(_, from_disk)] = SEEN
+    pd.testing.assert_frame_equal(from_disk, wrote)
+    assert from_disk is not wrote
