@@ -86,6 +86,12 @@ export class ChatConnection {
       }
       this.replaying = false;
       this.flushOutbox();
+    } else if (type === "error" && data.code === 429 && this.replaying) {
+      // A long history pages through many resumes and may meet the resume limit
+      // (CHAT_RESUME_RATE_PER_S): wait and go on rather than stop half replayed.
+      setTimeout(() => this.sendRaw({ type: "resume", data: { last_seq: this.lastSeq } }),
+        2000 + Math.random() * 1000);
+      return;
     } else if (type === "ping") {
       this.sendRaw({ type: "heartbeat", data: {} });
       return;

@@ -46,8 +46,15 @@ def host_port() -> int:
 def pages_service(serving_registry, host_port) -> Iterator[ServiceProcess]:
     origins = json.dumps([f"http://127.0.0.1:{host_port}"])
     keys = json.dumps({SITE: SITE_KEY})
+    # Small replay pages and a tight resume bucket: a reloaded page pages through its history
+    # with several resumes and meets 429 on the way (the page waits and goes on).
+    limits = {"CHAT_REPLAY_LIMIT": "6", "CHAT_RESUME_BURST": "2", "CHAT_RESUME_RATE_PER_S": "0.2"}
     env = service_env(
-        serving_registry, "pages.db", CHAT_WIDGET_ORIGINS=origins, CHAT_WIDGET_KEYS=keys
+        serving_registry,
+        "pages.db",
+        CHAT_WIDGET_ORIGINS=origins,
+        CHAT_WIDGET_KEYS=keys,
+        **limits,
     )
     process = ServiceProcess(env)
     process.start()
@@ -283,3 +290,10 @@ def test_customer_page_and_agent_console(pages_service, browser, screenshot_dir)
     expect(banner).to_be_hidden(timeout=30_000)
     expect(customer.locator("#status")).to_have_text("online")
     customer.screenshot(path=str(screenshot_dir / "customer_chat.png"), full_page=True)
+
+    # A reload pages through the whole history (6 events a resume, past the resume limit).
+    customer.reload()
+    expect(customer.locator(".message.agent")).to_contain_text("Anything else?", timeout=30_000)
+    expect(customer.locator(".message.mine", has_text="my top up failed twice")).to_have_count(1)
+    read = customer.locator(".message.mine", has_text="metal cards").locator(".delivery")
+    expect(read).to_have_text("Read")
