@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from models.registry import IntentRegistry, RegistryConfig
 from monitoring.replay import replay_traffic
 from monitoring.settings import MonitoringSettings
 from tests.conftest import register_version
+from tests.registry_template import registry_copy
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -39,14 +41,22 @@ def known_split(banking77_train, intents) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="session")
 def champion(tmp_path_factory, known_split):
-    """A registered champion trained on 70% of the known intents' examples."""
-    root = tmp_path_factory.mktemp("monitoring")
+    """A registered champion trained on 70% of the known intents' examples.
+
+    Built once a run and copied to each worker (tests/registry_template.py).
+    """
+
+    def build(folder: Path) -> dict[str, str]:
+        registry = IntentRegistry(RegistryConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}"))
+        training = known_split["training"].reset_index(drop=True)
+        version = register_version(training, registry, folder / "artifacts")
+        registry.force_promote(version, "monitoring tests' champion")
+        return {"version": version}
+
+    root, built = registry_copy(tmp_path_factory, "monitoring", build)
     config = RegistryConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     registry = IntentRegistry(config)
-    training = known_split["training"].reset_index(drop=True)
-    version = register_version(training, registry, root / "artifacts")
-    registry.force_promote(version, "monitoring tests' champion")
-    model = registry.load_inference(version)
+    model = registry.load_inference(built["version"])
     return {"root": root, "config": config, "registry": registry, "model": model}
 
 

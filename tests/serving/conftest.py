@@ -17,6 +17,7 @@ from serving.launch import is_ready
 from serving.process_tree import ServerStartError, StoppedTree, stop_tree, tree, wait_ready
 from tests.conftest import register_version
 from tests.ports import free_port
+from tests.registry_template import registry_copy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "test-admin-key"
@@ -116,13 +117,21 @@ class ServiceProcess:
 
 @pytest.fixture(scope="session")
 def serving_registry(tmp_path_factory, small_slice):
-    """An MLflow registry (SQLite) whose champion is a model trained on a Banking77 slice."""
-    root = tmp_path_factory.mktemp("serving")
+    """An MLflow registry (SQLite) whose champion is a model trained on a Banking77 slice.
+
+    Built once a run and copied to each worker (tests/registry_template.py).
+    """
+
+    def build(folder: Path) -> dict[str, str]:
+        registry = IntentRegistry(RegistryConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}"))
+        version = register_version(small_slice, registry, folder / "artifacts")
+        registry.promote(version)
+        return {"version": version}
+
+    root, built = registry_copy(tmp_path_factory, "serving", build)
     config = RegistryConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     registry = IntentRegistry(config)
-    version = register_version(small_slice, registry, root / "artifacts")
-    registry.promote(version)
-    return {"root": root, "registry": registry, "config": config, "first_version": version}
+    return {"root": root, "registry": registry, "config": config, "first_version": built["version"]}
 
 
 def service_env(serving_registry: dict, store_name: str = "store.db", **extra: str) -> dict:
