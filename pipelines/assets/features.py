@@ -69,10 +69,10 @@ def training_examples(
             )
         )
         return
-    context.log.info("building the examples: %s", skip.reason)
     store = ContextStore(location(sources.lake_dir)) if sources.lake_dir else None
     contexts, reuse = filled_contexts(conversations, inputs, store)
-    context.log.info(reuse.describe())
+    # One line (each is an event-log write): why the examples are built, what was reused.
+    context.log.info("building the examples: %s; %s", skip.reason, reuse.describe())
     examples = build_training_examples(
         conversations, config.test_fraction, config.validation_fraction, config.seed, contexts
     )
