@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,7 +36,11 @@ class Connection:
         self.websocket = websocket
         self.identity = identity
         self.connection_id = next(_ids)
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(MAX_QUEUED_FRAMES)
+        # Frames waiting for the writer (None: flush and stop). A deque and one future the writer
+        # sleeps on, not an asyncio.Queue: a held socket's queue is empty almost always, and the
+        # Queue's three deques and its put/get bookkeeping cost memory and CPU per connection.
+        self.queue: deque[str | None] = deque()
+        self._wake: asyncio.Future[None] | None = None
         self.last_heard = time.monotonic()
         self.closing = False
         self._writer: asyncio.Task[None] | None = None
@@ -49,20 +54,31 @@ class Connection:
         """Queue a frame; a client too slow to drain its queue is cut off."""
         if self.closing:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if len(self.queue) >= MAX_QUEUED_FRAMES:
             logger.warning("connection %s too slow; closing it", self.connection_id)
             self.closing = True
             if self._writer is not None:
                 self._writer.cancel()
             self._closer = asyncio.create_task(self._close_socket(1013, "too slow"))
+            return
+        self._put(frame)
+
+    def _put(self, frame: str | None) -> None:
+        self.queue.append(frame)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     async def _write(self) -> None:
         # The socket going away ends the writer; the reader notices and cleans up.
         with contextlib.suppress(Exception):
-            while (frame := await self.queue.get()) is not None:
-                await self.websocket.send_text(frame)
+            while True:
+                while self.queue:
+                    frame = self.queue.popleft()
+                    if frame is None:
+                        return
+                    await self.websocket.send_text(frame)
+                self._wake = asyncio.get_running_loop().create_future()
+                await self._wake
 
     async def _close_socket(self, code: int, reason: str) -> None:
         if self.websocket.application_state is WebSocketState.CONNECTED:
@@ -73,8 +89,7 @@ class Connection:
         """Flush what is queued, then close the socket."""
         if not self.closing:
             self.closing = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(None)
+            self._put(None)
             if self._writer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._writer, timeout=5)
