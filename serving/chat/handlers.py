@@ -88,11 +88,12 @@ class FrameHandlers:
         # One job of a group commit: room checks, the message and its event, and what the bot
         # reads to answer it (serving/chat/turns.py); the ack follows that commit.
         job = CustomerMessageJob(ctx.store, identity, data.room_id, content, data.client_msg_id)
-        try:
+        sent = await ctx.db.group(job, job.alone)
+        if sent is None:  # the customer's first message: open a conversation, then store it
+            await self._open_support(identity)
             sent = await ctx.db.group(job, job.alone)
-        except NoOpenRequest:
-            await self._open_support(identity)  # the customer's first message: open one
-            sent = await ctx.db.group(job, job.alone)
+        if sent is None:
+            raise NoOpenRequest(identity.user_id)
         room, stored = sent.room, sent.stored
         client.send(
             p.encode(

@@ -32,7 +32,7 @@ from serving.chat.support import SupportCase, SupportStatus
 
 
 class NoOpenRequest(Exception):
-    """A customer's message without a room, and no open support request to put it in yet."""
+    """A customer's message without a room, and still no open support request to put it in."""
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,20 @@ class CustomerMessageJob:
     content: str
     client_msg_id: str | None
 
-    def __call__(self, connection: sa.Connection) -> CustomerMessage:
-        """Run inside the group's transaction."""
+    def __call__(self, connection: sa.Connection) -> CustomerMessage | None:
+        """Run inside the group's transaction.
+
+        None, having written nothing, for a customer's first message (no room given and no open
+        support request yet): the caller opens one and sends the job again. Not an exception:
+        that would roll back the whole group and run every other customer's message again alone.
+        """
         identity = self.identity
         request = None
         room_id = self.room_id
         if room_id is None:
             request = _request(connection, OPEN_REQUEST, customer_id=identity.user_id)
             if request is None:
-                raise NoOpenRequest(identity.user_id)
+                return None
             room_id = request.room_id
         room = self.store.rooms.room_in(connection, room_id)
         if room is None:
@@ -104,7 +109,7 @@ class CustomerMessageJob:
             memory.remember(room_id, held)
         return list(held.turns), as_mapping(held.history.context_for(stored.context))
 
-    def alone(self) -> CustomerMessage:
+    def alone(self) -> CustomerMessage | None:
         """The job in its own transaction; a resend is found (as `ChatStore.insert_message`)."""
         try:
             with self.store.engine.begin() as connection:

@@ -7,6 +7,7 @@ store (training's rule) gives, and is rebuilt from the store when someone else w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Iterator
@@ -19,9 +20,13 @@ from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
 
 from conversations.schema import Speaker
+from serving.chat.auth import Identity, Role
+from serving.chat.group_commit import GroupCommitter
 from serving.chat.history import turn_context
 from serving.chat.hub import ChatHub
 from serving.chat.settings import ChatSettings
+from serving.chat.store import ChatStore
+from serving.chat.turns import CustomerMessage, CustomerMessageJob
 from tests.serving.chat.conftest import token
 from tests.serving.chat.test_hub import receive_until
 from tests.serving.conftest import CHAT_SECRET
@@ -103,3 +108,28 @@ def test_a_bot_turn_is_two_commits_and_reads_the_dialogue_once(tmp_path):
     assert served == stored
     assert stored[-1]["session"]["previous_bot_message"] == "an agent's note"
     assert stored[3]["session"]["previous_intents"] == list(INTENTS)  # the four turns before
+
+
+def test_a_first_message_does_not_roll_back_its_group(tmp_path):
+    # A customer's first message finds no open request: the job says so without raising, so the
+    # messages of the others in its group commit with the group, not again one by one.
+    store = ChatStore(f"sqlite:///{tmp_path / 'store.db'}")
+    known = Identity("known", Role.CUSTOMER)
+    store.support.open_conversation(known)
+    rollbacks: list[int] = []
+    sa.event.listen(store.engine, "rollback", lambda connection: rollbacks.append(1))
+    committer = GroupCommitter(store.engine, None)
+
+    async def group() -> list[CustomerMessage | None]:
+        jobs = [
+            CustomerMessageJob(store, Identity("new", Role.CUSTOMER), None, "hello", "n1"),
+            CustomerMessageJob(store, known, None, "my card has not arrived", "k1"),
+        ]
+        return await asyncio.gather(*(committer.run(job, job.alone) for job in jobs))
+
+    try:
+        first, other = asyncio.run(group())
+    finally:
+        store.close()
+    assert first is None and other is not None and other.stored.event is not None
+    assert committer.groups == 1 and rollbacks == []
