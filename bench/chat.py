@@ -59,6 +59,10 @@ class Result:
     errors: int
     connect_s: float = 0.0
     cpu_ms_per_trip: float = 0.0  # server CPU (whole serve tree) per round trip
+    # Closed-loop chat: each customer's first turn (it opens their support conversation) runs
+    # before the clock starts, like the connecting; its latencies are reported apart.
+    first_p50_ms: float = 0.0
+    first_p99_ms: float = 0.0
     load_avg: float = 0.0  # the machine's 1-minute load average at the end (shared machine)
 
 
@@ -80,12 +84,17 @@ async def chat_load(
 ) -> Result:
     """`concurrency` customers connected at once, each sending and awaiting the bot's reply.
 
+    In the closed loop each customer's first turn, which opens their support conversation,
+    runs before the clock starts (its latencies are reported apart): p50 and p99 are of the
+    steady state. Paced customers start their conversations during the run, as people do.
+
     With `think_s` each customer waits that long (±50%, so they do not march in step) between
     messages, like a person typing; without it the service runs flat out. With `echo` the
     round trip is heartbeat → pong: the same sockets, auth and server stack without the store
     and the model, i.e. the transport's ceiling (the baseline).
     """
     latencies: list[float] = []
+    first_turns: list[float] = []
     errors = 0
     ready = asyncio.Event()
     connected = 0
@@ -96,6 +105,11 @@ async def chat_load(
         user = f"bench-{run_id}-{index}"
         token = issue_token(secret, user, "customer", 3600)
         async with ChatClient.connect(ws_url, token, max_queue=None) as client:
+            if not echo and not think_s:  # the one-off first turn, off the clock
+                started = time.perf_counter()
+                await client.say(TEXTS[(index - 1) % len(TEXTS)])  # not the next one's text
+                await client.expect("bot_reply", timeout=60)
+                first_turns.append((time.perf_counter() - started) * 1000)
             connected += 1
             if connected == concurrency:
                 ready.set()
@@ -142,36 +156,43 @@ async def chat_load(
         percentile(latencies, 99),
         errors + len(failed),
         round(connect_s, 2),
+        first_p50_ms=round(percentile(first_turns, 50), 1) if first_turns else 0.0,
+        first_p99_ms=round(percentile(first_turns, 99), 1) if first_turns else 0.0,
     )
 
 
-async def held_kb(ws_url: str, secret: str, count: int, process_pid: int) -> float:
-    """Serve-tree memory per connection while `count` customers hold an idle socket, in KB.
+async def held_kb(ws_url: str, secret: str, count: int, process_pid: int) -> tuple[float, float]:
+    """Serve-tree memory per held idle socket, in KB: the first `count`, then `count` more.
 
     Measured with the sockets open (welcomed, presence announced) and nothing sent: what a held
-    connection costs, not what the turns of a run leave behind in the heap.
+    connection costs, not what the turns of a run leave behind in the heap. The first figure
+    includes what the worker allocates once, on first use (its store threads and their SQLite
+    caches, the allocator's arenas); the second, with the first `count` still held, is the
+    cost of one more connection.
     """
-    all_in, release = asyncio.Event(), asyncio.Event()
-    connected = 0
     run_id = secrets.token_hex(3)
+    release = asyncio.Event()
 
-    async def hold(index: int) -> None:
-        nonlocal connected
+    async def hold(index: int, connected: list[int], all_in: asyncio.Event) -> None:
         token = issue_token(secret, f"held-{run_id}-{index}", "customer", 3600)
         async with ChatClient.connect(ws_url, token, max_queue=None):
-            connected += 1
-            if connected == count:
+            connected.append(index)
+            if len(connected) == count:
                 all_in.set()
             await release.wait()
 
-    before = server_rss_mb(process_pid)
-    tasks = [asyncio.create_task(hold(i)) for i in range(count)]
-    await asyncio.wait_for(all_in.wait(), timeout=300)
-    await asyncio.sleep(2)  # the last presence writes settle
-    held = server_rss_mb(process_pid)
+    figures, tasks = [], []
+    for first in (0, count):
+        before, connected, all_in = server_rss_mb(process_pid), [], asyncio.Event()
+        tasks += [
+            asyncio.create_task(hold(i, connected, all_in)) for i in range(first, first + count)
+        ]
+        await asyncio.wait_for(all_in.wait(), timeout=300)
+        await asyncio.sleep(2)  # the last presence writes settle
+        figures.append(round((server_rss_mb(process_pid) - before) * 1024 / count, 1))
     release.set()
     await asyncio.gather(*tasks)
-    return round((held - before) * 1024 / count, 1)
+    return figures[0], figures[1]
 
 
 def measured(process_pid: int, run: Coroutine[Any, Any, Result]) -> Result:
@@ -263,9 +284,9 @@ def main() -> None:
         httpx.post(f"{base}/predict", json={"text": TEXTS[0]}, timeout=30)  # warm-up
         # First, on a fresh worker: the most customers of the run holding idle sockets.
         most = max(levels)
-        memory[f"kb_per_held_connection_{most}"] = asyncio.run(
-            held_kb(ws_url, secret, most, process.pid)
-        )
+        first_kb, more_kb = asyncio.run(held_kb(ws_url, secret, most, process.pid))
+        memory[f"kb_per_held_connection_first_{most}"] = first_kb
+        memory[f"kb_per_held_connection_{most}_more"] = more_kb
         for index, level in enumerate(levels):
             echo = chat_load(ws_url, secret, level, args.duration, echo=True)
             results.append(measured(process.pid, echo))
@@ -296,14 +317,15 @@ def print_table(results: list[Result], memory: dict[str, float]) -> None:
     """Markdown table with the chat/HTTP ratios."""
     print(
         "| path | concurrent | held | round trips/s | p50 ms | p99 ms | errors | connect s "
-        "| server CPU ms/trip | load |"
+        "| server CPU ms/trip | load | first turn p50 / p99 ms |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        first = f"{r.first_p50_ms} / {r.first_p99_ms}" if r.first_p99_ms else "-"
         print(
             f"| {r.kind} | {r.concurrency} | {r.held} | {r.per_s:.1f} | {r.p50_ms:.1f} | "
             f"{r.p99_ms:.1f} | {r.errors} | {r.connect_s or '-'} | {r.cpu_ms_per_trip} | "
-            f"{r.load_avg:.1f} |"
+            f"{r.load_avg:.1f} | {first} |"
         )
     by_level: dict[int, dict[str, Result]] = {}
     for r in results:
