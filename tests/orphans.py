@@ -19,6 +19,8 @@ import psutil
 import pytest
 
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+LEFTOVER_GRACE_ENV = "SUITE_LEFTOVER_GRACE_S"
+DEFAULT_LEFTOVER_GRACE_S = 15.0
 # What the suite starts: BentoML arbiters and workers, Redis, MLflow, Dagster, the Playwright
 # driver and Chromium, PostgreSQL, uvicorn, the APScheduler runner, the Celery workers and moto.
 STARTED_BY_THE_SUITE = re.compile(
@@ -114,8 +116,14 @@ def reap_zombie_children() -> None:
             continue
 
 
-def finish(session: SessionProcesses, grace_s: float = 15.0) -> list[Leftover]:
-    """Leftovers still running after `grace_s`, described, then killed (they are the suite's)."""
+def finish(session: SessionProcesses, grace_s: float | None = None) -> list[Leftover]:
+    """Leftovers still running after `grace_s`, described, then killed (they are the suite's).
+
+    `grace_s` defaults to $SUITE_LEFTOVER_GRACE_S, else 15 s: time for a server still stopping
+    to go on its own. tests/test_orphans.py's inner run leaks on purpose and needs none.
+    """
+    if grace_s is None:
+        grace_s = float(os.environ.get(LEFTOVER_GRACE_ENV, DEFAULT_LEFTOVER_GRACE_S))
     _, alive = psutil.wait_procs(leftovers(session), timeout=grace_s)
     report = [entry for entry in map(describe, alive) if entry is not None]
     for process in alive:

@@ -89,7 +89,8 @@ def test_a_server_left_by_an_xdist_worker_fails_the_run(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *plugins, "-n", "2", "--dist", "loadfile", tmp_path],
         cwd=REPO_ROOT,
-        env=os.environ | {"PYTHONPATH": str(REPO_ROOT)},
+        # The leak is deliberate: no grace for it to stop on its own (15 s idle otherwise).
+        env=os.environ | {"PYTHONPATH": str(REPO_ROOT), orphans.LEFTOVER_GRACE_ENV: "1"},
         capture_output=True,
         text=True,
         timeout=600,
