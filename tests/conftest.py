@@ -123,6 +123,8 @@ def bad_rows_files(tmp_path: Path) -> dict[str, Path]:
 # Where register_version's trainings are kept for the run: the xdist workers' shared base
 # temp folder (set by `training_cache`), so the two workers train a given slice once between them.
 _training_cache: dict[str, Path] = {}
+# The settings a fit reads from the environment (models/*, features/*): part of its cache key.
+TRAINING_ENV_PREFIXES = ("TRAIN_", "FEATURES_")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -137,15 +139,18 @@ def training_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def trained(candidate: str, splits: list[pd.DataFrame]) -> TrainingOutcome:
-    """`train_intent_model` on `splits`, fitted once a run for the same data and budget.
+    """`train_intent_model` on `splits`, fitted once a run for the same data and settings.
 
-    Training is seeded (same rows, candidate and TRAIN_* budget: same model and scores), and most
-    tests register a model of the same slice, so a fit is pickled and each later call gets an
-    unpickled copy of its own; the MLflow run and version are still logged by every caller.
+    Training is seeded (same rows, candidate and TRAIN_*/FEATURES_* settings: same model and
+    scores), and most tests register a model of the same slice, so a fit is pickled and each
+    later call gets an unpickled copy of its own; every caller still logs its own MLflow run
+    and version.
     """
     digest = hashlib.sha256(candidate.encode())
     digest.update(
-        repr(sorted((k, v) for k, v in os.environ.items() if k.startswith("TRAIN_"))).encode()
+        repr(
+            sorted((k, v) for k, v in os.environ.items() if k.startswith(TRAINING_ENV_PREFIXES))
+        ).encode()
     )
     for split in splits:
         digest.update(pd.util.hash_pandas_object(split, index=False).to_numpy().tobytes())
