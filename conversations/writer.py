@@ -177,9 +177,12 @@ def insert_prediction_rows(connection: sa.Connection, rows: Sequence[PredictionR
 
 
 _PREDICTION_COLUMNS = tuple(c.name for c in tables.predictions.columns if not c.primary_key)
-# Chunks of a power of two rows, at most 512 (8,704 bound parameters; SQLite allows 32,766):
-# a batch is a few statements, and a connection's statement cache holds at most ten shapes.
+# At most 512 rows a statement (8,704 bound parameters; SQLite allows 32,766), in multiples of
+# 64 rows and then the rest: a batch of up to 512 rows is at most two statements, and a
+# connection's statement cache (128) holds every shape (8 multiples + 63 rests, ~5 MB; a
+# prepared 512-row statement is ~0.6 MB, so one shape per batch size would be too many).
 _MAX_CHUNK_ROWS = 512
+_CHUNK_STEP_ROWS = 64
 
 
 def _insert_prediction_chunks(connection: sa.Connection, rows: Sequence[PredictionRow]) -> None:
@@ -200,11 +203,17 @@ def _insert_prediction_chunks(connection: sa.Connection, rows: Sequence[Predicti
         values.extend(bound)
     start = 0
     while start < len(rows):
-        size = min(_MAX_CHUNK_ROWS, 1 << ((len(rows) - start).bit_length() - 1))
+        size = _chunk_rows(len(rows) - start)
         connection.exec_driver_sql(
             _multi_row_insert(size), tuple(values[start * width : (start + size) * width])
         )
         start += size
+
+
+def _chunk_rows(left: int) -> int:
+    if left >= _MAX_CHUNK_ROWS:
+        return _MAX_CHUNK_ROWS
+    return left - left % _CHUNK_STEP_ROWS or left
 
 
 @functools.cache

@@ -174,7 +174,7 @@ def _stored_predictions(engine: sa.Engine) -> list[tuple[object, ...]]:
 def test_a_prediction_batch_is_one_statement_a_chunk_and_stores_what_sqlalchemy_would(
     tmp_path: Path,
 ) -> None:
-    # 515 rows = chunks of 512, 2 and 1. executemany (one GIL hand-off a row, bench/README.md
+    # 515 rows = chunks of 512 and 3. executemany (one GIL hand-off a row, bench/README.md
     # "Cost of the prediction log") is the reference for the values, not the path.
     rows = awkward_prediction_rows(515)
     batched = tables.create_engine(f"sqlite:///{tmp_path / 'batched.db'}")
@@ -190,7 +190,7 @@ def test_a_prediction_batch_is_one_statement_a_chunk_and_stores_what_sqlalchemy_
         assert insert_prediction_rows(connection, rows) == 515
     with reference.begin() as connection:
         connection.execute(sa.insert(tables.predictions), rows)
-    assert statements == [(511, False), (1, False), (0, False)]
+    assert statements == [(511, False), (2, False)]
     stored = _stored_predictions(batched)
     assert stored == _stored_predictions(reference)
     assert len(stored) == 515
