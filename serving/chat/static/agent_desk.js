@@ -68,7 +68,7 @@ export function createDesk(send) {
   // The canned replies of the conversation's intent as one-click buttons: a click puts the text
   // in the reply box, where the agent edits it before sending (nothing is sent by the click).
   function suggestReplies(intent) {
-    if (intent) replyIntent = intent;
+    if (intent && canned[intent]) replyIntent = intent; // a new intent has no replies yet: keep
     const slot = document.getElementById("suggested-replies");
     const texts = (replyIntent && canned[replyIntent]) || [];
     if (!texts.length) { slot.replaceChildren(); slot.hidden = true; return; }

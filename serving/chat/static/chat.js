@@ -256,10 +256,13 @@ function devLoginForm(role) {
   });
 }
 
-// "14:05" (the reader's clock) in a <time> element carrying the exact ISO time.
+// "14:05" (the reader's clock; "28 Nov, 14:05" before today) in a <time> element carrying the
+// exact ISO time: a replayed earlier conversation must not read as if it happened today.
 export function timeOf(ts) {
   const when = ts ? new Date(ts) : new Date();
-  const label = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const today = when.toDateString() === new Date().toDateString();
+  const label = today ? time : `${when.toLocaleDateString([], { day: "numeric", month: "short" })}, ${time}`;
   return element("time", { datetime: when.toISOString(), title: when.toLocaleString() }, label);
 }
 

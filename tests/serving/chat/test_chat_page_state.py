@@ -48,6 +48,11 @@ def test_read_state_survives_a_reload_from_the_store(service, browser):
     rating given is not asked for again."""
     customer_id, agent_id = unique_user("state-customer"), unique_user("state-agent")
     page = open_page(browser, f"{service.url}/chat/?token={token(customer_id)}")
+    # A replayed message from another day says which day, not only the time.
+    stamp = page.evaluate(
+        "import('/chat/static/chat.js').then((m) => m.timeOf('2020-01-02T10:00:00Z').textContent)"
+    )
+    assert "Jan" in stamp and ":" in stamp, stamp
     page.get_by_label("Your message").fill("My card payment was declined")
     page.get_by_label("Your message").press("Enter")
     expect(page.locator(".message.bot").first).to_be_visible(timeout=15_000)

@@ -270,6 +270,9 @@ def test_customer_page_and_agent_console(pages_service, browser, screenshot_dir)
     expect(asked.locator(".labelled")).to_have_text(
         "Labelled metal_card (new intent)", timeout=15_000
     )
+    # A new intent has no canned replies yet: the conversation's known intent keeps its own.
+    suggested_replies = agent.get_by_role("group", name="Suggested replies")
+    expect(suggested_replies).to_contain_text(f"Replies for {suggested}:")
 
     # A canned reply from data/responses.yaml, typing, and the reply reaching the customer.
     canned = agent.evaluate("document.querySelector('#canned-replies option').value")
