@@ -98,16 +98,17 @@ class RoomStore:
 
     def room_in(self, connection: sa.Connection, room_id: str) -> Room | None:
         """`room`, read inside the caller's transaction."""
-        row = connection.execute(statements.LIVE_ROOM, {"room_id": room_id}).mappings().first()
-        if row is None:
+        rows = connection.execute(statements.LIVE_ROOM_MEMBERS, {"room_id": room_id}).all()
+        if not rows:
             return None
+        room = rows[0]
         return Room(
-            room_id=row["room_id"],
-            name=row["name"],
-            room_type=RoomType(row["room_type"]),
-            creator_id=row["creator_id"],
-            created_at=row["created_at"],
-            member_ids=self._member_ids(connection, room_id),
+            room_id=room.room_id,
+            name=room.name,
+            room_type=RoomType(room.room_type),
+            creator_id=room.creator_id,
+            created_at=room.created_at,
+            member_ids=tuple(row.member_id for row in rows if row.member_id is not None),
         )
 
     def _member_ids(self, connection: sa.Connection, room_id: str) -> tuple[str, ...]:

@@ -25,9 +25,13 @@ TURN_AND_START = sa.select(sa.func.count(), sa.func.min(_messages.c.ts)).where(
 INSERT_CHAT_MESSAGE = sa.insert(tables.chat_messages)
 # serving/chat/event_log.py
 INSERT_EVENT = sa.insert(_events)
-# serving/chat/rooms.py
-LIVE_ROOM = sa.select(_rooms).where(
-    _rooms.c.room_id == sa.bindparam("room_id"), _rooms.c.deleted_at.is_(None)
+# serving/chat/rooms.py: a live room with its members, one row per member (oldest first), in
+# one statement: the room and its members were two for every customer message.
+LIVE_ROOM_MEMBERS = (
+    sa.select(_rooms, _members.c.user_id.label("member_id"))
+    .select_from(_rooms.outerjoin(_members, _members.c.room_id == _rooms.c.room_id))
+    .where(_rooms.c.room_id == sa.bindparam("room_id"), _rooms.c.deleted_at.is_(None))
+    .order_by(_members.c.joined_at, _members.c.user_id)
 )
 MEMBER_IDS = (
     sa.select(_members.c.user_id)
