@@ -203,8 +203,8 @@ export async function obtainToken(role, storageKey) {
 }
 
 // The widget (widget.js) on the site's page hears these; nothing is said to a page not framing us.
-export function tellWidget(type) {
-  if (EMBEDDED && window.parent !== window) window.parent.postMessage({ type }, "*");
+export function tellWidget(type, extra = {}) {
+  if (EMBEDDED && window.parent !== window) window.parent.postMessage({ ...extra, type }, "*");
 }
 
 // POST /chat/widget/session: the site's short-lived token for a chat token; null if refused.

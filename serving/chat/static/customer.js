@@ -15,6 +15,8 @@ let requestId = null;
 let withHuman = false; // after a hand-off the bot is silent: no "assistant is typing"
 let botTyping = null;
 let unreadAgentMessage = null; // the newest agent message this customer has not receipted yet
+let panelShown = true; // the widget's panel is open (the full page always is)
+let unseen = 0; // replies that arrived while not in view: the widget's launcher shows the count
 if (location.pathname.endsWith("/embed")) {
   document.body.classList.add("embedded");
   // Escape inside the panel closes it: the widget on the site's page hears this (nothing else).
@@ -24,6 +26,15 @@ if (location.pathname.endsWith("/embed")) {
   // The widget hands a fresh site token by changing the fragment (e.g. after the chat token
   // expired): start again with it.
   window.addEventListener("hashchange", () => location.reload());
+  // A closed panel is still a "visible" document: the widget says when it opens and closes, so
+  // nothing is receipted as read while the customer cannot see it.
+  window.addEventListener("message", (event) => {
+    if (event.source !== window.parent || !event.data) return;
+    if (event.data.type === "supportloop:shown" || event.data.type === "supportloop:hidden") {
+      panelShown = event.data.type === "supportloop:shown";
+      inView();
+    }
+  });
 }
 
 function show(node) {
@@ -80,20 +91,31 @@ function showMessage(data) {
   }
   bubbles.set(data.message_id, bubble);
   show(bubble);
+  if (kind !== "mine" && !chat.replaying && !seen()) tellWidget("supportloop:unread", { count: ++unseen });
   if (data.role === "agent") {
     unreadAgentMessage = data.message_id;
     sendReceipt();
   }
 }
 
+function seen() {
+  return panelShown && document.visibilityState === "visible";
+}
+
 // The agent sees that the customer read their message: only while the page is in view, and
 // after a replay one receipt for the newest (it covers everything before), not one per message.
 function sendReceipt() {
-  if (!unreadAgentMessage || chat.replaying || document.visibilityState !== "visible") return;
+  if (!unreadAgentMessage || chat.replaying || !seen()) return;
   chat.send("read_receipt", { message_id: unreadAgentMessage });
   unreadAgentMessage = null;
 }
-document.addEventListener("visibilitychange", sendReceipt);
+
+function inView() {
+  if (!seen()) return;
+  if (unseen) tellWidget("supportloop:unread", { count: (unseen = 0) });
+  sendReceipt();
+}
+document.addEventListener("visibilitychange", inView);
 
 function assistantTyping(on) {
   clearTimeout(botTyping);

@@ -27,6 +27,8 @@
     .slw-launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 56px;
       height: 56px; border-radius: 50%; border: none; background: #2156d9; color: #fff;
       font: 600 24px/1 system-ui, sans-serif; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }
+    .slw-badge { position: absolute; top: -4px; right: -4px; min-width: 20px; height: 20px;
+      border-radius: 10px; background: #d93025; color: #fff; font: 600 12px/20px system-ui, sans-serif; }
     .slw-launcher:focus-visible { outline: 3px solid #9bb6ff; outline-offset: 2px; }
     .slw-panel { position: fixed; right: 20px; bottom: 88px; z-index: 2147483000; width: 380px;
       max-width: calc(100vw - 40px); height: 560px; max-height: calc(100vh - 110px);
@@ -69,11 +71,20 @@
   }
 
   let frame = null;
+  let unread = 0; // replies the panel got while closed
+  function label(open) {
+    launcher.setAttribute("aria-expanded", String(open));
+    const count = !open && unread ? ` (${unread} unread)` : "";
+    launcher.setAttribute("aria-label", `${open ? "Close" : "Open"} ${title.toLowerCase()}${count}`);
+    launcher.textContent = open ? "✕" : "💬";
+    if (count) launcher.append(Object.assign(document.createElement("span"),
+      { className: "slw-badge", textContent: String(unread) }));
+  }
+
   function toggle(open) {
     panel.hidden = !open;
-    launcher.setAttribute("aria-expanded", String(open));
-    launcher.setAttribute("aria-label", `${open ? "Close" : "Open"} ${title.toLowerCase()}`);
-    launcher.textContent = open ? "✕" : "💬";
+    if (frame) frame.contentWindow.postMessage({ type: open ? "supportloop:shown" : "supportloop:hidden" }, origin);
+    label(open);
     if (open && !frame) { // loaded on first open: a closed widget costs the site nothing
       frame = document.createElement("iframe");
       frame.title = title;
@@ -89,6 +100,9 @@
     if (event.data.type === "supportloop:close") { // Escape pressed inside the panel
       toggle(false);
       launcher.focus();
+    } else if (event.data.type === "supportloop:unread") {
+      unread = Math.max(0, Math.min(99, Number(event.data.count) || 0));
+      label(!panel.hidden);
     } else if (event.data.type === "supportloop:signed-out" && tokenUrl
       && Date.now() - refreshed > 30000) { // the chat token expired: once per 30 s, no loop
       refreshed = Date.now();

@@ -109,9 +109,12 @@ def test_pages_say_who_may_frame_them_and_the_widget_loads_anywhere(pages_servic
     assert csp["/chat/agent"].endswith("frame-ancestors 'none'")
 
 
-def test_the_widget_runs_a_chat_on_another_origins_page(host_site, browser, screenshot_dir):
+def test_the_widget_runs_a_chat_on_another_origins_page(
+    pages_service, host_site, browser, screenshot_dir
+):
+    user = unique_user("widget")
     page = browser.new_context(viewport={"width": 1100, "height": 760}).new_page()
-    page.goto(f"{host_site}/?user={unique_user('widget')}")
+    page.goto(f"{host_site}/?user={user}")
     launcher = page.get_by_role("button", name="Open support chat")
     expect(launcher).to_have_attribute("aria-expanded", "false")
     launcher.focus()
@@ -131,8 +134,29 @@ def test_the_widget_runs_a_chat_on_another_origins_page(host_site, browser, scre
     expect(reply.locator("time")).to_have_count(1)
     expect(panel.locator(".intent")).to_have_count(0)  # no model labels for customers
     page.screenshot(path=str(screenshot_dir / "widget.png"))
+    panel.get_by_role("button", name="Talk to a human").click()
+    expect(panel.locator(".notice", has_text="human agent")).to_be_visible(timeout=15_000)
     page.keyboard.press("Escape")
     expect(page.locator("#support-chat-panel")).to_be_hidden()
+
+    # An agent answers while the panel is closed: the launcher counts it, nothing is "read".
+    with connect(f"{pages_service.ws_url}?token={token(unique_user('w-agent'), 'agent')}") as agent:
+        frames_until(agent, "welcome")
+        agent.send(json.dumps({"type": "resume", "data": {"last_seq": 2**62}}))
+        queue = frames_until(agent, "support_queue")["requests"]
+        room_id = next(r["room_id"] for r in queue if r["customer_id"] == f"{SITE}:{user}")
+        agent.send(json.dumps({"type": "join_room", "data": {"room_id": room_id}}))
+        said = {"room_id": room_id, "content": "Hello, I can help", "client_msg_id": "w-1"}
+        agent.send(json.dumps({"type": "chat_message", "data": said}))
+        message_id = frames_until(agent, "ack")["message_id"]
+        unread = page.get_by_role("button", name="Open support chat (1 unread)")
+        expect(unread.locator(".slw-badge")).to_have_text("1", timeout=15_000)
+        with pytest.raises(TimeoutError):  # the panel got it (the badge) and did not receipt it
+            frames_until(agent, "read_receipt", timeout=1)
+        unread.click()
+        assert frames_until(agent, "read_receipt")["message_id"] == message_id
+    expect(page.locator(".slw-badge")).to_have_count(0)
+    expect(panel.locator(".message.agent")).to_contain_text("Hello, I can help")
     page.context.close()
 
 
@@ -192,9 +216,9 @@ def test_widget_keys_are_checked_at_start(keys, problem):
         ChatSettings(jwt_secret=CHAT_SECRET, widget_keys=keys)
 
 
-def frames_until(socket, frame_type: str) -> dict:
+def frames_until(socket, frame_type: str, timeout: float = 15) -> dict:
     for _ in range(50):
-        frame = json.loads(socket.recv(timeout=15))
+        frame = json.loads(socket.recv(timeout=timeout))
         if frame["type"] == frame_type:
             return frame["data"]
     raise AssertionError(f"no {frame_type}")
