@@ -17,7 +17,13 @@ from models.fallback_objective import FallbackSettings
 from models.out_of_scope import OutOfScopeSettings
 from models.recovery import recover
 from models.registry import IntentRegistry
-from models.retraining import ExampleIndex, RetrainPolicy, decide_retrain, row_hashes
+from models.retraining import (
+    ExampleIndex,
+    RetrainPolicy,
+    column_hashes,
+    decide_retrain,
+    row_hashes,
+)
 from models.search import SearchSettings
 from models.selection import SelectionBudget
 from models.settings_errors import env_name
@@ -103,15 +109,18 @@ class TrainingConfig(dg.Config):
             raise ValueError(f"bad run config {name}: {message}") from None
 
 
-def training_fingerprint(examples: pd.DataFrame, config: TrainingConfig) -> str:
+def training_fingerprint(
+    examples: pd.DataFrame, config: TrainingConfig, hashed: pd.DataFrame | None = None
+) -> str:
     """Identifies the exact data, splits and configuration a model is trained from.
 
     Each example is its message, text, context, intent and split: a context-aware model learns
     from the context too, so a change of context alone is new data, and equal words of
-    different messages stay different examples. Row order does not matter.
+    different messages stay different examples. Row order does not matter. `hashed`: the
+    examples' `column_hashes`, when already computed.
     """
     # One 64-bit hash per example, sorted: the same examples in any order give the same digest.
-    hashes = np.sort(row_hashes(examples, FINGERPRINT_COLUMNS))
+    hashes = np.sort(row_hashes(examples, FINGERPRINT_COLUMNS, hashed))
     digest = hashlib.sha256(hashes.tobytes())
     digest.update(f"|{len(hashes)}|".encode())
     digest.update(
@@ -160,7 +169,9 @@ def intent_model(
     data and configuration is used instead of training again.
     """
     registry = mlflow_registry.registry()
-    fingerprint = training_fingerprint(training_examples, config)
+    # Each column hashed once, for the fingerprint and the example index.
+    hashed = column_hashes(training_examples, FINGERPRINT_COLUMNS)
+    fingerprint = training_fingerprint(training_examples, config, hashed)
     recovered = recover(registry, mlflow_registry.experiment_name, fingerprint)
     for run_id in recovered.failed_runs:
         context.log.warning("MLflow run %s was interrupted: marked FAILED", run_id)
@@ -182,7 +193,7 @@ def intent_model(
                 "macro_f1": described.metrics.get("macro_f1"),
             },
         )
-    index = ExampleIndex.from_examples(training_examples)
+    index = ExampleIndex.from_examples(training_examples, hashed)
     decision = decide_retrain(
         config.retrain_policy(),
         index,

@@ -10,6 +10,7 @@ from models.retraining import (
     ExampleIndex,
     RetrainPolicy,
     TrainedVersion,
+    column_hashes,
     compare,
     decide_retrain,
     plain,
@@ -154,6 +155,9 @@ def test_absent_values_hash_alike_and_every_value_as_its_plain_text():
         row_hashes(frame.iloc[[5]], ["text"])[0] == row_hashes(frame.assign(text="5"), ["text"])[5]
     )
     assert len(set(hashes.tolist())) == len(frame)
+    # Columns hashed once for the fingerprint and the index give the same row hashes.
+    shared = column_hashes(frame, ["context", "text"])
+    assert (row_hashes(frame, ["text", "context"], shared) == hashes).all()
 
 
 def test_an_index_stored_in_the_older_form_reads_as_none_and_retrains() -> None:
