@@ -63,10 +63,7 @@ class EventLog:
             # single writer does).
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
         row = {"audience": audience, "event_type": event_type, "payload": json.dumps(data)}
-        result = connection.execute(statements.INSERT_EVENT, {**row, "ts": now()})
-        key = result.inserted_primary_key
-        assert key is not None  # a single-row insert always reports its key
-        return int(key[0])
+        return statements.INSERT_EVENT.execute(connection, {**row, "ts": now()})
 
     @writes
     def append_event(self, audience: str, event_type: str, data: Mapping[str, Any]) -> int:

@@ -197,8 +197,8 @@ class ChatStore:
         event_type = "bot_reply" if sender_id == BOT_USER_ID else "new_message"
         seq = self.events.append(connection, room_audience(room_id), event_type, event)
         row = {"message_id": message_id, "room_id": room_id, "sender_id": sender_id}
-        connection.execute(
-            statements.INSERT_CHAT_MESSAGE, {**row, "client_msg_id": client_msg_id, "seq": seq}
+        statements.INSERT_CHAT_MESSAGE.execute(
+            connection, {**row, "client_msg_id": client_msg_id, "seq": seq}
         )
         event["seq"] = seq
         return StoredMessage(message_id, seq, event, int(turn), context)

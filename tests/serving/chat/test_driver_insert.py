@@ -1,0 +1,45 @@
+"""serving/chat/statements.py DriverInsert: on SQLite a row goes straight to the driver, and it
+must be the row SQLAlchemy would have written, and fail the way SQLAlchemy fails."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from conversations import tables
+from serving.chat.statements import INSERT_CHAT_MESSAGE, INSERT_EVENT, DriverInsert
+
+
+def test_the_driver_writes_the_row_sqlalchemy_writes_and_raises_its_errors(tmp_path):
+    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    ts = datetime(2026, 11, 30, 17, 5, 9, 123456, tzinfo=UTC)
+    event = {"audience": "room:r1", "event_type": "new_message", "payload": "{}", "ts": ts}
+    with engine.begin() as connection:
+        usual = connection.execute(sa.insert(tables.events), event).inserted_primary_key[0]
+        driven = INSERT_EVENT.execute(connection, event)
+        message = {"message_id": "m1", "room_id": "r1", "sender_id": "ann", "seq": driven}
+        INSERT_CHAT_MESSAGE.execute(connection, {**message, "client_msg_id": "c1"})
+    assert driven == usual + 1
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql(
+            "SELECT audience, event_type, payload, ts FROM chat_events"
+        )
+        first, second = stored.all()
+        assert first == second and second.ts == "2026-11-30 17:05:09.123456"
+        assert connection.scalar(sa.select(tables.events.c.ts).limit(1)) == ts.replace(tzinfo=None)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:  # a resend's key
+        INSERT_CHAT_MESSAGE.execute(
+            connection, {**message, "message_id": "m2", "client_msg_id": "c1"}
+        )
+    with engine.connect() as connection:  # the failed transaction left nothing behind
+        assert connection.scalar(sa.select(sa.func.count()).select_from(tables.chat_messages)) == 1
+
+
+def test_columns_with_python_defaults_must_be_given():
+    table = sa.Table(
+        "t", sa.MetaData(), sa.Column("a", sa.Integer), sa.Column("b", sa.Integer, default=1)
+    )
+    with pytest.raises(ValueError, match="b"):
+        DriverInsert(table, ("a",))
