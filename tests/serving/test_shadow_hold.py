@@ -24,6 +24,7 @@ from monitoring.settings import MonitoringSettings
 from pipelines.assets.promotion import PromotionConfig, model_promotion
 from pipelines.resources import AlertNotifier, ConversationSources, MlflowRegistry
 from tests.conftest import register_version
+from tests.registry_template import registry_copy
 from tests.serving.conftest import ServiceProcess, service_env
 from tests.serving.test_shadow import rows, wait_for
 
@@ -56,14 +57,20 @@ class Candidates:
 
 @pytest.fixture(scope="module")
 def candidates(tmp_path_factory, small_slice: pd.DataFrame) -> Iterator[Candidates]:
-    root = tmp_path_factory.mktemp("shadow-hold")
+    """Registered once a run and copied to each module using it (tests/registry_template.py)."""
+
+    def build(folder: Path) -> dict[str, str]:
+        registry = IntentRegistry(RegistryConfig(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}"))
+        labels = np.random.default_rng(0).permutation(small_slice["category"].to_numpy())
+        weak = register_version(small_slice.assign(category=labels), registry, folder / "artifacts")
+        registry.promote(weak)
+        return {"weak": weak, "good": register_version(small_slice, registry, folder / "art2")}
+
+    root, built = registry_copy(tmp_path_factory, "shadow-hold", build)
     config = RegistryConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     registry = IntentRegistry(config)
-    labels = np.random.default_rng(0).permutation(small_slice["category"].to_numpy())
-    weak = register_version(small_slice.assign(category=labels), registry, root / "artifacts")
-    registry.promote(weak)
-    good = register_version(small_slice, registry, root / "art2")
-    yield Candidates(root, config, registry, weak, good, f"sqlite:///{root / 'store.db'}")
+    store_url = f"sqlite:///{root / 'store.db'}"
+    yield Candidates(root, config, registry, built["weak"], built["good"], store_url)
 
 
 def judge(candidates: Candidates, small_slice: pd.DataFrame) -> dict:
