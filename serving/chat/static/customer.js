@@ -161,6 +161,10 @@ const handlers = {
     if (data.action === "handoff") {
       withHuman = true;
       notice("A human agent has been asked to join.");
+    } else if (data.action === "resolved") {
+      // The closing message follows the resolution event: the question comes after it.
+      const rating = [...messages.querySelectorAll(".rating")].at(-1);
+      if (rating) show(rating);
     }
   },
   read_receipt: (data) => {

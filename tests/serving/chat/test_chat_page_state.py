@@ -8,6 +8,7 @@ conversation is a plain WebSocket client.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -85,6 +86,9 @@ def test_read_state_survives_a_reload_from_the_store(service, browser):
 
         resolve = {"request_id": request["request_id"], "resolution": "card unblocked"}
         send(agent, "support_resolve", resolve)
+        closing = page.locator(".message.bot", has_text="marked as resolved")
+        expect(closing).to_be_visible(timeout=15_000)
+        expect(page.locator("#messages > :last-child")).to_have_class(re.compile("rating"))
         page.locator("[data-rating='4']").click()
         expect(page.locator(".notice", has_text="4/5")).to_be_visible(timeout=15_000)
     page.reload()  # a rating given is stored: the page does not ask again
