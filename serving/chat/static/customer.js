@@ -11,7 +11,6 @@ const pending = new Map(); // client_msg_id → the bubble shown before the serv
 const bubbles = new Map(); // message_id → bubble
 let me = null;
 let roomId = null;
-let requestId = null;
 let withHuman = false; // after a hand-off the bot is silent: no "assistant is typing"
 let botTyping = null;
 let unreadAgentMessage = null; // the newest agent message this customer has not receipted yet
@@ -153,7 +152,11 @@ const handlers = {
     if (bubble) setState(bubble, "sent");
     assistantTyping(true);
   },
-  support_request_created: (data) => { roomId = data.room_id; requestId = data.request_id; },
+  support_request_created: (data) => {
+    roomId = data.room_id;
+    // A new conversation: an earlier one left unrated is not asked about any more.
+    for (const row of messages.querySelectorAll(".rating")) row.remove();
+  },
   new_message: (data) => { if (data.sender_id !== me) typing.textContent = ""; showMessage(data); },
   bot_reply: (data) => {
     assistantTyping(false);

@@ -322,5 +322,6 @@ def test_customer_page_and_agent_console(pages_service, browser, screenshot_dir)
     customer.reload()
     expect(customer.locator(".message.agent")).to_contain_text("Anything else?", timeout=30_000)
     expect(customer.locator(".message.mine", has_text="my top up failed twice")).to_have_count(1)
+    expect(customer.locator(".rating")).to_have_count(0)  # the earlier one: not asked any more
     read = customer.locator(".message.mine", has_text="metal cards").locator(".delivery")
     expect(read).to_have_text("Read")
