@@ -65,14 +65,19 @@ def pages_service(serving_registry, host_port) -> Iterator[ServiceProcess]:
 @pytest.fixture(scope="module")
 def host_site(pages_service, host_port) -> Iterator[str]:
     """A site on another origin whose page includes the widget; `?user=` is who is signed in
-    (a real site reads its session cookie), `/token` its backend signing their site token."""
+    (a real site reads its session cookie), `/token` its backend signing their site token.
+    A user named `stale-…` first gets an expired token (a page left open too long)."""
+    served: set[str] = set()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             url = urlparse(self.path)
             user = parse_qs(url.query).get("user", [""])[0]
             if url.path == "/token":
-                body = json.dumps({"token": issue_site_token(SITE, SITE_KEY, user)}).encode()
+                stale = user.startswith("stale") and user not in served
+                served.add(user)
+                site_token = issue_site_token(SITE, SITE_KEY, user, ttl_s=-120 if stale else 300)
+                body = json.dumps({"token": site_token}).encode()
                 kind = "application/json"
             else:
                 body = HOST_PAGE.format(service=pages_service.url, user=user).encode()
@@ -157,6 +162,17 @@ def test_the_widget_runs_a_chat_on_another_origins_page(
         assert frames_until(agent, "read_receipt")["message_id"] == message_id
     expect(page.locator(".slw-badge")).to_have_count(0)
     expect(panel.locator(".message.agent")).to_contain_text("Hello, I can help")
+    page.context.close()
+
+
+def test_a_refused_site_token_makes_the_widget_fetch_a_fresh_one(host_site, browser):
+    """The panel says it is signed out; the widget asks the site's backend again and the panel
+    starts over with the fresh token."""
+    page = browser.new_context().new_page()
+    page.goto(f"{host_site}/?user={unique_user('stale')}")
+    page.get_by_role("button", name="Open support chat").click()
+    panel = page.frame_locator("iframe[title='Support chat']")
+    expect(panel.locator("#status")).to_have_text("online", timeout=20_000)
     page.context.close()
 
 
