@@ -1,6 +1,7 @@
 """HS256 JWTs for chat connections: claims `sub` (user id), `role` (customer | agent), `exp`.
 
-`python -m serving.chat.auth --user alice --role customer` prints one (that is `make token`).
+`python -m serving.chat.auth --user alice --role customer` prints one (that is `make token`);
+with `--site acme` a site token signed with that widget site's key, as the site's backend would.
 
 Widget sites never hold CHAT_JWT_SECRET (whoever holds it signs agent tokens). Each site gets a
 key of its own (CHAT_WIDGET_KEYS, `{site: key}`); its backend signs a short-lived *site token*
@@ -125,7 +126,7 @@ def verify_site_token(keys: Mapping[str, str], token: str) -> Identity:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print a token for local use, signed with CHAT_JWT_SECRET; a bad setting is one line."""
+    """Print a token for local use (CHAT_JWT_SECRET, or a widget site's key with --site)."""
     from models.settings_errors import load_settings
     from serving.chat.settings import ChatSettings
 
@@ -133,9 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", required=True)
     parser.add_argument("--role", choices=[role.value for role in Role], default="customer")
     parser.add_argument("--ttl", type=int, default=None, help="seconds (default CHAT_TOKEN_TTL_S)")
+    parser.add_argument("--site", help="a site token of this widget site (CHAT_WIDGET_KEYS)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(ChatSettings)
+        if args.site is not None:
+            keys = settings.site_keys()
+            if args.site not in keys:
+                raise ValueError(f"no widget site {args.site!r} in CHAT_WIDGET_KEYS")
+            ttl_s = min(args.ttl or 300, WIDGET_TOKEN_MAX_TTL_S)
+            print(issue_site_token(args.site, keys[args.site], args.user, ttl_s))
+            return 0
         ttl_s = args.ttl or settings.token_ttl_s
         print(issue_token(settings.require_secret(), args.user, args.role, ttl_s))
     except ValueError as problem:  # SettingsProblem, no secret, a refused user id

@@ -23,7 +23,8 @@ from playwright.sync_api import Page, expect
 from pydantic import ValidationError
 from websockets.sync.client import connect
 
-from serving.chat.auth import issue_site_token, verify_token
+from serving.chat.auth import issue_site_token, verify_site_token, verify_token
+from serving.chat.auth import main as auth_command
 from serving.chat.settings import ChatSettings
 from tests.ports import free_port
 from tests.serving.chat.conftest import token, unique_user
@@ -230,6 +231,16 @@ def test_a_site_token_is_exchanged_for_a_customer_chat_token_only(pages_service)
 def test_widget_keys_are_checked_at_start(keys, problem):
     with pytest.raises(ValidationError, match=problem):
         ChatSettings(jwt_secret=CHAT_SECRET, widget_keys=keys)
+
+
+def test_the_token_command_signs_site_tokens_with_the_sites_key(monkeypatch, capsys):
+    monkeypatch.setenv("CHAT_JWT_SECRET", CHAT_SECRET)
+    monkeypatch.setenv("CHAT_WIDGET_KEYS", json.dumps({SITE: SITE_KEY}))
+    assert auth_command(["--site", SITE, "--user", "u-9"]) == 0
+    site_token = capsys.readouterr().out.strip()
+    assert verify_site_token({SITE: SITE_KEY}, site_token).user_id == "acme:u-9"
+    assert auth_command(["--site", "other", "--user", "u-9"]) == 2
+    assert "no widget site 'other'" in capsys.readouterr().err
 
 
 def frames_until(socket, frame_type: str, timeout: float = 15) -> dict:
