@@ -73,6 +73,59 @@ class DriverInsert:
         return self._sqlite
 
 
+class DriverRow:
+    """A SELECT of one row; on SQLite run on the driver's connection (see `DriverInsert`).
+
+    The SQL is SQLAlchemy's own, compiled once; parameters are bound and columns read back with
+    their types' processors (a timestamp comes back a `datetime`, as from `Connection.execute`).
+    """
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        """`statement`: a select whose parameters are all `bindparam`s given at execution."""
+        self.statement = statement
+        self._sqlite: tuple[str, tuple[str, ...], tuple[Any, ...], tuple[Any, ...]] | None = None
+
+    def first(self, connection: sa.Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row's values, or None."""
+        if connection.dialect.name != "sqlite":
+            row = connection.execute(self.statement, dict(params)).first()
+            return None if row is None else tuple(row)
+        sql, names, binds, results = self._sqlite or self._compile(connection.dialect)
+        values = [
+            params[name] if bind is None else bind(params[name])
+            for name, bind in zip(names, binds, strict=True)
+        ]
+        driver = connection.connection.driver_connection
+        assert driver is not None  # an open connection inside the caller's transaction
+        dbapi = connection.dialect.loaded_dbapi
+        try:
+            row = driver.execute(sql, values).fetchone()
+        except dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, values, exc, dbapi.Error) from exc
+        if row is None:
+            return None
+        return tuple(
+            value if result is None else result(value)
+            for value, result in zip(row, results, strict=True)
+        )
+
+    def _compile(
+        self, dialect: sa.Dialect
+    ) -> tuple[str, tuple[str, ...], tuple[Any, ...], tuple[Any, ...]]:
+        compiled = self.statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or ())
+        binds = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in names
+        )
+        results = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in self.statement.selected_columns
+        )
+        self._sqlite = (compiled.string, names, binds, results)
+        return self._sqlite
+
+
 _rooms, _members, _messages = tables.rooms, tables.room_members, tables.messages
 _requests, _events = tables.support_requests, tables.events
 
@@ -80,8 +133,10 @@ _requests, _events = tables.support_requests, tables.events
 LOCK_ROOM = (
     sa.select(_rooms.c.room_id).where(_rooms.c.room_id == sa.bindparam("room_id")).with_for_update()
 )
-TURN_AND_START = sa.select(sa.func.count(), sa.func.min(_messages.c.ts)).where(
-    _messages.c.conversation_id == sa.bindparam("room_id")
+TURN_AND_START = DriverRow(
+    sa.select(sa.func.count(), sa.func.min(_messages.c.ts)).where(
+        _messages.c.conversation_id == sa.bindparam("room_id")
+    )
 )
 INSERT_CHAT_MESSAGE = DriverInsert(
     tables.chat_messages, ("message_id", "room_id", "sender_id", "client_msg_id", "seq")
@@ -118,6 +173,6 @@ ROOM_REQUEST = (
     .order_by(_requests.c.created_at.desc())
     .limit(1)
 )
-REQUEST_STATUS = sa.select(_requests.c.status).where(
-    _requests.c.request_id == sa.bindparam("request_id")
+REQUEST_STATUS = DriverRow(
+    sa.select(_requests.c.status).where(_requests.c.request_id == sa.bindparam("request_id"))
 )

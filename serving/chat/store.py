@@ -167,7 +167,9 @@ class ChatStore:
         # commit numbers its turns once each (SQLite has one writer per file: not needed).
         if connection.dialect.name != "sqlite":
             connection.execute(statements.LOCK_ROOM, {"room_id": room_id})
-        turn, first_ts = connection.execute(statements.TURN_AND_START, {"room_id": room_id}).one()
+        counted = statements.TURN_AND_START.first(connection, {"room_id": room_id})
+        assert counted is not None  # an aggregate always has its row
+        turn, first_ts = counted
         duration_s = (ts - _aware(first_ts)).total_seconds() if first_ts is not None else 0.0
         context = {"session": {"message_count": int(turn), "duration_s": round(duration_s, 3)}}
         record = MessageRecord(

@@ -162,7 +162,8 @@ class BotReplyJob:
         if self.content is None:
             memory.forget(self.room_id)
             return None
-        status = connection.scalar(REQUEST_STATUS, {"request_id": self.request_id})
+        found = REQUEST_STATUS.first(connection, {"request_id": self.request_id})
+        status = found[0] if found else None
         if status != SupportStatus.BOT.value:
             memory.forget(self.room_id)
             return None  # a person took the conversation while the model was thinking

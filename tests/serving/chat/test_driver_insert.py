@@ -9,7 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from conversations import tables
-from serving.chat.statements import INSERT_CHAT_MESSAGE, INSERT_EVENT, DriverInsert
+from conversations.schema import Speaker
+from serving.chat.statements import (
+    INSERT_CHAT_MESSAGE,
+    INSERT_EVENT,
+    REQUEST_STATUS,
+    TURN_AND_START,
+    DriverInsert,
+)
+from serving.chat.store import ChatStore
 
 
 def test_the_driver_writes_the_row_sqlalchemy_writes_and_raises_its_errors(tmp_path):
@@ -43,3 +51,17 @@ def test_columns_with_python_defaults_must_be_given():
     )
     with pytest.raises(ValueError, match="b"):
         DriverInsert(table, ("a",))
+
+
+def test_a_driver_row_reads_what_sqlalchemy_reads(tmp_path):
+    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    store = ChatStore(f"sqlite:///{tmp_path / 'store.db'}")
+    for text in ("first", "second"):
+        store.insert_message("r1", "ann", Speaker.CUSTOMER, text, None)
+    with engine.connect() as connection:
+        usual = connection.execute(TURN_AND_START.statement, {"room_id": "r1"}).one()
+        driven = TURN_AND_START.first(connection, {"room_id": "r1"})
+        missing = REQUEST_STATUS.first(connection, {"request_id": "none"})
+    store.close()
+    assert driven == tuple(usual) and driven[0] == 2 and isinstance(driven[1], datetime)
+    assert missing is None
