@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from conversations.schema import TRUST_RANK, LabelTrust, Speaker, normalise_text
@@ -53,16 +54,26 @@ TRAINING_TRUST = frozenset(
 )
 
 
-def example_keys(labelled: pd.DataFrame, conversations: pd.DataFrame) -> pd.Series:
+def conversation_sizes(conversations: pd.DataFrame) -> np.ndarray:
+    """Each row's number of messages in its conversation (1 for a row without an id).
+
+    Integer codes, not `value_counts` of the ids: ~0.1 s instead of ~1 s on a 1M-row union.
+    """
+    codes, _ = pd.factorize(conversations["conversation_id"].to_numpy(dtype=object))
+    counts = np.bincount(codes[codes >= 0])
+    return np.where(codes >= 0, counts[np.maximum(codes, 0)] if len(counts) else 1, 1)
+
+
+def example_keys(labelled: pd.DataFrame, sizes: np.ndarray | None) -> pd.Series:
     """What identifies each labelled message as an example (relabels share a key).
 
     A turn of a conversation with other messages (any speaker) is its message id; a message
-    that is its conversation's only one is its normalised text.
+    that is its conversation's only one is its normalised text. `sizes`: each labelled row's
+    conversation size (`conversation_sizes`); None for a bare frame of utterances.
     """
-    if "conversation_id" not in conversations:  # a bare frame of utterances: all standalone
+    if sizes is None:  # a bare frame of utterances: all standalone
         return "text:" + labelled["text_key"]
-    sizes = conversations["conversation_id"].value_counts()
-    alone = labelled["conversation_id"].map(sizes).fillna(1).to_numpy() <= 1
+    alone = sizes <= 1
     by_text = "text:" + labelled["text_key"]
     by_message = "message:" + labelled["message_id"].astype(str)
     return by_text.where(alone, by_message)
@@ -77,14 +88,17 @@ def per_distinct(values: pd.Series, function: Callable[[Any], Any]) -> pd.Series
 
 
 def _labelled(conversations: pd.DataFrame) -> pd.DataFrame:
-    labelled = conversations[
+    chosen = (
         (conversations["speaker"] == Speaker.CUSTOMER.value) & conversations["intent"].notna()
-    ].copy()
+    ).to_numpy()
+    labelled = conversations[chosen].copy()
+    has_ids = "conversation_id" in conversations
+    sizes = conversation_sizes(conversations)[chosen] if has_ids else None
     if "label_trust" not in labelled:  # frames written before trust levels existed
         labelled["label_trust"] = LabelTrust.UNVERIFIED.value
     labelled["label_trust"] = labelled["label_trust"].fillna(LabelTrust.UNVERIFIED.value)
     labelled["text_key"] = per_distinct(labelled["text"].astype(str), normalise_text)
-    labelled["example_key"] = example_keys(labelled, conversations)
+    labelled["example_key"] = example_keys(labelled, sizes)
     labelled["position"] = range(len(labelled))
     return labelled
 

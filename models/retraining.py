@@ -33,6 +33,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # What identifies an example and what is its content, for the index.
 KEY_COLUMN = "message_id"
 CONTENT_COLUMNS = ("text", "context", "intent")
+# Columns of (nearly) distinct values: hashed without factorizing them first (the hash is the
+# same either way; ~0.1 s instead of ~0.4 s for 1M message ids).
+DISTINCT_COLUMNS = frozenset({"message_id"})
 # The stored index's hash column (an older form held a hex `digest` per key).
 INDEX_HASH = "row_hash"
 
@@ -82,11 +85,28 @@ def column_hashes(examples: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
     """
     return pd.DataFrame(
         {
-            name: pd.util.hash_array(plain_column(column(examples, name)).to_numpy(dtype=object))
+            name: pd.util.hash_array(
+                plain_column(column(examples, name)).to_numpy(dtype=object),
+                categorize=name not in DISTINCT_COLUMNS,
+            )
             for name in names
         },
         index=examples.index,
     )
+
+
+def frame_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row of `frame`'s values as they are (each column hashed on its own,
+    `DISTINCT_COLUMNS` without factorizing first; then the per-column hashes per row)."""
+    hashed = pd.DataFrame(
+        {
+            name: pd.util.hash_pandas_object(
+                frame[name], index=False, categorize=name not in DISTINCT_COLUMNS
+            ).to_numpy()
+            for name in frame.columns
+        }
+    )
+    return pd.util.hash_pandas_object(hashed, index=False).to_numpy(dtype=np.uint64)
 
 
 def row_hashes(

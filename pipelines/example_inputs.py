@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from conversations.schema import Speaker
+from models.retraining import frame_hashes
 from pipelines.retraining import RETRAIN_TAG
 
 # training_examples metadata: the rows and the settings the examples were built from.
@@ -72,7 +73,7 @@ class InputRows:
         """The input rows of `conversations` and their hashes."""
         rows = example_input_rows(conversations)
         columns = tuple(sorted(name for name in rows.columns if name not in PROVENANCE))
-        hashes = pd.util.hash_pandas_object(rows[list(columns)], index=False).to_numpy()
+        hashes = frame_hashes(rows[list(columns)])
         return cls(rows, hashes, columns)
 
     def digest(self) -> str:
