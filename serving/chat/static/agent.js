@@ -2,7 +2,7 @@
 // turn, labels (agent_desk.js), canned replies, the customer's context and resolution, and the
 // "Label these" queue of candidate new intents (new_intents.js).
 import { element, reportTyping, startChat, timeOf } from "/chat/static/chat.js";
-import { createDesk } from "/chat/static/agent_desk.js";
+import { HANDOFF_REASONS, createDesk } from "/chat/static/agent_desk.js";
 import { newIntentsQueue } from "/chat/static/new_intents.js";
 
 const queue = document.getElementById("queue");
@@ -71,7 +71,9 @@ function renderQueue() {
       class: `request${active && active.request_id === request.request_id ? " active" : ""}`,
       "data-request-id": request.request_id,
       onclick: () => take(request),
-    }, element("strong", {}, request.customer_id), element("span", { class: "reason" }, request.reason));
+    }, element("strong", {}, request.customer_id),
+    // The customer's words when they escalated, else the hand-off's code said in words.
+    element("span", { class: "reason" }, HANDOFF_REASONS[request.reason] || request.reason));
     if (request.description) card.append(element("span", { class: "description" }, request.description));
     queue.append(card);
   }

@@ -4,7 +4,7 @@
 import { element, timeOf } from "/chat/static/chat.js";
 
 const NEW_INTENT = /^[a-z][a-z0-9_]{0,63}$/; // the server's rule (serving/chat/agent_desk.py)
-const HANDOFF_REASONS = {
+export const HANDOFF_REASONS = {
   asked_for_human: "Asked for a human",
   customer_request: "Pressed “Talk to a human”",
   frustration: "Sounded frustrated",

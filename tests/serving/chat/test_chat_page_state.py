@@ -119,7 +119,9 @@ def test_the_console_offers_the_canned_replies_of_the_conversations_intent(
         read = predicted_intent(f"sqlite:///{serving_registry['root'] / 'store.db'}", message_id)
 
         agent = open_page(browser, f"{service.url}/chat/agent?token={token(agent_id, 'agent')}")
-        agent.locator(".request", has_text=customer_id).click()
+        card = agent.locator(".request", has_text=customer_id)
+        expect(card.locator(".reason")).to_have_text("Pressed “Talk to a human”")  # not its code
+        card.click()
         suggested = agent.get_by_role("group", name="Suggested replies")
         expect(suggested).to_contain_text(f"Replies for {read}:", timeout=15_000)
         buttons = suggested.locator(".canned-reply")
