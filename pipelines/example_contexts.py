@@ -142,10 +142,15 @@ class ContextStore:
 
 def filled_contexts(
     conversations: pd.DataFrame, inputs: InputRows, store: ContextStore | None
-) -> tuple[pd.Series, ContextReuse]:
+) -> tuple[pd.Series | None, ContextReuse]:
     """Each row's context, labelled customer turns' filled as `conversation_contexts` fills
-    them (other rows may keep their stored context: examples read only labelled turns)."""
-    if store is None or not {"conversation_id", "turn"} <= set(conversations.columns):
+    them (other rows may keep their stored context: examples read only labelled turns).
+
+    None for a frame without the dialogue columns: its contexts are used as they are.
+    """
+    if not {"conversation_id", "turn", "context"} <= set(conversations.columns):
+        return None, ContextReuse(0, 0, "no dialogue columns")
+    if store is None:
         return dialogue.conversation_contexts(conversations), ContextReuse(0, 0, "no store")
     if conversations["message_id"].duplicated().any() or not conversations.index.is_unique:
         return dialogue.conversation_contexts(conversations), ContextReuse(0, 0, "repeated ids")

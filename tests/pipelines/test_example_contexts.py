@@ -117,3 +117,12 @@ def test_nothing_kept_an_unreadable_file_or_repeated_ids_fill_everything(store):
     assert (first.filled, first.reused) == (2, 0) and "no contexts kept" in first.reason
     assert (torn.filled, torn.reused) == (2, 0)
     assert repeated.reason == "repeated ids"
+
+
+def test_a_frame_without_dialogue_columns_keeps_its_contexts(store):
+    utterances = pd.DataFrame([A[0]]).drop(columns=["conversation_id", "turn"])
+
+    contexts, reuse = _fill(utterances, store)
+
+    assert contexts is None and reuse.reason == "no dialogue columns"
+    assert len(build_training_examples(utterances, 0.2, 0.1, 0, contexts)) == 1
