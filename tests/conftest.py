@@ -37,8 +37,8 @@ os.environ.setdefault("TRAIN_SEARCH_TRIALS", "1")
 os.environ.setdefault("TRAIN_OOS_DRAWS", "0")
 # Temporary files (every tmp_path, and through TMPDIR the servers' and subprocesses' own: SQLite
 # stores, MLflow, Dagster, PostgreSQL, Chromium) on tmpfs when there is one. SQLite syncs every
-# commit to disk, and those waits were a quarter of a registry or pipeline test on this machine
-# (test_registry + test_retrain_rule: 120 -> 88 s, same CPU). No test checks durability across
+# commit to disk: test_registry + test_retrain_rule took 61 -> 58 s on a quiet machine, 120 ->
+# 88 s while other jobs kept the disk busy (same CPU both ways). No test checks durability across
 # a power loss; a SIGKILL (the crash tests) keeps what reached the page cache on either. A
 # TMPDIR the caller set wins.
 RAM_TMP = Path("/dev/shm")
