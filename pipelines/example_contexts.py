@@ -191,7 +191,7 @@ def _reuse(
         return np.zeros(len(labels), dtype=bool), "no contexts kept by this context code"
     has_id = current.codes >= 0
     turns = labelled & has_id
-    found = kept.message_ids.get_indexer(message_ids[turns])
+    found = kept.message_ids.get_indexer(pd.Index(message_ids[turns]))
     digest_now = current.digests[current.codes[turns]]
     same = (found >= 0) & (kept.digests[found] == digest_now)
     # Conversations with a labelled turn not kept as it is now are filled again.

@@ -80,7 +80,7 @@ class DriverRow:
     their types' processors (a timestamp comes back a `datetime`, as from `Connection.execute`).
     """
 
-    def __init__(self, statement: sa.Select[Any]) -> None:
+    def __init__(self, statement: sa.Select[*tuple[Any, ...]]) -> None:
         """`statement`: a select whose parameters are all `bindparam`s given at execution."""
         self.statement = statement
         self._sqlite: tuple[str, tuple[str, ...], tuple[Any, ...], tuple[Any, ...]] | None = None
