@@ -8,10 +8,13 @@ on a model version (models/registry.py).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from models.baselines import BaselineScore
-from models.behavioural import BehaviouralResult
-from models.data_quality import DataQualityResult
+if TYPE_CHECKING:  # types only: models.baselines imports scikit-learn, which serving's
+    # arbiter process (it imports the service to read its config) never needs.
+    from models.baselines import BaselineScore
+    from models.behavioural import BehaviouralResult
+    from models.data_quality import DataQualityResult
 
 
 @dataclass(frozen=True)
