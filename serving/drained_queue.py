@@ -10,7 +10,6 @@ at a stop; shadow scoring (serving/shadow.py) scores batches and drops the rest 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from abc import ABC, abstractmethod
 from collections import deque
 from typing import Generic, TypeVar
@@ -91,10 +90,20 @@ class DrainedQueue(ABC, Generic[T]):
 
     async def _run(self) -> None:
         while not self._closing:
-            with contextlib.suppress(TimeoutError):  # the interval passed: drain what there is
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                owed = 0
+            except TimeoutError:  # the interval passed: drain what there is
+                owed = len(self._queue)
             self._wake.clear()
             while self._queue and not self._closing:
+                # Beyond what an interval owes, only full batches: draining until empty wrote
+                # whatever trickled in during the last write, many small batches a second under
+                # load (median 14 rows at 1,400 a second), each a transaction and thread
+                # hand-offs. The rest joins the next full batch, or goes at the next interval.
+                if owed <= 0 and len(self._queue) < self.batch_size:
+                    break
                 if not await self.drain_once():
                     await asyncio.sleep(self.interval_s)  # retry after an interval
                     break
+                owed -= self.batch_size
