@@ -79,7 +79,7 @@ class ConversationDigests:
         has_id = codes >= 0
         order = np.argsort(codes[has_id], kind="stable")
         sizes = np.bincount(codes[has_id], minlength=len(ids))
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        starts = np.cumsum(sizes) - sizes  # each conversation's first place in `order`
         # Each row's place in its conversation, mixed into its hash: the same rows in another
         # order can fill other contexts (turns that tie are taken in row order).
         place = np.empty(len(order), dtype=np.int64)

@@ -126,3 +126,12 @@ def test_a_frame_without_dialogue_columns_keeps_its_contexts(store):
 
     assert contexts is None and reuse.reason == "no dialogue columns"
     assert len(build_training_examples(utterances, 0.2, 0.1, 0, contexts)) == 1
+
+
+def test_no_input_rows_fill_nothing_and_keep_nothing(store):
+    unlabelled = _frame(A).assign(intent=None)
+
+    contexts, reuse = _fill(unlabelled, store)
+
+    assert (reuse.filled, reuse.reused) == (0, 0)
+    assert contexts.tolist() == unlabelled["context"].tolist()
