@@ -179,7 +179,7 @@ def test_a_prediction_batch_is_one_statement_a_chunk_and_stores_what_sqlalchemy_
     rows = awkward_prediction_rows(515)
     batched = tables.create_engine(f"sqlite:///{tmp_path / 'batched.db'}")
     reference = tables.create_engine(f"sqlite:///{tmp_path / 'reference.db'}")
-    statements: list[tuple[str, bool]] = []
+    statements: list[tuple[int, bool]] = []  # (rows - 1, executemany) a statement
 
     @sa.event.listens_for(batched, "before_cursor_execute")
     def count(_conn, _cursor, statement: str, _params, _context, executemany: bool) -> None:
