@@ -124,14 +124,34 @@ def _winning(labelled: pd.DataFrame, allowed: frozenset[str]) -> pd.DataFrame:
     return pd.concat([usable[~repeated], winners])
 
 
-def labelled_customer_turns(conversations: pd.DataFrame, test_fraction: float) -> pd.DataFrame:
+def in_frozen_test(
+    labelled: pd.DataFrame, test_fraction: float, test_sources: frozenset[str]
+) -> pd.Series:
+    """Whether each labelled row's text is in the frozen test split.
+
+    A text is: by its hash (`test_fraction`), or because some row of it comes from one of
+    `test_sources` (rows' `source` lineage names, e.g. `official_test/test.csv`): a declared
+    test file is test whole, and its texts are never trained on, whichever file repeats them.
+    """
+    in_test = per_distinct(labelled["text_key"], text_bucket) < test_fraction
+    if test_sources and "source" in labelled:
+        declared = labelled.loc[labelled["source"].isin(test_sources), "text_key"]
+        in_test |= labelled["text_key"].isin(declared.unique())
+    return in_test
+
+
+def labelled_customer_turns(
+    conversations: pd.DataFrame,
+    test_fraction: float,
+    test_sources: frozenset[str] = frozenset(),
+) -> pd.DataFrame:
     """One example per labelled customer message and use, with `split` set for test texts.
 
-    Test-split texts get `split` = test (curated/reviewed truth) or feedback (agent labels);
-    the rest get their winning label and no split yet.
+    Test-split texts (`in_frozen_test`) get `split` = test (curated/reviewed truth) or feedback
+    (agent labels); the rest get their winning label and no split yet.
     """
     labelled = _labelled(conversations)
-    in_test = per_distinct(labelled["text_key"], text_bucket) < test_fraction
+    in_test = in_frozen_test(labelled, test_fraction, test_sources)
     truth = _winning(labelled[in_test], TEST_TRUTH).assign(split=TEST)
     feedback = _winning(labelled[in_test], FEEDBACK_TRUST).assign(split=FEEDBACK)
     rest = _winning(labelled[~in_test], TRAINING_TRUST).assign(split=None)
@@ -145,11 +165,14 @@ def build_training_examples(
     validation_fraction: float,
     seed: int,
     contexts: pd.Series | None = None,
+    test_sources: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Labelled customer turns with frozen-test / feedback / stratified-validation splits.
 
     `contexts`, when given, are the rows' contexts as `conversation_contexts` fills them (at
     least on labelled customer turns; pipelines/example_contexts.py keeps them between runs).
+    `test_sources`: files whose texts are all test (`in_frozen_test`; `make evaluate` declares the
+    official test file and sets `test_fraction` 0, so every other example trains or validates).
 
     Validation is drawn by text, like test: one stratified draw over the distinct texts (each
     standing for the label of its first example), so all examples of a text share a split and
@@ -161,7 +184,8 @@ def build_training_examples(
     elif {"conversation_id", "turn", "context"} <= set(conversations.columns):
         # Each turn's context says what came before it (features/dialogue.py).
         conversations = conversations.assign(context=conversation_contexts(conversations))
-    examples = labelled_customer_turns(conversations, test_fraction).reset_index(drop=True)
+    examples = labelled_customer_turns(conversations, test_fraction, test_sources)
+    examples = examples.reset_index(drop=True)
     examples["text"] = examples["text"].astype(str)
     examples["intent"] = examples["intent"].astype(str)
     rest = examples["split"].isna().to_numpy()

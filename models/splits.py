@@ -34,9 +34,13 @@ def assign_splits(
     validation_fraction: float = 0.1,
     seed: int = 0,
 ) -> np.ndarray:
-    """The split name of each example: test by text hash, validation stratified among the rest."""
-    if not 0 < test_fraction < 1 or not 0 < validation_fraction < 1:
-        raise ValueError("test_fraction and validation_fraction must be in (0, 1)")
+    """The split name of each example: test by text hash, validation stratified among the rest.
+
+    `test_fraction` 0 draws no test split by hash: the caller's test set comes from elsewhere
+    (`make evaluate` makes the official test file the frozen test split, models/examples.py).
+    """
+    if not 0 <= test_fraction < 1 or not 0 < validation_fraction < 1:
+        raise ValueError("test_fraction must be in [0, 1) and validation_fraction in (0, 1)")
     splits = np.array(
         [TEST if text_bucket(text) < test_fraction else TRAIN for text in texts], dtype=object
     )

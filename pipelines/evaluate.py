@@ -1,7 +1,11 @@
 """`make evaluate`: the product benchmarked end to end on any `train.csv`/`test.csv` folder.
 
 1. The real training pipeline (`training_job`, as `make pipeline` runs it) trains on a copy of
-   `train.csv` alone: the sandbox's Banking77 folder never holds `test.csv`.
+   `train.csv` alone: the sandbox's Banking77 folder never holds `test.csv`. A copy of `test.csv`
+   is read as its own labelled CSV and declared the frozen test split whole (`training_examples`
+   config `test_sources`, `test_fraction: 0`): never trained on, it is what the training step's
+   test metrics and the gate score, and every row of `train.csv` is train or validation, so the
+   winner is refitted on all of `train.csv` (validation still calibrates it, models/training.py).
 2. The version it registered is served by a real `bentoml serve` (pipelines/evaluate_serve.py).
 3. `test.csv` is scored through the HTTP API; single `/predict` calls are timed at c=1.
 4. The table (models/benchmark.py) is printed beside reference figures and logged as a run of
@@ -15,6 +19,7 @@ The sandbox is kept between runs (its `evaluation` runs accumulate); `--fresh` s
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.settings_errors import SettingsProblem, load_settings
 from pipelines.evaluate_inputs import (
+    TEST_SOURCE,
     EvaluationError,
     TestSet,
     default_folder,
@@ -77,6 +83,8 @@ def prepare_sandbox(root: Path, test_set: TestSet, fresh: bool) -> None:
     for name in ("dagster_home", "incoming", "train_only"):
         (root / name).mkdir(parents=True, exist_ok=True)
     (root / MARKER).touch()
+    (root / TEST_SOURCE).parent.mkdir(exist_ok=True)
+    shutil.copy(test_set.folder / "test.csv", root / TEST_SOURCE)
     shutil.copy(REPO_ROOT / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
     # The pipeline reads every Banking77 file of its folder: test.csv must never be there.
     (root / "train_only" / "test.csv").unlink(missing_ok=True)
@@ -97,7 +105,11 @@ def checked_settings(root: Path, test_set: TestSet) -> PipelineSettings:
     load_settings(RetrainPolicy)  # read again by the training step: checked here, by name
     load_settings(SelectionBudget)
     os.environ["BANKING77_DIR"] = str(root / "train_only")
-    return settings.model_copy(update={"banking77_dir": root / "train_only"})
+    # The official test file, read as the frozen test split (run_config's `test_sources`).
+    os.environ["LABELLED_CSV_PATHS"] = json.dumps([str(root / TEST_SOURCE)])
+    return settings.model_copy(
+        update={"banking77_dir": root / "train_only", "labelled_csv_paths": [root / TEST_SOURCE]}
+    )
 
 
 def train(settings: PipelineSettings, config: dict[str, Any]) -> TrainedVersion:

@@ -15,6 +15,9 @@ from typing import Any
 import yaml
 
 COLUMNS = ("text", "category")
+# Where the sandbox keeps its copy of test.csv, relative to the sandbox: also the rows' `source`
+# lineage name (`folder/file`), which the run config declares the frozen test split.
+TEST_SOURCE = "official_test/test.csv"
 
 
 class EvaluationError(Exception):
@@ -77,7 +80,8 @@ def read_test_set(folder: Path | None) -> TestSet:
 
 
 def run_config(extra: Path | None) -> dict[str, Any]:
-    """The training run's config: progress lines, a forced retrain, and the user's own file.
+    """The training run's config: progress lines, a forced retrain, test.csv as the frozen test
+    split, and the user's own file.
 
     Forced: data changed by less than the retrain rule's threshold would otherwise keep the
     previous version; the same data and configuration still reuse theirs (nothing to retrain).
@@ -91,6 +95,12 @@ def run_config(extra: Path | None) -> dict[str, Any]:
             raise EvaluationError(f"{extra}: {type(error).__name__}: {problem}") from None
         if not isinstance(config, dict):
             raise EvaluationError(f"{extra}: run config must be a mapping (ops:, …)")
-    model = config.setdefault("ops", {}).setdefault("intent_model", {}).setdefault("config", {})
+    ops = config.setdefault("ops", {})
+    model = ops.setdefault("intent_model", {}).setdefault("config", {})
     model.setdefault("force_retrain", True)
+    # test.csv is the frozen test split whole and train.csv all train + validation (the user's
+    # file may set other splits).
+    split = ops.setdefault("training_examples", {}).setdefault("config", {})
+    split.setdefault("test_fraction", 0.0)
+    split.setdefault("test_sources", [TEST_SOURCE])
     return config | {"loggers": {"progress": {}}}

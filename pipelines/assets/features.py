@@ -26,11 +26,17 @@ GROUP = "features"
 
 
 class SplitConfig(dg.Config):
-    """How labelled examples are split (the test split is frozen by text hash)."""
+    """How labelled examples are split (the test split is frozen by text hash).
+
+    `test_sources`: lineage names (`folder/file`) of labelled CSVs that are test whole, e.g. a
+    data set's official test file; `make evaluate` sets it with `test_fraction: 0`, so the rest
+    of the data is all train + validation (models/examples.py).
+    """
 
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
     seed: int = 0
+    test_sources: list[str] = []
 
 
 # output_required=False: a run that changed no labelled example skips this step's output, and
@@ -74,7 +80,12 @@ def training_examples(
     # One line (each is an event-log write): why the examples are built, what was reused.
     context.log.info("building the examples: %s; %s", skip.reason, reuse.describe())
     examples = build_training_examples(
-        conversations, config.test_fraction, config.validation_fraction, config.seed, contexts
+        conversations,
+        config.test_fraction,
+        config.validation_fraction,
+        config.seed,
+        contexts,
+        frozenset(config.test_sources),
     )
     if examples.empty:
         yields = source_yields(sources.config(), conversations)

@@ -168,3 +168,28 @@ def test_every_example_of_a_text_is_in_one_split_and_test_texts_never_train():
     in_test = set(keys[examples["split"] == "test"])
     assert in_test.isdisjoint(set(keys[examples["split"] != "test"]))
     assert all((text_bucket(text) < 0.2) == (text in in_test) for text in set(keys))
+
+
+def test_a_declared_test_file_is_the_whole_test_split_and_the_rest_all_trains():
+    """`make evaluate`'s split: the official test file is test whole (texts another file repeats
+    included), and with no test drawn by hash every other text is train or validation."""
+    kept, hashed = _texts(False, 30), _texts(True, 10)
+    rows = _rows(
+        *[(f"t{i}", text, f"intent_{i % 3}", "seed", "curated") for i, text in enumerate(kept)],
+        *[(f"h{i}", text, f"intent_{i % 3}", "seed", "curated") for i, text in enumerate(hashed)],
+    ).assign(source=["data/train.csv"] * 40)
+    official = _rows(
+        ("o1", kept[0], "intent_0", "seed", "curated"),  # a train.csv text repeated in test.csv
+        ("o2", "a text only the test file has", "intent_1", "seed", "curated"),
+    ).assign(source="official_test/test.csv")
+    conversations = pd.concat([rows, official], ignore_index=True)
+    examples = build_training_examples(
+        conversations, 0.0, 0.1, 0, test_sources=frozenset({"official_test/test.csv"})
+    )
+    test = examples[examples["split"] == "test"]
+    assert sorted(test["text"]) == sorted([kept[0], "a text only the test file has"])
+    rest = examples[examples["split"] != "test"]
+    assert set(rest["split"]) == {"train", "validation"}
+    # Texts the hash would have put in test train here; the repeated text never trains.
+    assert set(hashed) <= set(rest["text"]) and kept[0] not in set(rest["text"])
+    assert len(rest) == 39

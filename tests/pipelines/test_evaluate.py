@@ -73,9 +73,9 @@ def test_evaluate_trains_on_train_csv_serves_scores_test_csv_and_logs_the_table(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
-    # Only train.csv reached the pipeline: its rows, one file.
-    assert f"read {INTENTS * TRAIN_EACH} raw rows from 1 CSV files" in done.stderr
-    n_test = INTENTS * TEST_EACH
+    n_train, n_test = INTENTS * TRAIN_EACH, INTENTS * TEST_EACH
+    # train.csv and the copy of test.csv declared the frozen test split: two files.
+    assert f"read {n_train + n_test} raw rows from 2 CSV files" in done.stderr
     title = re.search(r"this run: (\S+) v(\d+), (\d+) test texts scored", done.stdout)
     assert title is not None, done.stdout
     model, version, scored = title.group(1), title.group(2), int(title.group(3))
@@ -101,6 +101,13 @@ def test_evaluate_trains_on_train_csv_serves_scores_test_csv_and_logs_the_table(
     assert "latency_p99_ms" in run.data.metrics
     logged = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
     assert "benchmark.txt" in logged
+    # The version served was refitted on all of train.csv (train + validation) and scored on
+    # test.csv as its frozen test split: none of train.csv was held out as a test split.
+    training = client.get_run(client.get_model_version(model, version).run_id).data.params
+    assert training["fitted_on"] == "train+validation"
+    assert int(training["rows_fitted"]) == n_train
+    assert int(training["rows_train"]) + int(training["rows_validation"]) == n_train
+    assert int(training["rows_test"]) == n_test
 
 
 def test_a_missing_folder_is_one_line_naming_it(tmp_path, monkeypatch, capsys) -> None:
