@@ -56,14 +56,23 @@ class EventLog:
         data: Mapping[str, Any],
     ) -> int:
         """Store an event inside the caller's transaction; returns its seq."""
-        if connection.dialect.name == "postgresql":
-            # A sequence hands out seqs at insert, not at commit: without this, a later seq from
-            # another worker could commit first, a client resume after it, and the earlier event
-            # never reach it. Held to commit, the lock makes seq order commit order (as SQLite's
-            # single writer does).
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
+        self.lock_order(connection)
         row = {"audience": audience, "event_type": event_type, "payload": json.dumps(data)}
         return statements.INSERT_EVENT.execute(connection, {**row, "ts": now()})
+
+    @staticmethod
+    def lock_order(connection: sa.Connection) -> None:
+        """On PostgreSQL, hold the event-order lock until the caller's transaction ends.
+
+        A sequence hands out seqs at insert, not at commit: without this, a later seq from
+        another worker could commit first, a client resume after it, and the earlier event never
+        reach it. Held to commit, the lock makes seq order commit order (as SQLite's single
+        writer does). A transaction that locks rows and appends an event takes it before the
+        rows: taken after them, it deadlocks with a group commit already holding it that waits
+        for one of those rows. Taking it again in the same transaction is free of waits.
+        """
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
 
     @writes
     def append_event(self, audience: str, event_type: str, data: Mapping[str, Any]) -> int:

@@ -20,8 +20,8 @@ from conversations.writer import (
     MessageRecord,
     PredictionRecord,
     insert_label,
-    insert_message,
     insert_prediction,
+    message_row,
 )
 from serving.chat import history, statements
 from serving.chat.auth import BOT_USER_ID
@@ -164,8 +164,10 @@ class ChatStore:
         """`insert_message` inside the caller's transaction (a resend raises IntegrityError)."""
         message_id, ts = new_id(), now()
         # Workers and replicas write one room at once on PostgreSQL: holding the room's row until
-        # commit numbers its turns once each (SQLite has one writer per file: not needed).
+        # commit numbers its turns once each (SQLite has one writer per file: not needed). The
+        # event-order lock comes first, as in every transaction that appends an event.
         if connection.dialect.name != "sqlite":
+            self.events.lock_order(connection)
             connection.execute(statements.LOCK_ROOM, {"room_id": room_id})
         counted = statements.TURN_AND_START.first(connection, {"room_id": room_id})
         assert counted is not None  # an aggregate always has its row
@@ -183,7 +185,7 @@ class ChatStore:
             text=content,
             context=context,
         )
-        insert_message(connection, record)
+        statements.INSERT_MESSAGE.execute(connection, message_row(record))
         event = MessageEvent(
             message_id=message_id,
             room_id=room_id,

@@ -202,3 +202,37 @@ def test_event_seqs_go_past_32_bits(store: ChatStore) -> None:
     assert sent.seq == 3_000_000_000
     assert [event.data["seq"] for event in store.events.replay(CUSTOMER, 2**31, 10)] == [sent.seq]
     assert store.message_info(sent.message_id) is not None
+
+
+def test_a_group_and_a_lone_message_in_one_room_do_not_deadlock(
+    store: ChatStore, postgres_url: str
+) -> None:
+    # A group commit holds the event-order lock from its first event on; a message written
+    # alone on the other worker must not hold the room's row while it waits for that lock,
+    # or the group's message in the same room waits for it in turn (found in CI: one socket's
+    # first message lost to "deadlock detected").
+    room = store.rooms.create_room("help", RoomType.SUPPORT, CUSTOMER, [BOT_USER_ID])
+    other = ChatStore(postgres_url)
+    failures: list[BaseException] = []
+
+    def send_alone() -> None:
+        try:
+            other.insert_message(room.room_id, BOT_USER_ID, Speaker.BOT, "alone", None)
+        except BaseException as exc:  # the assertion below reports it
+            failures.append(exc)
+
+    try:
+        with store.engine.begin() as connection:
+            store.events.append(connection, "user:a", "notice", {"n": 1})
+            thread = threading.Thread(target=send_alone)
+            thread.start()
+            assert waiting_on_a_lock(store.engine), "the lone message did not wait"
+            store.insert_message_in(
+                connection, room.room_id, CUSTOMER.user_id, Speaker.CUSTOMER, "grouped", "g-1"
+            )
+        thread.join()
+    finally:
+        other.close()
+    assert failures == []
+    history = store.events.room_history(room.room_id, 10)
+    assert [row["content"] for row in history] == ["grouped", "alone"]
