@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ class Load:
     p99_ms: float
     non_2xx: int
     errors: int
+    requests: int = 0  # answered in the run (wrk's "N requests in")
 
 
 def free_port() -> int:
@@ -68,6 +68,7 @@ def run_wrk(url: str, connections: int, duration: int, script: Path) -> Load:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))
     p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))
+    requests = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
@@ -78,6 +79,7 @@ def run_wrk(url: str, connections: int, duration: int, script: Path) -> Load:
         p99,
         int(non_2xx.group(1)) if non_2xx else 0,
         sum(int(g) for g in errors.groups()) if errors else 0,
+        int(requests.group(1)) if requests else 0,
     )
 
 
@@ -222,52 +224,11 @@ def main() -> None:
         print(f"measured {name}", flush=True)
     print_table(results, levels, service_rate, proba_rate)
     if "this service (BentoML)" in servers and args.recording_rounds > 0:
+        # Imported here: bench.recording_cost imports this module.
+        sys.path.insert(0, str(REPO_ROOT))  # `python bench/serve.py`
+        from bench.recording_cost import recording_cost
+
         recording_cost(service, env, levels, args.duration, args.recording_rounds, scripts[BODY])
-
-
-def recording_cost(
-    command: Callable[[int], list[str]],
-    env: dict[str, str],
-    levels: list[int],
-    duration: int,
-    rounds: int,
-    script: Path,
-) -> None:
-    """Throughput with the prediction log on against off, both servers up, measured in turns.
-
-    Alternating the two at every level, round after round, shares out whatever else loads the
-    machine, so the ratio is a same-run one.
-    """
-    modes = {"on": "true", "off": "false"}
-    ports = {mode: free_port() for mode in modes}
-    processes = {}
-    try:
-        for mode, value in modes.items():
-            settings = env | {"SERVING_RECORD_PREDICTIONS": value}
-            processes[mode] = start(command(ports[mode]), ports[mode], settings, "/predict")
-            run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", 8, 2, script)  # warm up
-        rps: dict[tuple[str, int], list[float]] = {}
-        load_before = os.getloadavg()[0]  # the machine is shared: say how busy it was
-        for turn in range(rounds):
-            for c in levels:
-                for mode in list(modes)[:: 1 if turn % 2 == 0 else -1]:  # neither always first
-                    load = run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", c, duration, script)
-                    rps.setdefault((mode, c), []).append(load.rps)
-    finally:
-        for mode, process in processes.items():
-            stop(process, ports[mode])
-    print(
-        f"\nrecording on/off, {rounds} alternating rounds of {duration} s (mean req/s; "
-        f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after):"
-    )
-    for c in levels:
-        on, off = sum(rps[("on", c)]), sum(rps[("off", c)])
-        pairs = zip(rps[("on", c)], rps[("off", c)], strict=True)
-        each = ", ".join(f"{a / b:.2f}" for a, b in pairs)
-        print(
-            f"c={c}: on {on / rounds:,.0f}, off {off / rounds:,.0f}, ratio {on / off:.2f}x "
-            f"(rounds: {each})"
-        )
 
 
 def print_table(

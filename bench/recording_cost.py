@@ -1,0 +1,175 @@
+"""Cost of the prediction log (issue 12): the service with recording on against off, same run.
+
+Both servers are up at once and measured in turns, the order mirrored every round (on, off,
+off, on, ...), so both see the same background load. Each turn records wrk's throughput and the
+CPU seconds (user + system) of the whole served process tree, the `bentoml serve` arbiter and
+its workers, per request answered. On a 2-core machine shared with other jobs a 10-s round's
+throughput swings by half; CPU per request hardly moves with load, so it is what settles a
+5 % question. Per level the report gives the median of the rounds' on/off ratios, their
+quartiles and extremes, for both measures.
+
+Run by `bench/serve.py --recording-rounds N` (bench/README.md, "Cost of the prediction log").
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.serve import free_port, run_wrk, start, stop
+from serving.process_tree import tree_cpu_s
+
+MODES = {"on": "true", "off": "false"}
+# After a turn, the records still queued (under a batch) are written at the next flush interval
+# (SERVING_RECORD_FLUSH_INTERVAL_S, 1 s): waiting it out charges their CPU to the turn that
+# answered them. The off server waits as long, so an idle tree's CPU counts on both sides.
+SETTLE_S = 1.5
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One wrk run against one server: what it answered and what its process tree spent."""
+
+    mode: str
+    connections: int
+    rps: float
+    requests: int
+    cpu_s: float
+    failed: int
+    load_1min: float
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """CPU microseconds of the served tree per request answered."""
+        return self.cpu_s / max(self.requests, 1) * 1e6
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median, quartiles and extremes of per-round ratios."""
+
+    median: float
+    q1: float
+    q3: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, ratios: Sequence[float]) -> Spread:
+        """The spread of `ratios` (quartiles equal the median for fewer than two rounds)."""
+        median = statistics.median(ratios)
+        q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (median,) * 3
+        return cls(median, q1, q3, min(ratios), max(ratios))
+
+    def __str__(self) -> str:
+        return (
+            f"median {self.median:.3f}x (quartiles {self.q1:.3f}-{self.q3:.3f}, "
+            f"range {self.low:.2f}-{self.high:.2f})"
+        )
+
+
+def measure_turn(
+    mode: str, pid: int, port: int, connections: int, duration: int, script: Path
+) -> Turn:
+    """One wrk run against a server, with its tree's CPU before and after (settled)."""
+    cpu_before = tree_cpu_s(pid)
+    load = run_wrk(f"http://127.0.0.1:{port}/predict", connections, duration, script)
+    time.sleep(SETTLE_S)
+    cpu_s = tree_cpu_s(pid) - cpu_before
+    return Turn(
+        mode,
+        connections,
+        load.rps,
+        load.requests,
+        cpu_s,
+        load.non_2xx + load.errors,
+        os.getloadavg()[0],
+    )
+
+
+def order(turn: int) -> list[str]:
+    """on, off in even rounds, off, on in odd ones: neither always first, nor always second."""
+    modes = list(MODES)
+    return modes if turn % 2 == 0 else modes[::-1]
+
+
+def recording_cost(
+    command: Callable[[int], list[str]],
+    env: dict[str, str],
+    levels: list[int],
+    duration: int,
+    rounds: int,
+    script: Path,
+) -> list[Turn]:
+    """Measure the two servers in mirrored turns and print the report; returns every turn."""
+    ports = {mode: free_port() for mode in MODES}
+    processes = {}
+    turns: list[Turn] = []
+    try:
+        for mode, value in MODES.items():
+            settings = env | {"SERVING_RECORD_PREDICTIONS": value}
+            processes[mode] = start(command(ports[mode]), ports[mode], settings, "/predict")
+            run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", 8, 2, script)  # warm up
+        load_before = os.getloadavg()
+        for turn in range(rounds):
+            for c in levels:
+                for mode in order(turn):
+                    pid = processes[mode].pid
+                    turns.append(measure_turn(mode, pid, ports[mode], c, duration, script))
+    finally:
+        for mode, process in processes.items():
+            stop(process, ports[mode])
+    print_report(turns, levels, rounds, duration, load_before, os.getloadavg())
+    return turns
+
+
+def _pairs(turns: list[Turn], c: int) -> list[tuple[Turn, Turn]]:
+    on = [t for t in turns if t.mode == "on" and t.connections == c]
+    off = [t for t in turns if t.mode == "off" and t.connections == c]
+    return list(zip(on, off, strict=True))
+
+
+def print_report(
+    turns: list[Turn],
+    levels: list[int],
+    rounds: int,
+    duration: int,
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> None:
+    """Per level: mean throughput and CPU per request of each side, and the rounds' ratios."""
+    print(
+        f"\nrecording on/off: {rounds} mirrored rounds of {duration} s (on, off, off, on, ...); "
+        "load average (1, 5, 15 min) before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}; "
+        "CPU: the served process tree, user + system".format(*load_before, *load_after)
+    )
+    for c in levels:
+        pairs = _pairs(turns, c)
+        on, off = [p[0] for p in pairs], [p[1] for p in pairs]
+        rps_on, rps_off = (statistics.fmean(t.rps for t in side) for side in (on, off))
+        # Pooled: the tree's CPU over all its turns divided by all the requests it answered.
+        cpu_on, cpu_off = (
+            sum(t.cpu_s for t in side) / sum(t.requests for t in side) * 1e6 for side in (on, off)
+        )
+        throughput = [a.rps / b.rps for a, b in pairs]
+        cpu = [a.cpu_us_per_request / b.cpu_us_per_request for a, b in pairs]
+        failed = sum(t.failed for t in on + off)
+        loads = [t.load_1min for t in on + off]
+        print(
+            f"c={c}: req/s on {rps_on:,.0f}, off {rps_off:,.0f}; "
+            f"CPU per request on {cpu_on:,.0f} us, off {cpu_off:,.0f} us "
+            f"(pooled ratio {cpu_on / cpu_off:.3f}x); failed requests {failed}; "
+            f"1-min load during the rounds {min(loads):.1f}-{max(loads):.1f}"
+        )
+        print(f"  throughput on/off: {Spread.of(throughput)}")
+        print(f"    rounds: {' '.join(f'{r:.2f}' for r in throughput)}")
+        print(f"  CPU per request on/off: {Spread.of(cpu)}")
+        print(f"    rounds: {' '.join(f'{r:.3f}' for r in cpu)}")
+        print(
+            "  a CPU-bound server would serve "
+            f"{1 / Spread.of(cpu).median:.3f}x the requests with recording on (1 / median)"
+        )
