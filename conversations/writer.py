@@ -106,27 +106,35 @@ def insert_message(connection: sa.Connection, message: MessageRecord) -> None:
     """Write one message row."""
     # Parameters, not `.values(...)`: SQLAlchemy then builds no statement per row (~6x less CPU
     # per chat message, bench/README.md); the row is the same.
-    connection.execute(
-        _INSERT_MESSAGE,
-        {
-            "message_id": message.message_id,
-            "conversation_id": message.conversation_id,
-            "turn": message.turn,
-            "ts": message.ts,
-            "speaker": message.speaker.value,
-            "user_id": message.user_id,
-            "channel": message.channel,
-            "text": message.text,
-            "intent": message.intent,
-            "label_source": message.label_source.value,
-            "context": json.dumps(message.context) if message.context is not None else None,
-        },
-    )
+    connection.execute(_INSERT_MESSAGE, message_row(message))
+
+
+def message_row(message: MessageRecord) -> dict[str, Any]:
+    """The `messages` row `insert_message` writes, as statement parameters (the chat tier runs
+    them on SQLite's driver connection: serving/chat/statements.py)."""
+    return {
+        "message_id": message.message_id,
+        "conversation_id": message.conversation_id,
+        "turn": message.turn,
+        "ts": message.ts,
+        "speaker": message.speaker.value,
+        "user_id": message.user_id,
+        "channel": message.channel,
+        "text": message.text,
+        "intent": message.intent,
+        "label_source": message.label_source.value,
+        "context": json.dumps(message.context) if message.context is not None else None,
+    }
 
 
 def insert_prediction(connection: sa.Connection, prediction: PredictionRecord) -> None:
     """Write one prediction row."""
     connection.execute(_INSERT_PREDICTION, _prediction_row(prediction))
+
+
+def prediction_row(prediction: PredictionRecord) -> PredictionRow:
+    """The `predictions` row `insert_prediction` writes, as statement parameters."""
+    return _prediction_row(prediction)
 
 
 class PredictionRow(TypedDict):

@@ -141,6 +141,12 @@ TURN_AND_START = DriverRow(
 INSERT_CHAT_MESSAGE = DriverInsert(
     tables.chat_messages, ("message_id", "room_id", "sender_id", "client_msg_id", "seq")
 )
+# The rows conversations/writer.py builds (`message_row`, `prediction_row`), on the driver: through
+# `Connection.execute` these two were ~10 % of a bot turn's CPU (bench/README.md, chat section).
+INSERT_MESSAGE = DriverInsert(_messages, tuple(c.name for c in _messages.columns))
+INSERT_PREDICTION = DriverInsert(
+    tables.predictions, tuple(c.name for c in tables.predictions.columns if not c.primary_key)
+)
 # serving/chat/event_log.py
 INSERT_EVENT = DriverInsert(_events, ("audience", "event_type", "payload", "ts"))
 # serving/chat/rooms.py: a live room with its members, one row per member (oldest first), in

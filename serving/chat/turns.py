@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from conversations.schema import Speaker
-from conversations.writer import PredictionRecord, insert_prediction
+from conversations.writer import PredictionRecord, prediction_row
 from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.bot import Turn
 from serving.chat.classification import Classification
@@ -26,7 +26,12 @@ from serving.chat.dialogues import RoomDialogue
 from serving.chat.history import as_mapping, customer_turns, history_in
 from serving.chat.protocol import ErrorCode, FrameError, RoomType
 from serving.chat.rooms import Room, now
-from serving.chat.statements import OPEN_REQUEST, REQUEST_STATUS, ROOM_REQUEST
+from serving.chat.statements import (
+    INSERT_PREDICTION,
+    OPEN_REQUEST,
+    REQUEST_STATUS,
+    ROOM_REQUEST,
+)
 from serving.chat.store import BotReply, ChatStore, StoredMessage
 from serving.chat.support import SupportCase, SupportStatus
 
@@ -157,7 +162,7 @@ class BotReplyJob:
             ts=now(),
             channel="chat",
         )
-        insert_prediction(connection, record)
+        INSERT_PREDICTION.execute(connection, prediction_row(record))
         memory = self.store.dialogues
         if self.content is None:
             memory.forget(self.room_id)

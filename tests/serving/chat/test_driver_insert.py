@@ -10,9 +10,19 @@ import sqlalchemy as sa
 
 from conversations import tables
 from conversations.schema import Speaker
+from conversations.writer import (
+    MessageRecord,
+    PredictionRecord,
+    insert_message,
+    insert_prediction,
+    message_row,
+    prediction_row,
+)
 from serving.chat.statements import (
     INSERT_CHAT_MESSAGE,
     INSERT_EVENT,
+    INSERT_MESSAGE,
+    INSERT_PREDICTION,
     REQUEST_STATUS,
     TURN_AND_START,
     DriverInsert,
@@ -65,3 +75,47 @@ def test_a_driver_row_reads_what_sqlalchemy_reads(tmp_path):
     store.close()
     assert driven == tuple(usual) and driven[0] == 2 and isinstance(driven[1], datetime)
     assert missing is None
+
+
+def test_message_and_prediction_rows_on_the_driver_are_the_writers_rows(tmp_path):
+    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    ts = datetime(2026, 11, 30, 21, 5, 9, 123456, tzinfo=UTC)
+    message = MessageRecord(
+        message_id="usual",
+        conversation_id="r1",
+        turn=3,
+        ts=ts,
+        speaker=Speaker.CUSTOMER,
+        text="ünïcode \x00 and 'quotes'",
+        user_id="ann",
+        channel="chat",
+        context={"session": {"message_count": 3, "duration_s": 1.5}},
+    )
+    prediction = PredictionRecord(
+        message_id="usual",
+        intent="card_arrival",
+        confidence=0.875,
+        fallback=False,
+        model_name="intent-classifier",
+        model_version="7",
+        ts=ts,
+        polarity=-0.25,
+        channel="chat",
+    )
+    with engine.begin() as connection:
+        insert_message(connection, message)
+        insert_prediction(connection, prediction)
+        INSERT_MESSAGE.execute(connection, {**message_row(message), "message_id": "driven"})
+        key = INSERT_PREDICTION.execute(
+            connection, {**prediction_row(prediction), "message_id": "driven"}
+        )
+    assert key == 2  # the new row's prediction_id
+    with engine.connect() as connection:
+        messages = connection.exec_driver_sql("SELECT * FROM messages ORDER BY message_id").all()
+        predictions = connection.exec_driver_sql(
+            "SELECT * FROM predictions ORDER BY prediction_id"
+        ).all()
+    (driven, usual), (first, second) = messages, predictions
+    assert driven[1:] == usual[1:]
+    assert first[2:] == second[2:] and (first[:2], second[:2]) == ((1, "usual"), (2, "driven"))
+    engine.dispose()
