@@ -15,8 +15,20 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+import bentoml
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+# Mean batch size = items / batches: does the load reach the model as real batches
+# (bench/chat.py reads both before and after a run)?
+batches_total = bentoml.metrics.Counter(
+    name="intent_model_batches_total", documentation="Micro-batches run through the model."
+)
+batched_items_total = bentoml.metrics.Counter(
+    name="intent_model_batched_items_total",
+    documentation="Messages classified in micro-batches (÷ batches: the mean batch).",
+)
 
 
 class MicroBatcher(Generic[Item, Result]):
@@ -55,6 +67,8 @@ class MicroBatcher(Generic[Item, Result]):
     def _run(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         self.batches += 1
         self.items += len(batch)
+        batches_total.inc()
+        batched_items_total.inc(len(batch))
         try:
             results = self.run_batch([item for item, _ in batch])
         except Exception as exc:  # every waiting request gets the error, none hangs

@@ -19,6 +19,7 @@ from serving.chat.agent_desk import AgentDesk, KnownIntents, catalogue_intents
 from serving.chat.auth import AuthError, verify_token
 from serving.chat.bot import BotPolicy, ResponseCatalogue
 from serving.chat.broker import make_broker
+from serving.chat.checkpoint import WalCheckpointer, file_database
 from serving.chat.classification import Classify
 from serving.chat.connections import (
     Connection,
@@ -54,6 +55,12 @@ class ChatHub:
         policy = BotPolicy(settings.handoff_after_fallbacks, settings.frustration_threshold)
         self.store = ChatStore(settings.store_url)
         self.db = StoreRunner(self.store, settings.store_threads)
+        # SQLite: group commits run on the event loop; its WAL checkpoints do not (checkpoint.py).
+        database = file_database(self.store.engine)
+        self.checkpointer = WalCheckpointer(self.store.engine, database) if database else None
+        if self.checkpointer is not None:
+            self.db.commits.after_group = self.checkpointer.after_commit
+            self.checkpointer.start()
         self.connections = ConnectionRegistry(
             UserLimits(
                 settings.rate_per_s,
@@ -94,6 +101,8 @@ class ChatHub:
             await connection.close(CloseCode.SHUTDOWN, "server shutting down")
         await self.broker.close()
         self.db.shutdown()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.store.close()
 
     # --- connection lifecycle -------------------------------------------------------------
