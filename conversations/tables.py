@@ -38,6 +38,12 @@ messages = sa.Table(
     sa.Column("label_source", sa.String(16), nullable=False, server_default="none"),
     sa.Column("context", sa.Text),
 )
+# A chat message's turn and the conversation's start (`count(*)`, `min(ts)` of its room, every
+# message: serving/chat/statements.py TURN_AND_START) read from this index alone, not from every
+# row of the room (~1 ms at 3,000 messages on SQLite without it). Added to existing stores at start.
+messages_by_conversation_ts = sa.Index(
+    "ix_messages_conversation_id_ts", messages.c.conversation_id, messages.c.ts
+)
 
 # A label given after the fact (HTTP feedback, an agent's answer); the latest one per text wins.
 labels = sa.Table(
@@ -194,6 +200,7 @@ def create_engine(url: str) -> sa.Engine:
         _add_missing_columns(engine)
         _widen_short_columns(engine)
         _add_missing_indexes(engine, predictions)
+        _add_missing_indexes(engine, messages)
         _migrate_open_request_index(engine)
     return engine
 
