@@ -12,6 +12,10 @@ in the machine's load hits both sides; the ratio is the mean of each round's pai
 generator (bench/chat.py's closed loop) runs on the same machine: on 2 cores it competes with the
 workers, which caps what two workers can show. Server CPU per turn (the serve tree's user+system
 seconds over the turns) is printed beside the rates: it says whether a worker is saturated.
+A second table accounts for the machine's CPU over each measured window (bench/cpu_accounting.py):
+cores used by the load generator (this process), each worker, the arbiter, PostgreSQL and Redis,
+what else ran, turns per worker CPU-second and all CPU per turn. When one worker's side already
+keeps every core busy, the ratio of turns/s measures the machine, not the chat tier.
 """
 
 from __future__ import annotations
@@ -33,8 +37,17 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.chat import TEXTS, chat_load
+from bench.cpu_accounting import (
+    CpuAccount,
+    CpuWindow,
+    Finder,
+    by_command,
+    only,
+    postgres_cluster,
+    self_process,
+)
 from bench.serve import free_port, start, stop
-from serving.process_tree import tree_cpu_s
+from serving.process_tree import tree, tree_cpu_s
 from tests.celery_workers import running_redis
 from tests.postgres import PostgresServer, start_postgres
 
@@ -53,23 +66,85 @@ class Round:
     errors: int
     server_cpu_ms_per_turn: float
     load_average: float
+    cpu: CpuShares
+
+
+@dataclass(frozen=True)
+class CpuShares:
+    """Cores used on average over the measured window, by process group (bench/cpu_accounting)."""
+
+    client: float
+    workers: tuple[float, ...]
+    arbiter: float
+    postgres: float
+    redis: float
+    other: float
+    machine_busy: float  # share of all the machine's cores
+
+    @classmethod
+    def of(cls, account: CpuAccount, workers: list[str]) -> CpuShares:
+        """`account` as cores; `workers`: the groups that are serve workers, in order."""
+
+        def cores(name: str) -> float:
+            return round(account.cores_used(account.groups.get(name, 0.0)), 2)
+
+        return cls(
+            cores("client"),
+            tuple(cores(name) for name in workers),
+            cores("arbiter"),
+            cores("postgres"),
+            cores("redis"),
+            round(account.cores_used(account.other_s), 2),
+            round(account.machine_busy_fraction, 3),
+        )
+
+    def total(self) -> float:
+        """Cores used by every group of the bench (not `other`)."""
+        return self.client + sum(self.workers) + self.arbiter + self.postgres + self.redis
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Fresh store URLs, one per measurement, and the store server's processes (if any)."""
+
+    urls: Iterator[str]
+    server: Finder | None
 
 
 @contextmanager
-def store_urls(kind: str, workdir: Path) -> Iterator[Iterator[str]]:
+def store_urls(kind: str, workdir: Path) -> Iterator[Stores]:
     """Fresh store URLs, one per measurement: databases of one PostgreSQL, or SQLite files."""
     if kind == "sqlite":
-        yield (f"sqlite:///{workdir / f'store-{n}.db'}" for n in range(1_000))
+        yield Stores((f"sqlite:///{workdir / f'store-{n}.db'}" for n in range(1_000)), None)
         return
     server: PostgresServer = start_postgres()
     try:
-        yield (server.create_database(f"chat_{n}") for n in range(1_000))
+        urls = (server.create_database(f"chat_{n}") for n in range(1_000))
+        yield Stores(urls, postgres_cluster(server.data_dir))
     finally:
         server.stop()
 
 
+def cpu_groups(serve_pid: int, stores: Stores, broker: str) -> tuple[dict[str, Finder], list[str]]:
+    """The processes to account for: this load generator, the arbiter, each worker (as they
+    are when the window opens), the store server, Redis; and the worker groups' names."""
+    port = broker.rsplit(":", 1)[1].split("/")[0]
+    groups: dict[str, Finder] = {
+        "client": self_process,
+        "arbiter": only(serve_pid),
+        "redis": by_command("redis-server", (f":{port}", f"--port {port}")),
+    }
+    if stores.server is not None:
+        groups["postgres"] = stores.server
+    workers = tree(serve_pid)[1:]
+    names = [f"worker {n}" for n in range(1, len(workers) + 1)]
+    for name, process in zip(names, workers, strict=True):
+        groups[name] = only(process.pid)
+    return groups, names
+
+
 def measure(
-    workers: int, store_url: str, broker_url: str, args: argparse.Namespace, round_: int
+    workers: int, stores: Stores, broker_url: str, args: argparse.Namespace, round_: int
 ) -> Round:
     """Start `workers` serve workers on a fresh store, run the closed loop, stop them."""
     secret = secrets.token_urlsafe(48)
@@ -79,7 +154,7 @@ def measure(
         "SERVING_MLFLOW_TRACKING_URI": os.environ.get(
             "BENCH_MLFLOW_TRACKING_URI", f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}"
         ),
-        "SERVING_STORE_URL": store_url,
+        "SERVING_STORE_URL": next(stores.urls),
         "SERVING_WORKERS": str(workers),
         "CHAT_BROKER_URL": broker_url,
         "CHAT_JWT_SECRET": secret,
@@ -96,9 +171,12 @@ def measure(
         for _ in range(4 * workers):  # warm every worker's model and store connections
             httpx.post(f"{base}/predict", json={"text": TEXTS[0]}, timeout=60)
         asyncio.run(chat_load(ws_url, secret, args.customers, 3.0))  # warm the chat path
+        groups, worker_names = cpu_groups(process.pid, stores, broker_url)
+        window = CpuWindow(groups)
         cpu_before = tree_cpu_s(process.pid)
         result = asyncio.run(chat_load(ws_url, secret, args.customers, args.duration))
         cpu = tree_cpu_s(process.pid) - cpu_before
+        shares = CpuShares.of(window.close(), worker_names)
     finally:
         stop(process, port)
     return Round(
@@ -110,6 +188,7 @@ def measure(
         result.errors,
         round(1000 * cpu / max(result.round_trips, 1), 1),
         round(os.getloadavg()[0], 1),
+        shares,
     )
 
 
@@ -127,10 +206,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-scaling-"))
     with ExitStack() as stack:
         broker_url = stack.enter_context(running_redis(workdir))
-        urls = stack.enter_context(store_urls(args.store, workdir))
+        stores = stack.enter_context(store_urls(args.store, workdir))
         for round_ in range(1, args.rounds + 1):
             for workers in counts:
-                rounds.append(measure(workers, next(urls), broker_url, args, round_))
+                rounds.append(measure(workers, stores, broker_url, args, round_))
                 print(rounds[-1], flush=True)
     print_table(rounds, args)
     out = REPO_ROOT / "bench" / "results"
@@ -164,6 +243,27 @@ def print_table(rounds: list[Round], args: argparse.Namespace) -> None:
             mean = sum(ratios) / len(ratios)
             shown = ", ".join(f"{x:.2f}" for x in ratios)
             print(f"{workers} workers / {base}: {mean:.2f}× turns/s (rounds: {shown})")
+    print_cpu_table(rounds)
+
+
+def print_cpu_table(rounds: list[Round]) -> None:
+    """Cores each group used over the measured window, and what a turn cost in CPU."""
+    print("\ncores used over the measured window (machine busy: share of all its cores)\n")
+    print(
+        "| round | workers | turns/s | client | each worker | arbiter | postgres | redis "
+        "| other | machine busy | turns per worker CPU-s | all CPU ms/turn |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rounds:
+        c = r.cpu
+        per_worker_s = r.turns_per_s / sum(c.workers) if sum(c.workers) else 0.0
+        all_ms = 1000 * c.total() / r.turns_per_s if r.turns_per_s else 0.0
+        print(
+            f"| {r.round} | {r.workers} | {r.turns_per_s} | {c.client} "
+            f"| {' + '.join(f'{w}' for w in c.workers)} | {c.arbiter} | {c.postgres} "
+            f"| {c.redis} | {c.other} | {c.machine_busy:.0%} | {per_worker_s:.0f} "
+            f"| {all_ms:.1f} |"
+        )
 
 
 if __name__ == "__main__":

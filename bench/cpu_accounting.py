@@ -1,0 +1,136 @@
+"""Where a benchmark's CPU goes: seconds per process group over a measured window.
+
+A scaling ratio on a small machine says little without it: if one worker, the load generator,
+PostgreSQL and Redis already keep every core busy, a second worker has no core to run on, and
+the ratio measures the machine, not the service. `CpuWindow` snapshots each group's processes
+(user + system seconds, by pid) and the machine's busy time at the start and the end of a
+window; `CpuAccount` is the difference, with what no group claims counted as `other` (other
+people's jobs on a shared machine).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+# A group's processes, looked up again at the end of the window (backends come and go).
+Finder = Callable[[], list[psutil.Process]]
+
+
+def _cpu_s(process: psutil.Process) -> float | None:
+    try:
+        times = process.cpu_times()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    # Not the reaped children's time: a group lists its live processes itself.
+    return times.user + times.system
+
+
+def _machine_busy_s() -> float:
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def self_process() -> list[psutil.Process]:
+    """This process (a load generator running in it)."""
+    return [psutil.Process()]
+
+
+def children_of(pid: int, keep: Callable[[psutil.Process], bool] = lambda _: True) -> Finder:
+    """The descendants of `pid` that `keep` accepts."""
+
+    def find() -> list[psutil.Process]:
+        try:
+            return [p for p in psutil.Process(pid).children(recursive=True) if keep(p)]
+        except psutil.NoSuchProcess:
+            return []
+
+    return find
+
+
+def only(pid: int) -> Finder:
+    """The one process `pid`."""
+
+    def find() -> list[psutil.Process]:
+        try:
+            return [psutil.Process(pid)]
+        except psutil.NoSuchProcess:
+            return []
+
+    return find
+
+
+def postgres_cluster(data_dir: Path) -> Finder:
+    """A PostgreSQL cluster's postmaster and every process it started (backends, writers)."""
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    return lambda: only(postmaster)() + children_of(postmaster)()
+
+
+def by_command(name: str, needles: tuple[str, ...]) -> Finder:
+    """Processes named `name` whose command line holds one of `needles` (e.g. a port)."""
+
+    def find() -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter(["name", "cmdline"]):
+            cmdline = " ".join(process.info["cmdline"] or ())
+            if process.info["name"] == name and any(n in cmdline for n in needles):
+                found.append(process)
+        return found
+
+    return find
+
+
+@dataclass(frozen=True)
+class CpuAccount:
+    """CPU seconds per group over one window, the machine's busy seconds and the window."""
+
+    wall_s: float
+    groups: dict[str, float]
+    machine_busy_s: float
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @property
+    def other_s(self) -> float:
+        """Busy time no group claims: other jobs on the machine (never below 0)."""
+        return max(self.machine_busy_s - sum(self.groups.values()), 0.0)
+
+    def cores_used(self, seconds: float) -> float:
+        """CPU seconds as cores busy on average over the window."""
+        return seconds / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def machine_busy_fraction(self) -> float:
+        """Share of all the machine's cores busy over the window."""
+        return self.machine_busy_s / (self.wall_s * self.cores) if self.wall_s else 0.0
+
+
+class CpuWindow:
+    """Snapshot groups of processes now; `close()` returns what they used since."""
+
+    def __init__(self, groups: Mapping[str, Finder]) -> None:
+        self.groups = dict(groups)
+        self.started = time.perf_counter()
+        self.busy = _machine_busy_s()
+        self.before = {name: self._snapshot(find) for name, find in self.groups.items()}
+
+    @staticmethod
+    def _snapshot(find: Finder) -> dict[int, float]:
+        seen = {}
+        for process in find():
+            if (cpu := _cpu_s(process)) is not None:
+                seen[process.pid] = cpu
+        return seen
+
+    def close(self) -> CpuAccount:
+        """Each group's CPU seconds since the start (a process born in the window: all of it)."""
+        used = {}
+        for name, find in self.groups.items():
+            after, before = self._snapshot(find), self.before[name]
+            used[name] = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+        wall = time.perf_counter() - self.started
+        return CpuAccount(wall, used, _machine_busy_s() - self.busy)
