@@ -9,7 +9,7 @@ import pandas as pd
 from features import FeatureExtractor, FeatureSettings
 from models.examples import build_training_examples
 from models.location import location
-from pipelines.assets.training import TRAINING_CODE_VERSION
+from pipelines.assets.training import TRAINING_CODE_VERSION, TrainingConfig
 from pipelines.example_contexts import ContextStore, filled_contexts
 from pipelines.example_inputs import (
     INPUT_DIGEST,
@@ -19,7 +19,14 @@ from pipelines.example_inputs import (
     settings_digest,
 )
 from pipelines.metadata import count_mapping, markdown_counts
-from pipelines.resources import ConversationSources
+from pipelines.resources import ConversationSources, MlflowRegistry
+from pipelines.retrain_skip import (
+    KeptIndex,
+    RuleInputs,
+    decide_keep,
+    intent_model_config,
+    registry_identity,
+)
 from pipelines.source_report import no_labelled_data_message, source_yields
 
 GROUP = "features"
@@ -46,6 +53,7 @@ def training_examples(
     context: dg.AssetExecutionContext,
     config: SplitConfig,
     sources: ConversationSources,
+    mlflow_registry: MlflowRegistry,
     conversations: pd.DataFrame,
 ) -> Iterator[dg.Output[pd.DataFrame]]:
     """Each labelled customer message with its context, its winning label and a split.
@@ -54,6 +62,8 @@ def training_examples(
     read and what to set (a Dagster Failure: the UI and `make pipeline` show it, no traceback).
     When no labelled example and no training setting changed since the last finished training,
     nothing is built: the step records why (an observation) and the training steps are skipped.
+    So are they when the retrain rule keeps the model for the examples built (too few changed:
+    pipelines/retrain_skip.py); the examples are then not written either.
     """
     settings = settings_digest(
         context.run.run_config, TRAINING_CODE_VERSION, config.model_dump_json()
@@ -94,6 +104,22 @@ def training_examples(
             metadata={item.setting: f"{item.where}: {item.summary()}" for item in yields},
             allow_retries=False,
         )
+    training = TrainingConfig(**intent_model_config(context.run.run_config))
+    rule = RuleInputs(
+        training.retrain_policy(), training.digest(), registry_identity(mlflow_registry)
+    )
+    keep = decide_keep(context, examples, settings, KeptIndex.of(sources.lake_dir), rule)
+    if keep is not None and not keep.retrain:
+        reason = f"retrain rule: {keep.reason}; intent_model and model_promotion skipped"
+        context.log.info(reason)
+        metadata = {
+            "skipped": True,
+            **keep.metadata(),
+            "reason": reason,
+            "built_because": skip.reason,
+        }
+        context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=metadata))
+        return
     splits = examples["split"].value_counts()
     context.log.info(
         "%d examples of %d intents: %s",

@@ -30,7 +30,8 @@ from models.settings_errors import env_name
 from models.tracking import log_and_register
 from models.training import train_intent_model
 from pipelines.metadata import png_markdown
-from pipelines.resources import MlflowRegistry
+from pipelines.resources import ConversationSources, MlflowRegistry
+from pipelines.retrain_skip import KeptIndex, KeptVersion, registry_identity, remember_base
 from pipelines.retraining import (
     TAG_TRAINING_CONFIG,
     forced_reasons,
@@ -160,6 +161,7 @@ def intent_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
     mlflow_registry: MlflowRegistry,
+    sources: ConversationSources,
     training_examples: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """Fit the search space, log the chosen model to MLflow and register it as a new version.
@@ -194,15 +196,21 @@ def intent_model(
             },
         )
     index = ExampleIndex.from_examples(training_examples, hashed)
+    last = last_trained(registry)
     decision = decide_retrain(
         config.retrain_policy(),
         index,
         config.digest(),
-        last_trained(registry),
+        last,
         forced_reasons(config.force_retrain, context.run.tags),
     )
     context.log.info("retrain rule: %s", decision.reason)
+    # The base version's index in the lake: the next run's training_examples can apply the
+    # rule without MLflow (pipelines/retrain_skip.py).
+    kept = KeptIndex.of(sources.lake_dir)
+    registry_name = registry_identity(mlflow_registry)
     if not decision.retrain:
+        remember_base(kept, last, registry_name)
         return kept_version_result(registry, decision)
     candidates = resolve(config.candidates)
     train, validation, test = _splits(training_examples)
@@ -244,6 +252,8 @@ def intent_model(
     )
     if version.run_id is not None:
         log_index(registry, version.run_id, index)
+        if kept is not None:
+            kept.write(KeptVersion(str(version.version), registry_name, config.digest()), index)
     run_link = _run_link(mlflow_registry, registry, version.run_id)
     if not run_link:
         context.log.warning("version %s names no MLflow run: no run link", version.version)

@@ -7,6 +7,7 @@ Real Dagster, MLflow (SQLite) and the conversation log, on a six-intent slice of
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,25 @@ def test_a_few_new_examples_keep_the_model_with_the_reason_and_enough_retrain(wo
     assert first["intent_model"]["retrain_reason"] == "no model version yet: training the first"
 
     _add_messages(settings, "few", unseen.iloc[:5])  # 5 of ~245 examples: 2 %
+    # The rule keeps version 1, decided by training_examples against the lake's copy of its
+    # example index: intent_model and model_promotion are skipped, the reason recorded.
+    result, job = _run_job(workspace)
+    assert {"intent_model", "model_promotion"} <= _skipped_steps(result)
+    observed = _observation(result, "training_examples")
+    reason = observed["reason"]
+    assert reason.startswith("retrain rule: 5 changed labelled examples (2.")
+    assert "since version 1; threshold ≥ 20 and ≥ 5.0%: keeping it" in reason
+    assert reason.endswith("; intent_model and model_promotion skipped")
+    assert observed["retrained"] is False and observed["new_examples"] == 5
+    assert observed["built_because"] == "rows of labelled conversations changed"
+    assert dict(asset_rows(summarise(result, job, 0.0)))["training_examples"] == (
+        f"skipped: {reason}"
+    )
+    assert _versions(settings) == ["1"]
+
+    # Without that copy (a version trained before it existed) intent_model applies the rule
+    # itself, with MLflow, and keeps the copy for the next run.
+    shutil.rmtree(Path(settings.lake_dir) / "retrain_index")
     kept = _run(workspace)
     model = kept["intent_model"]
     assert model["retrained"] is False and model["reused"] is True
@@ -98,6 +118,7 @@ def test_a_few_new_examples_keep_the_model_with_the_reason_and_enough_retrain(wo
     assert kept["model_promotion"]["decided"] is False
     assert kept["model_promotion"]["reason"] == model["retrain_reason"]
     assert _versions(settings) == ["1"]
+    assert (Path(settings.lake_dir) / "retrain_index" / "version.json").exists()
 
     _add_messages(settings, "many", unseen.iloc[5:65])  # 65 new since version 1
     retrained = _run(workspace)
@@ -141,6 +162,16 @@ def _skipped_steps(result: dg.ExecuteInProcessResult) -> set[str]:
         for event in result.all_events
         if event.event_type == dg.DagsterEventType.STEP_SKIPPED and event.step_key
     }
+
+
+def _observation(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    (observation,) = [
+        event.asset_observation_data.asset_observation
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_OBSERVATION
+        and event.asset_key == dg.AssetKey(asset)
+    ]
+    return {key: value.value for key, value in observation.metadata.items()}
 
 
 def test_new_messages_without_labels_skip_training_and_say_why(workspace):
@@ -203,11 +234,10 @@ def test_an_unlabelled_turn_in_a_labelled_conversation_builds_the_examples_again
     )
     result, _ = _run_job(workspace)
 
-    metadata = cli.materialization_metadata(result)
-    assert metadata["training_examples"]["built_because"] == (
-        "rows of labelled conversations changed"
-    )
-    assert metadata["intent_model"]["reused"] is True
-    assert metadata["intent_model"]["version"] == "3"
-    assert metadata["model_promotion"]["decided"] is False
-    assert not _skipped_steps(result)
+    # Built again; they come out equal, so the retrain rule keeps version 3 (0 changed).
+    observed = _observation(result, "training_examples")
+    assert observed["built_because"] == "rows of labelled conversations changed"
+    assert observed["retrain_reason"].startswith("0 changed labelled examples (0.0%")
+    assert observed["base_version"] == "3"
+    assert {"intent_model", "model_promotion"} <= _skipped_steps(result)
+    assert _versions(settings) == ["3", "2", "1"]
