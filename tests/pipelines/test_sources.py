@@ -19,7 +19,7 @@ from pipelines.assets.features import training_examples
 from pipelines.assets.ingestion import conversation_log, raw_conversations, validated_conversations
 from pipelines.io_manager import LakeIOManager
 from pipelines.partitions import last_key
-from pipelines.resources import ConversationSources
+from pipelines.resources import ConversationSources, MlflowRegistry
 from pipelines.settings import PipelineSettings
 
 ASSETS = [conversation_log, raw_conversations, validated_conversations, training_examples]
@@ -50,7 +50,12 @@ def test_a_configured_folder_that_does_not_exist_is_a_config_error(monkeypatch, 
 def _materialize(sources: ConversationSources, lake: Path) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         ASSETS,
-        resources={"sources": sources, "io_manager": LakeIOManager(base_dir=str(lake))},
+        resources={
+            "sources": sources,
+            "io_manager": LakeIOManager(base_dir=str(lake)),
+            # training_examples applies the retrain rule when it can (never here: no training).
+            "mlflow_registry": MlflowRegistry(tracking_uri=f"sqlite:///{lake.parent / 'ml.db'}"),
+        },
         partition_key=last_key(),
         raise_on_error=False,
     )
