@@ -21,7 +21,8 @@ NAMES = (
     "chat_wal_checkpoints_total",
     "chat_wal_checkpoint_seconds_total",
     "chat_wal_restarts_total",
-    "chat_wal_restart_seconds_total",
+    "chat_wal_loop_checkpoints_total",
+    "chat_wal_loop_checkpoint_seconds_total",
 )
 
 
@@ -33,8 +34,9 @@ class WorkerCounts:
     mean_batch: float = 0.0  # messages per model call
     checkpoints: int = 0  # WAL checkpoints (0: none counted, e.g. code without the thread)
     checkpoint_ms: float = 0.0  # their mean time
-    restarts: int = 0  # checkpoints finished on the event loop (the WAL started over)
-    restart_ms: float = 0.0  # their mean time (the loop's)
+    restarts: int = 0  # times the WAL started over
+    loop_checkpoints: int = 0  # checkpoints the event loop ran itself (the thread's tries failed)
+    loop_checkpoint_ms: float = 0.0  # their mean time
 
 
 def read_counters(port: int) -> dict[str, float]:
@@ -52,7 +54,7 @@ def counts_between(before: dict[str, float], after: dict[str, float]) -> WorkerC
     delta = {name: after[name] - before[name] for name in NAMES}
     groups, batches = delta["chat_commit_groups_total"], delta["intent_model_batches_total"]
     checkpoints = int(delta["chat_wal_checkpoints_total"])
-    restarts = int(delta["chat_wal_restarts_total"])
+    on_loop = int(delta["chat_wal_loop_checkpoints_total"])
     return WorkerCounts(
         mean_group=round(delta["chat_commit_jobs_total"] / groups, 2) if groups else 0.0,
         mean_batch=round(delta["intent_model_batched_items_total"] / batches, 2)
@@ -62,8 +64,11 @@ def counts_between(before: dict[str, float], after: dict[str, float]) -> WorkerC
         checkpoint_ms=round(1000 * delta["chat_wal_checkpoint_seconds_total"] / checkpoints, 2)
         if checkpoints
         else 0.0,
-        restarts=restarts,
-        restart_ms=round(1000 * delta["chat_wal_restart_seconds_total"] / restarts, 2)
-        if restarts
+        restarts=int(delta["chat_wal_restarts_total"]),
+        loop_checkpoints=on_loop,
+        loop_checkpoint_ms=round(
+            1000 * delta["chat_wal_loop_checkpoint_seconds_total"] / on_loop, 2
+        )
+        if on_loop
         else 0.0,
     )

@@ -87,12 +87,14 @@ def test_the_wal_starts_over_when_the_writer_finishes_a_long_one(tmp_path):
     engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     database = file_database(engine)
     assert database is not None
-    checkpointer = WalCheckpointer(engine, database, interval_s=0.01, restart_frames=200)
+    checkpointer = WalCheckpointer(
+        engine, database, interval_s=0.01, restart_frames=200, loop_after=5
+    )
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE blobs (data BLOB NOT NULL)")
     checkpointer.start()
     try:
-        for _ in range(PAGES):  # the writer commits without pause, as a loaded worker does
+        for _ in range(PAGES):  # commits without pause: the thread's passes never finish between
             with engine.begin() as connection:
                 connection.exec_driver_sql("INSERT INTO blobs VALUES (zeroblob(4000))")
             checkpointer.after_commit()
@@ -103,6 +105,33 @@ def test_the_wal_starts_over_when_the_writer_finishes_a_long_one(tmp_path):
     # The WAL started over: it holds the commits since, not every commit of the run.
     assert stats.max_wal_frames < PAGES and _wal_frames(database) < PAGES
     assert _rows(database) == PAGES
+    engine.dispose()
+
+
+def test_between_commits_the_thread_starts_the_wal_over(tmp_path):
+    # A worker's loop writes a group, then computes (the model) without writing: the thread's
+    # pass, woken by the commit, copies everything then, and the loop never checkpoints itself.
+    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    database = file_database(engine)
+    assert database is not None
+    checkpointer = WalCheckpointer(
+        engine, database, interval_s=0.05, restart_frames=50, loop_after=10**6
+    )
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE blobs (data BLOB NOT NULL)")
+    checkpointer.start()
+    try:
+        for _ in range(60):
+            with engine.begin() as connection:
+                for _ in range(10):
+                    connection.exec_driver_sql("INSERT INTO blobs VALUES (zeroblob(4000))")
+            checkpointer.after_commit()
+            time.sleep(0.05)  # the model's batch
+    finally:
+        checkpointer.close()
+    stats = checkpointer.stats()
+    assert stats.restarts >= 1 and stats.loop_checkpoints == 0
+    assert _rows(database) == 600
     engine.dispose()
 
 
