@@ -80,6 +80,8 @@ class CpuShares:
     redis: float
     other: float
     machine_busy: float  # share of all the machine's cores
+    # Cores' worth of time each worker was runnable but had no core (0: never starved).
+    workers_waiting: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, account: CpuAccount, workers: list[str]) -> CpuShares:
@@ -96,6 +98,7 @@ class CpuShares:
             cores("redis"),
             round(account.cores_used(account.other_s), 2),
             round(account.machine_busy_fraction, 3),
+            tuple(round(account.cores_used(account.waited.get(name, 0.0)), 2) for name in workers),
         )
 
     def total(self) -> float:
@@ -251,9 +254,10 @@ def print_cpu_table(rounds: list[Round]) -> None:
     print("\ncores used over the measured window (machine busy: share of all its cores)\n")
     print(
         "| round | workers | turns/s | client | each worker | arbiter | postgres | redis "
-        "| other | machine busy | turns per worker CPU-s | all CPU ms/turn |"
+        "| other | machine busy | each worker waiting for a core | turns per worker CPU-s "
+        "| all CPU ms/turn |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rounds:
         c = r.cpu
         per_worker_s = r.turns_per_s / sum(c.workers) if sum(c.workers) else 0.0
@@ -261,7 +265,8 @@ def print_cpu_table(rounds: list[Round]) -> None:
         print(
             f"| {r.round} | {r.workers} | {r.turns_per_s} | {c.client} "
             f"| {' + '.join(f'{w}' for w in c.workers)} | {c.arbiter} | {c.postgres} "
-            f"| {c.redis} | {c.other} | {c.machine_busy:.0%} | {per_worker_s:.0f} "
+            f"| {c.redis} | {c.other} | {c.machine_busy:.0%} "
+            f"| {' + '.join(f'{w}' for w in c.workers_waiting)} | {per_worker_s:.0f} "
             f"| {all_ms:.1f} |"
         )
 

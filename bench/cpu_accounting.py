@@ -31,6 +31,18 @@ def _cpu_s(process: psutil.Process) -> float | None:
     return times.user + times.system
 
 
+def _waited_s(process: psutil.Process) -> float:
+    """Seconds the process's threads were runnable but waited for a core (Linux schedstat:
+    on a machine with more runnable work than cores, this is what a process lost)."""
+    total = 0
+    for task in Path(f"/proc/{process.pid}/task").glob("*/schedstat"):
+        try:
+            total += int(task.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def _machine_busy_s() -> float:
     times = psutil.cpu_times()
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
@@ -92,6 +104,7 @@ class CpuAccount:
     wall_s: float
     groups: dict[str, float]
     machine_busy_s: float
+    waited: dict[str, float]  # per group: seconds runnable without a core (summed over threads)
     cores: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @property
@@ -119,18 +132,22 @@ class CpuWindow:
         self.before = {name: self._snapshot(find) for name, find in self.groups.items()}
 
     @staticmethod
-    def _snapshot(find: Finder) -> dict[int, float]:
+    def _snapshot(find: Finder) -> dict[int, tuple[float, float]]:
         seen = {}
         for process in find():
             if (cpu := _cpu_s(process)) is not None:
-                seen[process.pid] = cpu
+                seen[process.pid] = (cpu, _waited_s(process))
         return seen
 
     def close(self) -> CpuAccount:
-        """Each group's CPU seconds since the start (a process born in the window: all of it)."""
-        used = {}
+        """Each group's CPU and waiting seconds since the start (a process born in the window:
+        all of it)."""
+        used, waited = {}, {}
         for name, find in self.groups.items():
             after, before = self._snapshot(find), self.before[name]
-            used[name] = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+            used[name] = sum(
+                cpu - before.get(pid, (0.0, 0.0))[0] for pid, (cpu, _) in after.items()
+            )
+            waited[name] = sum(w - before.get(pid, (0.0, 0.0))[1] for pid, (_, w) in after.items())
         wall = time.perf_counter() - self.started
-        return CpuAccount(wall, used, _machine_busy_s() - self.busy)
+        return CpuAccount(wall, used, _machine_busy_s() - self.busy, waited)
