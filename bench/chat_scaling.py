@@ -269,6 +269,26 @@ def print_cpu_table(rounds: list[Round]) -> None:
             f"| {' + '.join(f'{w}' for w in c.workers_waiting)} | {per_worker_s:.0f} "
             f"| {all_ms:.1f} |"
         )
+    print_ceiling(rounds)
+
+
+def print_ceiling(rounds: list[Round]) -> None:
+    """What the CPU per turn allows on this machine, whatever else runs: N workers reach at
+    most min(N cores, all its cores) / (all CPU per turn) turns/s, and one worker, whose Python
+    holds one core at a time (the GIL), about one core / (its CPU per turn). Their ratio caps
+    the scaling the bench can show here."""
+    cores = os.cpu_count() or 1
+    for r in rounds:
+        worker_s = sum(r.cpu.workers) / r.turns_per_s if r.turns_per_s else 0.0
+        all_s = r.cpu.total() / r.turns_per_s if r.turns_per_s else 0.0
+        if r.workers < 2 or not worker_s or not all_s:
+            continue
+        ceiling = min(r.workers, cores) / all_s / (1 / worker_s)
+        print(
+            f"round {r.round}, {r.workers} workers: worker CPU {1000 * worker_s:.1f} ms of "
+            f"{1000 * all_s:.1f} ms a turn; on {cores} cores at most {ceiling:.2f}× one "
+            "saturated worker's turns/s"
+        )
 
 
 if __name__ == "__main__":
