@@ -29,7 +29,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -41,6 +41,7 @@ from bench.cpu_accounting import (
     CpuAccount,
     CpuWindow,
     Finder,
+    SocketSampler,
     by_command,
     only,
     postgres_cluster,
@@ -82,6 +83,7 @@ class CpuShares:
     machine_busy: float  # share of all the machine's cores
     # Cores' worth of time each worker was runnable but had no core (0: never starved).
     workers_waiting: tuple[float, ...] = ()
+    sockets: tuple[int, ...] = ()  # the load's connections each worker held
 
     @classmethod
     def of(cls, account: CpuAccount, workers: list[str]) -> CpuShares:
@@ -177,9 +179,10 @@ def measure(
         groups, worker_names = cpu_groups(process.pid, stores, broker_url)
         window = CpuWindow(groups)
         cpu_before = tree_cpu_s(process.pid)
-        result = asyncio.run(chat_load(ws_url, secret, args.customers, args.duration))
+        with SocketSampler([p.pid for p in tree(process.pid)[1:]], port) as sockets:
+            result = asyncio.run(chat_load(ws_url, secret, args.customers, args.duration))
         cpu = tree_cpu_s(process.pid) - cpu_before
-        shares = CpuShares.of(window.close(), worker_names)
+        shares = replace(CpuShares.of(window.close(), worker_names), sockets=sockets.best)
     finally:
         stop(process, port)
     return Round(
@@ -254,10 +257,11 @@ def print_cpu_table(rounds: list[Round]) -> None:
     print("\ncores used over the measured window (machine busy: share of all its cores)\n")
     print(
         "| round | workers | turns/s | client | each worker | arbiter | postgres | redis "
-        "| other | machine busy | each worker waiting for a core | turns per worker CPU-s "
+        "| other | machine busy | each worker waiting for a core | sockets per worker "
+        "| turns per worker CPU-s "
         "| all CPU ms/turn |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rounds:
         c = r.cpu
         per_worker_s = r.turns_per_s / sum(c.workers) if sum(c.workers) else 0.0
@@ -266,7 +270,8 @@ def print_cpu_table(rounds: list[Round]) -> None:
             f"| {r.round} | {r.workers} | {r.turns_per_s} | {c.client} "
             f"| {' + '.join(f'{w}' for w in c.workers)} | {c.arbiter} | {c.postgres} "
             f"| {c.redis} | {c.other} | {c.machine_busy:.0%} "
-            f"| {' + '.join(f'{w}' for w in c.workers_waiting)} | {per_worker_s:.0f} "
+            f"| {' + '.join(f'{w}' for w in c.workers_waiting)} "
+            f"| {' + '.join(f'{n}' for n in c.sockets)} | {per_worker_s:.0f} "
             f"| {all_ms:.1f} |"
         )
     print_ceiling(rounds)

@@ -11,6 +11,7 @@ people's jobs on a shared machine).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -151,3 +152,44 @@ class CpuWindow:
             waited[name] = sum(w - before.get(pid, (0.0, 0.0))[1] for pid, (_, w) in after.items())
         wall = time.perf_counter() - self.started
         return CpuAccount(wall, used, _machine_busy_s() - self.busy, waited)
+
+
+def sockets_on(pids: list[int], port: int) -> tuple[int, ...]:
+    """Established connections each process holds on local `port` (how a server's workers
+    share the clients: the kernel hands each new connection to one of them)."""
+    counts = []
+    for pid in pids:
+        try:
+            connections = psutil.Process(pid).net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            counts.append(0)
+            continue
+        counts.append(
+            sum(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port for c in connections)
+        )
+    return tuple(counts)
+
+
+class SocketSampler:
+    """Samples `sockets_on` once a second in a thread; keeps the sample with the most sockets
+    (the load's connections all open)."""
+
+    def __init__(self, pids: list[int], port: int) -> None:
+        self.pids, self.port = pids, port
+        self.best: tuple[int, ...] = tuple(0 for _ in pids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            sample = sockets_on(self.pids, self.port)
+            if sum(sample) > sum(self.best):
+                self.best = sample
+
+    def __enter__(self) -> SocketSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
