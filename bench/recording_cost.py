@@ -20,14 +20,55 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from bench.serve import free_port, run_wrk, start, stop
-from serving.process_tree import tree_cpu_s
+from serving.process_tree import tree
 
 MODES = {"on": "true", "off": "false"}
 # After a turn, the records still queued (under a batch) are written at the next flush interval
 # (SERVING_RECORD_FLUSH_INTERVAL_S, 1 s): waiting it out charges their CPU to the turn that
 # answered them. The off server waits as long, so an idle tree's CPU counts on both sides.
 SETTLE_S = 1.5
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a process tree has used so far: CPU seconds and context switches."""
+
+    user_s: float = 0.0
+    system_s: float = 0.0
+    voluntary: int = 0  # switches while waiting (a lock, the GIL, a socket)
+    involuntary: int = 0  # preempted
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.user_s - other.user_s,
+            self.system_s - other.system_s,
+            self.voluntary - other.voluntary,
+            self.involuntary - other.involuntary,
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.user_s + other.user_s,
+            self.system_s + other.system_s,
+            self.voluntary + other.voluntary,
+            self.involuntary + other.involuntary,
+        )
+
+
+def tree_usage(pid: int) -> Usage:
+    """The usage of `pid` and every descendant (BentoML's arbiter and workers)."""
+    total = Usage()
+    for process in tree(pid):
+        try:
+            with process.oneshot():
+                times, switches = process.cpu_times(), process.num_ctx_switches()
+        except psutil.NoSuchProcess:
+            continue
+        total += Usage(times.user, times.system, switches.voluntary, switches.involuntary)
+    return total
 
 
 @dataclass(frozen=True)
@@ -38,9 +79,14 @@ class Turn:
     connections: int
     rps: float
     requests: int
-    cpu_s: float
+    usage: Usage
     failed: int
     load_1min: float
+
+    @property
+    def cpu_s(self) -> float:
+        """User + system CPU seconds of the served tree."""
+        return self.usage.user_s + self.usage.system_s
 
     @property
     def cpu_us_per_request(self) -> float:
@@ -76,16 +122,15 @@ def measure_turn(
     mode: str, pid: int, port: int, connections: int, duration: int, script: Path
 ) -> Turn:
     """One wrk run against a server, with its tree's CPU before and after (settled)."""
-    cpu_before = tree_cpu_s(pid)
+    before = tree_usage(pid)
     load = run_wrk(f"http://127.0.0.1:{port}/predict", connections, duration, script)
     time.sleep(SETTLE_S)
-    cpu_s = tree_cpu_s(pid) - cpu_before
     return Turn(
         mode,
         connections,
         load.rps,
         load.requests,
-        cpu_s,
+        tree_usage(pid) - before,
         load.non_2xx + load.errors,
         os.getloadavg()[0],
     )
@@ -165,6 +210,7 @@ def print_report(
             f"(pooled ratio {cpu_on / cpu_off:.3f}x); failed requests {failed}; "
             f"1-min load during the rounds {min(loads):.1f}-{max(loads):.1f}"
         )
+        print(f"  per request, on / off: {_per_request(on)} / {_per_request(off)}")
         print(f"  throughput on/off: {Spread.of(throughput)}")
         print(f"    rounds: {' '.join(f'{r:.2f}' for r in throughput)}")
         print(f"  CPU per request on/off: {Spread.of(cpu)}")
@@ -173,3 +219,14 @@ def print_report(
             "  a CPU-bound server would serve "
             f"{1 / Spread.of(cpu).median:.3f}x the requests with recording on (1 / median)"
         )
+
+
+def _per_request(turns: list[Turn]) -> str:
+    """Pooled user and system CPU (us) and context switches per request of some turns."""
+    usage = sum((t.usage for t in turns), Usage())
+    requests = sum(t.requests for t in turns)
+    return (
+        f"user {usage.user_s / requests * 1e6:,.0f} us, sys {usage.system_s / requests * 1e6:,.0f}"
+        f" us, switches {usage.voluntary / requests:.2f} voluntary, "
+        f"{usage.involuntary / requests:.2f} involuntary"
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,6 +104,9 @@ class PredictionLog(DrainedQueue[PendingPrediction]):
         super().__init__(policy.queue_size, policy.batch_size, policy.flush_interval_s)
         self.policy = policy
         self._engine = tables.create_engine(store_url)
+        # SQLite: batches are written on the event loop while the write lock is free
+        # (`_write_batch`); None elsewhere (PostgreSQL: network round trips, on a thread).
+        self._loop_engine = _fail_fast_engine(store_url) if _is_sqlite(self._engine) else None
 
     def record(
         self,
@@ -155,13 +159,15 @@ class PredictionLog(DrainedQueue[PendingPrediction]):
                 break
         queue_depth.set(0)
         self._engine.dispose()
+        if self._loop_engine is not None:
+            self._loop_engine.dispose()
 
     async def drain_once(self) -> bool:
         """Write one batch from the head of the queue; False when the store refused it."""
         batch = self.take_batch()
         queue_depth.set(self.depth)
         try:
-            await asyncio.to_thread(self._write, batch)
+            await self._write_batch(batch)
         except sa.exc.SQLAlchemyError as problem:
             # Back at the head of the queue for the next try; what no longer fits is dropped.
             if lost := self.put_back(batch):
@@ -176,12 +182,31 @@ class PredictionLog(DrainedQueue[PendingPrediction]):
         recorded_total.inc(len(batch))
         return True
 
-    def _write(self, batch: list[PendingPrediction]) -> None:
+    async def _write_batch(self, batch: list[PendingPrediction]) -> None:
+        """Write `batch` on the event loop when SQLite's write lock is free, else on a thread.
+
+        A writer thread costs the loop GIL hand-offs: sqlite3 lets go of the GIL around each
+        statement and then waits for the busy loop to hand it back (bench/README.md, "Cost of
+        the prediction log"; the chat tier's group commit runs on the loop for the same reason).
+        On the loop a batch costs its CPU (~20 ms for 500 rows) and nothing else. The loop must
+        never wait for a lock, though: the loop's engine gives up at once when another process
+        holds it, and that batch waits for the lock (busy timeout) on a thread instead.
+        """
+        if self._loop_engine is not None:
+            try:
+                self._write(self._loop_engine, batch)
+                return
+            except sa.exc.OperationalError as problem:
+                if not _is_busy(problem):
+                    raise
+        await asyncio.to_thread(self._write, self._engine, batch)
+
+    def _write(self, engine: sa.Engine, batch: list[PendingPrediction]) -> None:
         # One random id a batch, numbered per row: a uuid4 and a frozen dataclass per row cost
         # a third of a row's CPU (bench/README.md, "Cost of the prediction log").
         prefix = f"http-{uuid.uuid4().hex}-"
         rows = [self._row(pending, f"{prefix}{n}") for n, pending in enumerate(batch)]
-        with self._engine.begin() as connection:
+        with engine.begin() as connection:
             insert_prediction_rows(connection, rows)
 
     def _row(self, pending: PendingPrediction, message_id: str) -> PredictionRow:
@@ -210,3 +235,25 @@ class PredictionLog(DrainedQueue[PendingPrediction]):
             "role": pending.role.value,
             "pair_id": pending.pair_id,
         }
+
+
+def _is_sqlite(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _fail_fast_engine(store_url: str) -> sa.Engine:
+    """The store's engine with no busy timeout: a locked store fails at once, never waits."""
+    engine = tables.create_engine(store_url)
+    sa.event.listen(engine, "connect", _no_busy_timeout)  # after the store's own pragmas
+    engine.dispose()  # the connection that created the schema still had the busy timeout
+    return engine
+
+
+def _no_busy_timeout(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+
+def _is_busy(problem: sa.exc.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds the lock (SQLITE_BUSY)."""
+    code = getattr(problem.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
