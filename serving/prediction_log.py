@@ -188,7 +188,7 @@ class PredictionLog(DrainedQueue[PendingPrediction]):
         A writer thread costs the loop GIL hand-offs: sqlite3 lets go of the GIL around each
         statement and then waits for the busy loop to hand it back (bench/README.md, "Cost of
         the prediction log"; the chat tier's group commit runs on the loop for the same reason).
-        On the loop a batch costs its CPU (~20 ms for 500 rows) and nothing else. The loop must
+        On the loop a batch costs its CPU (~6 ms for 500 rows) and nothing else. The loop must
         never wait for a lock, though: the loop's engine gives up at once when another process
         holds it, and that batch waits for the lock (busy timeout) on a thread instead.
         """
