@@ -28,7 +28,7 @@ import secrets
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -47,6 +47,7 @@ from bench.cpu_accounting import (
     postgres_cluster,
     self_process,
 )
+from bench.pg_waits import LockWaits, LockWaitStats
 from bench.serve import free_port, start, stop
 from serving.process_tree import tree, tree_cpu_s
 from tests.celery_workers import running_redis
@@ -68,6 +69,7 @@ class Round:
     server_cpu_ms_per_turn: float
     load_average: float
     cpu: CpuShares
+    lock_waits: LockWaitStats | None = None  # PostgreSQL sessions waiting on locks (means)
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def measure(
         "SERVING_MLFLOW_TRACKING_URI": os.environ.get(
             "BENCH_MLFLOW_TRACKING_URI", f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}"
         ),
-        "SERVING_STORE_URL": next(stores.urls),
+        "SERVING_STORE_URL": (store_url := next(stores.urls)),
         "SERVING_WORKERS": str(workers),
         "CHAT_BROKER_URL": broker_url,
         "CHAT_JWT_SECRET": secret,
@@ -179,7 +181,9 @@ def measure(
         groups, worker_names = cpu_groups(process.pid, stores, broker_url)
         window = CpuWindow(groups)
         cpu_before = tree_cpu_s(process.pid)
-        with SocketSampler([p.pid for p in tree(process.pid)[1:]], port) as sockets:
+        waits = LockWaits(store_url) if stores.server is not None else None
+        pids = [p.pid for p in tree(process.pid)[1:]]
+        with SocketSampler(pids, port) as sockets, waits or nullcontext():
             result = asyncio.run(chat_load(ws_url, secret, args.customers, args.duration))
         cpu = tree_cpu_s(process.pid) - cpu_before
         shares = replace(CpuShares.of(window.close(), worker_names), sockets=sockets.best)
@@ -195,6 +199,7 @@ def measure(
         round(1000 * cpu / max(result.round_trips, 1), 1),
         round(os.getloadavg()[0], 1),
         shares,
+        waits.stats() if waits else None,
     )
 
 
@@ -286,6 +291,13 @@ def print_ceiling(rounds: list[Round]) -> None:
     for r in rounds:
         worker_s = sum(r.cpu.workers) / r.turns_per_s if r.turns_per_s else 0.0
         all_s = r.cpu.total() / r.turns_per_s if r.turns_per_s else 0.0
+        if r.lock_waits is not None:
+            w = r.lock_waits
+            print(
+                f"round {r.round}, {r.workers} worker(s): PostgreSQL sessions waiting on an "
+                f"advisory lock {w.advisory}, on any lock {w.any_lock}, active {w.active} "
+                f"(means of {w.samples} samples)"
+            )
         if r.workers < 2 or not worker_s or not all_s:
             continue
         ceiling = min(r.workers, cores) / all_s / (1 / worker_s)
