@@ -11,7 +11,8 @@ layer's CLS / max-pool beside the mean, each block × 2/√2); `knn:G` (per-inte
 fold's training texts, leave-one-out on those, × G; `knn:G,K`: the mean of the top K); `lr:B`
 (B × probabilities of a LogisticRegression on the embeddings averaged with the
 temperature-calibrated SVC's); `charb:N` (an extra plain `char` 1-N TF-IDF block); `nosub`
-(sublinear_tf off).
+(sublinear_tf off); `tuned` (bench/finetune_minilm.py's fine-tuned vectors instead, test only:
+they were fitted on all of train.csv).
 
     nice -n 15 .venv/bin/python bench/quality_cv.py --pool /tmp/pool --variants base layers:2
 """
@@ -54,22 +55,30 @@ class Pools:
     layers: np.ndarray  # (n, 7, 384) masked means, embeddings output first
     cls: np.ndarray
     top: np.ndarray
+    tuned: np.ndarray | None  # bench/finetune_minilm.py's vectors, when written
 
     @classmethod
     def load(cls, path: Path) -> Pools:
-        """The arrays of one .npz file."""
+        """The arrays of one .npz file (and the fine-tuned vectors beside it, if any)."""
         data = np.load(path)
-        return cls(data["layers"], data["cls"], data["max"])
+        tuned = path.with_name(f"finetuned_{path.stem}.npy")
+        extra = np.load(tuned) if tuned.is_file() else None
+        return cls(data["layers"], data["cls"], data["max"], extra)
 
     def take(self, rows: np.ndarray) -> Pools:
         """The rows given."""
-        return Pools(self.layers[rows], self.cls[rows], self.top[rows])
+        tuned = self.tuned[rows] if self.tuned is not None else None
+        return Pools(self.layers[rows], self.cls[rows], self.top[rows], tuned)
 
     def dense(self, variant: str) -> np.ndarray:
         """The embedding block(s) of a variant, weighted as the product weights its block."""
         kind, _, arg = variant.partition(":")
         if kind == "layers":
             return WEIGHT * unit(self.layers[:, -int(arg) :].mean(axis=1))
+        if kind == "tuned":
+            if self.tuned is None:
+                raise FileNotFoundError("no finetuned_*.npy beside the pools: run finetune_minilm")
+            return WEIGHT * self.tuned
         mean = unit(self.layers[:, -1])
         if kind in ("cls", "max"):
             other = unit(self.cls if kind == "cls" else self.top)
