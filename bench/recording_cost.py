@@ -1,12 +1,14 @@
 """Cost of the prediction log (issue 12): the service with recording on against off, same run.
 
-Both servers are up at once and measured in turns, the order mirrored every round (on, off,
-off, on, ...), so both see the same background load. Each turn records wrk's throughput and the
-CPU seconds (user + system) of the whole served process tree, the `bentoml serve` arbiter and
-its workers, per request answered. On a 2-core machine shared with other jobs a 10-s round's
-throughput swings by half; CPU per request hardly moves with load, so it is what settles a
-5 % question. Per level the report gives the median of the rounds' on/off ratios, their
-quartiles and extremes, for both measures.
+Both servers are up at once. By default every round drives both at the same moment (one wrk
+each), so both meet the same host contention at the same time; `turns` measures one after the
+other, the order mirrored every round (on, off, off, on, ...). Each run records wrk's throughput
+and the CPU seconds (user + system) of the whole served process tree, the `bentoml serve`
+arbiter and its workers, per request answered. On the shared 2-core KVM guest, a CPU second is
+not a fixed amount of work: in turns, a round's CPU per request swung almost as much as its
+throughput (±10-20 %); driven together, the on/off CPU ratio's quartiles were ±3 %
+(bench/README.md, "Cost of the prediction log"). Per level the report gives the median of the
+rounds' on/off ratios, their quartiles and extremes, for both measures.
 
 Run by `bench/serve.py --recording-rounds N` (bench/README.md, "Cost of the prediction log").
 """
@@ -17,6 +19,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,22 +121,39 @@ class Spread:
         )
 
 
-def measure_turn(
-    mode: str, pid: int, port: int, connections: int, duration: int, script: Path
-) -> Turn:
-    """One wrk run against a server, with its tree's CPU before and after (settled)."""
-    before = tree_usage(pid)
-    load = run_wrk(f"http://127.0.0.1:{port}/predict", connections, duration, script)
+@dataclass(frozen=True)
+class Server:
+    """A running server under test: its mode, `bentoml serve` process id and port."""
+
+    mode: str
+    pid: int
+    port: int
+
+
+def measure(servers: Sequence[Server], connections: int, duration: int, script: Path) -> list[Turn]:
+    """One wrk run against each of `servers` at the same moment, with each tree's usage."""
+    before = [tree_usage(server.pid) for server in servers]
+    with ThreadPoolExecutor(len(servers)) as pool:
+        runs = [
+            pool.submit(
+                run_wrk, f"http://127.0.0.1:{server.port}/predict", connections, duration, script
+            )
+            for server in servers
+        ]
+        loads = [run.result() for run in runs]
     time.sleep(SETTLE_S)
-    return Turn(
-        mode,
-        connections,
-        load.rps,
-        load.requests,
-        tree_usage(pid) - before,
-        load.non_2xx + load.errors,
-        os.getloadavg()[0],
-    )
+    return [
+        Turn(
+            server.mode,
+            connections,
+            load.rps,
+            load.requests,
+            tree_usage(server.pid) - used,
+            load.non_2xx + load.errors,
+            os.getloadavg()[0],
+        )
+        for server, load, used in zip(servers, loads, before, strict=True)
+    ]
 
 
 def order(turn: int) -> list[str]:
@@ -149,8 +169,9 @@ def recording_cost(
     duration: int,
     rounds: int,
     script: Path,
+    together: bool = True,
 ) -> list[Turn]:
-    """Measure the two servers in mirrored turns and print the report; returns every turn."""
+    """Measure the two servers, together or in mirrored turns, and print the report."""
     ports = {mode: free_port() for mode in MODES}
     processes = {}
     turns: list[Turn] = []
@@ -160,15 +181,19 @@ def recording_cost(
             processes[mode] = start(command(ports[mode]), ports[mode], settings, "/predict")
             run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", 8, 2, script)  # warm up
         load_before = os.getloadavg()
+        servers = {mode: Server(mode, processes[mode].pid, ports[mode]) for mode in MODES}
         for turn in range(rounds):
             for c in levels:
+                if together:
+                    turns += measure(list(servers.values()), c, duration, script)
+                    continue
                 for mode in order(turn):
-                    pid = processes[mode].pid
-                    turns.append(measure_turn(mode, pid, ports[mode], c, duration, script))
+                    turns += measure([servers[mode]], c, duration, script)
     finally:
         for mode, process in processes.items():
             stop(process, ports[mode])
-    print_report(turns, levels, rounds, duration, load_before, os.getloadavg())
+    how = "driven together" if together else "in mirrored turns (on, off, off, on, ...)"
+    print_report(turns, levels, f"{rounds} rounds of {duration} s, {how}", load_before)
     return turns
 
 
@@ -179,18 +204,13 @@ def _pairs(turns: list[Turn], c: int) -> list[tuple[Turn, Turn]]:
 
 
 def print_report(
-    turns: list[Turn],
-    levels: list[int],
-    rounds: int,
-    duration: int,
-    load_before: tuple[float, float, float],
-    load_after: tuple[float, float, float],
+    turns: list[Turn], levels: list[int], what: str, load_before: tuple[float, float, float]
 ) -> None:
     """Per level: mean throughput and CPU per request of each side, and the rounds' ratios."""
     print(
-        f"\nrecording on/off: {rounds} mirrored rounds of {duration} s (on, off, off, on, ...); "
+        f"\nrecording on/off: {what}; "
         "load average (1, 5, 15 min) before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}; "
-        "CPU: the served process tree, user + system".format(*load_before, *load_after)
+        "CPU: the served process tree, user + system".format(*load_before, *os.getloadavg())
     )
     for c in levels:
         pairs = _pairs(turns, c)

@@ -164,7 +164,12 @@ def main() -> None:
     parser.add_argument("--connections", default="1,8,32,64")
     parser.add_argument("--only", default="", help="comma-separated server names to measure")
     parser.add_argument(
-        "--recording-rounds", type=int, default=2, help="prediction log on/off turns; 0: skip"
+        "--recording-rounds", type=int, default=2, help="prediction log on/off rounds; 0: skip"
+    )
+    parser.add_argument(
+        "--recording-turns",
+        action="store_true",
+        help="measure on and off one after the other (default: both at the same moment)",
     )
     args = parser.parse_args()
     levels = [int(c) for c in args.connections.split(",")]
@@ -228,7 +233,8 @@ def main() -> None:
         sys.path.insert(0, str(REPO_ROOT))  # `python bench/serve.py`
         from bench.recording_cost import recording_cost
 
-        recording_cost(service, env, levels, args.duration, args.recording_rounds, scripts[BODY])
+        rounds, together = args.recording_rounds, not args.recording_turns
+        recording_cost(service, env, levels, args.duration, rounds, scripts[BODY], together)
 
 
 def print_table(
