@@ -98,17 +98,19 @@ class RoomStore:
 
     def room_in(self, connection: sa.Connection, room_id: str) -> Room | None:
         """`room`, read inside the caller's transaction."""
-        rows = connection.execute(statements.LIVE_ROOM_MEMBERS, {"room_id": room_id}).all()
+        query = statements.LIVE_ROOM_MEMBERS
+        rows = query.all(connection, {"room_id": room_id})
         if not rows:
             return None
-        room = rows[0]
+        room = dict(zip(query.names, rows[0], strict=True))
+        member = query.names.index("member_id")
         return Room(
-            room_id=room.room_id,
-            name=room.name,
-            room_type=RoomType(room.room_type),
-            creator_id=room.creator_id,
-            created_at=room.created_at,
-            member_ids=tuple(row.member_id for row in rows if row.member_id is not None),
+            room_id=room["room_id"],
+            name=room["name"],
+            room_type=RoomType(room["room_type"]),
+            creator_id=room["creator_id"],
+            created_at=room["created_at"],
+            member_ids=tuple(row[member] for row in rows if row[member] is not None),
         )
 
     def _member_ids(self, connection: sa.Connection, room_id: str) -> tuple[str, ...]:

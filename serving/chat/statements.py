@@ -74,7 +74,7 @@ class DriverInsert:
 
 
 class DriverRow:
-    """A SELECT of one row; on SQLite run on the driver's connection (see `DriverInsert`).
+    """A SELECT of rows; on SQLite run on the driver's connection (see `DriverInsert`).
 
     The SQL is SQLAlchemy's own, compiled once; parameters are bound and columns read back with
     their types' processors (a timestamp comes back a `datetime`, as from `Connection.execute`).
@@ -83,31 +83,49 @@ class DriverRow:
     def __init__(self, statement: sa.Select[*tuple[Any, ...]]) -> None:
         """`statement`: a select whose parameters are all `bindparam`s given at execution."""
         self.statement = statement
+        # The selected columns' names, in the order of a row's values.
+        self.names = tuple(statement.selected_columns.keys())
         self._sqlite: tuple[str, tuple[str, ...], tuple[Any, ...], tuple[Any, ...]] | None = None
+        self._constants: dict[str, Any] = {}  # values written into the statement (LIMIT 1, ...)
 
     def first(self, connection: sa.Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row's values, or None."""
         if connection.dialect.name != "sqlite":
             row = connection.execute(self.statement, dict(params)).first()
             return None if row is None else tuple(row)
+        found = self._driver_rows(connection, params, first=True)
+        return found[0] if found else None
+
+    def all(self, connection: sa.Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row's values."""
+        if connection.dialect.name != "sqlite":
+            return [tuple(row) for row in connection.execute(self.statement, dict(params))]
+        return self._driver_rows(connection, params, first=False)
+
+    def _driver_rows(
+        self, connection: sa.Connection, params: Mapping[str, Any], first: bool
+    ) -> list[tuple[Any, ...]]:
         sql, names, binds, results = self._sqlite or self._compile(connection.dialect)
+        given = {**self._constants, **params}
         values = [
-            params[name] if bind is None else bind(params[name])
+            given[name] if bind is None else bind(given[name])
             for name, bind in zip(names, binds, strict=True)
         ]
         driver = connection.connection.driver_connection
         assert driver is not None  # an open connection inside the caller's transaction
         dbapi = connection.dialect.loaded_dbapi
         try:
-            row = driver.execute(sql, values).fetchone()
+            cursor = driver.execute(sql, values)
+            rows = [found] if first and (found := cursor.fetchone()) else cursor.fetchall()
         except dbapi.Error as exc:
             raise sa.exc.DBAPIError.instance(sql, values, exc, dbapi.Error) from exc
-        if row is None:
-            return None
-        return tuple(
-            value if result is None else result(value)
-            for value, result in zip(row, results, strict=True)
-        )
+        return [
+            tuple(
+                value if result is None else result(value)
+                for value, result in zip(row, results, strict=True)
+            )
+            for row in rows
+        ]
 
     def _compile(
         self, dialect: sa.Dialect
@@ -122,6 +140,11 @@ class DriverRow:
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in self.statement.selected_columns
         )
+        self._constants = {
+            name: compiled.binds[name].effective_value
+            for name in names
+            if not compiled.binds[name].required
+        }
         self._sqlite = (compiled.string, names, binds, results)
         return self._sqlite
 
@@ -151,7 +174,7 @@ INSERT_PREDICTION = DriverInsert(
 INSERT_EVENT = DriverInsert(_events, ("audience", "event_type", "payload", "ts"))
 # serving/chat/rooms.py: a live room with its members, one row per member (oldest first), in
 # one statement: the room and its members were two for every customer message.
-LIVE_ROOM_MEMBERS = (
+LIVE_ROOM_MEMBERS = DriverRow(
     sa.select(_rooms, _members.c.user_id.label("member_id"))
     .select_from(_rooms.outerjoin(_members, _members.c.room_id == _rooms.c.room_id))
     .where(_rooms.c.room_id == sa.bindparam("room_id"), _rooms.c.deleted_at.is_(None))
@@ -164,7 +187,7 @@ MEMBER_IDS = (
 )
 # serving/chat/turns.py: the customer's open request, a room's newest one, a request's status.
 # `status = a OR status = b ...`, not `IN (...)`: an IN list is re-rendered at every execution.
-OPEN_REQUEST = (
+OPEN_REQUEST = DriverRow(
     sa.select(_requests)
     .where(
         _requests.c.customer_id == sa.bindparam("customer_id"),
@@ -173,7 +196,7 @@ OPEN_REQUEST = (
     .order_by(_requests.c.created_at.desc())
     .limit(1)
 )
-ROOM_REQUEST = (
+ROOM_REQUEST = DriverRow(
     sa.select(_requests)
     .where(_requests.c.room_id == sa.bindparam("room_id"))
     .order_by(_requests.c.created_at.desc())

@@ -31,6 +31,7 @@ from serving.chat.statements import (
     OPEN_REQUEST,
     REQUEST_STATUS,
     ROOM_REQUEST,
+    DriverRow,
 )
 from serving.chat.store import BotReply, ChatStore, StoredMessage
 from serving.chat.support import SupportCase, SupportStatus
@@ -181,6 +182,6 @@ class BotReplyJob:
         return stored
 
 
-def _request(connection: sa.Connection, query: sa.Select[Any], **params: str) -> SupportCase | None:
-    row = connection.execute(query, params).mappings().first()
-    return SupportCase.from_row(row) if row else None
+def _request(connection: sa.Connection, query: DriverRow, **params: str) -> SupportCase | None:
+    row = query.first(connection, params)
+    return SupportCase.from_row(dict(zip(query.names, row, strict=True))) if row else None

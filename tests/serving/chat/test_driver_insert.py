@@ -18,12 +18,16 @@ from conversations.writer import (
     message_row,
     prediction_row,
 )
+from serving.chat.auth import Identity, Role
 from serving.chat.statements import (
     INSERT_CHAT_MESSAGE,
     INSERT_EVENT,
     INSERT_MESSAGE,
     INSERT_PREDICTION,
+    LIVE_ROOM_MEMBERS,
+    OPEN_REQUEST,
     REQUEST_STATUS,
+    ROOM_REQUEST,
     TURN_AND_START,
     DriverInsert,
 )
@@ -119,3 +123,24 @@ def test_message_and_prediction_rows_on_the_driver_are_the_writers_rows(tmp_path
     assert driven[1:] == usual[1:]
     assert first[2:] == second[2:] and (first[:2], second[:2]) == ((1, "usual"), (2, "driven"))
     engine.dispose()
+
+
+def test_room_and_request_reads_on_the_driver_are_sqlalchemys(tmp_path):
+    store = ChatStore(f"sqlite:///{tmp_path / 'store.db'}")
+    case, _ = store.support.open_conversation(Identity("ann", Role.CUSTOMER))
+    store.rooms.add_member(case.room_id, Identity("agent-1", Role.AGENT))
+    with store.engine.connect() as connection:
+        for query, params in (
+            (LIVE_ROOM_MEMBERS, {"room_id": case.room_id}),
+            (OPEN_REQUEST, {"customer_id": "ann"}),
+            (ROOM_REQUEST, {"room_id": case.room_id}),
+            (OPEN_REQUEST, {"customer_id": "nobody"}),
+        ):
+            usual = [tuple(row) for row in connection.execute(query.statement, params)]
+            assert query.all(connection, params) == usual
+            assert query.first(connection, params) == (usual[0] if usual else None)
+        room = store.rooms.room_in(connection, case.room_id)
+    assert room is not None and room.member_ids[-1] == "agent-1" and len(room.member_ids) >= 2
+    assert isinstance(room.created_at, datetime)
+    assert store.support.latest_for_room(case.room_id) == case
+    store.close()
