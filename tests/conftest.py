@@ -263,3 +263,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """The SQLAlchemy URL of a fresh, empty PostgreSQL database for one test."""
     return postgres_server.create_database(f"test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sqlite_or_postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store, once as a SQLite file and once as a fresh database on the session's
+    PostgreSQL: for tests of what both stores must do alike."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 
 from conversations import tables
@@ -42,17 +41,10 @@ def make_old_predictions_table(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'old-store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+def test_an_old_store_gains_the_pair_columns_and_index(sqlite_or_postgres_url: str) -> None:
+    make_old_predictions_table(sqlite_or_postgres_url)
 
-
-def test_an_old_store_gains_the_pair_columns_and_index(store_url: str) -> None:
-    make_old_predictions_table(store_url)
-
-    engine = tables.create_engine(store_url)
+    engine = tables.create_engine(sqlite_or_postgres_url)
     pair = [
         PredictionRecord(
             message_id=f"http-{role}",
@@ -88,7 +80,7 @@ def test_an_old_store_gains_the_pair_columns_and_index(store_url: str) -> None:
             .order_by(tables.predictions.c.prediction_id)
         ).all()
     # A second start finds everything there and changes nothing.
-    tables.create_engine(store_url).dispose()
+    tables.create_engine(sqlite_or_postgres_url).dispose()
     engine.dispose()
 
     assert set(NEW_COLUMNS) <= columns

@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -30,18 +29,10 @@ WORKERS = 4
 CUSTOMERS = 12
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty store: a SQLite file, or a fresh database on the session's PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
-def workers(store_url: str) -> Iterator[list[ChatStore]]:
+def workers(sqlite_or_postgres_url: str) -> Iterator[list[ChatStore]]:
     """`WORKERS` stores on one database, each with its own connections."""
-    stores = [ChatStore(store_url) for _ in range(WORKERS)]
+    stores = [ChatStore(sqlite_or_postgres_url) for _ in range(WORKERS)]
     yield stores
     for store in stores:
         store.close()
@@ -97,8 +88,8 @@ def test_workers_racing_open_one_request_and_one_room_per_customer(
         assert [created for _, created in answered].count(True) == 1, customer_id
 
 
-def test_the_store_refuses_a_second_open_request_of_a_customer(store_url: str) -> None:
-    store = ChatStore(store_url)
+def test_the_store_refuses_a_second_open_request_of_a_customer(sqlite_or_postgres_url: str) -> None:
+    store = ChatStore(sqlite_or_postgres_url)
     customer = Identity("twice", Role.CUSTOMER)
     try:
         first, _ = store.support.open_conversation(customer)
@@ -155,12 +146,14 @@ def _older_release_store(url: str) -> None:
 
 
 def test_an_older_store_with_duplicate_open_requests_starts_with_the_newest_open(
-    store_url: str, caplog: pytest.LogCaptureFixture
+    sqlite_or_postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _older_release_store(store_url)
+    _older_release_store(sqlite_or_postgres_url)
     caplog.set_level(logging.WARNING, logger="conversations.tables")
     # Two workers of the new release start at once on it: both start, the migration runs once.
-    started = at_once([lambda: ChatStore(store_url), lambda: ChatStore(store_url)])
+    started = at_once(
+        [lambda: ChatStore(sqlite_or_postgres_url), lambda: ChatStore(sqlite_or_postgres_url)]
+    )
     try:
         rows = {
             row["request_id"]: row for row in table_rows(started[0].engine, tables.support_requests)

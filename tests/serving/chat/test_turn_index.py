@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 
 from conversations import tables
@@ -41,20 +40,14 @@ def make_old_messages_table(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'old-store.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
-def test_an_old_store_gains_the_index_and_counts_the_same(store_url: str) -> None:
-    make_old_messages_table(store_url)
+def test_an_old_store_gains_the_index_and_counts_the_same(sqlite_or_postgres_url: str) -> None:
+    make_old_messages_table(sqlite_or_postgres_url)
     assert INDEX not in {
-        i["name"] for i in sa.inspect(sa.create_engine(store_url)).get_indexes("messages")
+        i["name"]
+        for i in sa.inspect(sa.create_engine(sqlite_or_postgres_url)).get_indexes("messages")
     }
 
-    engine = tables.create_engine(store_url)
+    engine = tables.create_engine(sqlite_or_postgres_url)
     assert INDEX in {i["name"] for i in sa.inspect(engine).get_indexes("messages")}
     with engine.connect() as connection:
         turn, first_ts = TURN_AND_START.first(connection, {"room_id": "room-1"}) or (None, None)
