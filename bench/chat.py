@@ -14,15 +14,13 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Coroutine
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,162 +29,12 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.chat_counters import counts_between, read_counters
+from bench.chat_load import TEXTS, Result, chat_load, describe_slowest
 from bench.chat_memory import held_kb, server_rss_mb
 from bench.serve import free_port, start, stop
-from serving.chat.auth import issue_token
-from serving.chat.client import ChatClient
 from serving.process_tree import tree, tree_cpu_s
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Confident, calm questions: the bot answers them and never hands off.
-TEXTS = (
-    "I am still waiting on my card, when will it arrive?",
-    "How do I top up my account with a bank transfer?",
-    "What is the exchange rate for euros?",
-    "How can I change my PIN?",
-)
-
-
-@dataclass
-class Result:
-    """One measurement."""
-
-    kind: str
-    concurrency: int
-    held: int
-    round_trips: int
-    per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    connect_s: float = 0.0
-    cpu_ms_per_trip: float = 0.0  # server CPU (whole serve tree) per round trip
-    # Closed-loop chat: each customer's first turn (it opens their support conversation) runs
-    # before the clock starts, like the connecting; its latencies are reported apart.
-    first_p50_ms: float = 0.0
-    first_p99_ms: float = 0.0
-    load_avg: float = 0.0  # the machine's 1-minute load average at the end (shared machine)
-    # Round trips completed in the run's slowest whole second: the p99 target at 100 customers
-    # needs the throughput held in every second, so a dip of the whole worker shows here.
-    slowest_second: int = 0
-    per_second: list[int] = field(default_factory=list)  # round trips completed in each second
-    mean_group: float = 0.0  # write jobs per group commit, messages per model batch (the worker's
-    mean_batch: float = 0.0  # counters over the run, bench/chat_counters.py)
-    checkpoints: int = 0  # SQLite WAL checkpoints on their thread, the WAL's restarts, and
-    checkpoint_ms: float = 0.0  # checkpoints the event loop ran itself (serving/chat/checkpoint.py)
-    restarts: int = 0
-    loop_checkpoints: int = 0
-    loop_checkpoint_ms: float = 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) of values, in the same unit."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-async def chat_load(
-    ws_url: str,
-    secret: str,
-    concurrency: int,
-    seconds: float,
-    think_s: float = 0.0,
-    echo: bool = False,
-) -> Result:
-    """`concurrency` customers connected at once, each sending and awaiting the bot's reply.
-
-    In the closed loop each customer's first turn, which opens their support conversation,
-    runs before the clock starts (its latencies are reported apart): p50 and p99 are of the
-    steady state. Paced customers start their conversations during the run, as people do.
-
-    With `think_s` each customer waits that long (±50%, so they do not march in step) between
-    messages, like a person typing; without it the service runs flat out. With `echo` the
-    round trip is heartbeat → pong: the same sockets, auth and server stack without the store
-    and the model, i.e. the transport's ceiling (the baseline).
-    """
-    latencies: list[float] = []
-    finished: list[float] = []  # when each round trip completed (perf_counter)
-    first_turns: list[float] = []
-    errors = 0
-    ready = asyncio.Event()
-    connected = 0
-    run_id = secrets.token_hex(3)
-
-    async def customer(index: int, stop_at: list[float]) -> None:
-        nonlocal connected, errors
-        user = f"bench-{run_id}-{index}"
-        token = issue_token(secret, user, "customer", 3600)
-        async with ChatClient.connect(ws_url, token, max_queue=None) as client:
-            if not echo and not think_s:  # the one-off first turn, off the clock
-                started = time.perf_counter()
-                await client.say(TEXTS[(index - 1) % len(TEXTS)])  # not the next one's text
-                await client.expect("bot_reply", timeout=60)
-                first_turns.append((time.perf_counter() - started) * 1000)
-            connected += 1
-            if connected == concurrency:
-                ready.set()
-            await ready.wait()
-            n = index
-            if think_s:  # customers arrive spread out, not all in the same second
-                await asyncio.sleep(random.uniform(0, think_s))
-            while time.perf_counter() < stop_at[0]:
-                started = time.perf_counter()
-                if echo:
-                    await client.send("heartbeat")
-                    await client.expect("pong", timeout=60)
-                else:
-                    await client.say(TEXTS[n % len(TEXTS)])
-                    reply = await client.expect("bot_reply", timeout=60)
-                    if reply.get("action") == "handoff":
-                        errors += 1
-                        return
-                finished.append(time.perf_counter())
-                latencies.append((finished[-1] - started) * 1000)
-                n += 1
-                if think_s:
-                    await asyncio.sleep(think_s * random.uniform(0.5, 1.5))
-            await client.send("heartbeat")
-            await client.expect("pong", timeout=60)  # still held at the end
-
-    stop_at = [float("inf")]
-    began_connect = time.perf_counter()
-    tasks = [asyncio.create_task(customer(i, stop_at)) for i in range(concurrency)]
-    await asyncio.wait_for(ready.wait(), timeout=300)
-    connect_s = time.perf_counter() - began_connect
-    began = time.perf_counter()
-    stop_at[0] = began + seconds
-    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    elapsed = time.perf_counter() - began
-    failed = [o for o in outcomes if isinstance(o, BaseException)]
-    per_second = per_second_counts(finished, began, seconds)
-    return Result(
-        ("ws heartbeat→pong" if echo else "chat send→bot_reply")
-        + (f" (think {think_s:g} s)" if think_s else ""),
-        concurrency,
-        connected - len(failed),
-        len(latencies),
-        len(latencies) / elapsed,
-        percentile(latencies, 50),
-        percentile(latencies, 99),
-        errors + len(failed),
-        round(connect_s, 2),
-        first_p50_ms=round(percentile(first_turns, 50), 1) if first_turns else 0.0,
-        first_p99_ms=round(percentile(first_turns, 99), 1) if first_turns else 0.0,
-        slowest_second=min(per_second),
-        per_second=per_second,
-    )
-
-
-def per_second_counts(finished: list[float], began: float, seconds: float) -> list[int]:
-    """Round trips completed in each whole second of the run."""
-    counts = [0] * max(int(seconds), 1)
-    for at in finished:
-        index = int(at - began)
-        if 0 <= index < len(counts):
-            counts[index] += 1
-    return counts
 
 
 def measured(process_pid: int, port: int, run: Coroutine[Any, Any, Result]) -> Result:
@@ -310,6 +158,9 @@ def print_table(results: list[Result], memory: dict[str, float]) -> None:
             f"{r.mean_batch} | {r.checkpoints} ({r.checkpoint_ms}), {r.restarts}, "
             f"{r.loop_checkpoints} ({r.loop_checkpoint_ms}) |"
         )
+    for r in results:
+        if r.kind.startswith("chat"):
+            print(f"{r.kind}, {r.concurrency} customers, slowest turns: {describe_slowest(r)}")
     by_level: dict[int, dict[str, Result]] = {}
     for r in results:
         if "think" not in r.kind:

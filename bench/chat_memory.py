@@ -53,9 +53,11 @@ async def held_kb(ws_url: str, secret: str, count: int, process_pid: int) -> tup
                 all_in.set()
             await release.wait()
 
-    figures, tasks = [], []
+    figures: list[float] = []
+    tasks: list[asyncio.Task[None]] = []
     for first in (0, count):
-        before, connected, all_in = server_rss_mb(process_pid), [], asyncio.Event()
+        connected: list[int] = []
+        before, all_in = server_rss_mb(process_pid), asyncio.Event()
         tasks += [
             asyncio.create_task(hold(i, connected, all_in)) for i in range(first, first + count)
         ]
