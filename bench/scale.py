@@ -219,9 +219,9 @@ def generate(
     sink: Path | str,
 ) -> int:
     """`total` messages spread evenly over `windows`: a JSONL file per day, or store rows."""
-    from conversations import tables
+    from conversations import store_engine
 
-    engine = None if isinstance(sink, Path) else tables.create_engine(sink)
+    engine = None if isinstance(sink, Path) else store_engine.create_engine(sink)
     written = 0
     try:
         for index, (start, end) in enumerate(windows):
@@ -253,12 +253,12 @@ def add_unlabelled(
     sink: Path | str,
 ) -> int:
     """`total` unlabelled messages in `window`: a second JSONL file of today, or store rows."""
-    from conversations import tables
+    from conversations import store_engine
 
     rows = strip_labels(generator.day(*window, total))
     if isinstance(sink, Path):
         return write_jsonl(sink / f"unlabelled-{window[0]:%Y-%m-%d}.jsonl", rows)
-    engine = tables.create_engine(sink)
+    engine = store_engine.create_engine(sink)
     try:
         return write_store(engine, rows)
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from conversations import tables
+from conversations import store_engine
 from conversations.csv_records import CsvRecord, read_records
 from conversations.jsonl_fields import LineProblem, parse_line
 from conversations.lines import LineReader, Piece
@@ -195,7 +195,7 @@ def _jsonl_row(lines: LineReader, piece: Piece, source: str) -> dict[str, Any]:
 
 def read_conversation_store(url: str) -> pd.DataFrame:
     """Read the chat tier's SQL store: messages with their best label, plus free-text feedback."""
-    engine = tables.create_engine(url)
+    engine = store_engine.create_engine(url)
     try:
         return raw_frame(list(iter_store_rows(engine)))
     finally:

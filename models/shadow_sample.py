@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.schema import LabelTrust, PredictionRole
 from models.gate_records import Check
 from models.registry import CHALLENGER, IntentRegistry
@@ -180,7 +180,7 @@ def load_shadow_sample(
     """`read_shadow_sample` from the store at `store_url` (an empty sample without a store)."""
     if not store_url:
         return ShadowSample(challenger_version, served_version)
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     try:
         return read_shadow_sample(
             engine, model_name, challenger_version, served_version, max_samples

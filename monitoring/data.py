@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.schema import LabelTrust, Speaker
 from monitoring.window import Window
 
@@ -27,7 +27,7 @@ class CurrentData:
 
 def read_current(store_url: str, window: Window) -> CurrentData:
     """Customer messages with predictions, labels and support requests of the window."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     messages, predictions = tables.messages, tables.predictions
     # The newest prediction per message (a message classified twice keeps its latest).
     latest = (
@@ -144,7 +144,7 @@ def _http_query(window: Window) -> sa.Select[Any]:
 
 def count_labels_since(store_url: str, since: datetime | None) -> int:
     """Usable agent and feedback labels given after `since` (all of them when None)."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     query = (
         sa.select(sa.func.count())
         .select_from(tables.labels)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from upath import UPath
 
-from conversations import intent_queue, tables
+from conversations import intent_queue, store_engine, tables
 from conversations.intent_queue import QueuedCluster, QueuedMember
 from conversations.schema import LabelTrust, Speaker
 from monitoring.data import CHAT_CHANNEL, HTTP_CHANNEL
@@ -125,7 +125,7 @@ def queue_new_intents(
         min_cluster_size=settings.new_intent_min_cluster_size,
         max_messages=settings.new_intent_max_messages,
     )
-    engine = tables.create_engine(settings.store_url)
+    engine = store_engine.create_engine(settings.store_url)
     try:
         current = read_fallbacks(engine, window)
         previous = read_fallbacks(engine, previous_window(window))

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.schema import DEFAULT_TRUST, LabelSource, Speaker
 from conversations.writer import (
     LabelRecord,
@@ -36,7 +36,7 @@ def replay_traffic(
     handed_off: Sequence[bool] | None = None,
 ) -> list[str]:
     """Store messages (with predictions and labels where given); returns their message ids."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     step = (end - start) / max(len(texts), 1)
     message_ids: list[str] = []
     with engine.begin() as connection:

@@ -23,7 +23,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from upath import UPath
 
-from conversations import tables
+from conversations import store_engine
 from conversations.readers import iter_conversation_jsonl
 from conversations.store_reader import TimeRange, day_summary, iter_store_rows
 from conversations.validation import ValidationResult
@@ -192,7 +192,7 @@ class LogSources:
                 parts.setdefault(key, []).append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
         index.save(self.jsonl_files)
         if self.store_url:
-            engine = tables.create_engine(self.store_url)
+            engine = store_engine.create_engine(self.store_url)
             try:
                 for day, summary in day_summary(engine).items():
                     parts.setdefault(partition_key(day, newest), []).append(f"{day}={summary}")
@@ -230,7 +230,7 @@ class LogSources:
         self, ranges: list[KeyRange], newest: str
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         assert self.store_url is not None
-        engine = tables.create_engine(self.store_url)
+        engine = store_engine.create_engine(self.store_url)
         try:
             for key_range in ranges:
                 start, end = key_range.bounds(newest)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from conversations import intent_queue, tables
+from conversations import intent_queue, store_engine
 from conversations.intent_queue import ClusterLabel, QueuedCluster
 from conversations.schema import LabelSource, LabelTrust
 from conversations.writer import LabelRecord, insert_labels
@@ -20,7 +20,7 @@ from models.splits import text_bucket
 
 def queued_clusters(store_url: str) -> list[QueuedCluster]:
     """The open "label these" queue, largest cluster first."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     with engine.connect() as connection:
         clusters = intent_queue.open_clusters(connection)
     engine.dispose()
@@ -44,7 +44,7 @@ def name_clusters(
 ) -> set[str]:
     """Name each cluster by its true majority intent, unticking members of other intents, as
     an agent reading its samples would; returns the message ids labelled."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     labelled: set[str] = set()
     for cluster in clusters:
         intent, _ = _majority(cluster, truth)
@@ -76,7 +76,7 @@ def unlabelled(rows: pd.DataFrame, labelled: set[str]) -> pd.DataFrame:
 
 def label_messages(store_url: str, rows: pd.DataFrame, intents: list[str], at: datetime) -> int:
     """Agent labels for messages (label_source `agent`), as the agent console writes them."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     with engine.begin() as connection:
         insert_labels(
             connection,

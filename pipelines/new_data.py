@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.schema import LabelTrust, Speaker
 
 
@@ -94,7 +94,7 @@ def read_state(paths: Sequence[Path], store_url: str | None) -> NewDataState:
     if not store_url:
         return NewDataState(files_fingerprint(paths), 0, 0)
     messages, labels = tables.messages, tables.labels
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     count = sa.select(sa.func.count())
     with engine.connect() as connection:
         customer = connection.scalar(

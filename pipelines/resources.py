@@ -10,7 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 from upath import UPath
 
-from conversations import banking77, tables
+from conversations import banking77, store_engine, tables
 from conversations.raw_rows import raw_frame
 from conversations.readers import (
     read_conversation_jsonl,
@@ -116,7 +116,7 @@ class ConversationSources(dg.ConfigurableResource):
             for path in [*self.labelled_csvs(), *self.jsonl_files()]
         ]
         if self.store_url:
-            engine = tables.create_engine(self.store_url)
+            engine = store_engine.create_engine(self.store_url)
             with engine.connect() as connection:
                 for table in (tables.messages, tables.labels):
                     count = connection.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conversations import tables
+from conversations import store_engine
 from conversations.schema import LabelSource, LabelTrust
 from conversations.writer import LabelRecord, insert_label
 
@@ -13,7 +13,7 @@ class FeedbackStore:
     """Writes feedback labels (conversations/writer.py), committed before the caller answers."""
 
     def __init__(self, url: str) -> None:
-        self.engine = tables.create_engine(url)
+        self.engine = store_engine.create_engine(url)
 
     def record(
         self,

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import bentoml
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine
 from conversations.schema import PredictionRole
 from conversations.writer import PredictionRow, insert_prediction_rows
 from models.predictions import ModelDocument, PredictionDocument
@@ -103,7 +103,7 @@ class PredictionLog(DrainedQueue[PendingPrediction]):
     def __init__(self, store_url: str, policy: LogPolicy) -> None:
         super().__init__(policy.queue_size, policy.batch_size, policy.flush_interval_s)
         self.policy = policy
-        self._engine = tables.create_engine(store_url)
+        self._engine = store_engine.create_engine(store_url)
         # SQLite: batches are written on the event loop while the write lock is free
         # (`_write_batch`); None elsewhere (PostgreSQL: network round trips, on a thread).
         self._loop_engine = _fail_fast_engine(store_url) if _is_sqlite(self._engine) else None
@@ -243,7 +243,7 @@ def _is_sqlite(engine: sa.Engine) -> bool:
 
 def _fail_fast_engine(store_url: str) -> sa.Engine:
     """The store's engine with no busy timeout: a locked store fails at once, never waits."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     sa.event.listen(engine, "connect", _no_busy_timeout)  # after the store's own pragmas
     engine.dispose()  # the connection that created the schema still had the busy timeout
     return engine

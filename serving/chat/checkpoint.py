@@ -21,7 +21,7 @@ its syncs: ~10-30 ms on this machine's disk). A RESTART checkpoint from the thre
 loop's writer off instead, and SQLite's busy handler made that wait up to 150 ms.
 
 Durability is unchanged: a commit is durable (against a killed process; `synchronous=NORMAL`,
-tables.py) once it is in the WAL, checkpointed or not, and SQLite replays the WAL at the next
+store_engine.py) once it is in the WAL, checkpointed or not, and SQLite replays the WAL at the next
 open. Checkpoints bound the WAL's size and keep reads short. Other processes on the same file
 (the pipeline, other workers) keep SQLite's automatic checkpoints.
 """

@@ -13,7 +13,7 @@ from typing import Any, NotRequired, TypedDict
 
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.schema import LabelSource, LabelTrust, Speaker
 from conversations.writer import (
     LabelRecord,
@@ -113,7 +113,7 @@ class ChatStore:
     """All chat-tier reads and writes, one short transaction each."""
 
     def __init__(self, url: str) -> None:
-        self.engine = tables.create_engine(url)
+        self.engine = store_engine.create_engine(url)
         self.rooms = RoomStore(self.engine)
         self.support = SupportStore(self.engine, self.rooms)
         self.events = EventLog(self.engine, self.rooms)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.readers import read_conversation_store
 from conversations.schema import LabelSource, LabelTrust, Speaker
 from conversations.writer import (
@@ -25,13 +25,13 @@ T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 
 def test_create_engine_makes_every_table_on_postgres(postgres_url: str) -> None:
-    engine = tables.create_engine(postgres_url)
+    engine = store_engine.create_engine(postgres_url)
     try:
         assert engine.dialect.name == "postgresql"
         present = set(sa.inspect(engine).get_table_names())
         assert set(tables.metadata.tables) <= present
         # A second start on the same database finds everything there and changes nothing.
-        tables.create_engine(postgres_url).dispose()
+        store_engine.create_engine(postgres_url).dispose()
     finally:
         engine.dispose()
 
@@ -46,7 +46,7 @@ def test_processes_starting_at_once_on_a_fresh_database_all_start(postgres_url: 
     def start() -> None:
         barrier.wait()
         try:
-            tables.create_engine(postgres_url).dispose()
+            store_engine.create_engine(postgres_url).dispose()
         except BaseException as exc:  # every failure is the finding
             errors.append(exc)
 
@@ -64,7 +64,7 @@ def test_processes_starting_at_once_on_a_fresh_database_all_start(postgres_url: 
 
 
 def test_writer_rows_are_read_back_by_the_pipeline_reader(postgres_url: str) -> None:
-    engine = tables.create_engine(postgres_url)
+    engine = store_engine.create_engine(postgres_url)
     customer = MessageRecord(
         message_id="m-1",
         conversation_id="c-1",
@@ -181,7 +181,7 @@ def make_old_labels_table(postgres_url: str) -> None:
 def test_columns_added_since_a_store_was_made_are_added_on_postgres(postgres_url: str) -> None:
     make_old_labels_table(postgres_url)
 
-    engine = tables.create_engine(postgres_url)
+    engine = store_engine.create_engine(postgres_url)
     columns = {column["name"]: column for column in sa.inspect(engine).get_columns("labels")}
     with engine.begin() as connection:
         old = connection.execute(sa.select(tables.labels)).mappings().one()
@@ -211,7 +211,7 @@ def test_columns_made_shorter_by_an_older_release_are_widened(postgres_url: str)
     make_old_labels_table(postgres_url)
     long_id = "m" * 128
 
-    engine = tables.create_engine(postgres_url)
+    engine = store_engine.create_engine(postgres_url)
     with engine.begin() as connection:
         insert_label(
             connection,
@@ -237,7 +237,7 @@ def test_a_prediction_batch_round_trips_on_postgres(postgres_url: str) -> None:
     # The prediction log's batch insert (SQLite takes a multi-row statement; PostgreSQL keeps
     # psycopg's executemany): NULLs, unicode, the hash mode and offsets other than UTC intact.
     rows = awkward_prediction_rows(515, nul=False)
-    engine = tables.create_engine(postgres_url)
+    engine = store_engine.create_engine(postgres_url)
     with engine.begin() as connection:
         assert insert_prediction_rows(connection, rows) == 515
     columns = [c for c in tables.predictions.columns if not c.primary_key]

@@ -1,7 +1,7 @@
 """A store made before shadow scoring gains `predictions.role`, `.pair_id` and its index at start.
 
 On SQLite and on a real PostgreSQL server (tests/postgres.py), the way every column added since a
-store was made is added (conversations/tables.py): no row lost, old rows read as served.
+store was made is added (conversations/store_engine.py): no row lost, old rows read as served.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.schema import PredictionRole
 from conversations.writer import PredictionRecord, insert_predictions
 
@@ -44,7 +44,7 @@ def make_old_predictions_table(url: str) -> None:
 def test_an_old_store_gains_the_pair_columns_and_index(sqlite_or_postgres_url: str) -> None:
     make_old_predictions_table(sqlite_or_postgres_url)
 
-    engine = tables.create_engine(sqlite_or_postgres_url)
+    engine = store_engine.create_engine(sqlite_or_postgres_url)
     pair = [
         PredictionRecord(
             message_id=f"http-{role}",
@@ -80,7 +80,7 @@ def test_an_old_store_gains_the_pair_columns_and_index(sqlite_or_postgres_url: s
             .order_by(tables.predictions.c.prediction_id)
         ).all()
     # A second start finds everything there and changes nothing.
-    tables.create_engine(sqlite_or_postgres_url).dispose()
+    store_engine.create_engine(sqlite_or_postgres_url).dispose()
     engine.dispose()
 
     assert set(NEW_COLUMNS) <= columns

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.readers import read_conversation_store
 from conversations.schema import LabelSource, LabelTrust, Speaker
 from conversations.writer import (
@@ -99,7 +99,7 @@ def test_records_refuse_values_outside_the_schema() -> None:
 
 def test_what_the_writer_stores_is_what_training_reads(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    engine = tables.create_engine(url)
+    engine = store_engine.create_engine(url)
     with engine.begin() as connection:
         insert_message(
             connection,
@@ -177,8 +177,8 @@ def test_a_prediction_batch_is_one_statement_a_chunk_and_stores_what_sqlalchemy_
     # 515 rows = chunks of 512 and 3. executemany (one GIL hand-off a row, bench/README.md
     # "Cost of the prediction log") is the reference for the values, not the path.
     rows = awkward_prediction_rows(515)
-    batched = tables.create_engine(f"sqlite:///{tmp_path / 'batched.db'}")
-    reference = tables.create_engine(f"sqlite:///{tmp_path / 'reference.db'}")
+    batched = store_engine.create_engine(f"sqlite:///{tmp_path / 'batched.db'}")
+    reference = store_engine.create_engine(f"sqlite:///{tmp_path / 'reference.db'}")
     statements: list[tuple[int, bool]] = []  # (rows - 1, executemany) a statement
 
     @sa.event.listens_for(batched, "before_cursor_execute")

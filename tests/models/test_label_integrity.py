@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.readers import read_conversation_store, read_labelled_csv
 from conversations.schema import LabelSource, LabelTrust
 from conversations.validation import validate_messages
@@ -39,7 +39,7 @@ def _examples(csv_folder: Path, store_url: str) -> pd.DataFrame:
 
 def _poison(store_url: str, texts: list[tuple[str, str]], intents: list[str]) -> int:
     """Every test text relabelled to a wrong intent, three times over, at every low trust."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     start = datetime(2026, 11, 20, tzinfo=UTC)
     rows = [
         {
@@ -69,7 +69,7 @@ def _decision(examples: pd.DataFrame, challenger, champion) -> dict:
 def test_low_trust_labels_move_no_test_label_and_no_gate_verdict(tmp_path, small_slice):
     folder = write_slice(small_slice, tmp_path / "banking77")
     clean_url, poisoned_url = (f"sqlite:///{tmp_path / name}" for name in ("a.db", "b.db"))
-    tables.create_engine(clean_url).dispose()
+    store_engine.create_engine(clean_url).dispose()
     clean = _examples(folder, clean_url)
     test = clean[clean["split"] == TEST]
     intents = sorted(small_slice["category"].unique())

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conversations import tables
+from conversations import store_engine
 from conversations.schema import LabelSource, LabelTrust, PredictionRole
 from conversations.writer import LabelRecord, PredictionRecord, insert_labels, insert_predictions
 from models.settings_errors import SettingsProblem
@@ -115,7 +115,7 @@ def prediction(
 def test_the_reader_pairs_answers_of_the_compared_versions_and_attaches_later_labels(
     tmp_path,
 ) -> None:
-    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store_engine.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     records = []
     for n, (served_by, hashed) in enumerate([("1", False), ("1", True), ("0", False)]):
         text = f"where is my card {n}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conversations import tables
+from conversations import store_engine
 from conversations.schema import Speaker
 from conversations.writer import (
     MessageRecord,
@@ -33,7 +33,7 @@ def prediction(message_id: str, ts: datetime, **fields: object) -> PredictionRec
 def test_the_window_counts_http_predictions_by_channel(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     now = datetime.now(UTC)
-    engine = tables.create_engine(url)
+    engine = store_engine.create_engine(url)
     with engine.begin() as connection:
         insert_message(
             connection,

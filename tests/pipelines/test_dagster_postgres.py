@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from conversations import tables
+from conversations import store_engine
 from conversations.schema import Speaker
 from conversations.writer import MessageRecord, insert_message
 from models.settings_errors import load_settings
@@ -119,7 +119,7 @@ def test_ingestion_reads_a_postgres_store_and_sees_it_change(
     postgres_url: str, tmp_path: Path
 ) -> None:
     sources = ConversationSources(store_url=postgres_url, jsonl_dir=str(tmp_path / "none"))
-    engine = tables.create_engine(postgres_url)
+    engine = store_engine.create_engine(postgres_url)
 
     def add(message_id: str, text: str) -> None:
         record = MessageRecord(

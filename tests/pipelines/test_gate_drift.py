@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from conversations import tables
+from conversations import store_engine
 from conversations.writer import PredictionRecord, insert_predictions
 from models.registry import TAG_FALLBACK, TAG_GATE, IntentRegistry, RegistryConfig
 from models.splits import assign_splits
@@ -96,7 +96,7 @@ def _store(gate: dict[str, Any], name: str, texts: list[str], record_text: bool 
         )
         for i, text in enumerate(texts)
     ]
-    engine = tables.create_engine(url)
+    engine = store_engine.create_engine(url)
     with engine.begin() as connection:
         insert_predictions(connection, records)
     engine.dispose()

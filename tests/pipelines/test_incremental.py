@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from pipelines.automation import retraining_schedule
 from pipelines.conversation_log import plan_ingestion
 from pipelines.definitions import build_definitions
@@ -43,7 +43,7 @@ def _message(message_id: str, day: str, intent: str, text: str) -> dict[str, Any
 
 def _store_messages(store_url: str, day: str, count: int) -> None:
     """`count` customer messages of `day` in the chat store (labelled by the message itself)."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     moment = datetime.fromisoformat(f"{day}T12:00:00+00:00")
     with engine.begin() as connection:
         connection.execute(
@@ -267,7 +267,7 @@ def test_days_of_a_postgres_store_are_read_by_time_range(settings, instance, pos
         "2026-09-01": 4,
         "2026-09-02": 5,
     }
-    engine = tables.create_engine(postgres_url)
+    engine = store_engine.create_engine(postgres_url)
     with engine.begin() as connection:
         connection.execute(
             sa.insert(tables.labels),

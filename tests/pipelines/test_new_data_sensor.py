@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from conversations import tables
+from conversations import store_engine
 from conversations.schema import LabelSource, LabelTrust, Speaker
 from conversations.writer import LabelRecord, MessageRecord, insert_label, insert_message
 from models.settings_errors import SettingsProblem, load_settings
@@ -25,13 +25,13 @@ _ids = count()
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    tables.create_engine(url).dispose()
+    store_engine.create_engine(url).dispose()
     return url
 
 
 def add_messages(store_url: str, n: int) -> None:
     """`n` unlabelled customer messages, as the chat tier writes them."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     with engine.begin() as connection:
         for _ in range(n):
             number = next(_ids)
@@ -51,7 +51,7 @@ def add_messages(store_url: str, n: int) -> None:
 
 def add_label(store_url: str) -> None:
     """One agent label."""
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     with engine.begin() as connection:
         insert_label(
             connection,

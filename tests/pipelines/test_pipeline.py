@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
 
-from conversations import tables
+from conversations import store_engine, tables
 from models.run_contents import TAG_TRIAL
 from models.tracking import mlflow_uris
 from pipelines import cli
@@ -47,7 +47,7 @@ def workspace(tmp_path_factory, small_slice, banking77_train):
     jsonl_dir = root / "incoming"
     jsonl_dir.mkdir()
     store_url = f"sqlite:///{root / 'store.db'}"
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     with engine.begin() as connection:
         connection.execute(
             sa.insert(tables.labels),

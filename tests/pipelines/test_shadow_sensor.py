@@ -16,7 +16,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from conversations import tables
+from conversations import store_engine
 from conversations.schema import PredictionRole
 from conversations.writer import PredictionRecord, insert_predictions
 from models.registry import CHALLENGER, CHAMPION
@@ -93,7 +93,7 @@ def write_pairs(held: Candidates, texts: list[str]) -> None:
                     pair_id=f"pair-{n}",
                 )
             )
-    engine = tables.create_engine(held.store_url)
+    engine = store_engine.create_engine(held.store_url)
     with engine.begin() as connection:
         insert_predictions(connection, records)
     engine.dispose()

@@ -9,7 +9,7 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from serving.chat.auth import issue_token
 from tests.serving.conftest import ADMIN_KEY, CHAT_SECRET, FEEDBACK_KEY, FEEDBACK_KEY_NAME
 
@@ -22,7 +22,7 @@ def send_feedback(service, headers: dict[str, str], text: str) -> httpx.Response
 
 
 def stored_labels(service, text: str) -> list[dict]:
-    engine = tables.create_engine(service.env["SERVING_STORE_URL"])
+    engine = store_engine.create_engine(service.env["SERVING_STORE_URL"])
     with engine.connect() as connection:
         query = sa.select(tables.labels).where(tables.labels.c.text == text)
         rows = [dict(row) for row in connection.execute(query).mappings()]

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from tests.serving.conftest import ADMIN_KEY
 
 pytestmark = pytest.mark.slow
 
 
 def reviewed_labels(service) -> int:
-    engine = tables.create_engine(service.env["SERVING_STORE_URL"])
+    engine = store_engine.create_engine(service.env["SERVING_STORE_URL"])
     with engine.connect() as connection:
         query = sa.select(sa.func.count()).where(tables.labels.c.trust == "reviewed")
         count = connection.execute(query).scalar_one()

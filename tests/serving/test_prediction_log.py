@@ -12,7 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from tests.serving.conftest import ServiceProcess, service_env
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ def post(service: ServiceProcess, path: str, body: object) -> httpx.Response:
 
 
 def http_rows(service: ServiceProcess) -> list[dict]:
-    engine = tables.create_engine(service.env["SERVING_STORE_URL"])
+    engine = store_engine.create_engine(service.env["SERVING_STORE_URL"])
     predictions = tables.predictions
     with engine.connect() as connection:
         rows = connection.execute(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from models.predictions import ModelDocument, PredictionDocument
 from serving.prediction_log import LogPolicy, PredictionLog
 from serving.settings import RecordText
@@ -54,7 +54,7 @@ def inserts() -> Iterator[list[int]]:
 
 
 def stored_intents(url: str) -> list[str]:
-    engine = tables.create_engine(url)
+    engine = store_engine.create_engine(url)
     with engine.connect() as connection:
         query = sa.select(tables.predictions.c.intent).order_by(tables.predictions.c.prediction_id)
         intents = list(connection.scalars(query))

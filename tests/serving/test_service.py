@@ -6,7 +6,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from serving.process_tree import port_listeners, running
 from tests.serving.conftest import ADMIN_KEY, FEEDBACK_KEY
 
@@ -188,7 +188,7 @@ def test_feedback_is_durable_across_a_killed_server(service, serving_registry):
     service.env = service.env | {"SERVING_ACCESS_LOG": "true"}  # its log names what it serves
     service.start()
     assert service.log != old_log and service.pids.isdisjoint(p.pid for p in crashed)
-    engine = tables.create_engine(service.env["SERVING_STORE_URL"])
+    engine = store_engine.create_engine(service.env["SERVING_STORE_URL"])
     with engine.connect() as connection:
         rows = connection.execute(sa.select(tables.labels)).mappings().all()
     engine.dispose()

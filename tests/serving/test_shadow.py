@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from models.registry import CHALLENGER, IntentRegistry, RegistryConfig
 from models.splits import assign_splits
 from monitoring.job import run_monitoring
@@ -84,7 +84,7 @@ def metric(service: ServiceProcess, name: str) -> float:
 
 
 def rows(store_url: str) -> list[dict]:
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     predictions = tables.predictions
     with engine.connect() as connection:
         found = connection.execute(sa.select(predictions).order_by(predictions.c.prediction_id))

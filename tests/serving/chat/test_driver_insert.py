@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from conversations.schema import Speaker
 from conversations.writer import (
     MessageRecord,
@@ -35,7 +35,7 @@ from serving.chat.store import ChatStore
 
 
 def test_the_driver_writes_the_row_sqlalchemy_writes_and_raises_its_errors(tmp_path):
-    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store_engine.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     ts = datetime(2026, 11, 30, 17, 5, 9, 123456, tzinfo=UTC)
     event = {"audience": "room:r1", "event_type": "new_message", "payload": "{}", "ts": ts}
     with engine.begin() as connection:
@@ -68,7 +68,7 @@ def test_columns_with_python_defaults_must_be_given():
 
 
 def test_a_driver_row_reads_what_sqlalchemy_reads(tmp_path):
-    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store_engine.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     store = ChatStore(f"sqlite:///{tmp_path / 'store.db'}")
     for text in ("first", "second"):
         store.insert_message("r1", "ann", Speaker.CUSTOMER, text, None)
@@ -82,7 +82,7 @@ def test_a_driver_row_reads_what_sqlalchemy_reads(tmp_path):
 
 
 def test_message_and_prediction_rows_on_the_driver_are_the_writers_rows(tmp_path):
-    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store_engine.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     ts = datetime(2026, 11, 30, 21, 5, 9, 123456, tzinfo=UTC)
     message = MessageRecord(
         message_id="usual",

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from conversations import intent_queue, tables
+from conversations import intent_queue, store_engine, tables
 from conversations.intent_queue import QueuedCluster, QueuedMember
 from conversations.writer import PredictionRecord, insert_prediction
 from monitoring.replay import replay_traffic
@@ -54,7 +54,7 @@ def publish_cluster(store_url: str, known: list[str]) -> QueuedCluster:
         store_url, TEXTS, [fallback(known[0])] * len(TEXTS), now - timedelta(hours=2), now
     )
     http_id = f"http-{uuid.uuid4().hex}"
-    engine = tables.create_engine(store_url)
+    engine = store_engine.create_engine(store_url)
     with engine.begin() as connection:
         insert_prediction(
             connection,

@@ -18,7 +18,7 @@ from typing import TypeVar
 import pytest
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from serving.chat.auth import Identity, Role
 from serving.chat.protocol import RoomType
 from serving.chat.store import ChatStore
@@ -174,7 +174,7 @@ def test_an_older_store_with_duplicate_open_requests_starts_with_the_newest_open
         "solo-open": "bot",
     }
     for request_id in ("dup-oldest", "dup-middle"):
-        assert rows[request_id]["resolution"] == tables.DUPLICATE_RESOLUTION
+        assert rows[request_id]["resolution"] == store_engine.DUPLICATE_RESOLUTION
         assert rows[request_id]["resolved_at"] is not None
     assert rows["dup-closed"]["resolution"] == "fixed"
     logged = [record.getMessage() for record in caplog.records]

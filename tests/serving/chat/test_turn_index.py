@@ -2,7 +2,7 @@
 
 Every customer and bot message counts its room's messages and reads the first one's time
 (serving/chat/statements.py TURN_AND_START); without `(conversation_id, ts)` SQLite read every row
-of the room for the timestamp. A store made before the index gains it at start (tables.py), on
+of the room for the timestamp. A store made before the index gains it at start (store_engine.py), on
 SQLite and on a real PostgreSQL server (tests/postgres.py).
 """
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine, tables
 from serving.chat.statements import TURN_AND_START
 
 INDEX = tables.messages_by_conversation_ts.name
@@ -47,7 +47,7 @@ def test_an_old_store_gains_the_index_and_counts_the_same(sqlite_or_postgres_url
         for i in sa.inspect(sa.create_engine(sqlite_or_postgres_url)).get_indexes("messages")
     }
 
-    engine = tables.create_engine(sqlite_or_postgres_url)
+    engine = store_engine.create_engine(sqlite_or_postgres_url)
     assert INDEX in {i["name"] for i in sa.inspect(engine).get_indexes("messages")}
     with engine.connect() as connection:
         turn, first_ts = TURN_AND_START.first(connection, {"room_id": "room-1"}) or (None, None)
@@ -57,7 +57,7 @@ def test_an_old_store_gains_the_index_and_counts_the_same(sqlite_or_postgres_url
 
 
 def test_sqlite_counts_a_room_from_the_index_alone(tmp_path) -> None:
-    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store_engine.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     sql = TURN_AND_START.statement.compile(dialect=engine.dialect).string
     with engine.connect() as connection:
         plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("room-1",)).all()

@@ -9,7 +9,7 @@ import time
 
 import sqlalchemy as sa
 
-from conversations import tables
+from conversations import store_engine
 from serving.chat.checkpoint import WalCheckpointer, file_database
 
 PAGES = 1500  # past SQLite's automatic checkpoint (1,000 pages)
@@ -43,13 +43,13 @@ def _rows(database: str) -> int:
 
 
 def test_commits_leave_the_checkpoints_to_the_thread(tmp_path):
-    # Control: a store's engine as tables.py makes it checkpoints inside its commits.
-    plain = tables.create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    # Control: a store's engine as store_engine.py makes it checkpoints inside its commits.
+    plain = store_engine.create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
     _commit_pages(plain)
     assert _wal_frames(str(tmp_path / "plain.db")) < 1100
     plain.dispose()
 
-    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store_engine.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     database = file_database(engine)
     assert database == str(tmp_path / "store.db")
     checkpointer = WalCheckpointer(engine, database, interval_s=3600)
@@ -66,7 +66,7 @@ def test_commits_leave_the_checkpoints_to_the_thread(tmp_path):
 
 
 def test_the_thread_checkpoints_while_commits_go_on(tmp_path):
-    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store_engine.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     database = file_database(engine)
     assert database is not None
     checkpointer = WalCheckpointer(engine, database, interval_s=0.01)
@@ -84,7 +84,7 @@ def test_the_thread_checkpoints_while_commits_go_on(tmp_path):
 
 
 def test_the_wal_starts_over_when_the_writer_finishes_a_long_one(tmp_path):
-    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store_engine.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     database = file_database(engine)
     assert database is not None
     checkpointer = WalCheckpointer(
@@ -111,7 +111,7 @@ def test_the_wal_starts_over_when_the_writer_finishes_a_long_one(tmp_path):
 def test_between_commits_the_thread_starts_the_wal_over(tmp_path):
     # A worker's loop writes a group, then computes (the model) without writing: the thread's
     # pass, woken by the commit, copies everything then, and the loop never checkpoints itself.
-    engine = tables.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store_engine.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
     database = file_database(engine)
     assert database is not None
     checkpointer = WalCheckpointer(
