@@ -18,14 +18,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-
-from mlflow import MlflowClient
-from mlflow.entities import Run
-from mlflow.entities.model_registry import ModelVersion
+from typing import TYPE_CHECKING
 
 from models.process_stamp import Liveness, ProcessStamp
 from models.registry import TAG_FINGERPRINT, IntentRegistry
 from models.tracking import RUN_TAG_MODEL_ID, RUN_TAG_REGISTERED, register_run
+
+if TYPE_CHECKING:  # types only: MLflow is imported by the registry's client when first used
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
 
 logger = logging.getLogger(__name__)
 TAG_INTERRUPTED = "supportloop/interrupted"

@@ -12,7 +12,6 @@ written by hand) that lack them are never reused, promoted or served.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 
 from models.gate_records import Check, GateDecision
+from models.mlflow_client import download_model, mlflow_client, mlflow_error
 from models.registry_records import (
     GateRecord,
     RegistryStatus,
@@ -32,7 +29,9 @@ from models.registry_records import (
     parse_gate_entries,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # MLflow is imported when a registry is first created (models/mlflow_client.py)
+    from mlflow.entities.model_registry import ModelVersion
+
     from models.inference import IntentInference
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -93,7 +92,7 @@ class IntentRegistry:
 
     def __init__(self, config: RegistryConfig) -> None:
         self.config = config
-        self.client = MlflowClient(config.tracking_uri, config.registry_uri or config.tracking_uri)
+        self.client = mlflow_client(config.tracking_uri, config.registry_uri)
 
     @property
     def name(self) -> str:
@@ -104,7 +103,7 @@ class IntentRegistry:
         """Create the registered model entry if it does not exist yet."""
         try:
             self.client.get_registered_model(self.name)
-        except MlflowException:
+        except mlflow_error():
             self.client.create_registered_model(
                 self.name, description="Customer-support intent classifier (Banking77 intents)."
             )
@@ -113,7 +112,7 @@ class IntentRegistry:
         """The version an alias points to, or None."""
         try:
             return self.client.get_model_version_by_alias(self.name, alias)
-        except MlflowException:
+        except mlflow_error():
             return None
 
     def version(self, version: str) -> ModelVersion:
@@ -124,7 +123,7 @@ class IntentRegistry:
         """All versions, newest first."""
         try:
             found = self.client.search_model_versions(f"name='{self.name}'")
-        except MlflowException:
+        except mlflow_error():
             return []
         return sorted(found, key=lambda v: int(v.version), reverse=True)
 
@@ -143,7 +142,7 @@ class IntentRegistry:
         """The version; LookupError if unknown, ModelLoadError naming what it lacks."""
         try:
             found = self.version(version)
-        except MlflowException as exc:
+        except mlflow_error() as exc:
             raise LookupError(f"{self.name} has no version {version!r}") from exc
         if found.status != "READY":
             raise ModelLoadError(f"version {version} of {self.name} is {found.status}, not READY")
@@ -214,10 +213,10 @@ class IntentRegistry:
         """Load a version's scikit-learn pipeline from its skops file (ModelLoadError if not)."""
         import skops.io
 
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         with tempfile.TemporaryDirectory() as scratch:
             try:
-                local = Path(_download_model(self.name, str(version), scratch, self.config))
+                uris = (self.config.tracking_uri, self.config.registry_uri)
+                local = Path(download_model(self.name, str(version), scratch, *uris))
                 skops_file = next(local.rglob("model.skops"), None)
                 if skops_file is None:
                     raise FileNotFoundError("its artifacts hold no model.skops")
@@ -298,15 +297,3 @@ class IntentRegistry:
             challenger=self.describe(challenger) if challenger else None,
             gate_history=tuple(self.gate_history()),
         )
-
-
-def _download_model(name: str, version: str, scratch: str, config: RegistryConfig) -> str:
-    from mlflow.artifacts import download_artifacts
-
-    # Resolve the version's real artifact location with this registry's client: a `models:/` URI
-    # would be resolved against MLflow's process-global registry, not the one configured here.
-    client = MlflowClient(config.tracking_uri, config.registry_uri or config.tracking_uri)
-    location = client.get_model_version_download_uri(name, version)
-    return download_artifacts(
-        artifact_uri=location, dst_path=scratch, tracking_uri=config.tracking_uri
-    )

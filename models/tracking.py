@@ -27,19 +27,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import mlflow
 import pandas as pd
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.models.model import ModelInfo
 
 from models import faults
 from models.calibration import DEFAULT_BINS
 from models.faults import Boundary
 from models.process_stamp import ProcessStamp
-from models.pyfunc import log_pyfunc_model
 from models.registry import (
     REQUIRED_VERSION_TAGS,
     TAG_CANDIDATE,
@@ -48,9 +44,14 @@ from models.registry import (
     TAG_TRAINED_AT,
     IntentRegistry,
 )
-from models.run_contents import log_candidate_runs, log_reference, log_reports, log_scores
 from models.tracking_store import SERVER_SCHEMES, sqlite_path
 from models.training import TrainingOutcome
+
+# MLflow (~2 CPU s to import) is imported by the functions that log or register: importing this
+# module must not load it (a run whose retrain rule keeps the model never logs).
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.models.model import ModelInfo
 
 logger = logging.getLogger(__name__)
 # Pinned here so MLflow does not spend ~10 s inferring requirements by importing the model.
@@ -79,6 +80,8 @@ def mlflow_uris(tracking_uri: str, registry_uri: str) -> Iterator[None]:
     `mlflow.set_tracking_uri`/`set_registry_uri` also write MLFLOW_TRACKING_URI/REGISTRY_URI
     into os.environ; left there, they would leak into every settings object read afterwards.
     """
+    import mlflow
+
     saved_env = {name: os.environ.get(name) for name in _URI_ENV}
     saved = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     mlflow.set_tracking_uri(tracking_uri)
@@ -126,6 +129,8 @@ def ensure_experiment(name: str, artifact_root: str | None) -> str:
     URI. An existing experiment without a kind (older code, made by hand), or with one the UI
     only guessed, is tagged too; a kind someone chose explicitly is left alone.
     """
+    import mlflow
+
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         location = artifact_location(mlflow.get_tracking_uri(), artifact_root)
@@ -188,6 +193,8 @@ def version_payload(outcome: TrainingOutcome, fingerprint: str) -> dict[str, str
 
 def register_run(registry: IntentRegistry, run_id: str) -> ModelVersion:
     """Create the model version of a FINISHED training run, its tags in the same registry write."""
+    import mlflow
+
     run = registry.client.get_run(run_id)
     run_tags = run.data.tags
     if run.info.status != "FINISHED" or RUN_TAG_MODEL_ID not in run_tags:
@@ -236,6 +243,10 @@ def _log_run(
     run_tags: dict[str, str],
     reference: pd.DataFrame | None,
 ) -> str:
+    import mlflow
+
+    from models.run_contents import log_candidate_runs, log_reference, log_reports, log_scores
+
     experiment_id = ensure_experiment(experiment_name, artifact_root)
     run_name = f"{outcome.candidate.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=run_tags) as run:
@@ -260,6 +271,8 @@ def _log_run(
 
 def _log_model(outcome: TrainingOutcome) -> ModelInfo:
     import skops.io
+
+    from models.pyfunc import log_pyfunc_model
 
     example = pd.DataFrame(
         {

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from mlflow.exceptions import MlflowException
 
+from models.mlflow_client import mlflow_error
 from models.registry import IntentRegistry, is_complete
 from models.retraining import ExampleIndex, RetrainDecision, TrainedVersion
 
@@ -55,7 +55,7 @@ def _read_index(registry: IntentRegistry, run_id: str) -> ExampleIndex | None:
     with tempfile.TemporaryDirectory() as scratch:
         try:
             path = registry.client.download_artifacts(run_id, f"{INDEX_DIR}/{INDEX_FILE}", scratch)
-        except (MlflowException, OSError) as error:
+        except (mlflow_error(), OSError) as error:
             logger.info("run %s has no example index: %s", run_id, error)
             return None
         return ExampleIndex.from_frame(pd.read_parquet(path))
