@@ -94,7 +94,7 @@ def gate_inputs(
     """Everything `decide_promotion` needs, computed on the current frozen test split.
 
     The baselines are fitted on what the challenger was fitted on: train + validation
-    (models/training.py refits the chosen candidate on both), or, when that is larger than
+    (models/candidate_choice.py refits the chosen candidate on both), or, when that is larger than
     `baseline_budget.max_examples` (default: TRAIN_SELECTION_MAX_EXAMPLES), on its seeded
     per-intent sample of that size. They are a floor a first model must clear, not the
     product: a sample keeps their cost bounded at any data size (at 1M messages the refit on

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,11 +34,9 @@ from models.calibration import class_index, fit_temperature, scale_probabilities
 from models.candidates import Candidate
 from models.fallback import FallbackPolicy
 from models.fallback_objective import FallbackSettings, choose_policy
+from models.held_out_calibration import HeldOutCalibration
 from models.selection import SelectionBudget, selection_sample
 from models.weighted_examples import fit_distinct
-
-if TYPE_CHECKING:
-    from models.training import HeldOutCalibration
 
 logger = logging.getLogger(__name__)
 # Answered in-scope accuracy levels of the logged curve.

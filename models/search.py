@@ -1,7 +1,7 @@
 """Hyper-parameter search: one Optuna study per candidate over its knobs (models/search_space.py).
 
 Each trial fits the candidate on the selection sample and scores it on validation by macro-F1,
-the metric the candidates are then compared on (models/training.py). Trial 0 is always the
+the metric the candidates are then compared on (models/candidate_choice.py). Trial 0 is always the
 candidate's declared configuration, so the search never returns something that scored worse on
 validation than no search; the TPE sampler is seeded (TRAIN_SEARCH_SEED), so the same data and
 settings give the same trials. Budget: at most TRAIN_SEARCH_TRIALS trials and
@@ -181,7 +181,7 @@ def search_candidate(
         params: dict[str, KnobValue] = dict(asked.params)
         started = time.perf_counter()
         pipeline = build_with(candidate.build, knobs, params)
-        # Fitted like the refit (models/training.py), so the validation predictions that
+        # Fitted like the refit (models/candidate_choice.py), so the validation predictions that
         # calibrate the refit's temperature and fallback come from a model built the same way.
         pipeline, _ = fit_distinct(pipeline, data.train, data.train_labels, candidate.reads)
         seconds = time.perf_counter() - started

@@ -114,3 +114,8 @@ def test_a_lower_layer_never_imports_a_higher_one(lower: str, higher: str) -> No
 
 def test_the_chat_tier_has_no_import_cycle() -> None:
     assert find_cycle(import_graph("serving/chat")) is None
+
+
+def test_the_product_packages_have_no_import_cycle() -> None:
+    graph = {name: edges for package in PACKAGES for name, edges in import_graph(package).items()}
+    assert find_cycle(graph) is None

@@ -17,12 +17,12 @@ from features.dialogue import (
     dialogue_document,
     dialogue_state,
 )
+from models.candidate_choice import fit_and_select
 from models.candidates import resolve
 from models.examples import build_training_examples
 from models.fallback import FallbackPolicy
 from models.inference import IntentInference
 from models.inputs import model_input
-from models.training import fit_and_select
 from serving.inputs import CONTEXT_MAX_BYTES
 from tests.dialogues import AGREEMENTS, write_dialogues
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from models.candidate_choice import fit_and_select, search_then_refit
 from models.candidates import Candidate, resolve
 from models.selection import BudgetClock, FitCost, SelectionBudget, selection_sample
-from models.training import fit_and_select, search_then_refit
 
 INTENTS = ("card_arrival", "refund", "transfer")
 

@@ -11,11 +11,11 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from models.candidate_choice import search_then_refit
 from models.candidates import SEARCH_SPACE, TEXT_ONLY
 from models.inputs import MODEL_INPUT_COLUMNS, model_input
 from models.search import SearchSettings
 from models.selection import SelectionBudget
-from models.training import search_then_refit
 from models.weighted_examples import distinct_examples, fit_distinct
 
 
