@@ -25,12 +25,48 @@ class CurrentData:
     requests: pd.DataFrame  # support conversations opened in the window
 
 
+# The columns of `CurrentData.messages`, also those of an empty window's frame.
+MESSAGE_COLUMNS = [
+    "message_id",
+    "conversation_id",
+    "ts",
+    "text",
+    "predicted_intent",
+    "confidence",
+    "fallback",
+    "model_version",
+    "polarity",
+    "channel",
+]
+
+
 def read_current(store_url: str, window: Window) -> CurrentData:
     """Customer messages with predictions, labels and support requests of the window."""
     engine = store_engine.create_engine(store_url)
-    messages, predictions = tables.messages, tables.predictions
-    # The newest prediction per message (a message classified twice keeps its latest).
-    latest = (
+    latest = _latest_predictions()
+    with engine.connect() as connection:
+        current = CurrentData(
+            pd.DataFrame(
+                [
+                    *connection.execute(_chat_query(window, latest)).mappings().all(),
+                    *connection.execute(_http_query(window)).mappings().all(),
+                ]
+            ),
+            pd.DataFrame(connection.execute(_label_query(window, latest)).mappings().all()),
+            pd.DataFrame(connection.execute(_request_query(window)).mappings().all()),
+        )
+    engine.dispose()
+    if current.messages.empty:
+        current.messages = pd.DataFrame(columns=MESSAGE_COLUMNS)
+    else:
+        current.messages = current.messages.sort_values("ts", kind="stable", ignore_index=True)
+    return current
+
+
+def _latest_predictions() -> sa.Subquery:
+    """The newest prediction per message (a message classified twice keeps its latest)."""
+    predictions = tables.predictions
+    return (
         sa.select(
             predictions.c.message_id,
             sa.func.max(predictions.c.prediction_id).label("prediction_id"),
@@ -38,7 +74,12 @@ def read_current(store_url: str, window: Window) -> CurrentData:
         .group_by(predictions.c.message_id)
         .subquery()
     )
-    message_query = (
+
+
+def _chat_query(window: Window, latest: sa.Subquery) -> sa.Select[Any]:
+    """Customer chat messages of the window with their latest prediction, oldest first."""
+    messages, predictions = tables.messages, tables.predictions
+    return (
         sa.select(
             messages.c.message_id,
             messages.c.conversation_id,
@@ -60,9 +101,13 @@ def read_current(store_url: str, window: Window) -> CurrentData:
         )
         .order_by(messages.c.ts)
     )
-    labels = tables.labels
-    # The confidence the message was answered with, for calibration on labelled traffic.
-    label_query = (
+
+
+def _label_query(window: Window, latest: sa.Subquery) -> sa.Select[Any]:
+    """Usable labels given in the window, with the confidence their message was answered with
+    (for calibration on labelled traffic)."""
+    labels, predictions = tables.labels, tables.predictions
+    return (
         sa.select(
             labels.c.message_id,
             labels.c.text,
@@ -81,40 +126,14 @@ def read_current(store_url: str, window: Window) -> CurrentData:
         labels.c.ts < window.end,
         labels.c.trust != LabelTrust.UNVERIFIED.value,  # never used, so never judged on
     )
+
+
+def _request_query(window: Window) -> sa.Select[Any]:
+    """Support requests opened in the window."""
     requests = tables.support_requests
-    request_query = sa.select(requests).where(
+    return sa.select(requests).where(
         requests.c.created_at >= window.start, requests.c.created_at < window.end
     )
-    with engine.connect() as connection:
-        current = CurrentData(
-            pd.DataFrame(
-                [
-                    *connection.execute(message_query).mappings().all(),
-                    *connection.execute(_http_query(window)).mappings().all(),
-                ]
-            ),
-            pd.DataFrame(connection.execute(label_query).mappings().all()),
-            pd.DataFrame(connection.execute(request_query).mappings().all()),
-        )
-    engine.dispose()
-    if current.messages.empty:
-        current.messages = pd.DataFrame(
-            columns=[
-                "message_id",
-                "conversation_id",
-                "ts",
-                "text",
-                "predicted_intent",
-                "confidence",
-                "fallback",
-                "model_version",
-                "polarity",
-                "channel",
-            ]
-        )
-    else:
-        current.messages = current.messages.sort_values("ts", kind="stable", ignore_index=True)
-    return current
 
 
 def _http_query(window: Window) -> sa.Select[Any]:

@@ -127,28 +127,8 @@ def run_drift_report(
     """Compare current with reference (both: text, predicted_intent, confidence, fallback)."""
     from evidently import Report
 
-    from monitoring.evidently_preset import ColumnDriftPreset
-
     reference_data, current_data = _dataset(reference), _dataset(current)
-    numeric_threshold = max(distance_threshold, noise_floor(len(reference), len(current)))
-    # Distances, not p-values: a test's p-value flags trivial differences once windows hold
-    # thousands of messages and flips on noise when they hold a few hundred. Evidently's
-    # default switches between the two by sample size; these stay put. No "share of drifted
-    # columns" rule of Evidently's own: the page's verdict is the one rule (evidently_preset.py).
-    preset = ColumnDriftPreset(
-        columns=list(DRIFT_COLUMNS),
-        num_method="wasserstein",
-        cat_method="jensenshannon",
-        text_method="abs_text_content_drift",
-        text_threshold=text_threshold,
-        num_threshold=numeric_threshold,
-        cat_threshold=distance_threshold,
-        # Categories get the same floor as the page's intent rule: what chance moves them by.
-        per_column_threshold={
-            column: categorical_threshold(column, reference, current, distance_threshold)
-            for column in ("predicted_intent", "fallback")
-        },
-    )
+    preset = _drift_preset(reference, current, text_threshold, distance_threshold)
     report = Report([preset], include_tests=True)
     with counted_convergence_warnings() as unconverged:
         snapshot = report.run(current_data, reference_data)
@@ -166,7 +146,41 @@ def run_drift_report(
     html_path.write_text(snapshot.get_html_str(as_iframe=False), encoding="utf-8")
     # Every run's snapshot is kept: monitoring/trends.py adds it to the Evidently workspace.
     (html_path.parent / "snapshot.json").write_text(snapshot.dumps(), encoding="utf-8")
-    document = snapshot.dict()
+    means = {
+        name: _descriptor_means(data)
+        for name, data in (("reference", reference_data), ("current", current_data))
+    }
+    return DriftReport(_column_drifts(snapshot.dict()), means, html_path)
+
+
+def _drift_preset(
+    reference: pd.DataFrame, current: pd.DataFrame, text_threshold: float, distance_threshold: float
+) -> Any:
+    """The per-column drift tests of DRIFT_COLUMNS, with thresholds that allow for chance."""
+    from monitoring.evidently_preset import ColumnDriftPreset
+
+    # Distances, not p-values: a test's p-value flags trivial differences once windows hold
+    # thousands of messages and flips on noise when they hold a few hundred. Evidently's
+    # default switches between the two by sample size; these stay put. No "share of drifted
+    # columns" rule of Evidently's own: the page's verdict is the one rule (evidently_preset.py).
+    return ColumnDriftPreset(
+        columns=list(DRIFT_COLUMNS),
+        num_method="wasserstein",
+        cat_method="jensenshannon",
+        text_method="abs_text_content_drift",
+        text_threshold=text_threshold,
+        num_threshold=max(distance_threshold, noise_floor(len(reference), len(current))),
+        cat_threshold=distance_threshold,
+        # Categories get the same floor as the page's intent rule: what chance moves them by.
+        per_column_threshold={
+            column: categorical_threshold(column, reference, current, distance_threshold)
+            for column in ("predicted_intent", "fallback")
+        },
+    )
+
+
+def _column_drifts(document: dict[str, Any]) -> list[ColumnDrift]:
+    """Each column's drift score, threshold and test outcome, from a snapshot's `dict()`."""
     failed = {
         test["metric_config"]["params"].get("column")
         for test in document["tests"]
@@ -186,14 +200,16 @@ def run_drift_report(
                 drifted=config["column"] in failed,
             )
         )
-    means = {}
-    for name, data in (("reference", reference_data), ("current", current_data)):
-        frame = data.as_dataframe()
-        means[name] = {
-            column: round(float(frame[column].mean()), 4)
-            for column in ("length", "word_count", "polarity")
-        }
-    return DriftReport(columns, means, html_path)
+    return columns
+
+
+def _descriptor_means(data: Any) -> dict[str, float]:
+    """The mean text length, word count and polarity of an Evidently dataset."""
+    frame = data.as_dataframe()
+    return {
+        column: round(float(frame[column].mean()), 4)
+        for column in ("length", "word_count", "polarity")
+    }
 
 
 @contextmanager

@@ -37,7 +37,30 @@ logger = logging.getLogger(__name__)
 def read_fallbacks(engine: sa.Engine, window: Window) -> list[FallbackMessage]:
     """Customer messages of the window whose latest prediction fell back and that nobody has
     labelled yet (a labelled message is named already), chat and HTTP alike."""
-    messages, predictions, labels = tables.messages, tables.predictions, tables.labels
+    with engine.connect() as connection:
+        rows = [
+            *connection.execute(_chat_fallbacks(window)).all(),
+            *connection.execute(_http_fallbacks(window)).all(),
+        ]
+    return [
+        FallbackMessage(row.message_id, _utc(row.ts), row.text, row.channel, row.intent)
+        for row in rows
+    ]
+
+
+def _usable_label_of(message_id: sa.ColumnElement[str]) -> sa.Exists:
+    """Whether the message `message_id` has a label that is used (not unverified)."""
+    labels = tables.labels
+    return (
+        sa.select(labels.c.label_id)
+        .where(labels.c.message_id == message_id, labels.c.trust != LabelTrust.UNVERIFIED.value)
+        .exists()
+    )
+
+
+def _chat_fallbacks(window: Window) -> sa.Select[Any]:
+    """Unlabelled customer chat messages of the window whose latest prediction fell back."""
+    messages, predictions = tables.messages, tables.predictions
     # The newest prediction of each message (one classified twice keeps its latest).
     newer = predictions.alias("newer")
     latest = (
@@ -46,15 +69,7 @@ def read_fallbacks(engine: sa.Engine, window: Window) -> list[FallbackMessage]:
         .correlate(messages)
         .scalar_subquery()
     )
-    labelled = (
-        sa.select(labels.c.label_id)
-        .where(
-            labels.c.message_id == messages.c.message_id,
-            labels.c.trust != LabelTrust.UNVERIFIED.value,
-        )
-        .exists()
-    )
-    chat = (
+    return (
         sa.select(
             messages.c.message_id,
             messages.c.ts,
@@ -69,18 +84,15 @@ def read_fallbacks(engine: sa.Engine, window: Window) -> list[FallbackMessage]:
             messages.c.ts >= window.start,
             messages.c.ts < window.end,
             predictions.c.fallback.is_(True),
-            ~labelled,
+            ~_usable_label_of(messages.c.message_id),
         )
     )
-    http_labelled = (
-        sa.select(labels.c.label_id)
-        .where(
-            labels.c.message_id == predictions.c.message_id,
-            labels.c.trust != LabelTrust.UNVERIFIED.value,
-        )
-        .exists()
-    )
-    http = sa.select(
+
+
+def _http_fallbacks(window: Window) -> sa.Select[Any]:
+    """Unlabelled HTTP predictions of the window that fell back (they have no `messages` row)."""
+    predictions = tables.predictions
+    return sa.select(
         predictions.c.message_id,
         predictions.c.ts,
         predictions.c.text,  # None where SERVING_RECORD_TEXT kept only a hash or nothing
@@ -91,14 +103,8 @@ def read_fallbacks(engine: sa.Engine, window: Window) -> list[FallbackMessage]:
         predictions.c.ts >= window.start,
         predictions.c.ts < window.end,
         predictions.c.fallback.is_(True),
-        ~http_labelled,
+        ~_usable_label_of(predictions.c.message_id),
     )
-    with engine.connect() as connection:
-        rows = [*connection.execute(chat).all(), *connection.execute(http).all()]
-    return [
-        FallbackMessage(row.message_id, _utc(row.ts), row.text, row.channel, row.intent)
-        for row in rows
-    ]
 
 
 def _utc(value: datetime) -> datetime:

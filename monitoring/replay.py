@@ -43,50 +43,14 @@ def replay_traffic(
         for position, (text, prediction) in enumerate(zip(texts, predictions, strict=True)):
             ts = start + step * position
             message_id, room_id = uuid.uuid4().hex, uuid.uuid4().hex
+            customer_id = f"replay-{position}"
             message_ids.append(message_id)
             insert_message(
-                connection,
-                MessageRecord(
-                    message_id=message_id,
-                    conversation_id=room_id,
-                    turn=0,
-                    ts=ts,
-                    speaker=Speaker.CUSTOMER,
-                    user_id=f"replay-{position}",
-                    channel="replay",
-                    text=text,
-                    context={"session": {"message_count": 0}},
-                ),
+                connection, _customer_message(message_id, room_id, customer_id, text, ts)
             )
-            sentiment = prediction.get("sentiment", {})
-            insert_prediction(
-                connection,
-                PredictionRecord(
-                    message_id=message_id,
-                    intent=prediction["intent"],
-                    confidence=prediction["confidence"],
-                    fallback=prediction["fallback"],
-                    model_name=prediction["model"]["name"],
-                    model_version=str(prediction["model"]["version"]),
-                    polarity=sentiment.get("polarity"),
-                    subjectivity=sentiment.get("subjectivity"),
-                    ts=ts,
-                    channel="replay",
-                ),
-            )
+            insert_prediction(connection, _replayed_prediction(message_id, prediction, ts))
             escalated = bool(handed_off[position]) if handed_off is not None else False
-            connection.execute(
-                sa.insert(tables.support_requests).values(
-                    request_id=uuid.uuid4().hex,
-                    room_id=room_id,
-                    customer_id=f"replay-{position}",
-                    status="resolved",
-                    handoff_reason="repeated_fallback" if escalated else None,
-                    handed_off_at=ts if escalated else None,
-                    created_at=ts,
-                    resolved_at=ts + timedelta(minutes=5),
-                )
-            )
+            connection.execute(_resolved_request(room_id, customer_id, ts, escalated))
             intent = true_intents[position] if true_intents is not None else None
             if intent:
                 insert_label(
@@ -103,3 +67,54 @@ def replay_traffic(
                 )
     engine.dispose()
     return message_ids
+
+
+def _customer_message(
+    message_id: str, room_id: str, customer_id: str, text: str, ts: datetime
+) -> MessageRecord:
+    """The first (and only) customer message of a replayed conversation."""
+    return MessageRecord(
+        message_id=message_id,
+        conversation_id=room_id,
+        turn=0,
+        ts=ts,
+        speaker=Speaker.CUSTOMER,
+        user_id=customer_id,
+        channel="replay",
+        text=text,
+        context={"session": {"message_count": 0}},
+    )
+
+
+def _replayed_prediction(
+    message_id: str, prediction: Mapping[str, Any], ts: datetime
+) -> PredictionRecord:
+    """A prediction as the service answers it (its JSON), recorded for `message_id`."""
+    sentiment = prediction.get("sentiment", {})
+    return PredictionRecord(
+        message_id=message_id,
+        intent=prediction["intent"],
+        confidence=prediction["confidence"],
+        fallback=prediction["fallback"],
+        model_name=prediction["model"]["name"],
+        model_version=str(prediction["model"]["version"]),
+        polarity=sentiment.get("polarity"),
+        subjectivity=sentiment.get("subjectivity"),
+        ts=ts,
+        channel="replay",
+    )
+
+
+def _resolved_request(room_id: str, customer_id: str, ts: datetime, escalated: bool) -> sa.Insert:
+    """The support request of a replayed conversation, resolved five minutes after it opened
+    (handed off to an agent on a repeated fallback when `escalated`)."""
+    return sa.insert(tables.support_requests).values(
+        request_id=uuid.uuid4().hex,
+        room_id=room_id,
+        customer_id=customer_id,
+        status="resolved",
+        handoff_reason="repeated_fallback" if escalated else None,
+        handed_off_at=ts if escalated else None,
+        created_at=ts,
+        resolved_at=ts + timedelta(minutes=5),
+    )

@@ -10,7 +10,7 @@ import pandas as pd
 from upath import UPath
 
 from monitoring.data import CurrentData
-from monitoring.drift_report import ColumnDrift, run_drift_report
+from monitoring.drift_report import ColumnDrift, DriftReport, run_drift_report
 from monitoring.metrics import (
     LabelPerformance,
     PredictionDrift,
@@ -115,17 +115,7 @@ def build_summary(
         current.messages[current.messages["text"].notna()], settings.sample_size
     )
     report_path = run_dir / "evidently.html"
-    drift = None
-    if len(current_sample) >= settings.min_messages:
-        drift = run_drift_report(
-            reference_sample,
-            current_sample,
-            settings.text_drift_threshold,
-            report_path,
-            settings.column_distance_threshold,
-        )
-    else:
-        report_path.write_text("<p>Too few messages in the window for a drift report.</p>")
+    drift = _drift_report(settings, reference_sample, current_sample, report_path)
     predictions = prediction_drift(reference, current.messages)
     performance = label_performance(labels_with_predictions(current), settings.min_labels)
     rules = DriftRules(
@@ -135,7 +125,6 @@ def build_summary(
         settings.max_accuracy_drop,
         settings.min_messages,
     )
-    drifted = drift.drifted if drift else []
     outcome, reasons = verdict(
         rules,
         len(current.messages),
@@ -145,7 +134,6 @@ def build_summary(
         reference_accuracy,
         drift.descriptor_means if drift else None,
     )
-    sampled = len(reference_sample) < len(reference) or len(current_sample) < len(current.messages)
     summary = MonitoringSummary(
         run_id=run_dir.name,
         verdict=outcome,
@@ -154,28 +142,58 @@ def build_summary(
         model_version=version,
         reference_accuracy=reference_accuracy,
         current_messages=len(current.messages),
-        drifted_columns=tuple(drifted),
+        drifted_columns=tuple(drift.drifted) if drift else (),
         columns=tuple(drift.columns) if drift else (),
         descriptor_means=drift.descriptor_means if drift else {},
         predictions=predictions,
         performance=performance,
         kpis=support_kpis(current.requests, current.messages, window.days),
         rules=rules,
-        sampling=Sampling(
-            reference_rows=len(reference_sample),
-            reference_total=len(reference),
-            current_rows=len(current_sample),
-            current_total=len(current.messages),
-            note=(
-                f"Large sides were sampled uniformly at random (seed {SEED}) to "
-                f"{settings.sample_size:,} messages to keep the HTML small; intent shares, "
-                "rates and KPIs use every message."
-                if sampled
-                else "Every message was used."
-            ),
+        sampling=_sampling(
+            settings.sample_size,
+            (len(reference_sample), len(reference)),
+            (len(current_sample), len(current.messages)),
         ),
     )
     return summary, report_path
+
+
+def _drift_report(
+    settings: MonitoringSettings,
+    reference_sample: pd.DataFrame,
+    current_sample: pd.DataFrame,
+    report_path: UPath,
+) -> DriftReport | None:
+    """The Evidently drift report of the samples, its HTML at `report_path`; None (and a page
+    saying why) when the window has too few messages."""
+    if len(current_sample) < settings.min_messages:
+        report_path.write_text("<p>Too few messages in the window for a drift report.</p>")
+        return None
+    return run_drift_report(
+        reference_sample,
+        current_sample,
+        settings.text_drift_threshold,
+        report_path,
+        settings.column_distance_threshold,
+    )
+
+
+def _sampling(sample_size: int, reference: tuple[int, int], current: tuple[int, int]) -> Sampling:
+    """How each side was sampled: (rows used, rows in all) of the reference and the current."""
+    sampled = reference[0] < reference[1] or current[0] < current[1]
+    return Sampling(
+        reference_rows=reference[0],
+        reference_total=reference[1],
+        current_rows=current[0],
+        current_total=current[1],
+        note=(
+            f"Large sides were sampled uniformly at random (seed {SEED}) to "
+            f"{sample_size:,} messages to keep the HTML small; intent shares, "
+            "rates and KPIs use every message."
+            if sampled
+            else "Every message was used."
+        ),
+    )
 
 
 def labels_with_predictions(current: CurrentData) -> pd.DataFrame:
