@@ -10,10 +10,14 @@ come out in the same format. Every line starts with the time since the command s
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import TextIO
 
 import dagster as dg
@@ -145,13 +149,48 @@ def configure_python_logging(stream: TextIO | None = None) -> None:
         own.handlers = [h for h in own.handlers if not isinstance(h.formatter, _ElapsedFormatter)]
         own.addHandler(handler)
         own.propagate = False  # the root handler would print it a second time
-    _quiet_mlflow(handler)
+    # MLflow costs ~2 CPU s to import and a run whose retrain rule keeps the model never uses
+    # it: quieted as soon as something imports it, not imported here.
+    for hook in [finder for finder in sys.meta_path if isinstance(finder, AfterImport)]:
+        sys.meta_path.remove(hook)
+    if "mlflow" in sys.modules:
+        _quiet_mlflow(handler)
+    else:
+        sys.meta_path.insert(0, AfterImport("mlflow", lambda: _quiet_mlflow(handler)))
+
+
+class AfterImport:
+    """A meta path finder that calls `then` once module `name` has been executed, then leaves."""
+
+    def __init__(self, name: str, then: Callable[[], None]) -> None:
+        self.name, self.then = name, then
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        """The module's own spec, its loader calling `then` after executing it."""
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # the finders after this one find the real spec
+        spec = importlib.util.find_spec(fullname)
+        loader = spec.loader if spec is not None else None
+        if loader is None:
+            return spec
+        run = loader.exec_module
+
+        def exec_then(module: ModuleType) -> None:
+            del loader.exec_module  # the loader's own method again
+            run(module)
+            self.then()
+
+        loader.exec_module = exec_then  # type: ignore[method-assign]
+        return spec
 
 
 def _quiet_mlflow(handler: logging.Handler) -> None:
     """MLflow's warnings through `handler`; its INFO lines, prints and progress bars dropped.
 
-    MLflow gives its logger a handler of its own when imported (so it is imported here first)
+    MLflow gives its logger a handler of its own when imported (so this runs after it is)
     and prints lines such as "Created version '1' of model …" with `eprint`, which writes to
     the module's MLFLOW_LOGGING_STREAM (looked up at each call; MLflow's own on/off switch for
     it is flipped back by its autologging code). The registered version is in the summary.
