@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from models.evaluation import predict_labelled, summary_metrics
 from models.search_space import Knob, KnobValue, check_ranges, knobs_for
 from models.selection import BudgetClock
 from models.weighted_examples import fit_distinct
+
+if TYPE_CHECKING:
+    import optuna
 
 logger = logging.getLogger(__name__)
 OBJECTIVE = "macro_f1"
@@ -150,17 +153,10 @@ def search_candidate(
     one and those still to search, which share what is left of it. No `settings`: one trial,
     the declared configuration (what training did before the search).
     """
-    import optuna  # imported on use: the code location and serving never need it
-
     settings = settings or SearchSettings(trials=1)
     knobs = knobs_for(candidate.name, settings.space)
     space = {knob.name: knob.distribution() for knob in knobs}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=3)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    declared = declared_params(candidate, knobs)
-    if all(knob.admits(declared[knob.name]) for knob in knobs):
-        study.enqueue_trial(declared)  # trial 0: the configuration as declared
+    study = _study(candidate, knobs, settings.seed)
     left = max(clock.seconds - clock.spent, 0.0) / max(candidates_left, 1)
     allowance = min(settings.seconds, left)
     intents = int(pd.Series(data.train_labels).nunique())
@@ -168,39 +164,16 @@ def search_candidate(
     best: tuple[Trial, Any] | None = None
     stopped = None
     for number in range(settings.trials if knobs else 1):
-        spent = sum(t.fit_seconds for t in trials)
-        longest = max((t.fit_seconds for t in trials), default=0.0)
-        if trials and spent + longest > allowance:
-            stopped = (
-                f"{candidate.name}: stopped after {len(trials)} trials: another (~{longest:.0f} s) "
-                f"would overrun its {allowance:.0f} s of search"
-            )
+        stopped = _stop_reason(candidate.name, trials, allowance)
+        if stopped is not None:
             logger.info("%s", stopped)
             break
         asked = study.ask(space)
-        params: dict[str, KnobValue] = dict(asked.params)
-        started = time.perf_counter()
-        pipeline = build_with(candidate.build, knobs, params)
-        # Fitted like the refit (models/candidate_choice.py), so the validation predictions that
-        # calibrate the refit's temperature and fallback come from a model built the same way.
-        pipeline, _ = fit_distinct(pipeline, data.train, data.train_labels, candidate.reads)
-        seconds = time.perf_counter() - started
-        clock.record(candidate.cost, len(data.train), intents, seconds)
-        predictions, _ = predict_labelled(pipeline, data.validation, data.validation_labels)
-        scores = summary_metrics(predictions)
-        study.tell(asked, scores[OBJECTIVE])
-        trial = Trial(number, params, scores, seconds)
+        trial, pipeline = _fit_trial(candidate, knobs, number, dict(asked.params), data)
+        clock.record(candidate.cost, len(data.train), intents, trial.fit_seconds)
+        study.tell(asked, trial.validation[OBJECTIVE])
         trials.append(trial)
-        logger.info(
-            "candidate %s trial %d: validation %s %.4f (fit %.1fs) %s",
-            candidate.name,
-            number,
-            OBJECTIVE,
-            scores[OBJECTIVE],
-            seconds,
-            {k: _short(v) for k, v in params.items()},
-        )
-        if best is None or scores[OBJECTIVE] > best[0].validation[OBJECTIVE]:
+        if best is None or trial.validation[OBJECTIVE] > best[0].validation[OBJECTIVE]:
             best = (trial, pipeline)
     assert best is not None  # the loop always runs its first trial
     trial, pipeline = best
@@ -216,6 +189,61 @@ def search_candidate(
     chosen = tuned(candidate, knobs, trial.params)
     record = SearchRecord(chosen.params, trials, stopped)
     return CandidateSearch(chosen, pipeline, trial.validation, trial.fit_seconds, record)
+
+
+def _study(candidate: Candidate, knobs: tuple[Knob, ...], seed: int) -> optuna.Study:
+    """A seeded TPE study of `candidate`'s knobs whose first trial is its declared configuration
+    (when the knobs' ranges admit it)."""
+    import optuna  # imported on use: the code location and serving never need it
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=3)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    declared = declared_params(candidate, knobs)
+    if all(knob.admits(declared[knob.name]) for knob in knobs):
+        study.enqueue_trial(declared)  # trial 0: the configuration as declared
+    return study
+
+
+def _stop_reason(name: str, trials: list[Trial], allowance: float) -> str | None:
+    """Why candidate `name`'s search stops before another trial, or None: when another as long
+    as its longest so far would overrun `allowance` seconds of fitting."""
+    spent = sum(t.fit_seconds for t in trials)
+    longest = max((t.fit_seconds for t in trials), default=0.0)
+    if not trials or spent + longest <= allowance:
+        return None
+    return (
+        f"{name}: stopped after {len(trials)} trials: another (~{longest:.0f} s) "
+        f"would overrun its {allowance:.0f} s of search"
+    )
+
+
+def _fit_trial(
+    candidate: Candidate,
+    knobs: tuple[Knob, ...],
+    number: int,
+    params: dict[str, KnobValue],
+    data: SearchData,
+) -> tuple[Trial, Any]:
+    """Trial `number`: `candidate` with `params` fitted on the sample, scored on validation."""
+    started = time.perf_counter()
+    pipeline = build_with(candidate.build, knobs, params)
+    # Fitted like the refit (models/candidate_choice.py), so the validation predictions that
+    # calibrate the refit's temperature and fallback come from a model built the same way.
+    pipeline, _ = fit_distinct(pipeline, data.train, data.train_labels, candidate.reads)
+    seconds = time.perf_counter() - started
+    predictions, _ = predict_labelled(pipeline, data.validation, data.validation_labels)
+    scores = summary_metrics(predictions)
+    logger.info(
+        "candidate %s trial %d: validation %s %.4f (fit %.1fs) %s",
+        candidate.name,
+        number,
+        OBJECTIVE,
+        scores[OBJECTIVE],
+        seconds,
+        {k: _short(v) for k, v in params.items()},
+    )
+    return Trial(number, params, scores, seconds), pipeline
 
 
 def _short(value: KnobValue) -> str:
