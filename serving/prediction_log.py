@@ -1,42 +1,51 @@
-"""Recording every HTTP prediction in the store, off the response path.
+"""Recording every HTTP prediction in the store, off the response path and out of the worker.
 
-A request only appends a `PendingPrediction` to a bounded in-memory queue (no I/O, no hashing,
-no lock); a background task writes the queue to the store's `predictions` table in batches.
-When the queue is full the record is dropped and counted (`intent_prediction_log_dropped_total`):
-a slow or locked store never blocks or fails a request.
+A request only appends a record tuple to a bounded in-memory queue (no I/O, no hashing, no
+lock); a background task sends the queue in batches through a pipe to the worker's writer
+process (serving/prediction_log_writer.py), which inserts them into the store's `predictions`
+table and answers how many it wrote. The queue's bound counts what waits in the worker and what
+was sent but not yet written: when it is full the record is dropped and counted
+(`intent_prediction_log_dropped_total`), so a slow, locked or dead store never blocks or fails
+a request. A writer that dies loses (and counts as dropped) only what it had not answered; the
+next flush starts another.
 
-Durability: a clean stop (SIGTERM, Ctrl-C) flushes the queue before the process exits; a
-SIGKILL loses at most what was answered since the last commit (under a batch waiting for
-SERVING_RECORD_FLUSH_INTERVAL_S plus the batch being written; never more than the queue plus a
-batch), never a row already committed (tests/serving/test_prediction_log_crash.py).
+Durability: a clean stop (SIGTERM, Ctrl-C) sends the queue and waits for the writer to write
+it; a SIGKILL of the serve tree loses at most what was answered since the last commit (under a
+batch waiting for SERVING_RECORD_FLUSH_INTERVAL_S plus the batches sent and not yet committed;
+never more than the queue), never a row already committed (tests/serving/
+test_prediction_log_crash.py). A SIGKILL of the worker alone loses only its queue: the writer
+writes what the pipe holds, then exits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import sqlite3
-import uuid
+import os
+import sys
+import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 
 import bentoml
-import sqlalchemy as sa
 
 from conversations import store_engine
 from conversations.schema import PredictionRole
-from conversations.writer import PredictionRow, insert_prediction_rows
 from models.predictions import ModelDocument, PredictionDocument
 from serving.drained_queue import DrainedQueue
+from serving.prediction_log_writer import ANSWER, STORE_URL_ENV, Record, encode
 from serving.settings import RecordText, ServingSettings
 
 logger = logging.getLogger(__name__)
-HTTP_CHANNEL = "http"
-# The challenger's answers: a channel of their own, so monitoring's readers of served traffic
-# (by channel) never count them as answers customers got.
-SHADOW_CHANNEL = "shadow"
+# Where `serving` is importable from, for the writer's `python -m`.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+# A clean stop waits this long for the writer to write what is left (a locked store may not let
+# it); what it has not answered by then is counted lost.
+CLOSE_WAIT_S = 20.0
+SERVED = PredictionRole.SERVED.value
 
 queue_depth = bentoml.metrics.Gauge(
     name="intent_prediction_log_queue_depth",
@@ -55,11 +64,7 @@ dropped_total = bentoml.metrics.Counter(
 
 @dataclass(frozen=True, slots=True)
 class PendingPrediction:
-    """What a request hands over: the answer's scalars and its request's metadata.
-
-    Scalars, not the answer document: a few thousand queued documents with their top-k lists
-    would be that many more objects for the garbage collector to walk.
-    """
+    """One prediction to record from outside a request (shadow scoring's challenger answers)."""
 
     text: str
     intent: str
@@ -97,16 +102,36 @@ class LogPolicy:
         )
 
 
-class PredictionLog(DrainedQueue[PendingPrediction]):
-    """A bounded queue of predictions and the task that writes it to the store in batches."""
+class PredictionLog(DrainedQueue[Record]):
+    """A bounded queue of predictions and the task that sends it to a writer process."""
 
     def __init__(self, store_url: str, policy: LogPolicy) -> None:
         super().__init__(policy.queue_size, policy.batch_size, policy.flush_interval_s)
         self.policy = policy
-        self._engine = store_engine.create_engine(store_url)
-        # SQLite: batches are written on the event loop while the write lock is free
-        # (`_write_batch`); None elsewhere (PostgreSQL: network round trips, on a thread).
-        self._loop_engine = _fail_fast_engine(store_url) if _is_sqlite(self._engine) else None
+        self.store_url = store_url
+        # The schema exists, and a bad URL fails start-up, before any writer is started.
+        store_engine.create_engine(store_url).dispose()
+        self._keep_text = policy.record_text is not RecordText.OFF
+        self._writer: asyncio.subprocess.Process | None = None
+        self._answers: asyncio.Task[None] | None = None
+        self._sent: deque[int] = deque()  # rows of each batch sent and not yet answered
+        self._in_flight = 0
+        self._spawning = asyncio.Lock()  # the start-up's writer and a flush's: one at a time
+        self._starting: asyncio.Task[asyncio.subprocess.Process | None] | None = None
+
+    @property
+    def depth(self) -> int:
+        """Records waiting: queued here, or sent and not yet written by the writer."""
+        return len(self._queue) + self._in_flight
+
+    def has_room(self) -> bool:
+        """Whether one more record fits under the queue's bound (what is in flight counts)."""
+        return len(self._queue) + self._in_flight < self.queue_size
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id, None while there is none."""
+        return self._writer.pid if self._writer is not None else None
 
     def record(
         self,
@@ -122,138 +147,153 @@ class PredictionLog(DrainedQueue[PendingPrediction]):
 
         `pair_ids`: per answer, the id its shadow answer will carry (None: not shadowed).
         """
-        ts = datetime.now(UTC)
+        ts = time.time()
+        name, version, keep = model["name"], model["version"], self._keep_text
         pairs = pair_ids if pair_ids is not None else [None] * len(texts)
+        queue = self._queue  # `offer_record` inlined: this runs on every request
         for text, document, pair_id in zip(texts, documents, pairs, strict=True):
+            if len(queue) + self._in_flight >= self.queue_size:
+                dropped_total.inc()
+                continue
             sentiment = document["sentiment"]
-            pending = PendingPrediction(
-                text,
-                document["intent"],
-                document["confidence"],
-                document["fallback"],
-                model,
-                sentiment.get("polarity"),
-                sentiment.get("subjectivity"),
-                latency_ms,
-                ts,
-                user_id,
-                session_id,
-                PredictionRole.SERVED,
-                pair_id,
+            queue.append(
+                (
+                    text if keep else None,
+                    document["intent"],
+                    document["confidence"],
+                    document["fallback"],
+                    name,
+                    version,
+                    sentiment.get("polarity"),
+                    sentiment.get("subjectivity"),
+                    latency_ms,
+                    ts,
+                    user_id,
+                    session_id,
+                    SERVED,
+                    pair_id,
+                )
             )
-            self.offer(pending)
+        self.wake_if_batch_ready()
 
     def offer(self, pending: PendingPrediction) -> bool:
         """Queue one prediction; False (and counted as dropped) when the queue is full."""
-        if not self.put(pending):
+        return self.offer_record(
+            (
+                pending.text if self._keep_text else None,
+                pending.intent,
+                pending.confidence,
+                pending.fallback,
+                pending.model["name"],
+                pending.model["version"],
+                pending.polarity,
+                pending.subjectivity,
+                pending.latency_ms,
+                pending.ts.timestamp(),
+                pending.user_id,
+                pending.session_id,
+                pending.role.value,
+                pending.pair_id,
+            )
+        )
+
+    def offer_record(self, record: Record) -> bool:
+        """Queue one record tuple; False (and counted as dropped) when the queue is full."""
+        if not self.put(record):
             dropped_total.inc()
             return False
         self.wake_if_batch_ready()
         return True
 
-    async def on_close(self) -> None:
-        """Write everything still queued (a clean stop loses nothing)."""
-        while self.depth:
-            if not await self.drain_once():
-                logger.error("prediction log: %d records lost at shutdown", self.depth)
-                break
-        queue_depth.set(0)
-        self._engine.dispose()
-        if self._loop_engine is not None:
-            self._loop_engine.dispose()
+    def start(self) -> None:
+        """Start the flushing task, and the writer now rather than at the first flush.
+
+        Its imports take most of a second of CPU, better spent before traffic than during it.
+        """
+        super().start()
+        self._starting = asyncio.create_task(self._ensure_writer())
 
     async def drain_once(self) -> bool:
-        """Write one batch from the head of the queue; False when the store refused it."""
-        batch = self.take_batch()
-        queue_depth.set(self.depth)
-        try:
-            await self._write_batch(batch)
-        except sa.exc.SQLAlchemyError as problem:
-            # Back at the head of the queue for the next try; what no longer fits is dropped.
-            if lost := self.put_back(batch):
-                dropped_total.inc(len(lost))
-            queue_depth.set(self.depth)
-            logger.warning("prediction log: store write failed (%s), will retry", problem)
+        """Send one batch from the head of the queue; False when no writer can be started."""
+        writer = await self._ensure_writer()
+        if writer is None or writer.stdin is None:
             return False
-        except Exception:  # a record the store can never take: retrying would loop forever
-            logger.exception("prediction log: %d records could not be written", len(batch))
-            dropped_total.inc(len(batch))
-            return True
-        recorded_total.inc(len(batch))
+        batch = self.take_batch()
+        self._sent.append(len(batch))
+        self._in_flight += len(batch)
+        # Buffered by the pipe's transport when the pipe is full: never waits. The bound on
+        # what is in flight is the queue's (`has_room`).
+        writer.stdin.write(encode(batch))
+        queue_depth.set(self.depth)
         return True
 
-    async def _write_batch(self, batch: list[PendingPrediction]) -> None:
-        """Write `batch` on the event loop when SQLite's write lock is free, else on a thread.
-
-        A writer thread costs the loop GIL hand-offs: sqlite3 lets go of the GIL around each
-        statement and then waits for the busy loop to hand it back (bench/README.md, "Cost of
-        the prediction log"; the chat tier's group commit runs on the loop for the same reason).
-        On the loop a batch costs its CPU (~6 ms for 500 rows) and nothing else. The loop must
-        never wait for a lock, though: the loop's engine gives up at once when another process
-        holds it, and that batch waits for the lock (busy timeout) on a thread instead.
-        """
-        if self._loop_engine is not None:
+    async def on_close(self) -> None:
+        """Send everything still queued and wait for the writer to write it."""
+        while self._queue:
+            if not await self.drain_once():
+                logger.error("prediction log: %d records lost at shutdown", len(self._queue))
+                break
+        writer, answers = self._writer, self._answers
+        if writer is not None and writer.stdin is not None and answers is not None:
+            writer.stdin.close()  # the writer writes what it has read, then exits
             try:
-                self._write(self._loop_engine, batch)
-                return
-            except sa.exc.OperationalError as problem:
-                if not _is_busy(problem):
-                    raise
-        await asyncio.to_thread(self._write, self._engine, batch)
+                await asyncio.wait_for(asyncio.shield(answers), CLOSE_WAIT_S)
+            except TimeoutError:
+                logger.error("prediction log: writer still busy at shutdown, stopped")
+                writer.kill()
+                await answers
+            await writer.wait()
+        queue_depth.set(0)
 
-    def _write(self, engine: sa.Engine, batch: list[PendingPrediction]) -> None:
-        # One random id a batch, numbered per row: a uuid4 and a frozen dataclass per row cost
-        # a third of a row's CPU (bench/README.md, "Cost of the prediction log").
-        prefix = f"http-{uuid.uuid4().hex}-"
-        rows = [self._row(pending, f"{prefix}{n}") for n, pending in enumerate(batch)]
-        with engine.begin() as connection:
-            insert_prediction_rows(connection, rows)
+    async def _ensure_writer(self) -> asyncio.subprocess.Process | None:
+        """The running writer, started if there is none; None when it cannot be started."""
+        async with self._spawning:
+            if self._writer is None:
+                await self._spawn()
+            return self._writer
 
-    def _row(self, pending: PendingPrediction, message_id: str) -> PredictionRow:
-        mode = self.policy.record_text
-        served = pending.role is PredictionRole.SERVED
-        return {
-            "message_id": message_id,
-            "intent": pending.intent,
-            "confidence": float(pending.confidence),
-            "fallback": bool(pending.fallback),
-            "model_name": pending.model["name"],
-            "model_version": str(pending.model["version"]),
-            "polarity": pending.polarity,
-            "subjectivity": pending.subjectivity,
-            "ts": pending.ts,
-            "channel": HTTP_CHANNEL if served else SHADOW_CHANNEL,
-            "latency_ms": pending.latency_ms,
-            "text": pending.text if mode is RecordText.FULL else None,
-            "text_sha256": (
-                hashlib.sha256(pending.text.encode()).hexdigest()
-                if mode is RecordText.HASH
-                else None
+    async def _spawn(self) -> None:
+        env = os.environ | {
+            STORE_URL_ENV: self.store_url,
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])
             ),
-            "user_id": pending.user_id,
-            "session_id": pending.session_id,
-            "role": pending.role.value,
-            "pair_id": pending.pair_id,
         }
+        try:
+            writer = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "serving.prediction_log_writer",
+                self.policy.record_text.value,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        except OSError as problem:
+            logger.warning("prediction log: cannot start the writer (%s), will retry", problem)
+            return
+        self._writer = writer
+        self._answers = asyncio.create_task(self._read_answers(writer))
 
-
-def _is_sqlite(engine: sa.Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
-def _fail_fast_engine(store_url: str) -> sa.Engine:
-    """The store's engine with no busy timeout: a locked store fails at once, never waits."""
-    engine = store_engine.create_engine(store_url)
-    sa.event.listen(engine, "connect", _no_busy_timeout)  # after the store's own pragmas
-    engine.dispose()  # the connection that created the schema still had the busy timeout
-    return engine
-
-
-def _no_busy_timeout(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-    dbapi_connection.execute("PRAGMA busy_timeout=0")
-
-
-def _is_busy(problem: sa.exc.OperationalError) -> bool:
-    """Whether SQLite refused because another connection holds the lock (SQLITE_BUSY)."""
-    code = getattr(problem.orig, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+    async def _read_answers(self, writer: asyncio.subprocess.Process) -> None:
+        """Count the writer's answers until it exits; what it never answered is dropped."""
+        assert writer.stdout is not None
+        try:
+            while True:
+                written, refused = ANSWER.unpack(await writer.stdout.readexactly(ANSWER.size))
+                self._in_flight -= self._sent.popleft()
+                recorded_total.inc(written)
+                if refused:
+                    dropped_total.inc(refused)
+                queue_depth.set(self.depth)
+        except asyncio.IncompleteReadError:  # the writer's stdout closed: it has exited
+            pass
+        code = await writer.wait()
+        if lost := self._in_flight:
+            logger.warning("prediction log: writer exited (%s), %d records not written", code, lost)
+            dropped_total.inc(lost)
+        self._sent.clear()
+        self._in_flight = 0
+        if self._writer is writer:
+            self._writer = None  # the next flush starts another
+        queue_depth.set(self.depth)

@@ -20,7 +20,7 @@ import pytest
 
 from monitoring.data import read_current
 from monitoring.window import Window
-from serving.process_tree import port_listeners
+from serving.process_tree import port_listeners, tree
 from tests.serving.conftest import ServiceProcess, service_env
 from tests.serving.test_prediction_log import http_rows
 
@@ -67,11 +67,18 @@ def test_a_sigkill_of_the_serve_tree_loses_only_the_unflushed_tail(serving_regis
             versions.add(predict(service, text))
         before_kill = http_rows(service)
         served_pids = service.pids
+        assert service.process is not None
+        writers = {
+            process.pid
+            for process in tree(service.process.pid)
+            if "serving.prediction_log_writer" in process.cmdline()
+        }
     finally:
         stopped = service.stop(kill=True)
 
     # The crash happened: every process of the tree is gone and nothing listens on the port.
     assert stopped is not None and served_pids <= stopped.pids
+    assert writers and writers <= stopped.pids  # the worker's writer process died with it
     assert not [pid for pid in stopped.pids if psutil.pid_exists(pid)]
     assert not port_listeners(service.port)
 
