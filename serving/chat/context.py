@@ -84,9 +84,20 @@ class EventBus:
     ) -> int:
         """Persist an event (it gets a seq, replayable) and deliver it."""
         seq = await self.db(self.store.events.append_event, audience, event_type, data)
+        await self.deliver(event_type, data, seq, user_ids, roles)
+        return seq
+
+    async def deliver(
+        self,
+        event_type: str,
+        data: Mapping[str, Any],
+        seq: int,
+        user_ids: Iterable[str] = (),
+        roles: Iterable[str] = (),
+    ) -> None:
+        """Deliver an event stored already (e.g. by a group commit's job) with its seq."""
         frame = protocol.encode(event_type, {**data, "seq": seq})
         await self.publish(Envelope(frame, tuple(user_ids), tuple(roles)))
-        return seq
 
     async def emit_to_room(
         self,

@@ -20,7 +20,7 @@ from serving.chat.responder import BotResponder
 from serving.chat.room_handlers import create_room, join_room, leave_room
 from serving.chat.rooms import Room
 from serving.chat.support import SupportCase, SupportStatus
-from serving.chat.turns import CustomerMessageJob, NoOpenRequest
+from serving.chat.turns import CREATED, CustomerMessageJob
 
 
 class FrameHandlers:
@@ -89,12 +89,9 @@ class FrameHandlers:
         # reads to answer it (serving/chat/turns.py); the ack follows that commit.
         job = CustomerMessageJob(ctx.store, identity, data.room_id, content, data.client_msg_id)
         sent = await ctx.db.group(job, job.alone)
-        if sent is None:  # the customer's first message: open a conversation, then store it
-            await self._open_support(identity)
-            sent = await ctx.db.group(job, job.alone)
-        if sent is None:
-            raise NoOpenRequest(identity.user_id)
-        room, stored = sent.room, sent.stored
+        room, stored, opened = sent.room, sent.stored, sent.opened
+        if opened is not None:  # the customer's first message opened their conversation
+            await ctx.events.deliver(CREATED, opened.event, opened.seq, (identity.user_id,))
         client.send(
             p.encode(
                 "ack",

@@ -164,27 +164,39 @@ class SupportStore:
         issue_type: str | None,
         description: str | None,
     ) -> str:
-        request_id = new_id()
         with self.engine.begin() as connection:
-            if room_id is None:
-                room_id = self.rooms.insert_room(
-                    connection,
-                    f"support for {customer.user_id}",
-                    RoomType.SUPPORT,
-                    customer,
-                    [BOT_USER_ID],
-                )
-            connection.execute(
-                sa.insert(tables.support_requests).values(
-                    request_id=request_id,
-                    room_id=room_id,
-                    customer_id=customer.user_id,
-                    status=SupportStatus.BOT.value,
-                    issue_type=issue_type,
-                    description=description,
-                    created_at=now(),
-                )
+            return self.insert_request(connection, customer, room_id, issue_type, description)
+
+    def insert_request(
+        self,
+        connection: sa.Connection,
+        customer: Identity,
+        room_id: str | None = None,
+        issue_type: str | None = None,
+        description: str | None = None,
+    ) -> str:
+        """A new bot-owned request (in `room_id` or a new support room) in the caller's
+        transaction; its id. IntegrityError when the customer has an open one already."""
+        request_id = new_id()
+        if room_id is None:
+            room_id = self.rooms.insert_room(
+                connection,
+                f"support for {customer.user_id}",
+                RoomType.SUPPORT,
+                customer,
+                [BOT_USER_ID],
             )
+        connection.execute(
+            sa.insert(tables.support_requests).values(
+                request_id=request_id,
+                room_id=room_id,
+                customer_id=customer.user_id,
+                status=SupportStatus.BOT.value,
+                issue_type=issue_type,
+                description=description,
+                created_at=now(),
+            )
+        )
         return request_id
 
     def _update(self, request_id: str, where: sa.ColumnElement[bool] | None, **values: Any) -> bool:

@@ -7,6 +7,11 @@
 2. `BotReplyJob`: the prediction, the bot's reply and its event, together, while the bot still
    owns the conversation.
 
+A customer's first message opens their conversation (a support room with the bot, a request and
+its `support_request_created` event) inside the same job: the writer thread used to do that in two
+transactions of its own, queued behind each other, while the loop's groups waited for SQLite's
+write lock in its sleeping busy handler (bench/README.md, "Step 8": the paced run's slowest turns).
+
 Blocking: they run on the store's writer inside a transaction the group commit opens.
 """
 
@@ -23,6 +28,7 @@ from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.bot import Turn
 from serving.chat.classification import Classification
 from serving.chat.dialogues import RoomDialogue
+from serving.chat.event_log import user_audience
 from serving.chat.history import as_mapping, customer_turns, history_in
 from serving.chat.protocol import ErrorCode, FrameError, RoomType
 from serving.chat.rooms import Room, now
@@ -36,9 +42,20 @@ from serving.chat.statements import (
 from serving.chat.store import BotReply, ChatStore, StoredMessage
 from serving.chat.support import SupportCase, SupportStatus
 
+CREATED = "support_request_created"  # the event of a conversation opened
 
-class NoOpenRequest(Exception):
-    """A customer's message without a room, and still no open support request to put it in."""
+
+@dataclass(frozen=True)
+class Opened:
+    """The conversation a customer's first message opened, and its event's seq."""
+
+    request: SupportCase
+    seq: int  # of `support_request_created`, stored with the message, delivered after the commit
+
+    @property
+    def event(self) -> dict[str, str]:
+        """The `support_request_created` event's data (without its seq)."""
+        return _created(self.request)
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,7 @@ class CustomerMessage:
     request: SupportCase | None = None  # set when the bot owns the conversation
     history: list[Turn] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
+    opened: Opened | None = None  # set when this message opened the customer's conversation
 
 
 @dataclass(frozen=True)
@@ -62,20 +80,20 @@ class CustomerMessageJob:
     content: str
     client_msg_id: str | None
 
-    def __call__(self, connection: sa.Connection) -> CustomerMessage | None:
+    def __call__(self, connection: sa.Connection) -> CustomerMessage:
         """Run inside the group's transaction.
 
-        None, having written nothing, for a customer's first message (no room given and no open
-        support request yet): the caller opens one and sends the job again. Not an exception:
-        that would roll back the whole group and run every other customer's message again alone.
+        Without a room, the message goes to the customer's open request; with none, it opens
+        one. Should another worker open the customer's at the same moment, the unique index of
+        open requests fails this insert: the group rolls back and `alone` finds theirs.
         """
         identity = self.identity
-        request = None
-        room_id = self.room_id
+        request, opened, room_id = None, None, self.room_id
         if room_id is None:
             request = _request(connection, OPEN_REQUEST, customer_id=identity.user_id)
             if request is None:
-                return None
+                opened = self._open(connection)
+                request = opened.request
             room_id = request.room_id
         room = self.store.rooms.room_in(connection, room_id)
         if room is None:
@@ -87,13 +105,22 @@ class CustomerMessageJob:
             connection, room.room_id, identity.user_id, speaker, self.content, self.client_msg_id
         )
         if room.room_type is not RoomType.SUPPORT or identity.role is not Role.CUSTOMER:
-            return CustomerMessage(room, stored)
+            return CustomerMessage(room, stored, opened=opened)
         if request is None or request.room_id != room.room_id:
             request = _request(connection, ROOM_REQUEST, room_id=room.room_id)
         if request is None or request.status is not SupportStatus.BOT:
-            return CustomerMessage(room, stored)
+            return CustomerMessage(room, stored, opened=opened)
         history, context = self._dialogue(connection, room.room_id, request, stored)
-        return CustomerMessage(room, stored, request, history, context)
+        return CustomerMessage(room, stored, request, history, context, opened)
+
+    def _open(self, connection: sa.Connection) -> Opened:
+        """A new conversation with the bot and its `support_request_created` event."""
+        customer = self.identity.user_id
+        self.store.support.insert_request(connection, self.identity)
+        request = _request(connection, OPEN_REQUEST, customer_id=customer)
+        assert request is not None  # inserted just now in this transaction
+        audience, event = user_audience(customer), _created(request)
+        return Opened(request, self.store.events.append(connection, audience, CREATED, event))
 
     def _dialogue(
         self,
@@ -115,7 +142,7 @@ class CustomerMessageJob:
             memory.remember(room_id, held)
         return list(held.turns), as_mapping(held.history.context_for(stored.context))
 
-    def alone(self) -> CustomerMessage | None:
+    def alone(self) -> CustomerMessage:
         """The job in its own transaction; a resend is found (as `ChatStore.insert_message`)."""
         try:
             with self.store.engine.begin() as connection:
@@ -185,3 +212,7 @@ class BotReplyJob:
 def _request(connection: sa.Connection, query: DriverRow, **params: str) -> SupportCase | None:
     row = query.first(connection, params)
     return SupportCase.from_row(dict(zip(query.names, row, strict=True))) if row else None
+
+
+def _created(request: SupportCase) -> dict[str, str]:
+    return {"request_id": request.request_id, "room_id": request.room_id}

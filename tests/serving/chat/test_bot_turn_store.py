@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
 
+from conversations import tables
 from conversations.schema import Speaker
 from serving.chat.auth import Identity, Role
 from serving.chat.group_commit import GroupCommitter
@@ -110,26 +111,80 @@ def test_a_bot_turn_is_two_commits_and_reads_the_dialogue_once(tmp_path):
     assert stored[3]["session"]["previous_intents"] == list(INTENTS)  # the four turns before
 
 
-def test_a_first_message_does_not_roll_back_its_group(tmp_path):
-    # A customer's first message finds no open request: the job says so without raising, so the
-    # messages of the others in its group commit with the group, not again one by one.
+def test_a_first_message_opens_its_conversation_in_its_group(tmp_path):
+    # A customer's first message opens their conversation inside its group's transaction (it
+    # used to take two transactions of the writer thread, queued, and a second group): the
+    # other messages of the group commit with it, and a second message of the same customer in
+    # the same group joins the conversation the first one opened.
     store = ChatStore(f"sqlite:///{tmp_path / 'store.db'}")
-    known = Identity("known", Role.CUSTOMER)
+    new, known = Identity("new", Role.CUSTOMER), Identity("known", Role.CUSTOMER)
     store.support.open_conversation(known)
     rollbacks: list[int] = []
     sa.event.listen(store.engine, "rollback", lambda connection: rollbacks.append(1))
     committer = GroupCommitter(store.engine, None)
 
-    async def group() -> list[CustomerMessage | None]:
+    async def group() -> list[CustomerMessage]:
         jobs = [
-            CustomerMessageJob(store, Identity("new", Role.CUSTOMER), None, "hello", "n1"),
+            CustomerMessageJob(store, new, None, "hello", "n1"),
             CustomerMessageJob(store, known, None, "my card has not arrived", "k1"),
+            CustomerMessageJob(store, new, None, "are you there?", "n2"),
         ]
         return await asyncio.gather(*(committer.run(job, job.alone) for job in jobs))
 
     try:
-        first, other = asyncio.run(group())
+        first, other, second = asyncio.run(group())
+        rolled_back = len(rollbacks)  # before the reads below (a read's end is a rollback)
+        request = store.support.open_for_customer("new")
+        replayed = store.events.replay(new, 0, 100)
     finally:
         store.close()
-    assert first is None and other is not None and other.stored.event is not None
-    assert committer.groups == 1 and rollbacks == []
+    assert committer.groups == 1 and rolled_back == 0
+    assert first.opened is not None and other.opened is None and second.opened is None
+    assert request is not None and request.request_id == first.opened.request.request_id
+    assert first.request is not None and first.request.request_id == request.request_id
+    assert first.room.room_id == second.room.room_id == request.room_id
+    # Replayable like before, and ahead of the message it came with.
+    assert [event.type for event in replayed][:2] == ["support_request_created", "new_message"]
+    created = replayed[0].data
+    assert created == {
+        "request_id": request.request_id,
+        "room_id": request.room_id,
+        "seq": first.opened.seq,
+    }
+    assert first.opened.seq < first.stored.seq
+
+
+def test_a_first_message_joins_a_conversation_opened_meanwhile(tmp_path):
+    # Another worker opens the customer's conversation between the job's look-up and its insert:
+    # the unique index of open requests fails the insert, the group rolls back, and the job run
+    # alone puts the message in that conversation; no second request or room is left.
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store, elsewhere = ChatStore(url), ChatStore(url)
+    customer = Identity("racer", Role.CUSTOMER)
+    opened_elsewhere = []
+
+    def open_elsewhere_first(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO chat_rooms") and not opened_elsewhere:
+            opened_elsewhere.append(elsewhere.support.open_conversation(customer)[0])
+
+    sa.event.listen(store.engine, "before_cursor_execute", open_elsewhere_first)
+    committer = GroupCommitter(store.engine, None)
+    job = CustomerMessageJob(store, customer, None, "hello", "r1")
+    try:
+        sent = asyncio.run(committer.run(job, job.alone))
+        with store.engine.connect() as connection:
+            requests = connection.execute(
+                sa.select(tables.support_requests.c.request_id).where(
+                    tables.support_requests.c.customer_id == "racer"
+                )
+            ).all()
+            rooms = connection.execute(
+                sa.select(tables.rooms.c.room_id).where(tables.rooms.c.creator_id == "racer")
+            ).all()
+    finally:
+        store.close()
+        elsewhere.close()
+    assert len(opened_elsewhere) == 1
+    assert sent.opened is None and sent.room.room_id == opened_elsewhere[0].room_id
+    assert [row[0] for row in requests] == [opened_elsewhere[0].request_id]
+    assert [row[0] for row in rooms] == [opened_elsewhere[0].room_id]
