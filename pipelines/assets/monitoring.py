@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from monitoring.job import MonitoringError, run_monitoring
 from pipelines.resources import MlflowRegistry, MonitoringResource
 
 GROUP = "monitoring"
@@ -34,6 +33,9 @@ def drift_report(
     mlflow_registry: MlflowRegistry,
 ) -> dg.MaterializeResult:
     """Compare recent conversations with the champion's training data; verdict and HTML report."""
+    # Imported here: the monitoring stack is not needed by the training job's runs.
+    from monitoring.job import MonitoringError, run_monitoring
+
     try:
         result = run_monitoring(
             monitoring.settings(
