@@ -5,17 +5,13 @@ Usage: python bench/chat_scaling.py [--store postgres|sqlite] [--workers 1,2] [-
 Needs a champion in the registry (`make pipeline`; BENCH_MLFLOW_TRACKING_URI to use another).
 
 Issue 10's target: with the store on PostgreSQL, two workers sustain ≥ 1.6× one worker's turns/s.
-Each worker count gets a fresh database (a throwaway PostgreSQL started as the `postgres` user,
-tests/postgres.py, or a SQLite file) and a Redis (`CHAT_BROKER_URL`, also for one worker so both
-sides pay the fan-out). The counts are measured in alternating rounds (1, 2, 1, 2, …), so a change
-in the machine's load hits both sides; the ratio is the mean of each round's pair. The load
-generator (bench/chat.py's closed loop) runs on the same machine: on 2 cores it competes with the
-workers, which caps what two workers can show. Server CPU per turn (the serve tree's user+system
-seconds over the turns) is printed beside the rates: it says whether a worker is saturated.
-A second table accounts for the machine's CPU over each measured window (bench/cpu_accounting.py):
-cores used by the load generator (this process), each worker, the arbiter, PostgreSQL and Redis,
-what else ran, turns per worker CPU-second and all CPU per turn. When one worker's side already
-keeps every core busy, the ratio of turns/s measures the machine, not the chat tier.
+Each measurement gets a fresh database (one throwaway PostgreSQL, tests/postgres.py, or a SQLite
+file) and the same Redis (`CHAT_BROKER_URL`, for one worker too). Worker counts alternate (1, 2,
+1, 2, …); the ratio is the mean of each round's pair. The load generator (bench/chat.py's closed
+loop) shares the machine. Printed beside the rates: the serve tree's CPU per turn, and how the
+machine's CPU went over each window (bench/cpu_accounting.py: the load generator, each worker,
+the arbiter, PostgreSQL, Redis, what else ran). When one worker's side already keeps every core
+busy, the ratio measures the machine, not the chat tier. Temporary files are removed at the end.
 """
 
 from __future__ import annotations
@@ -154,9 +150,7 @@ def measure(
     workers: int, stores: Stores, broker_url: str, args: argparse.Namespace, round_: int
 ) -> Round:
     """Start `workers` serve workers on a fresh store, run the closed loop, stop them."""
-    secret = secrets.token_urlsafe(48)
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-chat-scaling-"))
+    secret, port = secrets.token_urlsafe(48), free_port()
     env = os.environ | {
         "SERVING_MLFLOW_TRACKING_URI": os.environ.get(
             "BENCH_MLFLOW_TRACKING_URI", f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}"
@@ -168,7 +162,7 @@ def measure(
         "CHAT_RATE_PER_S": "1000",
         "CHAT_RATE_BURST": "1000",
         "SERVING_RATE_LIMIT_PER_S": "100000",
-        "BENTOML_HOME": str(workdir / "bentoml"),
+        "BENTOML_HOME": str(args.workdir / f"bentoml-{round_}-{workers}"),
     }
     command = [str(Path(sys.executable).with_name("bentoml")), "serve"]
     command += ["serving.service:IntentService", "--port", str(port)]
@@ -189,18 +183,10 @@ def measure(
         shares = replace(CpuShares.of(window.close(), worker_names), sockets=sockets.best)
     finally:
         stop(process, port)
-    return Round(
-        round_,
-        workers,
-        round(result.per_s, 1),
-        round(result.p50_ms, 1),
-        round(result.p99_ms, 1),
-        result.errors,
-        round(1000 * cpu / max(result.round_trips, 1), 1),
-        round(os.getloadavg()[0], 1),
-        shares,
-        waits.stats() if waits else None,
-    )
+    rates = (round(result.per_s, 1), round(result.p50_ms, 1), round(result.p99_ms, 1))
+    cpu_ms = round(1000 * cpu / max(result.round_trips, 1), 1)
+    load, lock_waits = round(os.getloadavg()[0], 1), waits.stats() if waits else None
+    return Round(round_, workers, *rates, result.errors, cpu_ms, load, shares, lock_waits)
 
 
 def main() -> None:
@@ -214,10 +200,11 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     rounds: list[Round] = []
-    workdir = Path(tempfile.mkdtemp(prefix="bench-chat-scaling-"))
-    with ExitStack() as stack:
-        broker_url = stack.enter_context(running_redis(workdir))
-        stores = stack.enter_context(store_urls(args.store, workdir))
+    with ExitStack() as stack:  # everything under one temporary directory, removed at the end
+        temporary = tempfile.TemporaryDirectory(prefix="bench-chat-scaling-")
+        args.workdir = Path(stack.enter_context(temporary))
+        broker_url = stack.enter_context(running_redis(args.workdir))
+        stores = stack.enter_context(store_urls(args.store, args.workdir))
         for round_ in range(1, args.rounds + 1):
             for workers in counts:
                 rounds.append(measure(workers, stores, broker_url, args, round_))
@@ -261,10 +248,9 @@ def print_cpu_table(rounds: list[Round]) -> None:
     """Cores each group used over the measured window, and what a turn cost in CPU."""
     print("\ncores used over the measured window (machine busy: share of all its cores)\n")
     print(
-        "| round | workers | turns/s | client | each worker | arbiter | postgres | redis "
-        "| other | machine busy | each worker waiting for a core | sockets per worker "
-        "| turns per worker CPU-s "
-        "| all CPU ms/turn |"
+        "| round | workers | turns/s | client | each worker | arbiter | postgres | redis | other "
+        "| machine busy | each worker waiting for a core | sockets per worker "
+        "| turns per worker CPU-s | all CPU ms/turn |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rounds:

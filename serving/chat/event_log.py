@@ -1,14 +1,26 @@
 """The chat event log (`chat_events`): every state change in one global order, for resume.
 
-An event's `seq` is what clients resume from; its audience says who may replay it.
+An event's `seq` is what clients resume from; its audience says who may replay it. A client that
+saw seq n resumes after n, so no event may commit with a seq below one already committed:
+
+- SQLite has one writer at a time: an event gets its seq when it is appended.
+- On PostgreSQL a sequence hands out seqs at insert, not at commit, and workers write at once. So a
+  transaction's events wait in memory (`append`) and get their seqs at its end (`write_pending`,
+  run by `transaction` before the commit), under an advisory lock held to the commit: seq order is
+  commit order, and the lock is held for two inserts and the commit, not for the transaction's
+  other work (a whole group commit's jobs used to run inside it). It is the last lock a
+  transaction takes, and one holding it waits for no row: no deadlock with a transaction that
+  holds a room's row and waits for it (found in CI when the lock came first: bb01fbb).
+
 Blocking; call from a thread.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +33,9 @@ from serving.chat.rooms import RoomStore, now, writes
 AGENTS_AUDIENCE = "role:agent"
 # Key of the PostgreSQL advisory lock that puts event commits in seq order (any constant).
 EVENT_ORDER_LOCK = 0x63686174  # "chat"
+_LOCK_ORDER = sa.select(sa.func.pg_advisory_xact_lock(EVENT_ORDER_LOCK))
+# `connection.info` key of a PostgreSQL transaction's events waiting for their seqs.
+_PENDING = "chat_pending_events"
 
 
 def room_audience(room_id: str) -> str:
@@ -41,6 +56,75 @@ class StoredEvent:
     data: dict[str, Any]
 
 
+@dataclass(eq=False)
+class EventSeq:
+    """An appended event's seq: on PostgreSQL known once its transaction wrote its events."""
+
+    # The caller's event data, which gets the seq under "seq" when it is known.
+    stamp: MutableMapping[str, Any] | None = None
+    _value: int = 0
+
+    @classmethod
+    def known(cls, seq: int) -> EventSeq:
+        """A seq read back from the store."""
+        return cls(None, seq)
+
+    @property
+    def value(self) -> int:
+        """The seq (an error before the transaction wrote the event: read it after commit)."""
+        if not self._value:
+            raise RuntimeError("the event's seq is given when its transaction writes it")
+        return self._value
+
+    def give(self, seq: int) -> None:
+        """Set the seq (and the caller's data's "seq")."""
+        self._value = seq
+        if self.stamp is not None:
+            self.stamp["seq"] = seq
+
+
+@dataclass
+class _Pending:
+    row: dict[str, Any]  # the chat_events row, without its seq
+    seq: EventSeq
+    message: dict[str, Any] | None = field(default=None)  # its chat_messages row, without seq
+
+
+@contextmanager
+def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """`engine.begin()` for transactions that append events: on PostgreSQL their events are
+    written (`write_pending`) just before the commit; a transaction that raises writes none."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            yield connection
+            return
+        connection.info[_PENDING] = []
+        try:
+            yield connection
+            write_pending(connection)
+        finally:
+            connection.info.pop(_PENDING, None)
+
+
+def write_pending(connection: sa.Connection) -> None:
+    """Give the transaction's waiting events their seqs and write them, with the message rows
+    that record those seqs; the event-order lock is held from here to the commit."""
+    pending: list[_Pending] = connection.info.get(_PENDING) or []
+    if not pending:
+        return
+    connection.execute(_LOCK_ORDER)
+    # One statement for all of them; seqs come back in the rows' order.
+    seqs = connection.execute(statements.INSERT_EVENTS, [p.row for p in pending]).scalars().all()
+    messages = []
+    for item, seq in zip(pending, seqs, strict=True):
+        item.seq.give(seq)
+        if item.message is not None:
+            messages.append({**item.message, "seq": seq})
+    if messages:
+        connection.execute(statements.INSERT_CHAT_MESSAGES, messages)
+    pending.clear()
+
+
 class EventLog:
     """Appends and replays events (one short transaction each)."""
 
@@ -54,31 +138,40 @@ class EventLog:
         audience: str,
         event_type: str,
         data: Mapping[str, Any],
-    ) -> int:
-        """Store an event inside the caller's transaction; returns its seq."""
-        self.lock_order(connection)
-        row = {"audience": audience, "event_type": event_type, "payload": json.dumps(data)}
-        return statements.INSERT_EVENT.execute(connection, {**row, "ts": now()})
+        message: Mapping[str, Any] | None = None,
+        stamp: MutableMapping[str, Any] | None = None,
+    ) -> EventSeq:
+        """Store an event inside the caller's transaction (opened by `transaction`).
 
-    @staticmethod
-    def lock_order(connection: sa.Connection) -> None:
-        """On PostgreSQL, hold the event-order lock until the caller's transaction ends.
-
-        A sequence hands out seqs at insert, not at commit: without this, a later seq from
-        another worker could commit first, a client resume after it, and the earlier event never
-        reach it. Held to commit, the lock makes seq order commit order (as SQLite's single
-        writer does). A transaction that locks rows and appends an event takes it before the
-        rows: taken after them, it deadlocks with a group commit already holding it that waits
-        for one of those rows. Taking it again in the same transaction is free of waits.
+        `message`: the `chat_messages` row of the message the event carries, written with its
+        seq; `stamp`: a mapping (the caller's event) to give the seq under "seq". On PostgreSQL
+        both happen when the transaction writes its events, just before it commits: read the
+        seq after the commit.
         """
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
+        row: dict[str, Any] = {"audience": audience, "event_type": event_type, "ts": now()}
+        row["payload"] = json.dumps(data)
+        seq = EventSeq(stamp)
+        if connection.dialect.name == "sqlite":
+            seq.give(statements.INSERT_EVENT.execute(connection, row))
+            if message is not None:
+                statements.INSERT_CHAT_MESSAGE.execute(connection, {**message, "seq": seq.value})
+            return seq
+        pending = connection.info.get(_PENDING)
+        if pending is None:
+            raise RuntimeError("append events in event_log.transaction(), which writes them")
+        pending.append(_Pending(row, seq, None if message is None else dict(message)))
+        return seq
+
+    def begin(self) -> AbstractContextManager[sa.Connection]:
+        """A transaction that may append events (`transaction`)."""
+        return transaction(self.engine)
 
     @writes
     def append_event(self, audience: str, event_type: str, data: Mapping[str, Any]) -> int:
         """Store an event for replay in its own transaction; returns its seq."""
-        with self.engine.begin() as connection:
-            return self.append(connection, audience, event_type, data)
+        with self.begin() as connection:
+            seq = self.append(connection, audience, event_type, data)
+        return seq.value
 
     def last_seq(self) -> int:
         """The newest seq of the whole store (0 when there is none); never for clients."""

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 import bentoml
 import sqlalchemy as sa
 
-from serving.chat.event_log import EVENT_ORDER_LOCK
+from serving.chat.event_log import transaction
 
 logger = logging.getLogger("serving.chat")
 T = TypeVar("T")
@@ -123,13 +123,16 @@ class GroupCommitter:
         self.jobs += len(group)
         groups_total.inc()
         jobs_total.inc(len(group))
+        if self.engine.dialect.name != "sqlite":
+            # Rooms' rows are locked in one order (each room's jobs keep theirs), so two
+            # workers' groups writing the same two rooms never each hold one the other waits
+            # for. Sorted in place: the caller settles the same list.
+            group.sort(key=_room_of)
         try:
-            with self.engine.begin() as connection:
-                if connection.dialect.name == "postgresql" and len(group) > 1:
-                    # Jobs lock their rooms' rows; taking the event-order lock first (as every
-                    # event append does before committing) keeps two workers' groups from each
-                    # holding a room the other one waits for.
-                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
+            # On PostgreSQL the jobs' events get their seqs at the end, under the event-order
+            # lock (serving/chat/event_log.py): another worker's group is not held up by these
+            # jobs' work, only by their two inserts and the commit.
+            with transaction(self.engine) as connection:
                 return [(True, pending.job(connection)) for pending in group]
         except Exception as exc:
             if len(group) == 1 and group[0].alone is None:
@@ -141,7 +144,7 @@ class GroupCommitter:
         try:
             if pending.alone is not None:
                 return True, pending.alone()
-            with self.engine.begin() as connection:
+            with transaction(self.engine) as connection:
                 return True, pending.job(connection)
         except Exception as exc:
             return False, exc
@@ -150,6 +153,11 @@ class GroupCommitter:
         """Groups committed and mean jobs per group so far."""
         mean = round(self.jobs / self.groups, 2) if self.groups else 0.0
         return {"groups": self.groups, "jobs": self.jobs, "mean_group": mean}
+
+
+def _room_of(pending: _Pending[Any]) -> str:
+    """The room a job writes, when it says (turns.py's jobs have a `room_id`)."""
+    return getattr(pending.job, "room_id", None) or ""
 
 
 def _settle(group: list[_Pending[Any]], outcomes: list[tuple[bool, Any]]) -> None:

@@ -170,8 +170,11 @@ INSERT_MESSAGE = DriverInsert(_messages, tuple(c.name for c in _messages.columns
 INSERT_PREDICTION = DriverInsert(
     tables.predictions, tuple(c.name for c in tables.predictions.columns if not c.primary_key)
 )
-# serving/chat/event_log.py
+# serving/chat/event_log.py: an event as it is appended (SQLite); a PostgreSQL transaction's
+# events and their messages' rows at its end, one statement each (seqs in the rows' order).
 INSERT_EVENT = DriverInsert(_events, ("audience", "event_type", "payload", "ts"))
+INSERT_EVENTS = sa.insert(_events).returning(_events.c.seq, sort_by_parameter_order=True)
+INSERT_CHAT_MESSAGES = sa.insert(tables.chat_messages)
 # serving/chat/rooms.py: a live room with its members, one row per member (oldest first), in
 # one statement: the room and its members were two for every customer message.
 LIVE_ROOM_MEMBERS = DriverRow(

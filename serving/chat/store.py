@@ -7,9 +7,10 @@ Rows of `messages`, `predictions` and `labels` are written by conversations/writ
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 
@@ -28,7 +29,7 @@ from serving.chat.auth import BOT_USER_ID
 from serving.chat.bot import Turn
 from serving.chat.classification import Classification
 from serving.chat.dialogues import DialogueMemory
-from serving.chat.event_log import EventLog, room_audience
+from serving.chat.event_log import EventLog, EventSeq, room_audience
 from serving.chat.rooms import RoomStore, new_id, now, writes
 from serving.chat.support import SupportStore
 
@@ -87,11 +88,16 @@ class StoredMessage:
     """A committed message and its event (None for a resend found already stored)."""
 
     message_id: str
-    seq: int
+    event_seq: EventSeq
     event: MessageEvent | None
     # Where it stands in its room and the context stored with it (not known for a resend).
     turn: int = -1
     context: dict[str, Any] | None = None
+
+    @property
+    def seq(self) -> int:
+        """The seq of the message's event (known once its transaction committed)."""
+        return self.event_seq.value
 
     @property
     def duplicate(self) -> bool:
@@ -140,7 +146,7 @@ class ChatStore:
         constraint refuses the copy and the transaction rolls back.
         """
         try:
-            with self.engine.begin() as connection:
+            with self.events.begin() as connection:
                 return self.insert_message_in(
                     connection, room_id, sender_id, speaker, content, client_msg_id, bot
                 )
@@ -165,9 +171,8 @@ class ChatStore:
         message_id, ts = new_id(), now()
         # Workers and replicas write one room at once on PostgreSQL: holding the room's row until
         # commit numbers its turns once each (SQLite has one writer per file: not needed). The
-        # event-order lock comes first, as in every transaction that appends an event.
+        # event-order lock comes after it, at the commit (serving/chat/event_log.py).
         if connection.dialect.name != "sqlite":
-            self.events.lock_order(connection)
             connection.execute(statements.LOCK_ROOM, {"room_id": room_id})
         counted = statements.TURN_AND_START.first(connection, {"room_id": room_id})
         assert counted is not None  # an aggregate always has its row
@@ -199,12 +204,11 @@ class ChatStore:
         if bot is not None:
             bot.add_to(event)
         event_type = "bot_reply" if sender_id == BOT_USER_ID else "new_message"
-        seq = self.events.append(connection, room_audience(room_id), event_type, event)
-        row = {"message_id": message_id, "room_id": room_id, "sender_id": sender_id}
-        statements.INSERT_CHAT_MESSAGE.execute(
-            connection, {**row, "client_msg_id": client_msg_id, "seq": seq}
-        )
-        event["seq"] = seq
+        row: dict[str, str | None] = {"message_id": message_id, "room_id": room_id}
+        row |= {"sender_id": sender_id, "client_msg_id": client_msg_id}
+        stamp = cast("MutableMapping[str, Any]", event)  # gets its "seq" with the seq
+        audience = room_audience(room_id)
+        seq = self.events.append(connection, audience, event_type, event, row, stamp)
         return StoredMessage(message_id, seq, event, int(turn), context)
 
     def find_sent(self, sender_id: str, client_msg_id: str | None) -> StoredMessage | None:
@@ -220,7 +224,7 @@ class ChatStore:
             ).first()
         if row is None:
             return None
-        return StoredMessage(row.message_id, int(row.seq), None)
+        return StoredMessage(row.message_id, EventSeq.known(int(row.seq)), None)
 
     def message_info(self, message_id: str) -> MessageInfo | None:
         """Room, sender and text of a message, or None."""

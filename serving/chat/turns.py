@@ -28,7 +28,7 @@ from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.bot import Turn
 from serving.chat.classification import Classification
 from serving.chat.dialogues import RoomDialogue
-from serving.chat.event_log import user_audience
+from serving.chat.event_log import EventSeq, user_audience
 from serving.chat.history import as_mapping, customer_turns, history_in
 from serving.chat.protocol import ErrorCode, FrameError, RoomType
 from serving.chat.rooms import Room, now
@@ -50,7 +50,13 @@ class Opened:
     """The conversation a customer's first message opened, and its event's seq."""
 
     request: SupportCase
-    seq: int  # of `support_request_created`, stored with the message, delivered after the commit
+    # Of `support_request_created`, stored with the message; on PostgreSQL given at the commit.
+    event_seq: EventSeq
+
+    @property
+    def seq(self) -> int:
+        """The event's seq (read after the commit: it is delivered then)."""
+        return self.event_seq.value
 
     @property
     def event(self) -> dict[str, str]:
@@ -145,7 +151,7 @@ class CustomerMessageJob:
     def alone(self) -> CustomerMessage:
         """The job in its own transaction; a resend is found (as `ChatStore.insert_message`)."""
         try:
-            with self.store.engine.begin() as connection:
+            with self.store.events.begin() as connection:
                 return self(connection)
         except sa.exc.IntegrityError:
             found = self.store.find_sent(self.identity.user_id, self.client_msg_id)

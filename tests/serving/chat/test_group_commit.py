@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
@@ -99,3 +100,40 @@ def test_without_an_executor_groups_run_on_the_event_loop(tmp_path):
     assert committer.groups == 1  # queued in one turn of the loop: one group (then each alone)
     with engine.connect() as connection:
         assert sorted(connection.scalars(sa.select(rows.c.name))) == ["a", "b"]
+
+
+def test_a_server_database_group_writes_its_rooms_in_one_order(postgres_url):
+    # Two workers' groups locking the same two rooms in opposite orders would deadlock (each
+    # holds one row the other waits for); sorted by room, every group locks them alike.
+    engine = sa.create_engine(postgres_url)
+    ran: list[str] = []
+
+    @dataclass(frozen=True)
+    class RoomJob:
+        room_id: str
+        n: int
+
+        def __call__(self, connection: sa.Connection) -> str:
+            ran.append(f"{self.room_id}{self.n}")
+            return f"{self.room_id}{self.n}"
+
+    writer = ThreadPoolExecutor(1)
+    committer = GroupCommitter(engine, writer)
+    jobs = [RoomJob(room, n) for n, room in enumerate("babca")]
+    gate = threading.Event()
+    writer.submit(gate.wait)  # the writer is busy until every job is queued: one group
+
+    async def run() -> list[str]:
+        calls = [asyncio.ensure_future(committer.run(job)) for job in jobs]
+        await asyncio.sleep(0.01)
+        gate.set()
+        return await asyncio.gather(*calls)
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        writer.shutdown(wait=True)
+        engine.dispose()
+    assert results == ["b0", "a1", "b2", "c3", "a4"]  # each caller its own result
+    assert committer.groups == 1
+    assert ran == ["a1", "a4", "b0", "b2", "c3"]  # by room, each room's jobs in their order

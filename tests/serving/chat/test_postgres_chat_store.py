@@ -13,8 +13,9 @@ from conversations.schema import Speaker
 from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.bot import HandoffReason
 from serving.chat.classification import Classification
+from serving.chat.event_log import write_pending
 from serving.chat.protocol import RoomType
-from serving.chat.store import BotReply, ChatStore
+from serving.chat.store import BotReply, ChatStore, StoredMessage
 from serving.chat.support import SupportStatus
 
 CUSTOMER = Identity("customer-pg", Role.CUSTOMER)
@@ -159,13 +160,14 @@ def test_two_workers_writing_one_room_number_its_turns_once_each(postgres_url: s
 
 
 def test_an_event_commits_only_after_every_earlier_seq(store: ChatStore, postgres_url: str) -> None:
-    # Worker A has appended an event (seq n) and not committed; worker B's event (seq n + 1)
+    # Worker A has written its events (seq n) and not committed; worker B's event (seq n + 1)
     # must wait, else a client could see n + 1, resume after it and never get n.
     other = ChatStore(postgres_url)
     done: list[int] = []
     try:
-        with store.engine.begin() as connection:
+        with store.events.begin() as connection:
             first = store.events.append(connection, "user:a", "notice", {"n": 1})
+            write_pending(connection)  # as just before the commit
             thread = threading.Thread(
                 target=lambda: done.append(other.events.append_event("user:b", "notice", {}))
             )
@@ -175,14 +177,43 @@ def test_an_event_commits_only_after_every_earlier_seq(store: ChatStore, postgre
         thread.join()
     finally:
         other.close()
-    assert done[0] > first
+    assert done[0] > first.value
+
+
+def test_events_waiting_for_their_seqs_hold_up_no_other_worker(
+    store: ChatStore, postgres_url: str
+) -> None:
+    # A group commit's jobs run before its events get their seqs: another worker's message
+    # commits meanwhile (it used to wait for the whole group), and gets the earlier seq.
+    room = store.rooms.create_room("help", RoomType.SUPPORT, CUSTOMER, [BOT_USER_ID])
+    other = ChatStore(postgres_url)
+    sent: list[StoredMessage] = []
+    try:
+        with store.events.begin() as connection:
+            grouped = store.events.append(connection, "user:a", "notice", {"n": 1})
+            thread = threading.Thread(
+                target=lambda: sent.append(
+                    other.insert_message(room.room_id, BOT_USER_ID, Speaker.BOT, "alone", None)
+                )
+            )
+            thread.start()
+            thread.join(timeout=60)  # a hang, not a speed: it waited for the open transaction
+            assert sent, "the other worker's message waited for this transaction"
+            with pytest.raises(RuntimeError):
+                grouped.value  # noqa: B018 (not given before the commit)
+        thread.join()
+    finally:
+        other.close()
+    assert sent[0].seq < grouped.value
+    with pytest.raises(RuntimeError), store.engine.begin() as connection:
+        store.events.append(connection, "user:a", "notice", {})  # would never be written
 
 
 def waiting_on_a_lock(engine: sa.Engine, attempts: int = 200) -> bool:
     """True once another session of this database waits on a lock (polls pg_stat_activity)."""
     query = sa.text(
         "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event = 'advisory'"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
     for _ in range(attempts):
         with engine.connect() as connection:
@@ -207,10 +238,11 @@ def test_event_seqs_go_past_32_bits(store: ChatStore) -> None:
 def test_a_group_and_a_lone_message_in_one_room_do_not_deadlock(
     store: ChatStore, postgres_url: str
 ) -> None:
-    # A group commit holds the event-order lock from its first event on; a message written
-    # alone on the other worker must not hold the room's row while it waits for that lock,
-    # or the group's message in the same room waits for it in turn (found in CI: one socket's
-    # first message lost to "deadlock detected").
+    # A group commit holds its rooms' rows from their messages on and takes the event-order
+    # lock at its end; a message written alone on the other worker waits for the room's row
+    # and must not hold the event-order lock meanwhile, or the group waits for it in turn
+    # (found in CI when the lock came first: one socket's first message lost to "deadlock
+    # detected").
     room = store.rooms.create_room("help", RoomType.SUPPORT, CUSTOMER, [BOT_USER_ID])
     other = ChatStore(postgres_url)
     failures: list[BaseException] = []
@@ -222,14 +254,14 @@ def test_a_group_and_a_lone_message_in_one_room_do_not_deadlock(
             failures.append(exc)
 
     try:
-        with store.engine.begin() as connection:
+        with store.events.begin() as connection:
             store.events.append(connection, "user:a", "notice", {"n": 1})
-            thread = threading.Thread(target=send_alone)
-            thread.start()
-            assert waiting_on_a_lock(store.engine), "the lone message did not wait"
             store.insert_message_in(
                 connection, room.room_id, CUSTOMER.user_id, Speaker.CUSTOMER, "grouped", "g-1"
             )
+            thread = threading.Thread(target=send_alone)
+            thread.start()
+            assert waiting_on_a_lock(store.engine), "the lone message did not wait"
         thread.join()
     finally:
         other.close()
