@@ -10,8 +10,8 @@ file) and the same Redis (`CHAT_BROKER_URL`, for one worker too). Worker counts 
 1, 2, …); the ratio is the mean of each round's pair. The load generator (bench/chat.py's closed
 loop) shares the machine. Printed beside the rates: the serve tree's CPU per turn, and how the
 machine's CPU went over each window (bench/cpu_accounting.py: the load generator, each worker,
-the arbiter, PostgreSQL, Redis, what else ran). When one worker's side already keeps every core
-busy, the ratio measures the machine, not the chat tier. Temporary files are removed at the end.
+the arbiter, PostgreSQL, Redis, what else ran): when one worker's side keeps every core busy,
+the ratio measures the machine, not the chat tier.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from bench.cpu_accounting import (
     only,
     postgres_cluster,
     self_process,
+    with_descendants,
 )
 from bench.pg_waits import LockWaits, LockWaitStats
 from bench.serve import free_port, start, stop
@@ -139,11 +140,16 @@ def cpu_groups(serve_pid: int, stores: Stores, broker: str) -> tuple[dict[str, F
     }
     if stores.server is not None:
         groups["postgres"] = stores.server
-    workers = tree(serve_pid)[1:]
+    workers = serve_workers(serve_pid)
     names = [f"worker {n}" for n in range(1, len(workers) + 1)]
-    for name, process in zip(names, workers, strict=True):
-        groups[name] = only(process.pid)
+    for name, pid in zip(names, workers, strict=True):  # with its prediction-log writer
+        groups[name] = with_descendants(pid)
     return groups, names
+
+
+def serve_workers(serve_pid: int) -> list[int]:
+    """The arbiter's workers (its children; theirs, e.g. a log writer, are not workers)."""
+    return [p.pid for p in tree(serve_pid)[1:] if p.ppid() == serve_pid]
 
 
 def measure(
@@ -161,6 +167,10 @@ def measure(
         "CHAT_JWT_SECRET": secret,
         "CHAT_RATE_PER_S": "1000",
         "CHAT_RATE_BURST": "1000",
+        # No customer leaves the closed loop: a handed-off one stops (an error), and a champion
+        # that falls back on a bench text (the default one) handed them all off in a few turns.
+        "CHAT_HANDOFF_AFTER_FALLBACKS": "1000000",
+        "CHAT_FRUSTRATION_THRESHOLD": "1.0",
         "SERVING_RATE_LIMIT_PER_S": "100000",
         "BENTOML_HOME": str(args.workdir / f"bentoml-{round_}-{workers}"),
     }
@@ -176,8 +186,7 @@ def measure(
         window = CpuWindow(groups)
         cpu_before = tree_cpu_s(process.pid)
         waits = LockWaits(store_url) if stores.server is not None else None
-        pids = [p.pid for p in tree(process.pid)[1:]]
-        with SocketSampler(pids, port) as sockets, waits or nullcontext():
+        with SocketSampler(serve_workers(process.pid), port) as sockets, waits or nullcontext():
             result = asyncio.run(chat_load(ws_url, secret, args.customers, args.duration))
         cpu = tree_cpu_s(process.pid) - cpu_before
         shares = replace(CpuShares.of(window.close(), worker_names), sockets=sockets.best)
@@ -210,11 +219,9 @@ def main() -> None:
                 rounds.append(measure(workers, stores, broker_url, args, round_))
                 print(rounds[-1], flush=True)
     print_table(rounds, args)
-    out = REPO_ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"chat_scaling_{args.store}.json").write_text(
-        json.dumps([asdict(r) for r in rounds], indent=2)
-    )
+    out = REPO_ROOT / "bench" / "results" / f"chat_scaling_{args.store}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([asdict(r) for r in rounds], indent=2))
 
 
 def print_table(rounds: list[Round], args: argparse.Namespace) -> None:
@@ -238,8 +245,7 @@ def print_table(rounds: list[Round], args: argparse.Namespace) -> None:
             if workers in pair and base in pair and pair[base].turns_per_s
         ]
         if ratios:
-            mean = sum(ratios) / len(ratios)
-            shown = ", ".join(f"{x:.2f}" for x in ratios)
+            shown, mean = ", ".join(f"{x:.2f}" for x in ratios), sum(ratios) / len(ratios)
             print(f"{workers} workers / {base}: {mean:.2f}× turns/s (rounds: {shown})")
     print_cpu_table(rounds)
 
@@ -259,11 +265,9 @@ def print_cpu_table(rounds: list[Round]) -> None:
         all_ms = 1000 * c.total() / r.turns_per_s if r.turns_per_s else 0.0
         print(
             f"| {r.round} | {r.workers} | {r.turns_per_s} | {c.client} "
-            f"| {' + '.join(f'{w}' for w in c.workers)} | {c.arbiter} | {c.postgres} "
-            f"| {c.redis} | {c.other} | {c.machine_busy:.0%} "
-            f"| {' + '.join(f'{w}' for w in c.workers_waiting)} "
-            f"| {' + '.join(f'{n}' for n in c.sockets)} | {per_worker_s:.0f} "
-            f"| {all_ms:.1f} |"
+            f"| {' + '.join(map(str, c.workers))} | {c.arbiter} | {c.postgres} | {c.redis} "
+            f"| {c.other} | {c.machine_busy:.0%} | {' + '.join(map(str, c.workers_waiting))} "
+            f"| {' + '.join(map(str, c.sockets))} | {per_worker_s:.0f} | {all_ms:.1f} |"
         )
     print_ceiling(rounds)
 
@@ -277,8 +281,7 @@ def print_ceiling(rounds: list[Round]) -> None:
     for r in rounds:
         worker_s = sum(r.cpu.workers) / r.turns_per_s if r.turns_per_s else 0.0
         all_s = r.cpu.total() / r.turns_per_s if r.turns_per_s else 0.0
-        if r.lock_waits is not None:
-            w = r.lock_waits
+        if (w := r.lock_waits) is not None:
             print(
                 f"round {r.round}, {r.workers} worker(s): PostgreSQL sessions waiting on an "
                 f"advisory lock {w.advisory}, on any lock {w.any_lock}, active {w.active} "

@@ -78,10 +78,14 @@ def only(pid: int) -> Finder:
     return find
 
 
+def with_descendants(pid: int) -> Finder:
+    """The process `pid` and every process it started (e.g. a worker and its log writer)."""
+    return lambda: only(pid)() + children_of(pid)()
+
+
 def postgres_cluster(data_dir: Path) -> Finder:
     """A PostgreSQL cluster's postmaster and every process it started (backends, writers)."""
-    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-    return lambda: only(postmaster)() + children_of(postmaster)()
+    return with_descendants(int((data_dir / "postmaster.pid").read_text().split()[0]))
 
 
 def by_command(name: str, needles: tuple[str, ...]) -> Finder:
