@@ -5,7 +5,9 @@ row L2-normalised, then × weight) put beside the product's word + char TF-IDF
 (`word_char_tfidf()`); HEAD one of `svc` / `svc:C` (LinearSVC, squared hinge, the product),
 `hinge:C` (LinearSVC, hinge loss), `cs:C` (Crammer-Singer LinearSVC), `sgd:ALPHA` (SGD with the
 modified Huber loss), `bal:C` (LinearSVC with class_weight=balanced), `avg:C` (the mean of
-LinearSVC decision functions, one fitted per embedding view, each beside the TF-IDF blocks).
+LinearSVC decision functions, one fitted per embedding view, each beside the TF-IDF blocks),
+`rbf:B` (the product's LinearSVC decision function plus B × an RBF-kernel SVC's one-vs-rest
+decision function on the first view alone, a non-linear head on the embeddings).
 `none` as VIEWS is TF-IDF only. Examples: `minilm*2@svc`, `minilm*2+l3*1@svc:0.3`.
 
 Views are float32 .npy matrices, one row per text of train.csv / test.csv in file order, named
@@ -31,7 +33,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import StratifiedKFold
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC, LinearSVC
 
 from features.transformers import word_char_tfidf
 
@@ -67,7 +69,7 @@ def unit(rows: np.ndarray) -> np.ndarray:
 
 def head_model(head: str, arg: float | None) -> LinearSVC | SGDClassifier:
     """The classifier a head name stands for."""
-    if head in ("svc", "avg"):
+    if head in ("svc", "avg", "rbf"):
         return LinearSVC(C=arg or 0.3)
     if head == "hinge":
         return LinearSVC(C=arg or 0.3, loss="hinge", max_iter=5000)
@@ -107,6 +109,16 @@ def fit_score(
             scores = model.decision_function(blocks((view,), 1))
             total = scores if total is None else total + scores
         assert total is not None, "avg needs at least one view"
+        predicted = model.classes_[total.argmax(axis=1)]
+    elif variant.head == "rbf":
+        model = head_model("svc", None).fit(blocks(variant.views, 0), labels[0])
+        name = variant.views[0][0]
+        kernel = SVC(C=10.0, kernel="rbf", gamma=1.0, decision_function_shape="ovr")
+        kernel.fit(unit(views[name][0]), labels[0])
+        assert list(kernel.classes_) == list(model.classes_), "both heads order classes alike"
+        total = model.decision_function(blocks(variant.views, 1)) + (
+            variant.arg or 1.0
+        ) * kernel.decision_function(unit(views[name][1]))
         predicted = model.classes_[total.argmax(axis=1)]
     else:
         model = head_model(variant.head, variant.arg).fit(blocks(variant.views, 0), labels[0])
