@@ -33,6 +33,25 @@ def server_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+async def settled_rss_mb(pid: int, still_s: float = 1.5, timeout_s: float = 20.0) -> float:
+    """The serve tree's RSS once it has held still (within 0.5 MB) for `still_s`, in MB.
+
+    After the warm-up request the worker keeps allocating for a moment on its own (~20 MB within
+    half a second at e1ede3a, no socket open): measured from before that, the first held sockets
+    were charged with it (bench/README.md, "Step 8").
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    last, still_since = server_rss_mb(pid), asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.25)
+        now, rss = asyncio.get_running_loop().time(), server_rss_mb(pid)
+        if abs(rss - last) > 0.5:
+            last, still_since = rss, now
+        elif now - still_since >= still_s:
+            break
+    return last
+
+
 async def held_kb(ws_url: str, secret: str, count: int, process_pid: int) -> tuple[float, float]:
     """Serve-tree memory per held idle socket, in KB: the first `count`, then `count` more.
 
@@ -44,6 +63,7 @@ async def held_kb(ws_url: str, secret: str, count: int, process_pid: int) -> tup
     """
     run_id = secrets.token_hex(3)
     release = asyncio.Event()
+    await settled_rss_mb(process_pid)
 
     async def hold(index: int, connected: list[int], all_in: asyncio.Event) -> None:
         token = issue_token(secret, f"held-{run_id}-{index}", "customer", 3600)
