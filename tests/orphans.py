@@ -21,6 +21,7 @@ import pytest
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 LEFTOVER_GRACE_ENV = "SUITE_LEFTOVER_GRACE_S"
 DEFAULT_LEFTOVER_GRACE_S = 15.0
+KILLED_EXIT_TIMEOUT_S = 10.0
 # What the suite starts: BentoML arbiters and workers, Redis, MLflow, Dagster, the Playwright
 # driver and Chromium, PostgreSQL, uvicorn, the APScheduler runner, the Celery workers and moto.
 STARTED_BY_THE_SUITE = re.compile(
@@ -131,7 +132,9 @@ def finish(session: SessionProcesses, grace_s: float | None = None) -> list[Left
             process.kill()
         except psutil.Error:
             continue
-    psutil.wait_procs(alive, timeout=grace_s)
+    # However short the grace, a killed process is waited for: its main thread turns zombie
+    # first, but its sockets close only with its last thread (redis's background threads).
+    psutil.wait_procs(alive, timeout=max(grace_s, KILLED_EXIT_TIMEOUT_S))
     reap_zombie_children()
     return report
 
