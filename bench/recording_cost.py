@@ -33,6 +33,7 @@ MODES = {"on": "true", "off": "false"}
 # (SERVING_RECORD_FLUSH_INTERVAL_S, 1 s): waiting it out charges their CPU to the turn that
 # answered them. The off server waits as long, so an idle tree's CPU counts on both sides.
 SETTLE_S = 1.5
+WRITER_MODULE = "serving.prediction_log_writer"  # its command line: python -m WRITER_MODULE
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Usage:
     system_s: float = 0.0
     voluntary: int = 0  # switches while waiting (a lock, the GIL, a socket)
     involuntary: int = 0  # preempted
+    # Of user + system: the prediction log's writer processes' (where the worker's CPU ends).
+    writer_s: float = 0.0
 
     def __sub__(self, other: Usage) -> Usage:
         return Usage(
@@ -50,6 +53,7 @@ class Usage:
             self.system_s - other.system_s,
             self.voluntary - other.voluntary,
             self.involuntary - other.involuntary,
+            self.writer_s - other.writer_s,
         )
 
     def __add__(self, other: Usage) -> Usage:
@@ -58,19 +62,28 @@ class Usage:
             self.system_s + other.system_s,
             self.voluntary + other.voluntary,
             self.involuntary + other.involuntary,
+            self.writer_s + other.writer_s,
         )
 
 
 def tree_usage(pid: int) -> Usage:
-    """The usage of `pid` and every descendant (BentoML's arbiter and workers)."""
+    """The usage of `pid` and every descendant (BentoML's arbiter, workers and writers)."""
     total = Usage()
     for process in tree(pid):
         try:
             with process.oneshot():
                 times, switches = process.cpu_times(), process.num_ctx_switches()
+                writer = WRITER_MODULE in process.cmdline()
         except psutil.NoSuchProcess:
             continue
-        total += Usage(times.user, times.system, switches.voluntary, switches.involuntary)
+        cpu_s = times.user + times.system
+        total += Usage(
+            times.user,
+            times.system,
+            switches.voluntary,
+            switches.involuntary,
+            cpu_s if writer else 0.0,
+        )
     return total
 
 
@@ -247,6 +260,7 @@ def _per_request(turns: list[Turn]) -> str:
     requests = sum(t.requests for t in turns)
     return (
         f"user {usage.user_s / requests * 1e6:,.0f} us, sys {usage.system_s / requests * 1e6:,.0f}"
-        f" us, switches {usage.voluntary / requests:.2f} voluntary, "
+        f" us (writer {usage.writer_s / requests * 1e6:,.1f} us), "
+        f"switches {usage.voluntary / requests:.2f} voluntary, "
         f"{usage.involuntary / requests:.2f} involuntary"
     )
