@@ -22,6 +22,7 @@ from upath import UPath
 from features.sentiment import sentiment
 from features.text_stats import TEXT_STAT_NAMES, text_stats
 from monitoring.metrics import distribution, js_noise_floor
+from monitoring.report_html import safe_report_html
 
 DRIFT_COLUMNS = (
     "text",
@@ -143,7 +144,8 @@ def run_drift_report(
         )
     html_path.parent.mkdir(parents=True, exist_ok=True)
     # Written by us, not `save_html`, which opens only local file names (REPORTS_DIR may be s3://).
-    html_path.write_text(snapshot.get_html_str(as_iframe=False), encoding="utf-8")
+    # Escaped: the page embeds customer text in a <script> element (monitoring/report_html.py).
+    html_path.write_text(safe_report_html(snapshot.get_html_str(as_iframe=False)), encoding="utf-8")
     # Every run's snapshot is kept: monitoring/trends.py adds it to the Evidently workspace.
     (html_path.parent / "snapshot.json").write_text(snapshot.dumps(), encoding="utf-8")
     means = {
