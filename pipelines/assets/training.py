@@ -1,9 +1,7 @@
 """Training assets: the intent model tracked in MLflow (its promotion: assets/promotion.py)."""
 
 import hashlib
-import tempfile
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import numpy as np
@@ -11,11 +9,8 @@ import pandas as pd
 from pydantic import Field, ValidationError
 
 from models.candidate_profile import profile_candidates
-from models.candidates import resolve
-from models.evaluation import plot_confusion_matrix
 from models.fallback_objective import FallbackSettings
 from models.out_of_scope import OutOfScopeSettings
-from models.recovery import recover
 from models.registry import IntentRegistry
 from models.retraining import (
     ExampleIndex,
@@ -27,9 +22,7 @@ from models.retraining import (
 from models.search import SearchSettings
 from models.selection import SelectionBudget
 from models.settings_errors import env_name
-from models.tracking import log_and_register
-from models.training import train_intent_model
-from pipelines.metadata import png_markdown
+from pipelines.assets.training_results import recovered_result, run_link, trained_result
 from pipelines.resources import ConversationSources, MlflowRegistry
 from pipelines.retrain_skip import KeptIndex, KeptVersion, registry_identity, remember_base
 from pipelines.retraining import (
@@ -39,6 +32,11 @@ from pipelines.retraining import (
     last_trained,
     log_index,
 )
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
+    from models.training import TrainingOutcome
 
 GROUP = "training"
 # Bump when training code changes in a way that should invalidate reuse of a registered version.
@@ -144,16 +142,67 @@ def _splits(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
     return train, validation, test
 
 
-def _run_link(
-    mlflow_registry: MlflowRegistry, registry: IntentRegistry, run_id: str | None
-) -> dict[str, dg.MetadataValue]:
-    """`mlflow_run`: the MLflow UI link of a version's run (none for a version without one)."""
-    if run_id is None:
-        return {}
-    run = registry.client.get_run(run_id)
+def run_params(
+    config: TrainingConfig,
+    budget: SelectionBudget,
+    search: SearchSettings,
+    outcome: "TrainingOutcome",
+) -> dict[str, Any]:
+    """The training run's MLflow params: the run config, the budgets spent, what was left out."""
     return {
-        "mlflow_run": dg.MetadataValue.url(mlflow_registry.run_url(run.info.experiment_id, run_id))
+        "fallback_accuracy_budget": config.fallback_accuracy_budget,
+        "min_examples_per_intent": config.min_examples_per_intent,
+        "excluded_intents": ",".join(outcome.excluded_intents)[:500] or "none",
+        "selection_max_examples": budget.max_examples,
+        "selection_budget_s": budget.seconds,
+        "selection_examples": outcome.selection_examples,
+        "skipped_candidates": "; ".join(s.reason for s in outcome.skipped)[:500] or "none",
+        "search_trials": search.trials,
+        "search_budget_s": search.seconds,
+        "search_seed": search.seed,
     }
+
+
+def _train_and_register(
+    config: TrainingConfig,
+    mlflow_registry: MlflowRegistry,
+    registry: IntentRegistry,
+    examples: pd.DataFrame,
+    fingerprint: str,
+    dagster_run_id: str,
+) -> tuple["TrainingOutcome", "ModelVersion"]:
+    """Fit the search space on the examples' splits; log the chosen model and register it."""
+    # Imported here: a run whose retrain rule keeps the model loads no scikit-learn (~1 s).
+    from models.candidates import resolve
+    from models.tracking import log_and_register
+    from models.training import train_intent_model
+
+    candidates = resolve(config.candidates)
+    splits = _splits(examples)
+    budget, search = config.selection_budget(), config.search_settings()
+    outcome = train_intent_model(
+        candidates,
+        *splits,
+        config.fallback_accuracy_budget,
+        config.min_examples_per_intent,
+        budget,
+        search=search,
+    )
+    version = log_and_register(
+        outcome,
+        registry,
+        mlflow_registry.experiment_name,
+        mlflow_registry.artifact_root,
+        fingerprint,
+        params=run_params(config, budget, search, outcome),
+        run_tags={
+            "dagster.run_id": dagster_run_id,
+            "dagster.asset": "intent_model",
+            TAG_TRAINING_CONFIG: config.digest(),
+        },
+        reference=pd.concat(splits),  # snapshot + one MLflow Dataset each
+    )
+    return outcome, version
 
 
 @dg.asset(group_name=GROUP, kinds={"scikit-learn", "mlflow"})
@@ -174,27 +223,18 @@ def intent_model(
     # Each column hashed once, for the fingerprint and the example index.
     hashed = column_hashes(training_examples, FINGERPRINT_COLUMNS)
     fingerprint = training_fingerprint(training_examples, config, hashed)
+    from models.recovery import recover  # with MLflow and scikit-learn: only when training
+
     recovered = recover(registry, mlflow_registry.experiment_name, fingerprint)
     for run_id in recovered.failed_runs:
         context.log.warning("MLflow run %s was interrupted: marked FAILED", run_id)
     if recovered.version is not None:
-        existing = recovered.version
         context.log.info(
             "data and configuration unchanged: version %s (%s)",
-            existing.version,
+            recovered.version.version,
             recovered.outcome.value,
         )
-        described = registry.describe(existing)
-        return dg.MaterializeResult(
-            value=described.to_dict() | {"reused": True},
-            metadata={
-                "version": str(existing.version),
-                "reused": True,
-                "recovery": recovered.outcome.value,
-                "test_accuracy": described.metrics.get("test_accuracy"),
-                "macro_f1": described.metrics.get("macro_f1"),
-            },
-        )
+        return recovered_result(registry, recovered)
     index = ExampleIndex.from_examples(training_examples, hashed)
     last = last_trained(registry)
     decision = decide_retrain(
@@ -212,87 +252,14 @@ def intent_model(
     if not decision.retrain:
         remember_base(kept, last, registry_name)
         return kept_version_result(registry, decision)
-    candidates = resolve(config.candidates)
-    train, validation, test = _splits(training_examples)
-    budget, search = config.selection_budget(), config.search_settings()
-    outcome = train_intent_model(
-        candidates,
-        train,
-        validation,
-        test,
-        config.fallback_accuracy_budget,
-        config.min_examples_per_intent,
-        budget,
-        search=search,
-    )
-    version = log_and_register(
-        outcome,
-        registry,
-        mlflow_registry.experiment_name,
-        mlflow_registry.artifact_root,
-        fingerprint,
-        params={
-            "fallback_accuracy_budget": config.fallback_accuracy_budget,
-            "min_examples_per_intent": config.min_examples_per_intent,
-            "excluded_intents": ",".join(outcome.excluded_intents)[:500] or "none",
-            "selection_max_examples": budget.max_examples,
-            "selection_budget_s": budget.seconds,
-            "selection_examples": outcome.selection_examples,
-            "skipped_candidates": "; ".join(s.reason for s in outcome.skipped)[:500] or "none",
-            "search_trials": search.trials,
-            "search_budget_s": search.seconds,
-            "search_seed": search.seed,
-        },
-        run_tags={
-            "dagster.run_id": context.run.run_id,
-            "dagster.asset": "intent_model",
-            TAG_TRAINING_CONFIG: config.digest(),
-        },
-        reference=pd.concat([train, validation, test]),  # snapshot + one MLflow Dataset each
+    outcome, version = _train_and_register(
+        config, mlflow_registry, registry, training_examples, fingerprint, context.run.run_id
     )
     if version.run_id is not None:
         log_index(registry, version.run_id, index)
         if kept is not None:
             kept.write(KeptVersion(str(version.version), registry_name, config.digest()), index)
-    run_link = _run_link(mlflow_registry, registry, version.run_id)
-    if not run_link:
+    link = run_link(mlflow_registry, registry, version.run_id)
+    if not link:
         context.log.warning("version %s names no MLflow run: no run link", version.version)
-    with tempfile.TemporaryDirectory() as scratch:
-        image = plot_confusion_matrix(
-            outcome.test_predictions, outcome.labels, Path(scratch) / "cm.png"
-        )
-        confusion = png_markdown(image)
-    candidates_table = pd.DataFrame(
-        [
-            {
-                "candidate": r.name,
-                **{k: round(v, 4) for k, v in r.validation.items()},
-                "fit_s": round(r.fit_seconds, 1),
-                "trials": len(r.search.trials) if r.search else 1,
-            }
-            for r in outcome.candidates
-        ]
-    )
-    described = registry.describe(version)
-    return dg.MaterializeResult(
-        value=described.to_dict() | {"reused": False},
-        metadata={
-            "version": str(version.version),
-            "reused": False,
-            **decision.metadata(),
-            "candidate": outcome.candidate.name,
-            "test_accuracy": outcome.test["accuracy"],
-            "macro_f1": outcome.test["macro_f1"],
-            "fallback_threshold": outcome.fallback.threshold,
-            "fallback_margin": outcome.fallback.margin,
-            "test_ece": outcome.calibration.metrics()["test_ece"],
-            "temperature": outcome.calibration.temperature,
-            "fitted_on": f"{outcome.fitted_on} ({outcome.fitted_examples} examples)",
-            "excluded_intents": ", ".join(outcome.excluded_intents) or "none",
-            "selection_examples": outcome.selection_examples,
-            "skipped_candidates": "; ".join(s.reason for s in outcome.skipped) or "none",
-            **run_link,
-            "candidates": dg.MetadataValue.md(candidates_table.to_markdown(index=False)),
-            "confusion_matrix": confusion,
-        },
-    )
+    return trained_result(registry, version, outcome, decision, link)
