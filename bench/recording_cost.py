@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
 
 from bench.serve import free_port, run_wrk, start, stop
@@ -34,6 +35,10 @@ MODES = {"on": "true", "off": "false"}
 # answered them. The off server waits as long, so an idle tree's CPU counts on both sides.
 SETTLE_S = 1.5
 WRITER_MODULE = "serving.prediction_log_writer"  # its command line: python -m WRITER_MODULE
+# The micro-batcher's counters (serving/batcher.py): a turn's mean batch is items / batches. A
+# worker's CPU per request falls as its batches grow, so a side that ran smaller batches pays
+# more per request for that alone.
+BATCH_COUNTERS = ("intent_model_batches_total", "intent_model_batched_items_total")
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,21 @@ def tree_usage(pid: int) -> Usage:
     return total
 
 
+def batch_counts(port: int) -> tuple[float, float]:
+    """The server's micro-batches and the items classified in them so far (0, 0: unreadable)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return 0.0, 0.0
+    found = dict.fromkeys(BATCH_COUNTERS, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] += float(value)
+    batches, items = found.values()
+    return batches, items
+
+
 @dataclass(frozen=True)
 class Turn:
     """One wrk run against one server: what it answered and what its process tree spent."""
@@ -98,6 +118,8 @@ class Turn:
     usage: Usage
     failed: int
     load_1min: float
+    batches: float = 0.0  # micro-batches the worker ran in the turn
+    batched_items: float = 0.0
 
     @property
     def cpu_s(self) -> float:
@@ -145,6 +167,7 @@ class Server:
 
 def measure(servers: Sequence[Server], connections: int, duration: int, script: Path) -> list[Turn]:
     """One wrk run against each of `servers` at the same moment, with each tree's usage."""
+    counted = [batch_counts(server.port) for server in servers]  # its CPU before the turn's
     before = [tree_usage(server.pid) for server in servers]
     with ThreadPoolExecutor(len(servers)) as pool:
         runs = [
@@ -155,18 +178,24 @@ def measure(servers: Sequence[Server], connections: int, duration: int, script: 
         ]
         loads = [run.result() for run in runs]
     time.sleep(SETTLE_S)
-    return [
-        Turn(
-            server.mode,
-            connections,
-            load.rps,
-            load.requests,
-            tree_usage(server.pid) - used,
-            load.non_2xx + load.errors,
-            os.getloadavg()[0],
+    turns = []
+    for server, load, used, (batches, items) in zip(servers, loads, before, counted, strict=True):
+        usage = tree_usage(server.pid) - used
+        batches_now, items_now = batch_counts(server.port)
+        turns.append(
+            Turn(
+                server.mode,
+                connections,
+                load.rps,
+                load.requests,
+                usage,
+                load.non_2xx + load.errors,
+                os.getloadavg()[0],
+                batches_now - batches,
+                items_now - items,
+            )
         )
-        for server, load, used in zip(servers, loads, before, strict=True)
-    ]
+    return turns
 
 
 def order(turn: int) -> list[str]:
@@ -183,14 +212,19 @@ def recording_cost(
     rounds: int,
     script: Path,
     together: bool = True,
+    same: bool = False,
 ) -> list[Turn]:
-    """Measure the two servers, together or in mirrored turns, and print the report."""
+    """Measure the two servers, together or in mirrored turns, and print the report.
+
+    `same`: both servers with recording off (an A/A run: the spread the bench gives two equal
+    servers, against which an on/off ratio is judged).
+    """
     ports = {mode: free_port() for mode in MODES}
     processes = {}
     turns: list[Turn] = []
     try:
         for mode, value in MODES.items():
-            settings = env | {"SERVING_RECORD_PREDICTIONS": value}
+            settings = env | {"SERVING_RECORD_PREDICTIONS": MODES["off"] if same else value}
             processes[mode] = start(command(ports[mode]), ports[mode], settings, "/predict")
             run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", 8, 2, script)  # warm up
         load_before = os.getloadavg()
@@ -206,6 +240,8 @@ def recording_cost(
         for mode, process in processes.items():
             stop(process, ports[mode])
     how = "driven together" if together else "in mirrored turns (on, off, off, on, ...)"
+    if same:
+        how += "; A/A: recording OFF on both sides ('on' is a second off server)"
     print_report(turns, levels, f"{rounds} rounds of {duration} s, {how}", load_before)
     return turns
 
@@ -244,6 +280,7 @@ def print_report(
             f"1-min load during the rounds {min(loads):.1f}-{max(loads):.1f}"
         )
         print(f"  per request, on / off: {_per_request(on)} / {_per_request(off)}")
+        print(f"  mean micro-batch, on / off: {_mean_batch(on)} / {_mean_batch(off)}")
         print(f"  throughput on/off: {Spread.of(throughput)}")
         print(f"    rounds: {' '.join(f'{r:.2f}' for r in throughput)}")
         print(f"  CPU per request on/off: {Spread.of(cpu)}")
@@ -252,6 +289,14 @@ def print_report(
             "  a CPU-bound server would serve "
             f"{1 / Spread.of(cpu).median:.3f}x the requests with recording on (1 / median)"
         )
+
+
+def _mean_batch(turns: list[Turn]) -> str:
+    """Pooled mean micro-batch of some turns, and each turn's."""
+    batches = sum(t.batches for t in turns)
+    pooled = sum(t.batched_items for t in turns) / batches if batches else float("nan")
+    each = " ".join(f"{t.batched_items / t.batches:.2f}" if t.batches else "-" for t in turns)
+    return f"{pooled:.2f} ({each})"
 
 
 def _per_request(turns: list[Turn]) -> str:

@@ -57,6 +57,14 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
+def _field(pattern: str, output: str) -> str:
+    """The first group of `pattern` in wrk's report; a clear error when wrk did not print it."""
+    found = re.search(pattern, output)
+    if found is None:
+        raise ValueError(f"wrk's report has no {pattern!r}:\n{output}")
+    return found.group(1)
+
+
 def run_wrk(url: str, connections: int, duration: int, script: Path) -> Load:
     """Drive `url` with wrk and parse its report."""
     output = subprocess.run(
@@ -65,9 +73,9 @@ def run_wrk(url: str, connections: int, duration: int, script: Path) -> Load:
         text=True,
         check=True,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))
+    rps = float(_field(r"Requests/sec:\s+([\d.]+)", output))
+    p50 = _ms(_field(r"50%\s+(\S+)", output))
+    p99 = _ms(_field(r"99%\s+(\S+)", output))
     requests = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(
@@ -171,6 +179,11 @@ def main() -> None:
         action="store_true",
         help="measure on and off one after the other (default: both at the same moment)",
     )
+    parser.add_argument(
+        "--recording-aa",
+        action="store_true",
+        help="both servers with recording off: the bench's own on/off spread (an A/A run)",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.connections.split(",")]
     tracking = os.environ.get(
@@ -234,7 +247,9 @@ def main() -> None:
         from bench.recording_cost import recording_cost
 
         rounds, together = args.recording_rounds, not args.recording_turns
-        recording_cost(service, env, levels, args.duration, rounds, scripts[BODY], together)
+        recording_cost(
+            service, env, levels, args.duration, rounds, scripts[BODY], together, args.recording_aa
+        )
 
 
 def print_table(
