@@ -15,19 +15,17 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-import bentoml
+from serving.prometheus_metrics import LazyCounter
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 # Mean batch size = items / batches: does the load reach the model as real batches
 # (bench/chat.py reads both before and after a run)?
-batches_total = bentoml.metrics.Counter(
-    name="intent_model_batches_total", documentation="Micro-batches run through the model."
-)
-batched_items_total = bentoml.metrics.Counter(
-    name="intent_model_batched_items_total",
-    documentation="Messages classified in micro-batches (÷ batches: the mean batch).",
+batches_total = LazyCounter("intent_model_batches_total", "Micro-batches run through the model.")
+batched_items_total = LazyCounter(
+    "intent_model_batched_items_total",
+    "Messages classified in micro-batches (÷ batches: the mean batch).",
 )
 
 

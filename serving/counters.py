@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import bentoml
-
 from models.predictions import PredictionDocument
+from serving.prometheus_metrics import LazyCounter
 
-predictions_total = bentoml.metrics.Counter(
-    name="intent_predictions_total",
-    documentation="Predictions answered, by predicted intent (nlu_fallback included).",
-    labelnames=["intent"],
+predictions_total = LazyCounter(
+    "intent_predictions_total",
+    "Predictions answered, by predicted intent (nlu_fallback included).",
+    ("intent",),
 )
-fallbacks_total = bentoml.metrics.Counter(
-    name="intent_fallbacks_total", documentation="Predictions that fell back to nlu_fallback."
+fallbacks_total = LazyCounter(
+    "intent_fallbacks_total", "Predictions that fell back to nlu_fallback."
 )
-swaps_total = bentoml.metrics.Counter(
-    name="intent_model_swaps_total", documentation="Hot swaps to a new model version."
-)
+swaps_total = LazyCounter("intent_model_swaps_total", "Hot swaps to a new model version.")
 
 
 def count_answers(documents: Sequence[PredictionDocument]) -> None:

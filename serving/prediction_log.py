@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import bentoml
-
 from conversations import store_engine
 from conversations.schema import PredictionRole
 from models.predictions import ModelDocument, PredictionDocument
 from serving.drained_queue import DrainedQueue
 from serving.prediction_log_writer import ANSWER, STORE_URL_ENV, Record, encode
+from serving.prometheus_metrics import LazyCounter, LazyGauge
 from serving.settings import RecordText, ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -47,18 +46,18 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 CLOSE_WAIT_S = 20.0
 SERVED = PredictionRole.SERVED.value
 
-queue_depth = bentoml.metrics.Gauge(
-    name="intent_prediction_log_queue_depth",
-    documentation="Predictions waiting to be written to the store.",
-    multiprocess_mode="livesum",
+queue_depth = LazyGauge(
+    "intent_prediction_log_queue_depth",
+    "Predictions waiting to be written to the store.",
+    mode="livesum",
 )
-recorded_total = bentoml.metrics.Counter(
-    name="intent_prediction_log_recorded_total",
-    documentation="Predictions written to the store's predictions table.",
+recorded_total = LazyCounter(
+    "intent_prediction_log_recorded_total",
+    "Predictions written to the store's predictions table.",
 )
-dropped_total = bentoml.metrics.Counter(
-    name="intent_prediction_log_dropped_total",
-    documentation="Predictions not recorded because the queue was full.",
+dropped_total = LazyCounter(
+    "intent_prediction_log_dropped_total",
+    "Predictions not recorded because the queue was full.",
 )
 
 

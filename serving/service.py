@@ -28,6 +28,7 @@ from serving.chat.settings import ChatSettings
 from serving.counters import count_answers
 from serving.inputs import NO_NUL, NOT_BLANK, Context, Identifier, IntentName, text_bounds
 from serving.metrics_dir import use_own_metrics_dir
+from serving.prometheus_metrics import create_declared
 from serving.request_logs import quiet_client_errors
 from serving.resources import open_resources
 from serving.responses import error, json_response
@@ -85,6 +86,8 @@ class IntentService:
     """
 
     def __init__(self) -> None:
+        # In the worker, once BentoML set its metrics directory: /metrics shows every one, at 0.
+        create_declared()
         # Fails start-up with a clear message when there is no champion.
         self.resources = open_resources(settings, chat_settings)
 

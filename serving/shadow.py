@@ -25,29 +25,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import bentoml
-
 from conversations.schema import PredictionRole
 from models.registry import IntentRegistry
 from serving.drained_queue import DrainedQueue
 from serving.prediction_log import PendingPrediction, PredictionLog
+from serving.prometheus_metrics import LazyCounter, LazyGauge
 from serving.settings import ServingSettings
 from serving.shadow_model import ChallengerHolder
 
 logger = logging.getLogger(__name__)
 
-scored_total = bentoml.metrics.Counter(
-    name="intent_shadow_scored_total",
-    documentation="Live messages the challenger answered in the shadow of the served model.",
+scored_total = LazyCounter(
+    "intent_shadow_scored_total",
+    "Live messages the challenger answered in the shadow of the served model.",
 )
-dropped_total = bentoml.metrics.Counter(
-    name="intent_shadow_dropped_total",
-    documentation="Sampled messages not shadowed: the queue was full, or scoring failed.",
+dropped_total = LazyCounter(
+    "intent_shadow_dropped_total",
+    "Sampled messages not shadowed: the queue was full, or scoring failed.",
 )
-shadow_queue_depth = bentoml.metrics.Gauge(
-    name="intent_shadow_queue_depth",
-    documentation="Messages waiting for the challenger.",
-    multiprocess_mode="livesum",
+shadow_queue_depth = LazyGauge(
+    "intent_shadow_queue_depth", "Messages waiting for the challenger.", mode="livesum"
 )
 
 

@@ -34,28 +34,26 @@ import threading
 import time
 from dataclasses import dataclass
 
-import bentoml
 import sqlalchemy as sa
 
+from serving.prometheus_metrics import LazyCounter
+
 logger = logging.getLogger("serving.chat")
-checkpoints_total = bentoml.metrics.Counter(
-    name="chat_wal_checkpoints_total",
-    documentation="SQLite WAL checkpoints of the chat store on their own thread.",
+checkpoints_total = LazyCounter(
+    "chat_wal_checkpoints_total",
+    "SQLite WAL checkpoints of the chat store on their own thread.",
 )
-checkpoint_seconds_total = bentoml.metrics.Counter(
-    name="chat_wal_checkpoint_seconds_total",
-    documentation="Time in the chat store's WAL checkpoints on their own thread.",
+checkpoint_seconds_total = LazyCounter(
+    "chat_wal_checkpoint_seconds_total",
+    "Time in the chat store's WAL checkpoints on their own thread.",
 )
-restarts_total = bentoml.metrics.Counter(
-    name="chat_wal_restarts_total", documentation="Times the chat store's WAL started over."
+restarts_total = LazyCounter("chat_wal_restarts_total", "Times the chat store's WAL started over.")
+loop_checkpoints_total = LazyCounter(
+    "chat_wal_loop_checkpoints_total",
+    "WAL checkpoints the event loop ran itself (the thread's tries failed).",
 )
-loop_checkpoints_total = bentoml.metrics.Counter(
-    name="chat_wal_loop_checkpoints_total",
-    documentation="WAL checkpoints the event loop ran itself (the thread's tries failed).",
-)
-loop_checkpoint_seconds_total = bentoml.metrics.Counter(
-    name="chat_wal_loop_checkpoint_seconds_total",
-    documentation="Event-loop time in those checkpoints.",
+loop_checkpoint_seconds_total = LazyCounter(
+    "chat_wal_loop_checkpoint_seconds_total", "Event-loop time in those checkpoints."
 )
 
 

@@ -31,10 +31,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import bentoml
 import sqlalchemy as sa
 
 from serving.chat.event_log import transaction
+from serving.prometheus_metrics import LazyCounter
 
 logger = logging.getLogger("serving.chat")
 T = TypeVar("T")
@@ -42,12 +42,8 @@ Job = Callable[[sa.Connection], T]
 # Most jobs per transaction: a group is one write lock held, and its callers wait for all of it.
 MAX_GROUP = 64
 # The mean group is jobs ÷ groups (bench/chat.py reads both before and after a run).
-groups_total = bentoml.metrics.Counter(
-    name="chat_commit_groups_total", documentation="Group commits run (one transaction each)."
-)
-jobs_total = bentoml.metrics.Counter(
-    name="chat_commit_jobs_total", documentation="Write jobs run in group commits."
-)
+groups_total = LazyCounter("chat_commit_groups_total", "Group commits run (one transaction each).")
+jobs_total = LazyCounter("chat_commit_jobs_total", "Write jobs run in group commits.")
 
 
 @dataclass
