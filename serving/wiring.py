@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import bentoml
 
 from serving.guards import BodyLimitGuard, JsonContentTypeGuard
+from serving.metric_labels import label_metrics_by_route
 from serving.openapi import OpenAPIDocument
 from serving.ratelimit import RateLimitMiddleware
 from serving.settings import ServingSettings
@@ -61,6 +62,8 @@ def assemble(decorated: type[T], settings: ServingSettings) -> bentoml.Service[T
     The guards, the completed /docs.json and the optional rate limit wrap every route.
     """
     service = _as_service(decorated)
+    # Before BentoML builds the app: its request metrics were labelled by any path sent.
+    label_metrics_by_route()
     service.add_asgi_middleware(JsonContentTypeGuard)
     service.add_asgi_middleware(BodyLimitGuard, max_bytes=settings.body_limit_bytes)
     service.add_asgi_middleware(OpenAPIDocument, build=lambda: service.openapi_spec.asdict())
