@@ -5,6 +5,7 @@ Handlers see a `ChatContext` and the `Client` whose frame they handle, never the
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from conversations.schema import Speaker
@@ -14,6 +15,7 @@ from serving.chat.auth import BOT_USER_ID, Identity, Role
 from serving.chat.context import ChatContext, Client
 from serving.chat.event_log import user_audience
 from serving.chat.new_intents import label_cluster, list_new_intents
+from serving.chat.presence import UserViews, announce_presence, read_view
 from serving.chat.protocol import ErrorCode, FrameError
 from serving.chat.redaction import customer_view
 from serving.chat.responder import BotResponder
@@ -27,9 +29,15 @@ class FrameHandlers:
     """The handlers of every client frame type."""
 
     def __init__(
-        self, context: ChatContext, bot: BotResponder, desk: AgentDesk | None = None
+        self,
+        context: ChatContext,
+        bot: BotResponder,
+        desk: AgentDesk | None = None,
+        views: UserViews | None = None,
     ) -> None:
         self.context = context
+        # Users' welcome seqs and presence peers; the hub keeps them current from the broker.
+        self.views = views or UserViews(partial(context.db, read_view, context.store))
         self.bot = bot
         catalogue = bot.kit.catalogue
         self.desk = desk or AgentDesk(catalogue, catalogue_intents(catalogue))
@@ -143,20 +151,9 @@ class FrameHandlers:
         )
 
     async def on_presence_update(self, client: Client, data: p.PresenceUpdate) -> None:
-        """Announce this user's status."""
-        await self.announce_presence(client.identity, data.status)
-
-    async def announce_presence(self, identity: Identity, status: str) -> None:
-        """Tell everyone sharing a room with the user (and the agents) about their status."""
-        ctx = self.context
-        peers = {identity.user_id, *await ctx.db(ctx.store.rooms.peers, identity.user_id)}
-        peers.discard(BOT_USER_ID)
-        await ctx.events.ephemeral(
-            "presence_update",
-            {"user_id": identity.user_id, "status": status},
-            peers,
-            roles=("agent",),
-        )
+        """Announce this user's status to their peers (serving/chat/presence.py)."""
+        view = await self.views.view(client.identity)
+        await announce_presence(self.context.events, client.identity, data.status, view.peers)
 
     async def on_label_message(self, client: Client, data: p.LabelMessage) -> None:
         """An agent labels a customer message with its true intent (training data)."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from functools import partial
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -18,7 +19,7 @@ from serving.chat import protocol
 from serving.chat.agent_desk import AgentDesk, KnownIntents, catalogue_intents
 from serving.chat.auth import AuthError, verify_token
 from serving.chat.bot import BotPolicy, ResponseCatalogue
-from serving.chat.broker import make_broker
+from serving.chat.broker import Envelope, make_broker
 from serving.chat.checkpoint import WalCheckpointer, file_database
 from serving.chat.classification import Classify
 from serving.chat.connections import (
@@ -30,6 +31,7 @@ from serving.chat.connections import (
 )
 from serving.chat.context import ChatContext, EventBus, StoreRunner
 from serving.chat.handlers import FrameHandlers
+from serving.chat.presence import UserViews, announce_presence, read_view
 from serving.chat.protocol import CloseCode, ErrorCode, FrameError
 from serving.chat.responder import BotKit, BotResponder
 from serving.chat.settings import ChatSettings
@@ -70,13 +72,16 @@ class ChatHub:
                 settings.max_sockets_per_user,
             )
         )
-        self.broker = make_broker(settings.broker_url, self.connections.deliver)
+        # Connects' welcome seqs and presence peers, from memory once read: every envelope
+        # this worker publishes or hears keeps them current (serving/chat/presence.py).
+        self.views = UserViews(partial(self.db, read_view, self.store))
+        self.broker = make_broker(settings.broker_url, self._deliver)
         # What handlers get: the store, the event bus (one publish callable, not the broker),
         # and the limits they enforce. The hub keeps the sockets to itself.
         context = ChatContext(
             store=self.store,
             db=self.db,
-            events=EventBus(self.store, self.db, self.broker.publish),
+            events=EventBus(self.store, self.db, self._publish),
             max_content_chars=settings.max_content_chars,
             replay_limit=settings.replay_limit,
         )
@@ -85,8 +90,18 @@ class ChatHub:
         )
         # The model's intents when it is in-process; the catalogue's when it is remote.
         desk = AgentDesk(catalogue, known_intents or catalogue_intents(catalogue))
-        self.handlers = FrameHandlers(context, bot, desk)
+        self.events = context.events
+        self.handlers = FrameHandlers(context, bot, desk, self.views)
         self._heartbeat: asyncio.Task[None] | None = None
+
+    async def _publish(self, envelope: Envelope) -> None:
+        # Before the broker's round trip: the sender's next connect here already counts it.
+        self.views.heard(envelope)
+        await self.broker.publish(envelope)
+
+    async def _deliver(self, envelope: Envelope) -> None:
+        self.views.heard(envelope)  # the other workers' envelopes too (Redis)
+        await self.connections.deliver(envelope)
 
     async def start(self) -> None:
         """Connect the broker and start the heartbeat."""
@@ -127,25 +142,26 @@ class ChatHub:
         connection.start()
         try:
             # The newest seq this user may replay, not the store's: that one is platform traffic.
-            last_seq = await self.db(self.store.events.last_seq_for, identity)
+            view = await self.views.view(identity)
             connection.send(
                 protocol.encode(
                     "welcome",
                     {
                         "user_id": identity.user_id,
                         "role": identity.role.value,
-                        "last_seq": last_seq,
+                        "last_seq": view.last_seq,
                         "connection_id": connection.connection_id,
                     },
                 )
             )
             if first_here:
-                await self.handlers.announce_presence(identity, "online")
+                await announce_presence(self.events, identity, "online", view.peers)
             await self._read_frames(connection)
         finally:
             if self.connections.remove(connection):
                 with contextlib.suppress(Exception):
-                    await self.handlers.announce_presence(identity, "offline")
+                    peers = (await self.views.view(identity)).peers  # as they are now
+                    await announce_presence(self.events, identity, "offline", peers)
             await connection.stop()
 
     async def _read_frames(self, connection: Connection) -> None:
