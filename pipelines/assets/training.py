@@ -36,6 +36,7 @@ from pipelines.retraining import (
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
+    from models.recovery import Recovery
     from models.training import TrainingOutcome
 
 GROUP = "training"
@@ -205,6 +206,36 @@ def _train_and_register(
     return outcome, version
 
 
+def _recover(
+    context: dg.AssetExecutionContext,
+    registry: IntentRegistry,
+    experiment_name: str,
+    fingerprint: str,
+) -> "Recovery":
+    """Settle what an interrupted earlier run left (models/recovery.py), logging its failed runs."""
+    from models.recovery import recover  # with MLflow and scikit-learn: only when training
+
+    recovered = recover(registry, experiment_name, fingerprint)
+    for run_id in recovered.failed_runs:
+        context.log.warning("MLflow run %s was interrupted: marked FAILED", run_id)
+    return recovered
+
+
+def _record_index(
+    registry: IntentRegistry,
+    version: "ModelVersion",
+    index: ExampleIndex,
+    kept: KeptIndex | None,
+    registry_name: str,
+    digest: str,
+) -> None:
+    """Store the examples' index with the new version's run, and in the lake when kept there."""
+    if version.run_id is not None:
+        log_index(registry, version.run_id, index)
+        if kept is not None:
+            kept.write(KeptVersion(str(version.version), registry_name, digest), index)
+
+
 @dg.asset(group_name=GROUP, kinds={"scikit-learn", "mlflow"})
 def intent_model(
     context: dg.AssetExecutionContext,
@@ -223,11 +254,7 @@ def intent_model(
     # Each column hashed once, for the fingerprint and the example index.
     hashed = column_hashes(training_examples, FINGERPRINT_COLUMNS)
     fingerprint = training_fingerprint(training_examples, config, hashed)
-    from models.recovery import recover  # with MLflow and scikit-learn: only when training
-
-    recovered = recover(registry, mlflow_registry.experiment_name, fingerprint)
-    for run_id in recovered.failed_runs:
-        context.log.warning("MLflow run %s was interrupted: marked FAILED", run_id)
+    recovered = _recover(context, registry, mlflow_registry.experiment_name, fingerprint)
     if recovered.version is not None:
         context.log.info(
             "data and configuration unchanged: version %s (%s)",
@@ -255,10 +282,7 @@ def intent_model(
     outcome, version = _train_and_register(
         config, mlflow_registry, registry, training_examples, fingerprint, context.run.run_id
     )
-    if version.run_id is not None:
-        log_index(registry, version.run_id, index)
-        if kept is not None:
-            kept.write(KeptVersion(str(version.version), registry_name, config.digest()), index)
+    _record_index(registry, version, index, kept, registry_name, config.digest())
     link = run_link(mlflow_registry, registry, version.run_id)
     if not link:
         context.log.warning("version %s names no MLflow run: no run link", version.version)
