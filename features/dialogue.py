@@ -13,9 +13,13 @@ of a turn says what came before (data/README.md, `context.session`):
 messages: training calls it through `conversation_contexts` (each turn from its own conversation's
 rows), the chat tier for the turn it is about to classify (serving/chat/history.py), so the model
 is served the context it was trained with. `/predict` callers send the keys in `context`.
-`DialogueTokens` turns them, with the text, into tokens a vectoriser weighs: the previous
-intents, the bot message's words, the turn, and each word of the text paired with the previous
-intent and with whether the bot asked a question (a linear model cannot pair them itself).
+`DialogueTokens` (features/dialogue_tokens.py) turns them, with the text, into tokens a
+vectoriser weighs (`dialogue_document`): the previous intents, the bot message's words, the turn,
+and each word of the text paired with the previous intent and with whether the bot asked a
+question (a linear model cannot pair them itself). It lives apart because its scikit-learn base
+classes cost ~1 CPU s to import, which a pipeline run that only fills contexts never needs; it
+is still reachable (and pickled, and named in the registry's trusted skops types) as
+`features.dialogue.DialogueTokens`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 
 PREVIOUS_INTENTS, PREVIOUS_BOT_MESSAGE, MESSAGE_COUNT = (
     "previous_intents",
@@ -100,22 +103,6 @@ def dialogue_document(text: str, state: DialogueState) -> str:
             tokens.append("bot_asked")
             tokens.extend(f"bot_asked|{word}" for word in words)
     return " ".join(tokens)
-
-
-class DialogueTokens(TransformerMixin, BaseEstimator):
-    """`text` and `context` columns → one token document per row (stateless)."""
-
-    def fit(self, frame: pd.DataFrame, y: object = None) -> DialogueTokens:
-        """Nothing to learn: the vectoriser after it does."""
-        return self
-
-    def transform(self, frame: pd.DataFrame) -> list[str]:
-        """A document per row of `frame`."""
-        contexts = frame["context"].tolist() if "context" in frame else [None] * len(frame)
-        return [
-            dialogue_document(str(text), dialogue_state(context))
-            for text, context in zip(frame["text"].tolist(), contexts, strict=True)
-        ]
 
 
 def has_dialogue_context(contexts: pd.Series) -> bool:
@@ -196,3 +183,12 @@ def _with_history(raw: Any, intents: list[str], bot: str) -> Any:
     if bot:
         session.setdefault(PREVIOUS_BOT_MESSAGE, bot)
     return json.dumps({**context, "session": session}, sort_keys=True)
+
+
+def __getattr__(name: str) -> Any:
+    """`DialogueTokens` on first use (registered models name it here: pickle and skops)."""
+    if name == "DialogueTokens":
+        from features.dialogue_tokens import DialogueTokens
+
+        return DialogueTokens
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

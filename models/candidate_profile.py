@@ -13,7 +13,6 @@ from enum import StrEnum
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.candidates import DEFAULT_CANDIDATES, LIGHT_CANDIDATES
 from models.settings_errors import load_settings
 
 
@@ -22,12 +21,6 @@ class ModelProfile(StrEnum):
 
     DEFAULT = "default"
     LIGHT = "light"
-
-
-PROFILE_CANDIDATES: dict[ModelProfile, tuple[str, ...]] = {
-    ModelProfile.DEFAULT: DEFAULT_CANDIDATES,
-    ModelProfile.LIGHT: LIGHT_CANDIDATES,
-}
 
 
 class ProfileSettings(BaseSettings):
@@ -39,5 +32,13 @@ class ProfileSettings(BaseSettings):
 
 
 def profile_candidates() -> list[str]:
-    """The candidate names of TRAIN_MODEL_PROFILE; SettingsProblem (one line) for a bad value."""
-    return list(PROFILE_CANDIDATES[load_settings(ProfileSettings).model_profile])
+    """The candidate names of TRAIN_MODEL_PROFILE; SettingsProblem (one line) for a bad value.
+
+    models.candidates (scikit-learn, ~1 CPU s) is imported here, not with this module: the
+    pipeline's definitions load the settings class, and a run that keeps the model fits nothing.
+    """
+    profile = load_settings(ProfileSettings).model_profile
+    from models.candidates import DEFAULT_CANDIDATES, LIGHT_CANDIDATES
+
+    chosen = DEFAULT_CANDIDATES if profile is ModelProfile.DEFAULT else LIGHT_CANDIDATES
+    return list(chosen)

@@ -17,7 +17,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from features.dialogue import DialogueTokens
+from features.dialogue_tokens import DialogueTokens
 from features.embeddings import SentenceEmbeddings
 from features.transformers import MessageFeatures, word_char_tfidf
 from models.inputs import MODEL_INPUT_COLUMNS

@@ -23,20 +23,20 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.calibration import class_index, fit_temperature, scale_probabilities
-from models.candidates import Candidate
 from models.fallback import FallbackPolicy
 from models.fallback_objective import FallbackSettings, choose_policy
-from models.held_out_calibration import HeldOutCalibration
 from models.selection import SelectionBudget, selection_sample
-from models.weighted_examples import fit_distinct
+
+if TYPE_CHECKING:  # scikit-learn and SciPy come with these: imported by the draws that fit
+    from models.candidates import Candidate
+    from models.held_out_calibration import HeldOutCalibration
 
 logger = logging.getLogger(__name__)
 # Answered in-scope accuracy levels of the logged curve.
@@ -159,6 +159,9 @@ def run_draw(
     candidate: Candidate, sample: pd.DataFrame, validation: pd.DataFrame, held_out: list[str]
 ) -> DrawProbabilities:
     """Fit without `held_out`; its calibrated probabilities on in- and out-of-scope rows."""
+    from models.calibration import class_index, fit_temperature, scale_probabilities
+    from models.weighted_examples import fit_distinct
+
     kept = sample[~sample["intent"].isin(held_out)]
     started = time.perf_counter()
     inputs, labels = kept[_INPUT_COLUMNS], kept["intent"].to_numpy()

@@ -25,16 +25,15 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sklearn.pipeline import Pipeline
 
-from models.candidates import SEARCH_SPACE, Candidate
-from models.evaluation import predict_labelled, summary_metrics
 from models.search_space import Knob, KnobValue, check_ranges, knobs_for
 from models.selection import BudgetClock
-from models.weighted_examples import fit_distinct
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # scikit-learn comes with these: imported where a pipeline is built or fitted
     import optuna
+    from sklearn.pipeline import Pipeline
+
+    from models.candidates import Candidate
 
 logger = logging.getLogger(__name__)
 OBJECTIVE = "macro_f1"
@@ -135,6 +134,8 @@ def tuned(candidate: Candidate, knobs: tuple[Knob, ...], params: dict[str, KnobV
 
 def rebuild(name: str, logged: Mapping[str, str]) -> Pipeline:
     """The unfitted pipeline of candidate `name` with the knob values a run logged."""
+    from models.candidates import SEARCH_SPACE
+
     knobs = tuple(knob for knob in knobs_for(name, {}) if knob.name in logged)
     params = {knob.name: knob.parse(logged[knob.name]) for knob in knobs}
     return build_with(SEARCH_SPACE[name].build, knobs, params)
@@ -226,6 +227,9 @@ def _fit_trial(
     data: SearchData,
 ) -> tuple[Trial, Any]:
     """Trial `number`: `candidate` with `params` fitted on the sample, scored on validation."""
+    from models.evaluation import predict_labelled, summary_metrics
+    from models.weighted_examples import fit_distinct
+
     started = time.perf_counter()
     pipeline = build_with(candidate.build, knobs, params)
     # Fitted like the refit (models/candidate_choice.py), so the validation predictions that

@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from conversations.schema import normalise_text
 
@@ -52,6 +51,10 @@ def assign_splits(
     _, counts = np.unique(rest_labels, return_counts=True)
     # Stratify when every class can give a validation example; otherwise split plainly.
     stratify = rest_labels if counts.min() >= 2 and len(rest) * share >= len(counts) else None
+    # Imported here: a pipeline run whose retrain rule keeps the model draws no validation
+    # split, and scikit-learn's import is ~1 CPU s of such a run (bench/README.md, scaling).
+    from sklearn.model_selection import train_test_split
+
     _, validation = train_test_split(rest, test_size=share, random_state=seed, stratify=stratify)
     splits[validation] = VALIDATION
     return splits
