@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -83,19 +83,36 @@ def limiter_for(rate: float, burst: int, redis_url: str | None) -> Limiter:
 
 
 class RateLimitMiddleware:
-    """Limits HTTP requests per client (X-Client-Id header, else the peer address)."""
+    """Limits HTTP requests per client: its address, or a trusted peer's X-Client-Id header."""
 
-    def __init__(self, app: ASGIApp, rate: float, burst: int, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        rate: float,
+        burst: int,
+        redis_url: str | None = None,
+        trusted_peers: Collection[str] = (),
+    ) -> None:
         self.app = app
         self.limiter = limiter_for(rate, burst, redis_url)
+        self.trusted_peers = frozenset(trusted_peers)
+
+    def client_of(self, scope: Scope) -> str:
+        """Whom a request is counted for: the peer, unless a trusted peer names the client."""
+        peer = str((scope.get("client") or ("?",))[0])
+        if peer not in self.trusted_peers:
+            return peer
+        for name, value in scope.get("headers") or ():
+            if name == b"x-client-id" and value:
+                # Latin-1 decodes any bytes: a header that is not UTF-8 is still an id.
+                return value.decode("latin-1")
+        return peer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        client = headers.get(b"x-client-id", b"").decode() or (scope.get("client") or ("?",))[0]
-        wait = await self.limiter.acquire(client)
+        wait = await self.limiter.acquire(self.client_of(scope))
         if wait == 0:
             await self.app(scope, receive, send)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from typing import Any
 
@@ -81,6 +82,9 @@ class ServingSettings(BaseSettings):
         None,
         validation_alias=AliasChoices("SERVING_RATE_LIMIT_REDIS_URL", "CHAT_BROKER_URL"),
     )
+    # Peers (a reverse proxy) whose X-Client-Id header names the client; anyone else is counted
+    # by address: a header a client sets itself would give it a fresh bucket per request.
+    rate_limit_trusted_peers: list[str] = Field(default_factory=list)
     workers: int = Field(1, gt=0)
     max_micro_batch: int = Field(64, gt=0, description="most single requests classified together")
     access_log: bool = False
@@ -104,6 +108,15 @@ class ServingSettings(BaseSettings):
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return url or None
+
+    @field_validator("rate_limit_trusted_peers")
+    @classmethod
+    def _addresses(cls, peers: list[str]) -> list[str]:
+        try:
+            # As the server reports a peer (`::1`, not `0:0:0:0:0:0:0:1`).
+            return [str(ipaddress.ip_address(peer)) for peer in peers]
+        except ValueError as error:
+            raise ValueError(f"SERVING_RATE_LIMIT_TRUSTED_PEERS: {error}") from None
 
     @field_validator("feedback_api_keys", mode="before")
     @classmethod

@@ -73,6 +73,7 @@ def assemble(decorated: type[T], settings: ServingSettings) -> bentoml.Service[T
             rate=settings.rate_limit_per_s,
             burst=settings.rate_limit_burst,
             redis_url=settings.rate_limit_redis_url,
+            trusted_peers=settings.rate_limit_trusted_peers,
         )
     return service
 
