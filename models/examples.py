@@ -173,11 +173,23 @@ def build_training_examples(
     least on labelled customer turns; pipelines/example_contexts.py keeps them between runs).
     `test_sources`: files whose texts are all test (`in_frozen_test`; `make evaluate` declares the
     official test file and sets `test_fraction` 0, so every other example trains or validates).
+    `unsplit_examples` then `draw_validation`: a caller that may not train can stop between them.
+    """
+    examples = unsplit_examples(conversations, test_fraction, contexts, test_sources)
+    return draw_validation(examples, test_fraction, validation_fraction, seed)
 
-    Validation is drawn by text, like test: one stratified draw over the distinct texts (each
-    standing for the label of its first example), so all examples of a text share a split and
-    validation never scores a text the model trained on. With each text once (Banking77) this
-    is the draw over the examples themselves.
+
+def unsplit_examples(
+    conversations: pd.DataFrame,
+    test_fraction: float,
+    contexts: pd.Series | None = None,
+    test_sources: frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """The examples before the validation draw: test and feedback rows have their split, the
+    rest none yet; plus a `text_key` column (the normalised text) the draw reads.
+
+    Their message ids, texts, contexts and intents are final: what the retrain rule compares
+    (models/retraining.py, `ExampleIndex`) is known here, without scikit-learn.
     """
     if contexts is not None:
         conversations = conversations.assign(context=contexts)
@@ -188,8 +200,22 @@ def build_training_examples(
     examples = examples.reset_index(drop=True)
     examples["text"] = examples["text"].astype(str)
     examples["intent"] = examples["intent"].astype(str)
+    return examples
+
+
+def draw_validation(
+    examples: pd.DataFrame, test_fraction: float, validation_fraction: float, seed: int
+) -> pd.DataFrame:
+    """`unsplit_examples` with train or validation on the rest, in `EXAMPLE_COLUMNS`.
+
+    Validation is drawn by text, like test: one stratified draw over the distinct texts (each
+    standing for the label of its first example), so all examples of a text share a split and
+    validation never scores a text the model trained on. With each text once (Banking77) this
+    is the draw over the examples themselves.
+    """
     rest = examples["split"].isna().to_numpy()
     if rest.any():
+        examples = examples.copy()
         pending = examples.loc[rest]
         first = pending.drop_duplicates("text_key")
         by_text = assign_splits(

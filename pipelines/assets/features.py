@@ -2,15 +2,17 @@
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from features import FeatureExtractor, FeatureSettings
-from models.examples import build_training_examples
+from models.examples import draw_validation, unsplit_examples
 from models.location import location
+from models.retraining import RetrainDecision
 from pipelines.assets.training import TRAINING_CODE_VERSION, TrainingConfig
-from pipelines.example_contexts import ContextStore, filled_contexts
+from pipelines.example_contexts import ContextReuse, ContextStore, filled_contexts
 from pipelines.example_inputs import (
     INPUT_DIGEST,
     SETTINGS_DIGEST,
@@ -63,7 +65,8 @@ def training_examples(
     When no labelled example and no training setting changed since the last finished training,
     nothing is built: the step records why (an observation) and the training steps are skipped.
     So are they when the retrain rule keeps the model for the examples built (too few changed:
-    pipelines/retrain_skip.py); the examples are then not written either.
+    pipelines/retrain_skip.py); the examples are then not written, and no validation split is
+    drawn (scikit-learn is not even imported).
     """
     settings = settings_digest(
         context.run.run_config, TRAINING_CODE_VERSION, config.model_dump_json()
@@ -73,29 +76,53 @@ def training_examples(
     skip = decide_skip(context, digest, settings)
     if skip.skip:
         context.log.info(skip.reason)
-        context.log_event(
-            dg.AssetObservation(
-                asset_key=context.asset_key,
-                metadata={
-                    "skipped": True,
-                    "reason": skip.reason,
-                    INPUT_DIGEST: digest,
-                    SETTINGS_DIGEST: settings,
-                },
-            )
-        )
+        _observe(context, skip.reason, {INPUT_DIGEST: digest, SETTINGS_DIGEST: settings})
         return
+    examples, reuse = _unsplit(context, config, sources, conversations, inputs, skip.reason)
+    keep = _keep_decision(context, sources, mlflow_registry, examples, settings)
+    if keep is not None and not keep.retrain:
+        reason = f"retrain rule: {keep.reason}; intent_model and model_promotion skipped"
+        context.log.info(reason)
+        _observe(context, reason, {**keep.metadata(), "built_because": skip.reason})
+        return
+    examples = draw_validation(
+        examples, config.test_fraction, config.validation_fraction, config.seed
+    )
+    splits = examples["split"].value_counts()
+    context.log.info(
+        "%d examples of %d intents: %s",
+        len(examples),
+        examples["intent"].nunique(),
+        ", ".join(f"{name} {count}" for name, count in splits.items()),
+    )
+    built = {INPUT_DIGEST: digest, SETTINGS_DIGEST: settings, "built_because": skip.reason}
+    yield dg.Output(examples, metadata={**built, **_examples_metadata(examples, reuse)})
+
+
+def _observe(context: dg.AssetExecutionContext, reason: str, metadata: dict[str, Any]) -> None:
+    """Record why no examples were written (`skipped: …` in the `make pipeline` summary)."""
+    observed = {"skipped": True, **metadata, "reason": reason}
+    context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=observed))
+
+
+def _unsplit(
+    context: dg.AssetExecutionContext,
+    config: SplitConfig,
+    sources: ConversationSources,
+    conversations: pd.DataFrame,
+    inputs: InputRows,
+    built_because: str,
+) -> tuple[pd.DataFrame, ContextReuse]:
+    """The examples before the validation draw (models/examples.py), contexts filled or kept.
+
+    No labelled example at all: a Failure naming every source and what it yielded.
+    """
     store = ContextStore(location(sources.lake_dir)) if sources.lake_dir else None
     contexts, reuse = filled_contexts(conversations, inputs, store)
     # One line (each is an event-log write): why the examples are built, what was reused.
-    context.log.info("building the examples: %s; %s", skip.reason, reuse.describe())
-    examples = build_training_examples(
-        conversations,
-        config.test_fraction,
-        config.validation_fraction,
-        config.seed,
-        contexts,
-        frozenset(config.test_sources),
+    context.log.info("building the examples: %s; %s", built_because, reuse.describe())
+    examples = unsplit_examples(
+        conversations, config.test_fraction, contexts, frozenset(config.test_sources)
     )
     if examples.empty:
         yields = source_yields(sources.config(), conversations)
@@ -104,51 +131,41 @@ def training_examples(
             metadata={item.setting: f"{item.where}: {item.summary()}" for item in yields},
             allow_retries=False,
         )
+    return examples, reuse
+
+
+def _keep_decision(
+    context: dg.AssetExecutionContext,
+    sources: ConversationSources,
+    mlflow_registry: MlflowRegistry,
+    examples: pd.DataFrame,
+    settings: str,
+) -> RetrainDecision | None:
+    """The retrain rule's decision for these examples when it can be taken here (None: by
+    `intent_model`); the rule reads no split."""
     training = TrainingConfig(**intent_model_config(context.run.run_config))
     rule = RuleInputs(
         training.retrain_policy(), training.digest(), registry_identity(mlflow_registry)
     )
-    keep = decide_keep(context, examples, settings, KeptIndex.of(sources.lake_dir), rule)
-    if keep is not None and not keep.retrain:
-        reason = f"retrain rule: {keep.reason}; intent_model and model_promotion skipped"
-        context.log.info(reason)
-        metadata = {
-            "skipped": True,
-            **keep.metadata(),
-            "reason": reason,
-            "built_because": skip.reason,
-        }
-        context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=metadata))
-        return
-    splits = examples["split"].value_counts()
-    context.log.info(
-        "%d examples of %d intents: %s",
-        len(examples),
-        examples["intent"].nunique(),
-        ", ".join(f"{name} {count}" for name, count in splits.items()),
-    )
-    yield dg.Output(
-        examples,
-        metadata={
-            INPUT_DIGEST: digest,
-            SETTINGS_DIGEST: settings,
-            "built_because": skip.reason,
-            "contexts_filled": reuse.filled,
-            "contexts_reused": reuse.reused,
-            "row_count": len(examples),
-            "n_intents": int(examples["intent"].nunique()),
-            "splits": dg.MetadataValue.json(count_mapping(splits)),
-            "label_sources": dg.MetadataValue.json(
-                count_mapping(examples["label_source"].value_counts())
-            ),
-            "label_trust": dg.MetadataValue.json(
-                count_mapping(examples["label_trust"].value_counts())
-            ),
-            "label_histogram": dg.MetadataValue.md(
-                markdown_counts(count_mapping(examples["intent"].value_counts()), "intent")
-            ),
-        },
-    )
+    return decide_keep(context, examples, settings, KeptIndex.of(sources.lake_dir), rule)
+
+
+def _examples_metadata(examples: pd.DataFrame, reuse: ContextReuse) -> dict[str, Any]:
+    """What the written examples hold: counts by split, label source, trust and intent."""
+    return {
+        "contexts_filled": reuse.filled,
+        "contexts_reused": reuse.reused,
+        "row_count": len(examples),
+        "n_intents": int(examples["intent"].nunique()),
+        "splits": dg.MetadataValue.json(count_mapping(examples["split"].value_counts())),
+        "label_sources": dg.MetadataValue.json(
+            count_mapping(examples["label_source"].value_counts())
+        ),
+        "label_trust": dg.MetadataValue.json(count_mapping(examples["label_trust"].value_counts())),
+        "label_histogram": dg.MetadataValue.md(
+            markdown_counts(count_mapping(examples["intent"].value_counts()), "intent")
+        ),
+    }
 
 
 class FeatureConfig(dg.Config):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from pipelines.definitions import build_definitions
 from pipelines.retraining import RETRAIN_TAG
 from pipelines.run_summary import asset_rows, summarise
 from pipelines.settings import PipelineSettings
-from tests.conftest import write_slice
+from tests.conftest import REPO_ROOT, write_slice
 
 pytestmark = pytest.mark.slow
 TRAINING = {"intent_model": {"config": {"candidates": ["tfidf_logreg"]}}}
@@ -105,6 +107,13 @@ def test_a_few_new_examples_keep_the_model_with_the_reason_and_enough_retrain(wo
         f"skipped: {reason}"
     )
     assert _versions(settings) == ["1"]
+    # The same decision again, in a fresh interpreter as `make pipeline` makes it: no validation
+    # split is drawn and nothing imports scikit-learn or SciPy (~1 CPU s of such a run).
+    assert _kept_in_a_fresh_process(workspace) == {
+        "training_skipped": True,
+        "sklearn": False,
+        "scipy": False,
+    }
 
     # Without that copy (a version trained before it existed) intent_model applies the rule
     # itself, with MLflow, and keeps the copy for the next run.
@@ -154,6 +163,45 @@ def _run_job(workspace: dict[str, Any]) -> tuple[dg.ExecuteInProcessResult, dg.J
     result = job.execute_in_process(instance=workspace["instance"], run_config={"ops": TRAINING})
     assert result.success
     return result, job
+
+
+FRESH_RUN = """
+import json, sys
+import dagster as dg
+from pipelines.definitions import build_definitions
+from pipelines.settings import PipelineSettings
+settings = PipelineSettings.model_validate_json(sys.argv[1])
+instance = dg.DagsterInstance.from_config(sys.argv[2])
+job = build_definitions(settings).resolve_job_def("training_job")
+result = job.execute_in_process(instance=instance, run_config=json.loads(sys.argv[3]))
+skipped = {
+    event.step_key
+    for event in result.all_events
+    if event.event_type == dg.DagsterEventType.STEP_SKIPPED
+}
+print(json.dumps({
+    "training_skipped": result.success and {"intent_model", "model_promotion"} <= skipped,
+    "sklearn": "sklearn" in sys.modules,
+    "scipy": "scipy" in sys.modules,
+}))
+"""
+
+
+def _kept_in_a_fresh_process(workspace: dict[str, Any]) -> dict[str, bool]:
+    """The training job on the workspace's instance, run by a new interpreter."""
+    arguments = [
+        workspace["settings"].model_dump_json(),
+        workspace["instance"].root_directory,
+        json.dumps({"ops": TRAINING}),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_RUN, *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _skipped_steps(result: dg.ExecuteInProcessResult) -> set[str]:
