@@ -29,8 +29,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.scale import RUN_CONFIG, sandbox_env  # noqa: E402
 from bench.scale_data import ConversationGenerator, Corpus, write_jsonl  # noqa: E402
+from bench.scale_run import RUN_CONFIG, sandbox_env  # noqa: E402
 
 SKIPPED = "intent_model and model_promotion skipped"
 PROFILED = (
