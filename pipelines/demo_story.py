@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from conversations.intent_queue import QueuedCluster
     from monitoring.job import MonitoringResult
+    from monitoring.metrics import Verdict
     from pipelines.run_summary import AssetMetadata
 
 HELD_OUT = ("apple_pay_or_google_pay", "lost_or_stolen_phone", "terminate_account", "age_limit")
@@ -208,14 +209,14 @@ def damage_and_retrain(
 
 
 def ended_as_expected(
-    drift: MonitoringResult,
+    verdict: Verdict,
     retrained: dict[str, AssetMetadata],
     promoted: AssetMetadata,
     refused: dict[str, AssetMetadata],
 ) -> bool:
     """Drift seen, the retrained model held then promoted on shadow pairs, the damaged refused."""
     return (
-        drift.verdict == "drift"
+        verdict == "drift"
         and retrained["model_promotion"].get("held") is True
         and promoted.get("passed") is True
         and refused["model_promotion"].get("passed") is False

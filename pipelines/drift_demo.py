@@ -126,7 +126,7 @@ def tell_story(root: Path, banking77: Path, test: pd.DataFrame, settings: DemoSe
     say("7/7 a careless labelling batch damages half of the training labels; retrain")
     refused = damage_and_retrain(store_url, banking77, now + timedelta(minutes=3), settings)
 
-    show_outcome(drift, ended_as_expected(drift, retrained, promoted, refused))
+    show_outcome(drift, ended_as_expected(drift.verdict, retrained, promoted, refused))
 
 
 def main() -> int:
