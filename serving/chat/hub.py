@@ -31,7 +31,8 @@ from serving.chat.connections import (
 )
 from serving.chat.context import ChatContext, EventBus, StoreRunner
 from serving.chat.handlers import FrameHandlers
-from serving.chat.presence import UserViews, announce_presence, read_view
+from serving.chat.presence import UserViews, announce_presence
+from serving.chat.presence_reads import BatchedReads, read_views
 from serving.chat.protocol import CloseCode, ErrorCode, FrameError
 from serving.chat.responder import BotKit, BotResponder
 from serving.chat.settings import ChatSettings
@@ -72,9 +73,11 @@ class ChatHub:
                 settings.max_sockets_per_user,
             )
         )
-        # Connects' welcome seqs and presence peers, from memory once read: every envelope
-        # this worker publishes or hears keeps them current (serving/chat/presence.py).
-        self.views = UserViews(partial(self.db, read_view, self.store))
+        # Connects' welcome seqs and presence peers, from memory once read (together with the
+        # other connects' meanwhile): every envelope this worker publishes or hears keeps them
+        # current (serving/chat/presence.py, presence_reads.py).
+        self.view_reads = BatchedReads(partial(self.db, read_views, self.store))
+        self.views = UserViews(self.view_reads.read)
         self.broker = make_broker(settings.broker_url, self._deliver)
         # What handlers get: the store, the event bus (one publish callable, not the broker),
         # and the limits they enforce. The hub keeps the sockets to itself.

@@ -7,6 +7,7 @@ same store, for a restart. `hub.views.reads` counts the store reads a hub made f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -25,7 +26,8 @@ from starlette.testclient import TestClient
 from serving.chat.auth import Identity, Role
 from serving.chat.broker import Envelope
 from serving.chat.hub import ChatHub
-from serving.chat.presence import UserView, UserViews
+from serving.chat.presence import UserView, UserViews, read_view
+from serving.chat.presence_reads import BatchedReads, read_views
 from serving.chat.settings import ChatSettings
 from serving.process_tree import stop_tree
 from tests.ports import free_port
@@ -93,7 +95,11 @@ def send(socket: Any, frame_type: str, **data: Any) -> None:
 
 
 def connect(client: TestClient, user_id: str) -> Any:
-    return client.websocket_connect(f"/ws?token={token(user_id)}")
+    return client_of(client, user_id, "customer")
+
+
+def client_of(client: TestClient, user_id: str, role: str) -> Any:
+    return client.websocket_connect(f"/ws?token={token(user_id, role)}")
 
 
 def say(socket: Any, room_id: str, text: str) -> int:
@@ -248,3 +254,50 @@ def test_views_expire_and_the_least_recent_is_forgotten_first() -> None:
         assert views.reads == 4
 
     run(scenario())
+
+
+def test_views_read_together_are_those_read_one_by_one(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    carol, dave, erin, agent = (unique_user(name) for name in ("carol", "dave", "erin", "ann"))
+    with running_hub(store) as (hub, worker):
+        with (
+            connect(worker, carol) as carol_socket,
+            connect(worker, dave) as dave_socket,
+            client_of(worker, agent, "agent") as agent_socket,
+        ):
+            room_id = open_room(carol_socket)
+            send(carol_socket, "create_room", name="left behind", type="public")
+            other_room = receive_until(carol_socket, "room_created")["room_id"]
+            receive_until(dave_socket, "welcome")
+            send(dave_socket, "join_room", room_id=room_id)
+            receive_until(dave_socket, "room_history")
+            say(dave_socket, room_id, "hi")
+            send(dave_socket, "join_room", room_id=other_room)
+            receive_until(dave_socket, "room_history")
+            send(dave_socket, "leave_room", room_id=other_room)
+            receive_until(dave_socket, "member_left")
+            receive_until(agent_socket, "welcome")
+            send(agent_socket, "join_room", room_id=room_id)
+            receive_until(agent_socket, "room_history")
+        identities = [
+            Identity(carol, Role.CUSTOMER),
+            Identity(dave, Role.CUSTOMER),
+            Identity(agent, Role.AGENT),
+            Identity(erin, Role.CUSTOMER),  # never seen: no room, no event
+            Identity(carol, Role.CUSTOMER),
+        ]
+        one_by_one = [read_view(hub.store, identity) for identity in identities]
+        assert read_views(hub.store, identities) == one_by_one
+        assert one_by_one[0].peers == {carol, dave, agent} and one_by_one[3] == view_of(0)
+
+        async def together() -> tuple[list[UserView], int]:
+            async def read_many(batch: list[Identity]) -> list[UserView]:
+                await asyncio.sleep(0.01)  # a read in flight while the others ask
+                return read_views(hub.store, batch)
+
+            reads = BatchedReads(read_many, most=30)
+            views = await asyncio.gather(*(reads.read(i) for i in identities * 20))
+            return list(views), reads.calls
+
+        views, calls = run(together())
+        assert views == one_by_one * 20 and calls == 4  # 100 asked at once, 30 a read
