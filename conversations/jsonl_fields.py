@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ STRING_FIELDS: tuple[str, ...] = tuple(
     column for column in MESSAGE_COLUMNS if column not in ("turn", "context")
 )
 MAX_TURN = 2**31 - 1  # far beyond any conversation, and safe in every integer column
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,27 @@ def parse_line(text: str) -> dict[str, Any] | LineProblem:
         return LineProblem(
             ReadProblem.UNPARSEABLE_LINE, f"line is {_json_type(record)}, not a JSON object"
         )
-    return field_problem(record) or record
+    return _surrogate_problem(text, record) or field_problem(record) or record
+
+
+def _surrogate_problem(text: str, record: dict[str, Any]) -> LineProblem | None:
+    r"""A `\ud800` escape alone: `json.loads` makes it half a character, which no UTF-8 stores.
+
+    Escapes of a pair (an emoji written ASCII-only) decode to one character and pass; only lines
+    with a surrogate escape at all are searched, so ordinary lines cost one regex scan.
+    """
+    if not _SURROGATE_ESCAPE.search(text):
+        return None
+    for key, value in record.items():
+        where = "a key" if LONE_SURROGATE.search(key) else None
+        if where is None and LONE_SURROGATE.search(json.dumps(value, ensure_ascii=False)):
+            where = key
+        if where is not None:
+            return LineProblem(
+                ReadProblem.UNPARSEABLE_LINE,
+                f"unparseable JSON: {where[:40]} holds a lone surrogate escape (half a character)",
+            )
+    return None
 
 
 def field_problem(record: dict[str, Any]) -> LineProblem | None:
