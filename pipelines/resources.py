@@ -27,6 +27,8 @@ from pipelines.new_data import NewDataState, read_state
 from pipelines.source_report import SourceConfig
 
 PASSWORD_VARIABLE = "MONITORING_SMTP_PASSWORD"
+# A webhook URL (Slack's, Teams') is itself the credential to post to the channel.
+WEBHOOK_VARIABLE = "MONITORING_WEBHOOK_URL"
 
 
 class ConversationSources(dg.ConfigurableResource):
@@ -214,6 +216,9 @@ class AlertNotifier(dg.ConfigurableResource):
         if password is not None and PASSWORD_VARIABLE in os.environ:
             # Resolved when a run starts: the Dagster UI shows the variable's name, not the value.
             password = dg.EnvVar(PASSWORD_VARIABLE)
+        webhook_url = targets.webhook_url
+        if webhook_url is not None and os.environ.get(WEBHOOK_VARIABLE) == webhook_url:
+            webhook_url = dg.EnvVar(WEBHOOK_VARIABLE)
         return cls(
             notifiers=list(targets.notifiers),
             smtp_host=targets.smtp_host,
@@ -222,7 +227,7 @@ class AlertNotifier(dg.ConfigurableResource):
             smtp_to=list(targets.smtp_to),
             smtp_user=targets.smtp_user,
             smtp_password=password,
-            webhook_url=targets.webhook_url,
+            webhook_url=webhook_url,
         )
 
     def send(self, alert: Alert) -> dict[str, str]:
