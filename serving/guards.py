@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,17 +65,28 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
+class _Refused(Exception):
+    """A body refused while it was read: the status and message to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
 class BodyLimitGuard:
     """Request bodies over `max_bytes` are a 413, answered without reading past the limit.
 
-    A Content-Length over the limit is refused at once, its body unread. A body sent without
-    Content-Length (chunked) is counted as it arrives and buffered up to the limit, then handed
-    on; one more byte and it is refused. BentoML reads a whole body before it validates it.
+    A Content-Length over the limit is refused at once, its body unread. A body is read here,
+    counted as it arrives (a chunked one has no length to check first) and handed on whole;
+    one byte over the limit and it is refused. BentoML reads a whole body before it validates
+    it anyway. A body not complete within `timeout_s` is a 408: left to BentoML's own request
+    timeout, a client that announced a body and never sent it got a 504, a server error.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 20.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,39 +94,52 @@ class BodyLimitGuard:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None:
-            if not length.isdigit():
-                await send_json_error(send, 400, "Content-Length must be a number of bytes")
-            elif int(length) > self.max_bytes:
-                await self._refuse(send, f"the request body of {int(length)} bytes")
-            else:  # the HTTP server reads no more than Content-Length announces
-                await self.app(scope, receive, send)
+        if length is not None and not length.isdigit():
+            await send_json_error(send, 400, "Content-Length must be a number of bytes")
             return
-        if b"transfer-encoding" not in headers:
+        if length is not None and int(length) > self.max_bytes:
+            await self._refuse(
+                send, 413, self._too_large(f"the request body of {int(length)} bytes")
+            )
+            return
+        if (length is None or int(length) == 0) and b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)  # no body
             return
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._read(receive)
+        except TimeoutError:
+            message = f"the request body did not arrive within {self.timeout_s:g} s"
+            await self._refuse(send, 408, f"{message} (SERVING_BODY_TIMEOUT_S)")
+            return
+        except _Refused as refused:
+            await self._refuse(send, refused.status, refused.message)
+            return
+        if body is not None:
+            await self.app(scope, _replay(body, receive), send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None when the client went away."""
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(send, "the request body")
-                return
+                raise _Refused(413, self._too_large("the request body"))
             chunks.append(chunk)
             if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+                return b"".join(chunks)
 
-    async def _refuse(self, send: Send, what: str) -> None:
-        # The unread rest of the body makes the connection unusable for another request.
-        await send_json_error(
-            send,
-            413,
+    def _too_large(self, what: str) -> str:
+        return (
             f"{what} is larger than {self.max_bytes} bytes (SERVING_MAX_BODY_BYTES); "
-            "send fewer items per request",
-            [(b"connection", b"close")],
+            "send fewer items per request"
         )
+
+    async def _refuse(self, send: Send, status: int, message: str) -> None:
+        # The unread rest of the body makes the connection unusable for another request.
+        await send_json_error(send, status, message, [(b"connection", b"close")])

@@ -58,6 +58,7 @@ ERRORS: dict[int, str] = {
     401: "No valid credential",
     403: "The credential may not do this",
     404: "Not available (dev login is off)",
+    408: "The body did not arrive within SERVING_BODY_TIMEOUT_S",
     413: "The body is larger than SERVING_MAX_BODY_BYTES",
     415: "The Content-Type is not application/json",
     429: "Rate limit exceeded (when SERVING_RATE_LIMIT_PER_S is set)",
@@ -105,7 +106,7 @@ def _statuses(path: str, method: str, policy: OperationPolicy) -> set[int]:
     if path not in EXEMPT_PATHS:
         statuses.add(429)
     if method in BODY_METHODS:
-        statuses.add(413)
+        statuses.update((408, 413))
     if path in JSON_ROUTES:
         statuses.add(415)
     return statuses

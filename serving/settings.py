@@ -72,6 +72,8 @@ class ServingSettings(BaseSettings):
     max_body_bytes: int | None = Field(
         None, gt=0, description="unset: sized from max_batch_items and max_text_chars"
     )
+    # Under BentoML's 30 s request timeout (serving/wiring.py), which answers a stalled body 504.
+    body_timeout_s: float = Field(20.0, gt=0, lt=30, description="a slower body is a 408")
     cors_origins: list[str] = Field(default_factory=list)
     cors_allow_credentials: bool = False
     rate_limit_per_s: float = Field(0.0, ge=0, description="0 turns the rate limit off")

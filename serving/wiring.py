@@ -65,7 +65,9 @@ def assemble(decorated: type[T], settings: ServingSettings) -> bentoml.Service[T
     # Before BentoML builds the app: its request metrics were labelled by any path sent.
     label_metrics_by_route()
     service.add_asgi_middleware(JsonContentTypeGuard)
-    service.add_asgi_middleware(BodyLimitGuard, max_bytes=settings.body_limit_bytes)
+    service.add_asgi_middleware(
+        BodyLimitGuard, max_bytes=settings.body_limit_bytes, timeout_s=settings.body_timeout_s
+    )
     service.add_asgi_middleware(OpenAPIDocument, build=lambda: service.openapi_spec.asdict())
     if settings.rate_limit_per_s > 0:
         service.add_asgi_middleware(

@@ -128,6 +128,7 @@ def test_the_spec_declares_errors_credentials_and_bodies():
         "400",
         "401",
         "403",
+        "408",
         "413",
         "415",
         "429",
