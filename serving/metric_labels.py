@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bentoml._internal.server.http import instruments
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 UNMATCHED = "/{unmatched}"
@@ -22,21 +22,56 @@ UNMATCHED = "/{unmatched}"
 _REAL_PATH = "supportloop.real_path"
 
 
-def route_label(routes: Iterable[BaseRoute], path: str, prefix: str = "") -> str:
-    """The template of the route serving `path` (mounts searched inside), else `UNMATCHED`."""
+def route_label(routes: Iterable[BaseRoute], scope: Scope, prefix: str = "") -> str | None:
+    """The template of the route Starlette would pick for `scope`, mounts searched inside.
+
+    Matched as Starlette matches (`BaseRoute.matches`: BentoML's passive mounts match only
+    when a route inside does; a wrong method is a partial match, still that route's label);
+    None when no route matches.
+    """
+    partial = None
     for route in routes:
-        if isinstance(route, Mount):
-            if path != route.path and not path.startswith(route.path + "/"):
-                continue
-            inner = list(getattr(route.app, "routes", None) or ())
-            if not inner:  # an app without routes of its own, e.g. StaticFiles
-                return f"{prefix}{route.path}/{{path}}"
-            return route_label(inner, path[len(route.path) :] or "/", prefix + route.path)
-        template = getattr(route, "path", None)
-        regex = getattr(route, "path_regex", None)
-        if template is not None and regex is not None and regex.match(path):
-            return f"{prefix}{template}"
-    return UNMATCHED
+        match, child = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        label = _label_of(route, {**scope, **child}, prefix)
+        if match is Match.FULL and label is not None:
+            return label
+        partial = partial or label
+    return partial
+
+
+def _label_of(route: BaseRoute, scope: Scope, prefix: str) -> str | None:
+    if isinstance(route, Mount):
+        inner = list(getattr(route.app, "routes", None) or ())
+        if not inner:  # an app without routes of its own, e.g. StaticFiles
+            return f"{prefix}{route.path}/{{path}}"
+        return route_label(inner, scope, prefix + route.path)
+    router = getattr(route, "original_router", None)  # FastAPI's included router
+    if router is not None:
+        return route_label(router.routes, scope, prefix)
+    template = getattr(route, "path", None)
+    return f"{prefix}{template}" if isinstance(template, str) else None
+
+
+class _Labels:
+    """Labels of the paths seen, so a request costs one dict lookup, not a route search."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.known: dict[tuple[str, str, str], str] = {}
+
+    def of(self, scope: Scope) -> str:
+        """The label of `scope`'s route, else `UNMATCHED`."""
+        key = (scope["type"], scope.get("method", ""), scope["path"])
+        label = self.known.get(key)
+        if label is None:
+            app = scope.get("app")
+            label = route_label(getattr(app, "routes", ()), scope) or UNMATCHED
+            # Only paths a route serves are kept: made-up ones would fill the table.
+            if label != UNMATCHED and len(self.known) < self.size:
+                self.known[key] = label
+        return label
 
 
 class _RealPath:
@@ -58,13 +93,13 @@ class RouteLabelledTrafficMetrics(instruments.RunnerTrafficMetricsMiddleware):
 
     def __init__(self, app: ASGIApp, **options: Any) -> None:
         super().__init__(_RealPath(app), **options)
+        self._labels = _Labels()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count the request under its route's label; route it by its own path."""
         # Starlette puts the application in the scope before its middleware runs.
-        app = scope.get("app")
-        if scope["type"] in ("http", "websocket") and app is not None:
-            label = route_label(getattr(app, "routes", ()), scope["path"])
+        if scope["type"] in ("http", "websocket") and scope.get("app") is not None:
+            label = self._labels.of(scope)
             if label != scope["path"]:
                 scope = {**scope, "path": label, _REAL_PATH: scope["path"]}
         await super().__call__(scope, receive, send)

@@ -36,6 +36,9 @@ def test_made_up_paths_are_counted_under_one_label(service):
             assert client.get(path).status_code == 404
         assert client.get("/chat/static/chat.js").status_code == 200
         assert client.post("/predict", json={"text": "where is my card"}).status_code == 200
+        # Routes of the service's own FastAPI apps (BentoML mounts them passively).
+        assert client.get("/version").status_code == 200
+        assert client.post("/admin/reload").status_code == 401
     after = _request_counts(service.url)
 
     labels = {endpoint for endpoint, _ in after}
@@ -45,5 +48,6 @@ def test_made_up_paths_are_counted_under_one_label(service):
     assert refused >= len(paths)
     assert after[(UNMATCHED, "404")] - before.get((UNMATCHED, "404"), 0.0) >= 10
     # Routes keep their own label; static files share their mount's.
-    assert after[("/predict", "200")] > before.get(("/predict", "200"), 0.0)
+    for route, status in (("/predict", "200"), ("/version", "200"), ("/admin/reload", "401")):
+        assert after[(route, status)] > before.get((route, status), 0.0)
     assert ("/chat/static/{path}", "200") in after
