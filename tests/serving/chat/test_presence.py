@@ -64,11 +64,12 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_hub(store: Path, broker_url: str | None = None) -> Iterator[tuple[ChatHub, TestClient]]:
-    """A hub on `store` (a worker), its app running in a test client of its own."""
-    settings = ChatSettings(
-        jwt_secret=CHAT_SECRET, store_url=f"sqlite:///{store}", broker_url=broker_url
-    )
+def running_hub(
+    store: Path | str, broker_url: str | None = None
+) -> Iterator[tuple[ChatHub, TestClient]]:
+    """A hub on `store` (a SQLite file or a URL: a worker), its app in a test client of its own."""
+    url = f"sqlite:///{store}" if isinstance(store, Path) else store
+    settings = ChatSettings(jwt_secret=CHAT_SECRET, store_url=url, broker_url=broker_url)
     hub = ChatHub(settings, never_called)
 
     @contextlib.asynccontextmanager
@@ -119,8 +120,10 @@ def open_room(socket: Any) -> str:
     return str(receive_until(socket, "room_created")["room_id"])
 
 
-def test_two_workers_keep_a_remembered_view_exact(tmp_path: Path, redis_url: str) -> None:
-    store = tmp_path / "store.db"
+def test_two_workers_keep_a_remembered_view_exact(
+    sqlite_or_postgres_url: str, redis_url: str
+) -> None:
+    store = sqlite_or_postgres_url
     carol, dave = unique_user("carol"), unique_user("dave")
     with (
         running_hub(store, redis_url) as (hub_a, worker_a),
@@ -256,8 +259,8 @@ def test_views_expire_and_the_least_recent_is_forgotten_first() -> None:
     run(scenario())
 
 
-def test_views_read_together_are_those_read_one_by_one(tmp_path: Path) -> None:
-    store = tmp_path / "store.db"
+def test_views_read_together_are_those_read_one_by_one(sqlite_or_postgres_url: str) -> None:
+    store = sqlite_or_postgres_url
     carol, dave, erin, agent = (unique_user(name) for name in ("carol", "dave", "erin", "ann"))
     with running_hub(store) as (hub, worker):
         with (
