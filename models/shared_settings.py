@@ -50,3 +50,11 @@ def shared_field(variable: SharedVariable[Any], prefix: str = "", field: str = "
     """
     alias = AliasChoices(f"{prefix}{field.upper()}", variable.name) if prefix else None
     return Field(variable.default, validation_alias=alias, gt=variable.gt, ge=variable.ge)
+
+
+def is_placeholder(secret: str) -> bool:
+    """Whether `secret` still holds a deploy template's placeholder (deploy/k8s/config.yaml).
+
+    The templates are public: a secret left as `CHANGE-ME-...` is known to anyone, however long.
+    """
+    return "change-me" in secret.lower()

@@ -22,6 +22,7 @@ from models.shared_settings import (
     STORE_URL,
     TRACKING_URI,
     SharedVariable,
+    is_placeholder,
     shared_field,
 )
 
@@ -120,6 +121,18 @@ class ServingSettings(BaseSettings):
         except ValueError as error:
             raise ValueError(f"SERVING_RATE_LIMIT_TRUSTED_PEERS: {error}") from None
 
+    @field_validator("admin_api_key")
+    @classmethod
+    def _strong_admin_key(cls, key: SecretStr | None) -> SecretStr | None:
+        # It reloads models and gives `reviewed` labels, which may reach the frozen test split.
+        if key is not None and len(key.get_secret_value()) < MIN_API_KEY_CHARS:
+            raise ValueError(
+                f"SERVING_ADMIN_API_KEY is shorter than {MIN_API_KEY_CHARS} characters"
+            )
+        if key is not None and is_placeholder(key.get_secret_value()):
+            raise ValueError("SERVING_ADMIN_API_KEY is still the template's CHANGE-ME placeholder")
+        return key
+
     @field_validator("feedback_api_keys", mode="before")
     @classmethod
     def _name_listed_keys(cls, keys: Any) -> Any:
@@ -138,6 +151,10 @@ class ServingSettings(BaseSettings):
                 raise ValueError(
                     f"SERVING_FEEDBACK_API_KEYS: key {name!r} is shorter than "
                     f"{MIN_API_KEY_CHARS} characters"
+                )
+            if is_placeholder(key.get_secret_value()):
+                raise ValueError(
+                    f"SERVING_FEEDBACK_API_KEYS: key {name!r} is a CHANGE-ME placeholder"
                 )
         if len(set(values)) != len(values):
             raise ValueError("SERVING_FEEDBACK_API_KEYS: two names share one key")

@@ -9,7 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.profile import POSTGRES_STORE, REDIS, Profile, profile_field, require_servers
-from models.shared_settings import MAX_TEXT_CHARS, STORE_URL, shared_field
+from models.shared_settings import MAX_TEXT_CHARS, STORE_URL, is_placeholder, shared_field
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIN_SECRET_CHARS = 32
@@ -80,6 +80,8 @@ class ChatSettings(BaseSettings):
             raise ValueError(
                 f"CHAT_JWT_SECRET must be at least {MIN_SECRET_CHARS} characters for HS256"
             )
+        if secret is not None and is_placeholder(secret.get_secret_value()):
+            raise ValueError("CHAT_JWT_SECRET is still the template's CHANGE-ME placeholder")
         return secret
 
     @field_validator("broker_url")
@@ -113,6 +115,10 @@ class ChatSettings(BaseSettings):
                 raise ValueError(
                     f"CHAT_WIDGET_KEYS: the key of {site!r} must be at least "
                     f"{MIN_SECRET_CHARS} characters"
+                )
+            if is_placeholder(key.get_secret_value()):
+                raise ValueError(
+                    f"CHAT_WIDGET_KEYS: the key of {site!r} is a CHANGE-ME placeholder"
                 )
         return keys
 

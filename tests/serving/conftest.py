@@ -20,7 +20,7 @@ from tests.ports import free_port
 from tests.registry_template import registry_copy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ADMIN_KEY = "test-admin-key"
+ADMIN_KEY = "test-admin-key-0123456789"
 CHAT_SECRET = "test-chat-secret-that-is-long-enough-for-hs256"
 FEEDBACK_KEY_NAME, FEEDBACK_KEY = "chat-backend", "test-feedback-key-0123456789"
 
