@@ -37,6 +37,7 @@ from sklearn.svm import SVC, LinearSVC
 
 from bench.quality_views import Variant, unit
 from features.transformers import word_char_tfidf
+from models.calibration import expected_calibration_error as ece
 
 logger = logging.getLogger("bench.quality_heads")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77"
@@ -155,9 +156,29 @@ def evaluate(scores: Scores, combo: str, stack_c: float, test: bool) -> str:
         fold_acc.append(float((classes[total.argmax(axis=1)] == y[b]).mean()))
     line = f"{combo} cv {np.mean(fold_acc):.4f} " + " ".join(f"{s:.4f}" for s in fold_acc)
     if test:
+        oof = np.sum([w * scores.oof(s) for w, s in terms], axis=0)
+        temperature = fit_temperature(oof, np.searchsorted(classes, y))
         total = np.sum([w * scores.get(s, "test") for w, s in terms], axis=0)
-        line += f"  test {(classes[total.argmax(axis=1)] == scores.y_test).mean():.4f}"
+        hit = classes[total.argmax(axis=1)] == scores.y_test
+        line += (
+            f"  test {hit.mean():.4f} ECE {ece(softmax(total / temperature).max(axis=1), hit):.4f}"
+        )
+        line += f" (T {temperature:.3f} from out-of-fold scores)"
     return line
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
+    """The temperature of least log-loss on a log grid (the product fits one the same way)."""
+    grid = np.exp(np.linspace(np.log(0.01), np.log(10.0), 200))
+    rows = np.arange(len(truth))
+    losses = [-np.log(softmax(scores / t)[rows, truth] + 1e-12).mean() for t in grid]
+    return float(grid[int(np.argmin(losses))])
 
 
 def main() -> None:
