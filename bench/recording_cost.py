@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.serve import Load, free_port, run_wrk, start, stop
+from bench.serve import free_port, run_wrk, start, stop
 from serving.process_tree import tree
 
 MODES = {"on": "true", "off": "false"}
@@ -39,12 +39,6 @@ WRITER_MODULE = "serving.prediction_log_writer"  # its command line: python -m W
 # worker's CPU per request falls as its batches grow, so a side that ran smaller batches pays
 # more per request for that alone.
 BATCH_COUNTERS = ("intent_model_batches_total", "intent_model_batched_items_total")
-# A turn is this many wrk runs back to back. Under a closed loop of few connections the
-# micro-batcher settles into a pattern (8 connections as batches of 4 + 4, or 3 + 3 + 2, ...)
-# that holds for the whole wrk run: at c=8 a 10 s turn's mean batch ranged 2.9-5.7 from one
-# round to the next and its CPU per request with it, so two identical servers read 0.94x
-# (bench/README.md, "A/A"). Each new wrk run draws its pattern afresh: the turn averages several.
-PIECES = 5
 
 
 @dataclass(frozen=True)
@@ -171,35 +165,14 @@ class Server:
     port: int
 
 
-def drive(url: str, connections: int, duration: int, script: Path, pieces: int) -> Load:
-    """`pieces` wrk runs back to back, `duration` seconds in all: their mean rate and totals."""
-    seconds = max(1, round(duration / pieces))
-    loads = [run_wrk(url, connections, seconds, script) for _ in range(pieces)]
-    return Load(
-        statistics.fmean(load.rps for load in loads),  # runs of equal length
-        statistics.median(load.p50_ms for load in loads),
-        max(load.p99_ms for load in loads),
-        sum(load.non_2xx for load in loads),
-        sum(load.errors for load in loads),
-        sum(load.requests for load in loads),
-    )
-
-
-def measure(
-    servers: Sequence[Server], connections: int, duration: int, script: Path, pieces: int = 1
-) -> list[Turn]:
-    """Drive each of `servers` at the same moment (`drive`), with each tree's usage."""
+def measure(servers: Sequence[Server], connections: int, duration: int, script: Path) -> list[Turn]:
+    """One wrk run against each of `servers` at the same moment, with each tree's usage."""
     counted = [batch_counts(server.port) for server in servers]  # its CPU before the turn's
     before = [tree_usage(server.pid) for server in servers]
     with ThreadPoolExecutor(len(servers)) as pool:
         runs = [
             pool.submit(
-                drive,
-                f"http://127.0.0.1:{server.port}/predict",
-                connections,
-                duration,
-                script,
-                pieces,
+                run_wrk, f"http://127.0.0.1:{server.port}/predict", connections, duration, script
             )
             for server in servers
         ]
@@ -240,7 +213,6 @@ def recording_cost(
     script: Path,
     together: bool = True,
     same: bool = False,
-    pieces: int = PIECES,
 ) -> list[Turn]:
     """Measure the two servers, together or in mirrored turns, and print the report.
 
@@ -260,15 +232,14 @@ def recording_cost(
         for turn in range(rounds):
             for c in levels:
                 if together:
-                    turns += measure(list(servers.values()), c, duration, script, pieces)
+                    turns += measure(list(servers.values()), c, duration, script)
                     continue
                 for mode in order(turn):
-                    turns += measure([servers[mode]], c, duration, script, pieces)
+                    turns += measure([servers[mode]], c, duration, script)
     finally:
         for mode, process in processes.items():
             stop(process, ports[mode])
     how = "driven together" if together else "in mirrored turns (on, off, off, on, ...)"
-    how += f", each turn {pieces} wrk run(s) back to back"
     if same:
         how += "; A/A: recording OFF on both sides ('on' is a second off server)"
     print_report(turns, levels, f"{rounds} rounds of {duration} s, {how}", load_before)

@@ -184,12 +184,6 @@ def main() -> None:
         action="store_true",
         help="both servers with recording off: the bench's own on/off spread (an A/A run)",
     )
-    parser.add_argument(
-        "--recording-pieces",
-        type=int,
-        default=5,
-        help="wrk runs a recording turn is made of (each draws the micro-batch pattern afresh)",
-    )
     args = parser.parse_args()
     levels = [int(c) for c in args.connections.split(",")]
     tracking = os.environ.get(
@@ -254,15 +248,7 @@ def main() -> None:
 
         rounds, together = args.recording_rounds, not args.recording_turns
         recording_cost(
-            service,
-            env,
-            levels,
-            args.duration,
-            rounds,
-            scripts[BODY],
-            together,
-            args.recording_aa,
-            args.recording_pieces,
+            service, env, levels, args.duration, rounds, scripts[BODY], together, args.recording_aa
         )
 
 
