@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from features.dialogue import dialogue_document, dialogue_state
+from features.dialogue_state import dialogue_document, dialogue_state
 
 
 class DialogueTokens(TransformerMixin, BaseEstimator):

@@ -10,8 +10,9 @@ What is kept (`<lake>/example_contexts/contexts-<code>.parquet`): each labelled 
 context by message id, with its conversation's digest (`ConversationDigests`: a 64-bit hash of
 the conversation's rows in their order, every column but provenance). A conversation is reused
 only when every labelled turn of it was kept with the digest it has now, by the same context
-code (`context_code`, a digest of features/dialogue.py's source); anything else (nothing kept,
-an unreadable file, a frame whose message ids repeat) fills every context as before. The
+code (`context_code`, a digest of the source of features/dialogue.py and dialogue_state.py);
+anything else (nothing kept, an unreadable file, a frame whose message ids repeat) fills every
+context as before. The
 result equals `conversation_contexts` on every labelled customer turn
 (tests/pipelines/test_example_contexts.py).
 """
@@ -29,7 +30,7 @@ import pandas as pd
 from upath import UPath
 
 from conversations.schema import Speaker
-from features import dialogue
+from features import dialogue, dialogue_state
 from models.location import read_parquet, refreshed, remove_tree, write_parquet
 from pipelines.example_inputs import InputRows
 
@@ -39,8 +40,10 @@ FOLDER = "example_contexts"
 
 @cache
 def context_code() -> str:
-    """Digest of the code that fills contexts: a change there invalidates every kept context."""
-    return hashlib.sha256(inspect.getsource(dialogue).encode()).hexdigest()[:16]
+    """Digest of the code that fills contexts: a change there invalidates every kept context
+    (features/dialogue.py, and the session keys it writes, from features/dialogue_state.py)."""
+    source = inspect.getsource(dialogue) + inspect.getsource(dialogue_state)
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
