@@ -29,6 +29,8 @@ BOT_USER_ID = "bot"
 USER_ID_MAX_CHARS = 128
 # A site token only proves who is signed in on the site right now: minutes, not a session.
 WIDGET_TOKEN_MAX_TTL_S = 600
+# A chat token is a session: a day at most, so a leaked token does not stay good for ever.
+TOKEN_MAX_LIFETIME_S = 24 * 3600
 CLOCK_SKEW_S = 60
 # The site's user id: printable, no separators that would blur `site:sub` or the store's columns.
 WIDGET_SUB = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
@@ -62,8 +64,10 @@ def issue_token(secret: str, user_id: str, role: Role | str, ttl_s: int) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(secret: str, token: str | None) -> Identity:
-    """The identity in a valid token, else AuthError."""
+def verify_token(
+    secret: str, token: str | None, max_lifetime_s: int = TOKEN_MAX_LIFETIME_S
+) -> Identity:
+    """The identity in a valid token living at most `max_lifetime_s`, else AuthError."""
     if not token:
         raise AuthError("a token is required (?token=JWT)")
     try:
@@ -74,6 +78,7 @@ def verify_token(secret: str, token: str | None) -> Identity:
         raise AuthError("token expired") from exc
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from exc
+    _check_lifetime(claims, max_lifetime_s)
     try:
         role = Role(claims["role"])
     except ValueError as exc:
@@ -84,6 +89,16 @@ def verify_token(secret: str, token: str | None) -> Identity:
     if len(user_id) > USER_ID_MAX_CHARS:
         raise AuthError(f"user id is longer than {USER_ID_MAX_CHARS} characters")
     return Identity(user_id, role)
+
+
+def _check_lifetime(claims: Mapping[str, object], max_lifetime_s: int) -> None:
+    """Refuse a token living longer than `max_lifetime_s` (exp - iat, or exp - now without iat)."""
+    exp, iat = claims["exp"], claims.get("iat")
+    if not isinstance(exp, int | float) or (iat is not None and not isinstance(iat, int | float)):
+        raise AuthError("iat and exp are seconds")
+    start = iat if iat is not None else time.time()
+    if exp - start > max_lifetime_s:
+        raise AuthError(f"a token lives at most {max_lifetime_s} s (CHAT_TOKEN_MAX_LIFETIME_S)")
 
 
 def issue_site_token(site: str, key: str, user_id: str, ttl_s: int = 300) -> str:

@@ -128,7 +128,11 @@ class ChatHub:
     async def serve(self, websocket: WebSocket) -> None:
         """Run one client connection from handshake to close."""
         try:
-            identity = verify_token(self.secret, websocket.query_params.get("token"))
+            identity = verify_token(
+                self.secret,
+                websocket.query_params.get("token"),
+                self.settings.token_max_lifetime_s,
+            )
         except AuthError as exc:
             # Accept first: a close before accept is an HTTP 403 and the client never sees 1008.
             await websocket.accept()

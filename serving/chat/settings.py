@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.profile import POSTGRES_STORE, REDIS, Profile, profile_field, require_servers
 from models.shared_settings import MAX_TEXT_CHARS, STORE_URL, is_placeholder, shared_field
+from serving.chat.auth import TOKEN_MAX_LIFETIME_S
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIN_SECRET_CHARS = 32
@@ -29,6 +30,9 @@ class ChatSettings(BaseSettings):
     # No default: a chat tier with a guessable signing key is worse than none.
     jwt_secret: SecretStr | None = None
     token_ttl_s: int = Field(8 * 3600, gt=0)
+    token_max_lifetime_s: int = Field(
+        TOKEN_MAX_LIFETIME_S, gt=0, description="refuse tokens living longer (exp - iat)"
+    )
     dev_login: bool = Field(
         False, description="serve POST /chat/dev/token (local demos only: anyone gets a token)"
     )
@@ -129,6 +133,17 @@ class ChatSettings(BaseSettings):
         for site, key in self.widget_keys.items():
             if key.get_secret_value() == secret:
                 raise ValueError(f"CHAT_WIDGET_KEYS: the key of {site!r} is CHAT_JWT_SECRET")
+        return self
+
+    @model_validator(mode="after")
+    def _issued_tokens_fit_the_lifetime(self) -> ChatSettings:
+        """Tokens this tier issues must pass its own lifetime check."""
+        for name in ("token_ttl_s", "widget_session_ttl_s"):
+            if getattr(self, name) > self.token_max_lifetime_s:
+                raise ValueError(
+                    f"CHAT_{name.upper()} exceeds CHAT_TOKEN_MAX_LIFETIME_S "
+                    f"({self.token_max_lifetime_s})"
+                )
         return self
 
     def site_keys(self) -> dict[str, str]:
