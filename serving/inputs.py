@@ -19,18 +19,27 @@ from pydantic.fields import FieldInfo
 ID_MAX_CHARS = 128
 CONTEXT_MAX_DEPTH = 3  # the context object itself is level 1: {"user": {"previous_intents": [...]}}
 CONTEXT_MAX_BYTES = 16_384  # as compact JSON
-_NON_BLANK = re.compile(r"\S")  # Python's \s is str.isspace(), as str.strip() uses
+# Zero-width and invisible format characters: a text of only these (and spaces) shows nothing,
+# so it is as blank as an empty one (an attacker's "non-empty" message, a model fed nothing).
+INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff"
+# Python's \s is str.isspace(), as str.strip() uses.
+_NON_BLANK = re.compile(rf"[^\s{INVISIBLE_CHARS}]")
 # PostgreSQL text cannot hold U+0000: a stored field with it failed at insert (a 500). The
 # schema patterns say so in ECMA-262 and Python syntax alike (`\u0000` is the NUL escape in both).
 _NO_NUL_PATTERN = r"^[^\u0000]*$"
 # No NUL anywhere and at least one character that is neither space nor NUL (what both
 # validators of a text check), as one pattern: a schema has room for one.
-_TEXT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+_TEXT_PATTERN = r"^[^\u0000]*[^\s\u0000\u200b\u200c\u200d\u2060\ufeff][^\u0000]*$"
+
+
+def is_blank(text: str) -> bool:
+    """True when `text` holds nothing visible: only whitespace and zero-width characters."""
+    return _NON_BLANK.search(text) is None
 
 
 def _not_blank(value: str) -> str:
-    if _NON_BLANK.search(value) is None:
-        raise ValueError("must not be empty or only whitespace")
+    if is_blank(value):
+        raise ValueError("must not be empty or only whitespace / invisible characters")
     return value
 
 
@@ -49,7 +58,7 @@ def text_bounds(max_chars: int) -> FieldInfo:
     return Field(max_length=max_chars, json_schema_extra={"pattern": _TEXT_PATTERN})
 
 
-# At least one non-space character, checked in Python so that "space" means str.isspace().
+# At least one visible character, checked in Python so that "space" means str.isspace().
 NOT_BLANK = AfterValidator(_not_blank)
 # No NUL character: refused with a 400 naming the field on every store, not only PostgreSQL.
 NO_NUL = AfterValidator(_no_nul)

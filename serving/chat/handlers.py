@@ -23,6 +23,7 @@ from serving.chat.room_handlers import create_room, join_room, leave_room
 from serving.chat.rooms import Room
 from serving.chat.support import SupportCase, SupportStatus
 from serving.chat.turns import CREATED, CustomerMessageJob
+from serving.inputs import is_blank
 
 
 class FrameHandlers:
@@ -84,7 +85,7 @@ class FrameHandlers:
         """Store, acknowledge, fan out; in a support room the bot answers the customer."""
         ctx, identity = self.context, client.identity
         content = data.content.strip()
-        if not content:
+        if is_blank(content):
             raise FrameError(ErrorCode.BAD_FRAME, "chat_message: content must not be blank")
         if len(content) > ctx.max_content_chars:
             raise FrameError(
