@@ -40,6 +40,10 @@ SPEAKERS = {speaker.value for speaker in Speaker}
 # NUL and the other C0 controls (tab, newline and carriage return aside) and DEL never belong in a
 # message; they are binary garbage or terminal escapes, and some SQL stores refuse NUL outright.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# An intent name is one line: a break in it splits the label in every line-based report and
+# file; its length bound is the service's (serving/inputs.py ID_MAX_CHARS), which refuses longer.
+INTENT_LINE_BREAKS = re.compile("[\t\n\r\x85\u2028\u2029]")
+INTENT_MAX_CHARS = 128
 LABEL_SOURCES = {source.value for source in LabelSource}
 LABEL_TRUSTS = {trust.value for trust in LabelTrust}
 NO_LABEL = LabelSource.NONE.value
@@ -92,8 +96,9 @@ def quarantine_reasons(raw: pd.DataFrame, max_text_chars: int) -> list[Rejection
     """Why each raw row cannot be kept, or None when it is valid (duplicates are checked apart).
 
     A row with several problems gets the first in this order: read error, empty text, control
-    characters (text before intent), text too long, missing label, unknown speaker, label
-    source, label trust, missing conversation_id, context, timestamp.
+    characters (text before intent), intent with a line break or tab, intent too long, text too
+    long, missing label, unknown speaker, label source, label trust, missing conversation_id,
+    context, timestamp.
     """
     return _check_rows(raw, max_text_chars).reasons
 
@@ -113,6 +118,7 @@ def _check_rows(raw: pd.DataFrame, max_text_chars: int) -> _Verdicts:
             contains_mask(values, CONTROL_CHARACTERS),
             partial(_control_rejection, name, values),
         )
+    _reject_bad_intents(by_position(raw, "intent"), verdicts)
     lengths = text_lengths(text)
     verdicts.reject(
         lengths > max_text_chars,
@@ -137,6 +143,22 @@ def _check_rows(raw: pd.DataFrame, max_text_chars: int) -> _Verdicts:
         lambda at: Rejection("bad_timestamp", f"bad timestamp {ts[at]!r} (expected ISO-8601)"),
     )
     return verdicts
+
+
+def _reject_bad_intents(intent: pd.Series, verdicts: _Verdicts) -> None:
+    verdicts.reject(
+        contains_mask(intent, INTENT_LINE_BREAKS),
+        lambda at: Rejection(
+            "bad_intent", f"intent contains a line break or tab: {str(intent[at])[:60]!r}"
+        ),
+    )
+    lengths = text_lengths(intent)
+    verdicts.reject(
+        ~blank_mask(intent) & (lengths > INTENT_MAX_CHARS),
+        lambda at: Rejection(
+            "intent_too_long", f"intent longer than {INTENT_MAX_CHARS} characters ({lengths[at]})"
+        ),
+    )
 
 
 def _reject_unknown_values(raw: pd.DataFrame, verdicts: _Verdicts) -> None:

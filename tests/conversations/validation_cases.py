@@ -328,6 +328,31 @@ OUTCOMES: list[tuple[str, dict[str, Any], str | None, str | None]] = [
     ("good_naive_after_offset", {"ts": "2026-11-01 10:00:00"}, None, None),
     ("good_compact_after_offset", {"ts": "20261101T100000"}, None, None),
     ("good_max_ok", {"ts": "2262-04-11T23:00:00Z"}, None, None),
+    (
+        "intent_newline",
+        {"intent": "card_arrival\nrefund"},
+        "bad_intent",
+        "intent contains a line break or tab: 'card_arrival\\nrefund'",
+    ),
+    (
+        "intent_line_separator_and_too_long",
+        {"intent": "a\u2028" + "b" * 200},
+        "bad_intent",
+        "intent contains a line break or tab: " + repr("a\u2028" + "b" * 58),
+    ),
+    ("intent_at_limit", {"intent": "i" * 128}, None, None),
+    (
+        "intent_over_limit",
+        {"intent": "i" * 129, "ts": "soon"},
+        "intent_too_long",
+        "intent longer than 128 characters (129)",
+    ),
+    (
+        "text_too_long_and_intent_too_long",
+        {"text": "t" * 51, "intent": "i" * 300},
+        "intent_too_long",
+        "intent longer than 128 characters (300)",
+    ),
 ]
 
 
