@@ -15,6 +15,7 @@ from serving.guards import BodyLimitGuard, JsonContentTypeGuard
 from serving.metric_labels import label_metrics_by_route
 from serving.openapi import OpenAPIDocument
 from serving.ratelimit import RateLimitMiddleware
+from serving.route_errors import JsonRouteErrors, RelativeChatRedirect
 from serving.settings import ServingSettings
 
 T = TypeVar("T")
@@ -64,6 +65,8 @@ def assemble(decorated: type[T], settings: ServingSettings) -> bentoml.Service[T
     service = _as_service(decorated)
     # Before BentoML builds the app: its request metrics were labelled by any path sent.
     label_metrics_by_route()
+    service.add_asgi_middleware(JsonRouteErrors)
+    service.add_asgi_middleware(RelativeChatRedirect)
     service.add_asgi_middleware(JsonContentTypeGuard)
     service.add_asgi_middleware(
         BodyLimitGuard, max_bytes=settings.body_limit_bytes, timeout_s=settings.body_timeout_s
