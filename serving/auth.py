@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from starlette.responses import JSONResponse
 
 from conversations.schema import LabelTrust
-from serving.chat.auth import AuthError, Role, verify_token
+from serving.chat.auth import TOKEN_MAX_LIFETIME_S, AuthError, Role, verify_token
 
 ADMIN_LABELLER = "admin"
 # RFC 9110: a 401 names the schemes that would be accepted.
@@ -58,10 +58,12 @@ class FeedbackAuthenticator:
         service_keys: Mapping[str, SecretStr],
         admin_key: SecretStr | None,
         chat_secret: str | None,
+        token_max_lifetime_s: int = TOKEN_MAX_LIFETIME_S,
     ) -> None:
         self.service_keys = dict(service_keys)
         self.admin_key = admin_key
         self.chat_secret = chat_secret
+        self.token_max_lifetime_s = token_max_lifetime_s
 
     def authenticate(self, api_key: str | None, authorization: str | None) -> Labeller:
         """The labeller behind the request's headers, else CredentialError.
@@ -94,7 +96,7 @@ class FeedbackAuthenticator:
         if self.chat_secret is None:
             raise CredentialError(401, "bearer tokens are not accepted: CHAT_JWT_SECRET is not set")
         try:
-            identity = verify_token(self.chat_secret, token.strip())
+            identity = verify_token(self.chat_secret, token.strip(), self.token_max_lifetime_s)
         except AuthError as exc:
             raise CredentialError(401, f"bearer token refused: {exc}") from exc
         if identity.role is not Role.AGENT:

@@ -161,6 +161,7 @@ def open_resources(settings: ServingSettings, chat_settings: ChatSettings) -> Se
         settings.feedback_api_keys,
         settings.admin_api_key,
         chat_settings.require_secret() if chat_settings.jwt_secret else None,
+        chat_settings.token_max_lifetime_s,
     )
     batcher = MicroBatcher(
         functools.partial(predict_grouped, top_k=settings.top_k), settings.max_micro_batch

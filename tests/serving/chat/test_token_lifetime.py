@@ -10,6 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from serving.auth import CredentialError, FeedbackAuthenticator
 from serving.chat.auth import TOKEN_MAX_LIFETIME_S, AuthError, verify_token
 from serving.chat.settings import ChatSettings
 from tests.serving.chat.conftest import run, token
@@ -29,6 +30,14 @@ def test_verify_token_bounds_the_lifetime():
             verify_token(CHAT_SECRET, signed(**claims))
     with pytest.raises(AuthError, match="lives at most 60 s"):
         verify_token(CHAT_SECRET, signed(iat=now, exp=now + 120), max_lifetime_s=60)
+
+
+def test_feedback_bearer_tokens_have_the_same_bound():
+    auth = FeedbackAuthenticator({}, None, CHAT_SECRET, token_max_lifetime_s=600)
+    now = int(time.time())
+    agent = jwt.encode({"sub": "ann", "role": "agent", "iat": now, "exp": now + 3600}, CHAT_SECRET)
+    with pytest.raises(CredentialError, match="lives at most 600 s"):
+        auth.authenticate(None, f"Bearer {agent}")
 
 
 def test_the_tier_cannot_issue_tokens_its_own_check_refuses():
