@@ -1,4 +1,4 @@
-"""A text of only zero-width / invisible characters and spaces is blank: refused like an empty one."""
+"""A text of only zero-width / invisible characters and spaces is blank, like an empty one."""
 
 from __future__ import annotations
 
