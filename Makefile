@@ -77,7 +77,7 @@ shell: $(STAMP)
 # make token CHAT_USER=alice ROLE=customer|agent: a chat token signed with CHAT_JWT_SECRET.
 token: $(STAMP)
 	@test -n "$(CHAT_USER)" || (echo "usage: make token CHAT_USER=alice ROLE=customer|agent" >&2 && exit 2)
-	@$(PY) -m serving.chat.auth --user "$(CHAT_USER)" --role "$(ROLE)"
+	@$(PY) -m serving.chat.token_cli --user "$(CHAT_USER)" --role "$(ROLE)"
 
 # Drives the chat pages (widget on another origin's page, customer page, agent console, dev login
 # form) in headless Chromium and saves their screenshots in docs/screenshots.

@@ -1,6 +1,6 @@
 """HS256 JWTs for chat connections: claims `sub` (user id), `role` (customer | agent), `exp`.
 
-`python -m serving.chat.auth --user alice --role customer` prints one (that is `make token`);
+`python -m serving.chat.token_cli --user alice --role customer` prints one (that is `make token`);
 with `--site acme` a site token signed with that widget site's key, as the site's backend would.
 
 Widget sites never hold CHAT_JWT_SECRET (whoever holds it signs agent tokens). Each site gets a
@@ -13,9 +13,7 @@ customers, never an agent nor another site's customer.
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -138,35 +136,3 @@ def verify_site_token(keys: Mapping[str, str], token: str) -> Identity:
     if not isinstance(sub, str) or not WIDGET_SUB.fullmatch(sub):
         raise AuthError("sub is the site's user id: 1-64 of letters, digits and _ . @ + -")
     return Identity(f"{site}:{sub}", Role.CUSTOMER)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print a token for local use (CHAT_JWT_SECRET, or a widget site's key with --site)."""
-    from models.settings_errors import load_settings
-    from serving.chat.settings import ChatSettings
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--role", choices=[role.value for role in Role], default="customer")
-    parser.add_argument("--ttl", type=int, default=None, help="seconds (default CHAT_TOKEN_TTL_S)")
-    parser.add_argument("--site", help="a site token of this widget site (CHAT_WIDGET_KEYS)")
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(ChatSettings)
-        if args.site is not None:
-            keys = settings.site_keys()
-            if args.site not in keys:
-                raise ValueError(f"no widget site {args.site!r} in CHAT_WIDGET_KEYS")
-            ttl_s = min(args.ttl or 300, WIDGET_TOKEN_MAX_TTL_S)
-            print(issue_site_token(args.site, keys[args.site], args.user, ttl_s))
-            return 0
-        ttl_s = args.ttl or settings.token_ttl_s
-        print(issue_token(settings.require_secret(), args.user, args.role, ttl_s))
-    except ValueError as problem:  # SettingsProblem, no secret, a refused user id
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,7 +23,7 @@ from monitoring.settings import MonitoringSettings
 from pipelines import cli
 from pipelines.definitions import build_definitions
 from pipelines.settings import PipelineSettings
-from serving.chat import auth
+from serving.chat import token_cli
 from serving.chat.auth import Role, verify_token
 from tests.entry_points import run_main
 
@@ -172,7 +172,7 @@ def test_make_token_takes_chat_user_not_the_shell_user():
 def test_a_token_with_a_short_secret_is_one_line(monkeypatch, capsys):
     # What `make token CHAT_USER=alice` runs (the Makefile's path is proven by the tests above).
     env = os.environ | {"CHAT_JWT_SECRET": "short"}
-    done = run_main(monkeypatch, capsys, auth.main, ["--user", "alice"], env)
+    done = run_main(monkeypatch, capsys, token_cli.main, ["--user", "alice"], env)
     assert_one_line_error(done, "error: bad setting CHAT_JWT_SECRET must be at least 32")
 
 

@@ -24,8 +24,8 @@ from pydantic import ValidationError
 from websockets.sync.client import connect
 
 from serving.chat.auth import issue_site_token, verify_site_token, verify_token
-from serving.chat.auth import main as auth_command
 from serving.chat.settings import ChatSettings
+from serving.chat.token_cli import main as auth_command
 from tests.ports import free_port
 from tests.serving.chat.conftest import token, unique_user
 from tests.serving.conftest import CHAT_SECRET, ServiceProcess, service_env
