@@ -115,6 +115,9 @@ def test_bentoml_serve_with_two_workers_holds_the_limit_across_them(
         SERVING_RATE_LIMIT_PER_S=str(RATE),
         SERVING_RATE_LIMIT_BURST=str(BURST),
         SERVING_RATE_LIMIT_REDIS_URL=redis_url,
+        # The client is named by X-Client-Id, honoured from this trusted peer only: counted by
+        # address, it would share the bucket "127.0.0.1" the in-process test above emptied.
+        SERVING_RATE_LIMIT_TRUSTED_PEERS='["127.0.0.1"]',
     )
     service = ServiceProcess(env)
     service.start()
