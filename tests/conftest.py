@@ -27,6 +27,7 @@ from tests import scheduling
 from tests.mlflow_server import MlflowServer, running_mlflow_server
 from tests.orphans import no_process_left_running  # noqa: F401  (session-wide, autouse)
 from tests.postgres import PostgresServer, start_postgres
+from tests.redis_server import running_redis
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The suite's training budget. One search trial per candidate (the declared configuration), so
@@ -272,3 +273,10 @@ def sqlite_or_postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> st
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `redis-server` of the test module's own (no persistence), stopped after it."""
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url

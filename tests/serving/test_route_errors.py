@@ -36,9 +36,7 @@ def test_a_json_error_of_a_route_keeps_its_own_body(service):
 
 @pytest.mark.parametrize("query", ["", "?token=abc"])
 def test_chat_redirects_to_a_relative_path_whatever_the_host_header(service, query):
-    response = httpx.get(
-        f"{service.url}/chat{query}", headers={"host": "evil.example"}, timeout=30
-    )
+    response = httpx.get(f"{service.url}/chat{query}", headers={"host": "evil.example"}, timeout=30)
     assert response.status_code in (301, 302, 307, 308)
     assert response.headers["location"] == f"/chat/{query}"
     followed = httpx.get(f"{service.url}/chat{query}", follow_redirects=True, timeout=30)

@@ -7,23 +7,17 @@ SERVING_RATE_LIMIT_REDIS_URL (or CHAT_BROKER_URL) the count is Redis's, one for 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from serving.process_tree import stop_tree
 from serving.ratelimit import RateLimitMiddleware
 from serving.shared_ratelimit import SharedWindows, Window
 from tests.serving.conftest import ServiceProcess, free_port, service_env
@@ -31,28 +25,6 @@ from tests.serving.conftest import ServiceProcess, free_port, service_env
 BURST = 5
 # One request per 10 s in the long run: nothing refills while a test runs.
 RATE = 0.1
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory) -> Iterator[str]:
-    """A real `redis-server` on a free loopback port, no persistence, for this module."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: `make test` installs it (Debian package redis-server)"
-    port = free_port()
-    directory = tmp_path_factory.mktemp("redis")
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir"]
-    process = subprocess.Popen([*command, str(directory)], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        for _ in range(200):
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        stop_tree(process, port=port)
 
 
 async def _ok(request: Request) -> JSONResponse:

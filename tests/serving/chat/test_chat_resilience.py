@@ -8,47 +8,19 @@ start at once: a start is mostly single-threaded, so one after the other left a 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
 
 import pytest
-import redis
 import sqlalchemy as sa
 from websockets.exceptions import ConnectionClosed
 
 from conversations import tables
 from serving.chat.client import ChatClient
-from serving.process_tree import port_listeners, running, stop_tree
+from serving.process_tree import port_listeners, running
 from tests.serving.chat.conftest import run, token, unique_user
 from tests.serving.conftest import ServiceProcess, free_port, service_env
 from tests.serving.fleet import running_together
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: `make test` installs it (Debian package redis-server)"
-    port = free_port()
-    directory = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 120  # generous: the other xdist worker may be busy
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    yield url
-    stop_tree(process, port=port)
 
 
 @pytest.fixture(scope="module")

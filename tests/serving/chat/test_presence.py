@@ -10,15 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import redis
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
@@ -29,38 +24,12 @@ from serving.chat.hub import ChatHub
 from serving.chat.presence import UserView, UserViews, read_view
 from serving.chat.presence_reads import BatchedReads, read_views
 from serving.chat.settings import ChatSettings
-from serving.process_tree import stop_tree
-from tests.ports import free_port
 from tests.serving.chat.conftest import run, token, unique_user
 from tests.serving.conftest import CHAT_SECRET
 
 
 async def never_called(text: str, context: dict | None) -> dict:
     raise AssertionError("no support room here: the bot is not asked")
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: `make test` installs it (Debian package redis-server)"
-    port = free_port()
-    directory = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    yield url
-    stop_tree(process, port=port)
 
 
 @contextlib.contextmanager
