@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,31 +129,6 @@ def stop(process: subprocess.Popen, port: int) -> None:
     stop_tree(process, port=port)
 
 
-def in_process(seconds: float) -> tuple[float, float]:
-    """Calls/s of the service's own prediction function and of a bare predict_proba."""
-    from models.registry import IntentRegistry, RegistryConfig
-
-    registry = IntentRegistry(RegistryConfig(os.environ["BENCH_MLFLOW_TRACKING_URI"]))
-    champion = registry.version_by_alias("champion")
-    if champion is None:
-        raise SystemExit("no champion in the registry: run `make pipeline` first")
-    inference = registry.load_inference(str(champion.version))
-    text = "I am still waiting on my card, when will it arrive?"
-    rates = []
-    for work in (
-        lambda: inference.predict_documents([text], [None], 5),
-        lambda: inference.predict_proba([text]),
-    ):
-        for _ in range(50):
-            work()
-        count, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            work()
-            count += 1
-        rates.append(count / (time.perf_counter() - started))
-    return rates[0], rates[1]
-
-
 def wrk_script(body: str) -> Path:
     """A wrk Lua script that POSTs `body` as JSON."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
@@ -165,14 +140,25 @@ def wrk_script(body: str) -> Path:
     return Path(script.name)
 
 
-def main() -> None:
-    """Measure every server at every concurrency and print the table."""
+def parse_args() -> argparse.Namespace:
+    """The command line (module docstring)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", default="1,8,32,64")
     parser.add_argument("--only", default="", help="comma-separated server names to measure")
     parser.add_argument(
         "--recording-rounds", type=int, default=2, help="prediction log on/off rounds; 0: skip"
+    )
+    parser.add_argument(
+        "--recording-block",
+        type=int,
+        default=4,
+        help="rounds a start-up of both servers; the start order swaps every block",
+    )
+    parser.add_argument(
+        "--recording-only",
+        action="store_true",
+        help="only the recording on/off rounds (no in-process rates, no server table)",
     )
     parser.add_argument(
         "--recording-turns",
@@ -184,12 +170,15 @@ def main() -> None:
         action="store_true",
         help="both servers with recording off: the bench's own on/off spread (an A/A run)",
     )
-    args = parser.parse_args()
-    levels = [int(c) for c in args.connections.split(",")]
+    return parser.parse_args()
+
+
+def bench_env() -> dict[str, str]:
+    """The servers' environment: the registry, a fresh store, the chat tier off."""
     tracking = os.environ.get(
         "MLFLOW_TRACKING_URI", f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}"
     )
-    env = os.environ | {
+    return os.environ | {
         "BENCH_MLFLOW_TRACKING_URI": tracking,
         "SERVING_MLFLOW_TRACKING_URI": tracking,
         "SERVING_STORE_URL": f"sqlite:///{tempfile.mkdtemp()}/bench-store.db",
@@ -197,36 +186,37 @@ def main() -> None:
         # /predict is measured; the chat tier would refuse to start without CHAT_JWT_SECRET.
         "CHAT_ENABLED": os.environ.get("CHAT_ENABLED", "false"),
     }
-    os.environ.update(env)
-    service_rate, proba_rate = in_process(3.0)
-    print(
-        f"in-process: IntentInference.predict_documents {service_rate:,.0f} calls/s; "
-        f"predict_proba alone {proba_rate:,.0f} calls/s"
-    )
+
+
+def service(port: int) -> list[str]:
+    """This service, one worker."""
+    bentoml = str(Path(PY).with_name("bentoml"))
+    return [bentoml, "serve", "serving.service:IntentService", "--port", str(port)]
+
+
+def server_commands() -> dict[str, Callable[[int], list[str]]]:
+    """Every server compared, by name: its command line for a port."""
     uvicorn = [PY, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--port"]
-
-    def service(port: int) -> list[str]:
-        bentoml = str(Path(PY).with_name("bentoml"))
-        return [bentoml, "serve", "serving.service:IntentService", "--port", str(port)]
-
-    servers = {
+    bentoml = str(Path(PY).with_name("bentoml"))
+    adaptive = "bench.bento_adaptive:AdaptiveBatching"
+    return {
         "bare ASGI constant": lambda p: [*uvicorn, str(p), "bench.servers:bare_app"],
         "lean FastAPI": lambda p: [*uvicorn, str(p), "bench.servers:lean_app"],
         "design baseline": lambda p: [*uvicorn, str(p), "bench.servers:design_app"],
-        "BentoML adaptive batching": lambda p: [
-            str(Path(PY).with_name("bentoml")),
-            "serve",
-            "bench.bento_adaptive:AdaptiveBatching",
-            "--port",
-            str(p),
-        ],
+        "BentoML adaptive batching": lambda p: [bentoml, "serve", adaptive, "--port", str(p)],
         "this service (BentoML)": service,
     }
+
+
+def measure_servers(
+    servers: dict[str, Callable[[int], list[str]]],
+    env: dict[str, str],
+    levels: list[int],
+    duration: int,
+    scripts: dict[str, Path],
+) -> dict[str, dict[int, Load]]:
+    """Each server alone, one after the other, at every level."""
     results: dict[str, dict[int, Load]] = {}
-    if args.only:
-        wanted = {name.strip() for name in args.only.split(",")}
-        servers = {name: command for name, command in servers.items() if name in wanted}
-    scripts = {body: wrk_script(body) for body in (BODY, BATCHABLE_BODY)}
     for name, command in servers.items():
         port = free_port()
         body = BATCHABLE_BODY if "adaptive" in name else BODY
@@ -234,52 +224,50 @@ def main() -> None:
         try:
             run_wrk(f"http://127.0.0.1:{port}/predict", 8, 2, scripts[body])  # warm up
             results[name] = {
-                c: run_wrk(f"http://127.0.0.1:{port}/predict", c, args.duration, scripts[body])
+                c: run_wrk(f"http://127.0.0.1:{port}/predict", c, duration, scripts[body])
                 for c in levels
             }
         finally:
             stop(process, port)
         print(f"measured {name}", flush=True)
-    print_table(results, levels, service_rate, proba_rate)
+    return results
+
+
+def main() -> None:
+    """Measure every server at every concurrency and print the table, then recording on/off."""
+    args = parse_args()
+    levels = [int(c) for c in args.connections.split(",")]
+    env = bench_env()
+    os.environ.update(env)
+    servers = server_commands()
+    if args.only:
+        wanted = {name.strip() for name in args.only.split(",")}
+        servers = {name: command for name, command in servers.items() if name in wanted}
+    scripts = {body: wrk_script(body) for body in (BODY, BATCHABLE_BODY)}
+    if not args.recording_only:
+        from bench.serve_table import in_process, print_table  # it imports this module
+
+        service_rate, proba_rate = in_process(3.0)
+        print(
+            f"in-process: IntentInference.predict_documents {service_rate:,.0f} calls/s; "
+            f"predict_proba alone {proba_rate:,.0f} calls/s"
+        )
+        results = measure_servers(servers, env, levels, args.duration, scripts)
+        print_table(results, levels, service_rate, proba_rate)
     if "this service (BentoML)" in servers and args.recording_rounds > 0:
         # Imported here: bench.recording_cost imports this module.
         sys.path.insert(0, str(REPO_ROOT))  # `python bench/serve.py`
-        from bench.recording_cost import recording_cost
+        from bench.recording_cost import Plan, recording_cost
 
-        rounds, together = args.recording_rounds, not args.recording_turns
-        recording_cost(
-            service, env, levels, args.duration, rounds, scripts[BODY], together, args.recording_aa
+        plan = Plan(
+            levels,
+            args.duration,
+            args.recording_rounds,
+            args.recording_block,
+            not args.recording_turns,
+            args.recording_aa,
         )
-
-
-def print_table(
-    results: dict[str, dict[int, Load]], levels: list[int], service_rate: float, proba_rate: float
-) -> None:
-    """Markdown table plus the ratios the targets are written in."""
-    print(
-        "\n| server | " + " | ".join(f"c={c} req/s (p50 / p99 ms)" for c in levels) + " | non-2xx |"
-    )
-    print("|---|" + "---:|" * (len(levels) + 1))
-    print(f"| in-process service call | {service_rate:,.0f} calls/s |" + " |" * len(levels))
-    print(f"| in-process predict_proba | {proba_rate:,.0f} calls/s |" + " |" * len(levels))
-    for name, loads in results.items():
-        cells = [
-            f"{loads[c].rps:,.0f} ({loads[c].p50_ms:.1f} / {loads[c].p99_ms:.1f})" for c in levels
-        ]
-        bad = sum(load.non_2xx + load.errors for load in loads.values())
-        print(f"| {name} | " + " | ".join(cells) + f" | {bad} |")
-    reference = 32 if 32 in levels else levels[-1]
-    if not {"this service (BentoML)", "lean FastAPI", "design baseline"} <= set(results):
-        return
-    service = results["this service (BentoML)"][reference]
-    lean = results["lean FastAPI"][reference]
-    design = results["design baseline"][reference]
-    print(
-        f"\nat c={reference}: service/lean throughput {service.rps / lean.rps:.2f}x, "
-        f"service/lean p99 {service.p99_ms / lean.p99_ms:.2f}x, "
-        f"service/design throughput {service.rps / design.rps:.1f}x, "
-        f"service non-2xx {service.non_2xx + service.errors}"
-    )
+        recording_cost(service, env, plan, scripts[BODY])
 
 
 if __name__ == "__main__":
