@@ -46,13 +46,6 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "description": "a chat token (serving/chat/auth.py) whose role is `agent`",
     },
 }
-# FastAPI's own answer to a body it cannot parse (the mounted apps' routes).
-FASTAPI_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "title": "FastAPIError",
-    "required": ["detail"],
-    "properties": {"detail": {"type": "string"}},
-}
 ERRORS: dict[int, str] = {
     400: "Invalid JSON, or a field missing, of the wrong type or out of its bounds",
     401: "No valid credential",
@@ -129,12 +122,9 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> No
     for code in sorted(_statuses(path, method, policy)):
         responses[str(code)] = _response(code)
     if "requestBody" in operation and "x-bentoml-name" not in operation:
-        responses["400"] = {
-            "description": "The body is not valid JSON",
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/FastAPIError"}}
-            },
-        }
+        # The chat app answers a malformed body 400 `{"error", "detail"}` (serving/chat/app.py).
+        responses.pop("422", None)
+        responses["400"] = _response(400)
     if policy.security:
         operation["security"] = [{scheme: []} for scheme in policy.security]
     if policy.header_parameters_replaced:  # declared by the security scheme instead
@@ -155,7 +145,7 @@ def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
     spec = copy.deepcopy(spec)
     components = spec.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    schemas["Error"], schemas["FastAPIError"] = ERROR_SCHEMA, FASTAPI_ERROR_SCHEMA
+    schemas["Error"] = ERROR_SCHEMA
     components["securitySchemes"] = SECURITY_SCHEMES
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():

@@ -11,6 +11,10 @@ site includes from here, so it is served for any origin to load.
 
 `POST /chat/widget/session` exchanges a widget site's short-lived site token for a chat token
 (serving/chat/auth.py): the site's backend never holds CHAT_JWT_SECRET.
+
+Errors answer `{"error": ...}` as every other route of the service does; a malformed body is a
+400 with the problems in `detail` (field path and message, never the value), the shape of the
+BentoML routes' answer, instead of FastAPI's 422 `{"detail": [...]}`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
@@ -86,6 +91,27 @@ def widget_sessions_of(settings: ChatSettings) -> WidgetSessions | None:
     )
 
 
+async def bad_request(request: Request, refused: Exception) -> JSONResponse:
+    """A body the route's model refuses: 400 `{"error", "detail"}`, without the values sent."""
+    problems = refused.errors() if isinstance(refused, RequestValidationError) else []
+    detail = [{key: problem[key] for key in ("type", "loc", "msg")} for problem in problems]
+    fields = "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+        for problem in detail[:5]
+    )
+    return JSONResponse(
+        {"error": f"invalid request body: {fields}", "detail": detail},
+        status_code=400,
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def unreadable_body(request: Request, refused: Exception) -> JSONResponse:
+    """FastAPI's own 400 for a body it cannot read (not UTF-8, say): `{"error"}` like the rest."""
+    message = getattr(refused, "detail", None) or "the request body cannot be read"
+    return JSONResponse({"error": str(message)}, status_code=400)
+
+
 class DevLoginStatus(BaseModel):
     """Whether `POST /chat/dev/token` hands out tokens (the pages ask before offering the form)."""
 
@@ -109,6 +135,8 @@ def build_chat_app(
 ) -> FastAPI:
     """The /chat app: customer page, agent console, widget script, panel and token exchange."""
     app = FastAPI(title="support chat", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(RequestValidationError, bad_request)
+    app.add_exception_handler(400, unreadable_body)  # HTTPException(400), by status
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="chat-static")
     customer = page_headers("'self'")
     agent = page_headers("'none'") | {"x-frame-options": "DENY"}
@@ -134,13 +162,13 @@ def build_chat_app(
     def widget_session(body: SiteToken) -> JSONResponse:
         no_store = {"cache-control": "no-store"}  # a token: never cached anywhere
         if widget_sessions is None or not widget_sessions.site_keys:
-            detail = "no widget sites are configured (CHAT_WIDGET_KEYS)"
-            return JSONResponse({"detail": detail}, status_code=404, headers=no_store)
+            message = "no widget sites are configured (CHAT_WIDGET_KEYS)"
+            return JSONResponse({"error": message}, status_code=404, headers=no_store)
         try:
             session = widget_sessions.exchange(body.token)
         except AuthError as refused:
             logger.info("widget session refused: %s", refused)
-            return JSONResponse({"detail": str(refused)}, status_code=401, headers=no_store)
+            return JSONResponse({"error": str(refused)}, status_code=401, headers=no_store)
         return JSONResponse(session.model_dump(), headers=no_store)
 
     @app.get("/widget.js", include_in_schema=False)

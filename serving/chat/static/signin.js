@@ -35,8 +35,8 @@ async function exchangeSiteToken(siteToken) {
     cache: "no-store",
   }).catch(() => null);
   if (response && response.ok) return (await response.json()).token;
-  const detail = response ? (await response.json().catch(() => ({}))).detail : "no answer";
-  console.warn(`widget sign-in refused: ${detail}`);
+  const reason = response ? (await response.json().catch(() => ({}))).error : "no answer";
+  console.warn(`widget sign-in refused: ${reason}`);
   return null;
 }
 

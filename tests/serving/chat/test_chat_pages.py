@@ -212,12 +212,36 @@ def test_a_site_token_is_exchanged_for_a_customer_chat_token_only(pages_service)
     }
     for why, forged in refused.items():
         answer = httpx.post(exchange, json={"token": forged})
-        assert answer.status_code == 401 and answer.json()["detail"], (why, answer.text)
-    for body in (b"not json", b'{"token": 5}', b'{"token": "a", "role": "agent"}', b"{}"):
-        answer = httpx.post(exchange, content=body, headers={"content-type": "application/json"})
-        assert answer.status_code == 422, (body, answer.text)
-    answer = httpx.post(exchange, json={"token": "x" * 5000})
-    assert answer.status_code == 422
+        assert answer.status_code == 401, (why, answer.text)
+        assert set(answer.json()) == {"error"} and answer.json()["error"], (why, answer.text)
+        assert answer.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"not json", "body.0"),
+        (b'{"token": 5}', "body.token"),
+        (b'{"token": "a", "role": "agent"}', "body.role"),
+        (b"{}", "body.token"),
+        (json.dumps({"token": "x" * 5000}).encode(), "body.token"),
+    ],
+)
+def test_a_malformed_exchange_is_a_400_error_naming_the_field(pages_service, body, field):
+    """The shape of every other error of the service: `error` in words, `detail` the problems
+    (as the BentoML routes answer), never FastAPI's 422 `{"detail": [...]}` or the value sent."""
+    answer = httpx.post(
+        f"{pages_service.url}/chat/widget/session",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    document = answer.json()
+    assert set(document) == {"error", "detail"} and field in document["error"], document
+    [problem] = document["detail"]
+    assert set(problem) == {"type", "loc", "msg"}, problem
+    assert ".".join(str(part) for part in problem["loc"]) == field, problem
+    assert "xxxx" not in answer.text
 
 
 @pytest.mark.parametrize(
