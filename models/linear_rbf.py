@@ -1,0 +1,105 @@
+"""A linear SVM on every feature plus an RBF SVM on the sentence-embedding blocks (issue 11).
+
+`LinearRbfClassifier` sums two decision functions: LinearSVC(C=c) on the whole feature matrix
+(word + char TF-IDF ⊕ embeddings), and `rbf_weight` × an RBF-kernel SVC on the embedding blocks
+alone, each block's rows L2-normalised, concatenated and normalised again (so the blocks' weights
+in the linear part do not tilt the kernel). Chosen by 5-fold CV on Banking77's train.csv
+(bench/README.md, "Towards 0.945 top-1 (4)": C 0.3, RBF C 10, gamma 1, weight 0.2).
+
+The embedding blocks are the *trailing* columns of the matrix: the candidate's ColumnTransformer
+appends them after the TF-IDF blocks (models/candidates.py), and `rbf_blocks` gives their widths
+from the transformers' own `spec.dimensions`. `fit` checks that each such block has rows of one
+norm (an embedding block is unit vectors × its weight; TF-IDF columns are not), so a matrix laid
+out otherwise is refused rather than silently fed to the kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.svm import SVC, LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+_NORM_TOLERANCE = 1e-3  # float32 embeddings: a row's norm is its block's weight to ~1e-6
+
+
+def _trailing_dense(matrix: Any, width: int) -> np.ndarray:
+    """The last `width` columns of a sparse or dense matrix, as a dense float64 array."""
+    if sp.issparse(matrix):
+        rows: Any = matrix  # (issparse narrows to an ABC the stubs give no methods)
+        rows = rows.tocsr()  # a CSR input is not copied
+        return np.asarray(rows[:, rows.shape[1] - width :].toarray(), dtype=np.float64)
+    array = np.asarray(matrix, dtype=np.float64)
+    return array[:, array.shape[1] - width :]
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.clip(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12, None)
+
+
+class LinearRbfClassifier(ClassifierMixin, BaseEstimator):
+    """LinearSVC on all columns + `rbf_weight` × RBF SVC on the trailing embedding blocks."""
+
+    def __init__(
+        self,
+        c: float = 0.3,
+        rbf_c: float = 10.0,
+        gamma: float = 1.0,
+        rbf_weight: float = 0.2,
+        rbf_blocks: tuple[int, ...] = (384,),
+    ) -> None:
+        self.c = c
+        self.rbf_c = rbf_c
+        self.gamma = gamma
+        self.rbf_weight = rbf_weight
+        self.rbf_blocks = rbf_blocks
+
+    def kernel_rows(self, matrix: Any, check: bool = False) -> np.ndarray:
+        """The RBF part's input: each trailing block's rows made unit, joined, made unit.
+
+        `check`: refuse blocks whose rows are not of one norm (not embedding columns).
+        """
+        widths = [int(width) for width in self.rbf_blocks]
+        if not widths or min(widths) <= 0 or sum(widths) > matrix.shape[1]:
+            raise ValueError(f"rbf_blocks {self.rbf_blocks} do not fit {matrix.shape[1]} columns")
+        trailing = _trailing_dense(matrix, sum(widths))
+        blocks = np.split(trailing, np.cumsum(widths)[:-1], axis=1)
+        if check:
+            for number, block in enumerate(blocks):
+                norms = np.linalg.norm(block, axis=1)
+                if norms.size and (
+                    norms.max() <= 0 or np.ptp(norms) > _NORM_TOLERANCE * norms.max()
+                ):
+                    raise ValueError(
+                        f"trailing block {number} ({widths[number]} columns) has rows of "
+                        "unequal norms: not an embedding block (see models/linear_rbf.py)"
+                    )
+        return _unit(np.hstack([_unit(block) for block in blocks]))
+
+    def fit(self, matrix: Any, y: Any) -> LinearRbfClassifier:
+        """Fit both parts on the same rows."""
+        self.linear_ = LinearSVC(C=self.c).fit(matrix, y)
+        rows = self.kernel_rows(matrix, check=True)
+        self.rbf_ = SVC(C=self.rbf_c, kernel="rbf", gamma=self.gamma).fit(rows, y)
+        if not np.array_equal(self.linear_.classes_, self.rbf_.classes_):
+            raise ValueError("the two parts learnt different classes")  # cannot happen: same y
+        self.classes_ = self.linear_.classes_
+        self.n_features_in_ = matrix.shape[1]
+        return self
+
+    def decision_function(self, matrix: Any) -> np.ndarray:
+        """Summed scores, one column per class (one score per row for two classes)."""
+        check_is_fitted(self, "rbf_")
+        linear = self.linear_.decision_function(matrix)
+        kernel = self.rbf_.decision_function(self.kernel_rows(matrix))
+        return np.asarray(linear + self.rbf_weight * kernel)
+
+    def predict(self, matrix: Any) -> np.ndarray:
+        """The class of the highest summed score."""
+        scores = self.decision_function(matrix)
+        if scores.ndim == 1:
+            return np.asarray(self.classes_[(scores > 0).astype(int)])
+        return np.asarray(self.classes_[np.argmax(scores, axis=1)])

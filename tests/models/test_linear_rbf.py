@@ -1,0 +1,66 @@
+"""The linear + RBF head on the embedding columns (models/linear_rbf.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import skops.io
+from sklearn.calibration import CalibratedClassifierCV
+
+from models.linear_rbf import LinearRbfClassifier
+from models.registry import TRUSTED_SKOPS_TYPES
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _data(seed: int, rows: int = 240, classes: int = 4) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Sparse noise columns, then two embedding blocks (× 2 and × 1) that hold the class on a
+    ring: a class is two opposite arcs, which no linear boundary separates and a kernel does."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, rows)
+    angle = (y + rng.uniform(-0.3, 0.3, rows)) * np.pi / classes + np.pi * rng.integers(0, 2, rows)
+    ring = np.c_[np.cos(angle), np.sin(angle)]
+    first = 2.0 * _unit(np.hstack([ring, 0.05 * rng.normal(size=(rows, 6))]))
+    second = _unit(np.hstack([ring, 0.05 * rng.normal(size=(rows, 4))]))
+    noise = sp.random(rows, 30, density=0.1, random_state=seed, format="csr")
+    return sp.hstack([noise, first, second], format="csr"), np.array([f"c{k}" for k in y])
+
+
+def test_the_kernel_part_learns_what_the_linear_part_cannot():
+    train_x, train_y = _data(0)
+    test_x, test_y = _data(1)
+    head = LinearRbfClassifier(c=0.3, rbf_c=10.0, gamma=1.0, rbf_weight=1.0, rbf_blocks=(8, 6))
+    head.fit(train_x, train_y)
+    linear_only = (head.linear_.predict(test_x) == test_y).mean()
+    assert (head.predict(test_x) == test_y).mean() >= 0.9 > linear_only + 0.2
+    scores = head.decision_function(test_x)
+    assert scores.shape == (test_x.shape[0], 4)
+    assert list(head.classes_) == ["c0", "c1", "c2", "c3"]
+    # Dense input gives the same scores as sparse.
+    np.testing.assert_allclose(head.decision_function(test_x.toarray()), scores, rtol=1e-6)
+
+
+def test_columns_that_are_not_embedding_blocks_are_refused():
+    matrix, y = _data(0)
+    with pytest.raises(ValueError, match="not an embedding block"):
+        LinearRbfClassifier(rbf_blocks=(8, 6, 10)).fit(matrix, y)  # reaches into the noise
+    with pytest.raises(ValueError, match="do not fit"):
+        LinearRbfClassifier(rbf_blocks=(1000,)).fit(matrix, y)
+
+
+def test_a_calibrated_head_survives_a_skops_round_trip(tmp_path: Path):
+    train_x, train_y = _data(0)
+    test_x, _ = _data(1)
+    head = LinearRbfClassifier(rbf_weight=0.2, rbf_blocks=(8, 6))
+    model = CalibratedClassifierCV(head, method="temperature", ensemble=False, cv=3)
+    model.fit(train_x, train_y)
+    skops.io.dump(model, tmp_path / "m.skops")
+    copy = skops.io.load(tmp_path / "m.skops", trusted=TRUSTED_SKOPS_TYPES)
+    probabilities = copy.predict_proba(test_x)
+    np.testing.assert_array_equal(probabilities, model.predict_proba(test_x))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
