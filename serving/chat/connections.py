@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from serving.chat.auth import Identity
 from serving.chat.broker import Envelope
+from serving.chat.protocol import MAX_MESSAGE_BYTES
 from serving.ratelimit import TokenBuckets
 
 logger = logging.getLogger("serving.chat")
@@ -179,7 +180,8 @@ def refuse_compression() -> None:
     memory, bench/README.md "Chat tier") and runs zlib over every frame both ways, for chat frames
     of a few hundred bytes. BentoML 1.4 builds uvicorn's `Config` itself, after importing the
     service module and without a way to pass `ws_per_message_deflate`, so the service's import
-    changes that default here: an explicit `ws_per_message_deflate=True` still wins.
+    changes that default here: an explicit `ws_per_message_deflate=True` still wins. It also
+    bounds the message size the socket reads (MAX_MESSAGE_BYTES, not uvicorn's 16 MiB).
     """
     if getattr(uvicorn.Config, "refuses_compression", False):
         return
@@ -189,6 +191,7 @@ def refuse_compression() -> None:
 
         def __init__(self, *args: object, **kwargs: object) -> None:
             kwargs.setdefault("ws_per_message_deflate", False)
+            kwargs.setdefault("ws_max_size", MAX_MESSAGE_BYTES)
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     uvicorn.Config = Config  # type: ignore[misc]

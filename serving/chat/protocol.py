@@ -22,6 +22,11 @@ from pydantic import (
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 ShortText = Annotated[str, StringConstraints(max_length=2000)]
 MAX_SEQ = 2**63 - 1
+# The largest message the WebSocket layer reads (serving/chat/connections.py). A frame up to
+# this size is read and answered with an `error` 413 over CHAT_MAX_FRAME_BYTES (the socket lives);
+# a bigger one closes the socket with 1009 once its header is read. uvicorn's default, 16 MiB,
+# let any customer make the worker buffer 16 MiB a message (and copy it) before the 413.
+MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 class ErrorCode:

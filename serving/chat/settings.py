@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models.profile import POSTGRES_STORE, REDIS, Profile, profile_field, require_servers
 from models.shared_settings import MAX_TEXT_CHARS, STORE_URL, is_placeholder, shared_field
 from serving.chat.auth import TOKEN_MAX_LIFETIME_S
+from serving.chat.protocol import MAX_MESSAGE_BYTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIN_SECRET_CHARS = 32
@@ -52,7 +53,7 @@ class ChatSettings(BaseSettings):
         validation_alias=AliasChoices("CHAT_STORE_URL", "SERVING_STORE_URL", STORE_URL.name),
     )
     broker_url: str | None = Field(None, description="redis://… to share rooms across workers")
-    max_frame_bytes: int = Field(16_384, gt=0)
+    max_frame_bytes: int = Field(16_384, gt=0, le=MAX_MESSAGE_BYTES)  # the socket reads no more
     max_content_chars: int = shared_field(MAX_TEXT_CHARS, "CHAT_", "max_content_chars")
     # Limits are per user, shared by every socket the user holds in this worker.
     rate_per_s: float = Field(5.0, gt=0, description="frames per second per user")
