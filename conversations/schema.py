@@ -18,6 +18,10 @@ MESSAGE_COLUMNS: tuple[str, ...] = (
     "label_trust",
     "context",
 )
+# The longest intent name or identifier (user, session, message) anything keeps: ingestion
+# quarantines a longer intent (conversations/validation.py), the service refuses one with a 400
+# (serving/inputs.py), and the stores' columns are 128 wide (conversations/tables.py).
+ID_MAX_CHARS = 128
 # Lineage columns every ingested row carries, so a quarantined row can be found again.
 LINEAGE_COLUMNS: tuple[str, ...] = ("source", "source_line")
 # Set by a reader when a row cannot even be decoded (bad UTF-8, bad JSON line, broken quoting):

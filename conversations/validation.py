@@ -28,6 +28,7 @@ from conversations.column_checks import (
 from conversations.context_json import ContextError, parse_context
 from conversations.schema import (
     DEFAULT_TRUST,
+    ID_MAX_CHARS,
     MESSAGE_COLUMNS,
     QUARANTINE_COLUMNS,
     LabelSource,
@@ -41,9 +42,8 @@ SPEAKERS = {speaker.value for speaker in Speaker}
 # message; they are binary garbage or terminal escapes, and some SQL stores refuse NUL outright.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # An intent name is one line: a break in it splits the label in every line-based report and
-# file; its length bound is the service's (serving/inputs.py ID_MAX_CHARS), which refuses longer.
+# file. Its length bound (ID_MAX_CHARS) is the one the service refuses longer names with.
 INTENT_LINE_BREAKS = re.compile("[\t\n\r\x85\u2028\u2029]")
-INTENT_MAX_CHARS = 128
 LABEL_SOURCES = {source.value for source in LabelSource}
 LABEL_TRUSTS = {trust.value for trust in LabelTrust}
 NO_LABEL = LabelSource.NONE.value
@@ -154,9 +154,9 @@ def _reject_bad_intents(intent: pd.Series, verdicts: _Verdicts) -> None:
     )
     lengths = text_lengths(intent)
     verdicts.reject(
-        ~blank_mask(intent) & (lengths > INTENT_MAX_CHARS),
+        ~blank_mask(intent) & (lengths > ID_MAX_CHARS),
         lambda at: Rejection(
-            "intent_too_long", f"intent longer than {INTENT_MAX_CHARS} characters ({lengths[at]})"
+            "intent_too_long", f"intent longer than {ID_MAX_CHARS} characters ({lengths[at]})"
         ),
     )
 

@@ -16,7 +16,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, WithJsonSchema
 from pydantic.fields import FieldInfo
 
-ID_MAX_CHARS = 128
+# One bound for intents and identifiers, shared with ingestion (which quarantines longer intents).
+from conversations.schema import ID_MAX_CHARS
+
 CONTEXT_MAX_DEPTH = 3  # the context object itself is level 1: {"user": {"previous_intents": [...]}}
 CONTEXT_MAX_BYTES = 16_384  # as compact JSON
 # Zero-width and invisible format characters: a text of only these (and spaces) shows nothing,
