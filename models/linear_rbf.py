@@ -79,11 +79,12 @@ class LinearRbfClassifier(ClassifierMixin, BaseEstimator):
                     )
         return _unit(np.hstack([_unit(block) for block in blocks]))
 
-    def fit(self, matrix: Any, y: Any) -> LinearRbfClassifier:
-        """Fit both parts on the same rows."""
-        self.linear_ = LinearSVC(C=self.c).fit(matrix, y)
+    def fit(self, matrix: Any, y: Any, sample_weight: Any = None) -> LinearRbfClassifier:
+        """Fit both parts on the same rows (and weights: a row fitted once for its copies)."""
+        self.linear_ = LinearSVC(C=self.c).fit(matrix, y, sample_weight=sample_weight)
         rows = self.kernel_rows(matrix, check=True)
-        self.rbf_ = SVC(C=self.rbf_c, kernel="rbf", gamma=self.gamma).fit(rows, y)
+        rbf = SVC(C=self.rbf_c, kernel="rbf", gamma=self.gamma)
+        self.rbf_ = rbf.fit(rows, y, sample_weight=sample_weight)
         if not np.array_equal(self.linear_.classes_, self.rbf_.classes_):
             raise ValueError("the two parts learnt different classes")  # cannot happen: same y
         self.classes_ = self.linear_.classes_

