@@ -9,8 +9,9 @@ import pytest
 import scipy.sparse as sp
 import skops.io
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.svm import SVC
 
-from models.linear_rbf import LinearRbfClassifier
+from models.linear_rbf import LinearRbfClassifier, ovr_scores
 from models.registry import TRUSTED_SKOPS_TYPES
 
 
@@ -78,3 +79,14 @@ def test_a_row_weighted_twice_counts_as_two_copies():
     unweighted = LinearRbfClassifier(rbf_weight=0.5, rbf_blocks=(8, 6)).fit(matrix, y)
     gap = np.abs(weighted - copied.decision_function(test_x)).max()
     assert gap < 0.05 * np.abs(weighted - unweighted.decision_function(test_x)).max()
+
+
+def test_the_vectorised_one_vs_rest_scores_are_those_of_scikit_learn():
+    rng = np.random.default_rng(3)
+    rows = _unit(rng.normal(size=(300, 5)))
+    y = rng.integers(0, 7, 300)
+    ovo = SVC(gamma=2.0, decision_function_shape="ovo").fit(rows, y)
+    ovr = SVC(gamma=2.0, decision_function_shape="ovr").fit(rows, y)
+    np.testing.assert_allclose(
+        ovr_scores(ovo.decision_function(rows[:20]), 7), ovr.decision_function(rows[:20]), atol=1e-9
+    )
