@@ -16,6 +16,7 @@ out otherwise is refused rather than silently fed to the kernel.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -104,11 +105,18 @@ class LinearRbfClassifier(ClassifierMixin, BaseEstimator):
         return _unit(np.hstack([_unit(block) for block in blocks]))
 
     def fit(self, matrix: Any, y: Any, sample_weight: Any = None) -> LinearRbfClassifier:
-        """Fit both parts on the same rows (and weights: a row fitted once for its copies)."""
-        self.linear_ = LinearSVC(C=self.c).fit(matrix, y, sample_weight=sample_weight)
+        """Fit both parts on the same rows (and weights: a row fitted once for its copies).
+
+        The RBF part fits on a second thread while the linear part fits on this one: libsvm and
+        liblinear release the GIL, so on two cores the fit takes the longer part's time, not
+        the sum.
+        """
         rows = self.kernel_rows(matrix, check=True)
         rbf = SVC(C=self.rbf_c, kernel="rbf", gamma=self.gamma, decision_function_shape="ovo")
-        self.rbf_ = rbf.fit(rows, y, sample_weight=sample_weight)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rbf-fit") as pool:
+            kernel = pool.submit(rbf.fit, rows, y, sample_weight=sample_weight)
+            self.linear_ = LinearSVC(C=self.c).fit(matrix, y, sample_weight=sample_weight)
+            self.rbf_ = kernel.result()
         if not np.array_equal(self.linear_.classes_, self.rbf_.classes_):
             raise ValueError("the two parts learnt different classes")  # cannot happen: same y
         self.classes_ = self.linear_.classes_
