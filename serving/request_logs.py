@@ -5,6 +5,10 @@ rejected body with a 400 and first calls `log_exception(request)` for it, which 
 the traceback of the pydantic ValidationError. That handler has no option to change this, so the
 record is rewritten where it is logged: on `log_exception`'s own logger, for client errors only.
 Server errors (anything else) keep their level and traceback.
+
+BentoML's access log (SERVING_ACCESS_LOG) writes the request path as the client sent it, after
+percent-decoding: `GET /x%0A2026-12-01 [INFO] ...` wrote a second, forged line, and `%1B[`
+terminal escapes reached whoever reads the log in a terminal. Its lines are escaped here.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from pydantic import ValidationError
 
 # The logger `bentoml._internal.server.http_app.log_exception` writes to.
 BENTOML_HANDLER_LOGGER = "bentoml._internal.server.http_app"
+# The logger of BentoML's access log middleware (`_internal/server/http/access.py`).
+BENTOML_ACCESS_LOGGER = "bentoml.access"
 
 
 def _summary(error: BaseException) -> str | None:
@@ -52,3 +58,29 @@ def quiet_client_errors() -> None:
     logger = logging.getLogger(BENTOML_HANDLER_LOGGER)
     if not any(isinstance(existing, ClientErrorLogFilter) for existing in logger.filters):
         logger.addFilter(ClientErrorLogFilter())
+
+
+def escape_unprintable(text: str) -> str:
+    """`text` with line breaks, escapes and other unprintable characters as `\\xNN`/`\\uNNNN`."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+class UnprintableEscapeFilter(logging.Filter):
+    """Writes a record's message with its unprintable characters escaped: one record, one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Escape in place; every record is still logged."""
+        message = record.getMessage()
+        escaped = escape_unprintable(message)
+        if escaped != message:
+            record.msg, record.args = escaped, None
+        return True
+
+
+def escape_access_log() -> None:
+    """Install the escaping filter on BentoML's access log once (idempotent)."""
+    logger = logging.getLogger(BENTOML_ACCESS_LOGGER)
+    if not any(isinstance(existing, UnprintableEscapeFilter) for existing in logger.filters):
+        logger.addFilter(UnprintableEscapeFilter())

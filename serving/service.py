@@ -29,7 +29,7 @@ from serving.counters import count_answers
 from serving.inputs import NO_NUL, NOT_BLANK, Context, Identifier, IntentName, text_bounds
 from serving.metrics_dir import use_own_metrics_dir
 from serving.prometheus_metrics import create_declared
-from serving.request_logs import quiet_client_errors
+from serving.request_logs import escape_access_log, quiet_client_errors
 from serving.resources import open_resources
 from serving.responses import error, json_response
 from serving.settings import ServingSettings
@@ -47,6 +47,7 @@ check_before_binding(settings, chat_settings.enabled and chat_settings.dev_login
 # of their own instead of the host-wide one the next server start would empty.
 use_own_metrics_dir()
 quiet_client_errors()  # a client's 400 is an INFO line, not an ERROR with a traceback
+escape_access_log()  # a path's %0A or %1B never starts a forged line or a terminal escape
 # Request types: static aliases for the type checker, bounds from the settings for pydantic.
 Text = Annotated[str, text_bounds(settings.max_text_chars), NO_NUL, NOT_BLANK]
 
