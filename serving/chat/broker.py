@@ -70,6 +70,9 @@ Deliver = Callable[[Envelope], Awaitable[None]]
 class InProcessBroker:
     """Delivers straight to this process's connections."""
 
+    # Publishing is delivering, at once: nothing for a publisher to do before the round trip.
+    round_trip = False
+
     def __init__(self, deliver: Deliver) -> None:
         self.deliver = deliver
 
@@ -86,6 +89,9 @@ class InProcessBroker:
 
 class RedisBroker:
     """Publishes envelopes on a Redis channel and delivers what it hears on it."""
+
+    # An envelope comes back to its publisher (delivered) only after a trip through Redis.
+    round_trip = True
 
     def __init__(self, url: str, deliver: Deliver, channel: str = CHANNEL) -> None:
         self.url, self.deliver, self.channel = url, deliver, channel

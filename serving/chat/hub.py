@@ -98,8 +98,10 @@ class ChatHub:
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def _publish(self, envelope: Envelope) -> None:
-        # Before the broker's round trip: the sender's next connect here already counts it.
-        self.views.heard(envelope)
+        # Redis: applied before the round trip too, so the sender's next connect here already
+        # counts it. In process, publishing is delivering and `_deliver` applies it, once.
+        if self.broker.round_trip:
+            self.views.heard(envelope)
         await self.broker.publish(envelope)
 
     async def _deliver(self, envelope: Envelope) -> None:
