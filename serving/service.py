@@ -16,13 +16,14 @@ import time
 from typing import Annotated, Any
 
 import bentoml
-from fastapi import FastAPI, Header, WebSocket
+from fastapi import FastAPI, Header, Request, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from serving.auth import CredentialError
 from serving.chat.app import DevTokenRequest, build_chat_app, widget_sessions_of
 from serving.chat.auth import issue_token
+from serving.chat.exposure import addressed_to_loopback
 from serving.chat.protocol import CloseCode
 from serving.chat.settings import ChatSettings
 from serving.counters import count_answers
@@ -224,11 +225,13 @@ class IntentService:
         await chat.serve(websocket)
 
     @chat_app.post("/dev/token")
-    def dev_token(self, body: DevTokenRequest) -> JSONResponse:
+    def dev_token(self, body: DevTokenRequest, request: Request) -> JSONResponse:
         """A token for anyone who asks: local demos only (CHAT_DEV_LOGIN=true)."""
         chat = self.resources.chat
         if chat is None or not chat_settings.dev_login:
             return error(404, "dev login is off (CHAT_DEV_LOGIN=false)")
+        if not addressed_to_loopback(request.url.hostname):  # DNS rebinding: exposure.py
+            return error(403, "dev login answers requests to localhost or 127.0.0.1 only")
         token = issue_token(chat.secret, body.user_id, body.role, chat_settings.token_ttl_s)
         return JSONResponse({"token": token, "user_id": body.user_id, "role": body.role.value})
 

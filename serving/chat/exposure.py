@@ -11,6 +11,11 @@ How `bentoml serve --host H --port P` (BentoML 1.4) tells its processes where th
 So the check reads the listening sockets of this process first (a worker), then the host the
 `serve` command resolved (the CLI process, which then exits with the message before binding).
 When neither is known, dev login is refused: it fails closed.
+
+Bound to loopback is not enough on its own: a web page the developer opens can rebind its own
+name to 127.0.0.1 (DNS rebinding) and then call the dev login as a same-origin page, minting an
+agent token that reads every conversation. Its requests still carry the page's name in the Host
+header, so dev login answers only requests addressed to a loopback host.
 """
 
 from __future__ import annotations
@@ -91,3 +96,8 @@ def refuse_exposed_dev_login(dev_login: bool) -> None:
             "and hand out tokens with `make token`."
         )
     logger.warning("CHAT_DEV_LOGIN is on (loopback %s only): a local demo", ", ".join(hosts))
+
+
+def addressed_to_loopback(hostname: str | None) -> bool:
+    """Whether a request's Host names this machine's loopback (not a name that resolves to it)."""
+    return hostname is not None and is_loopback(hostname)
