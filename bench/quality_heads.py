@@ -9,12 +9,20 @@ only for `--test` (CV winners only).
 Base heads (`--lin`, `--rbf`):
 - `lin:VIEWS:C[:OPTION...]`: the product's LinearSVC on word + char TF-IDF ⊕ embedding views
   (`minilm*2`, `minilm*2+l3*1`, as in quality_views.py); options `bal` (class_weight=balanced),
-  `wAB` / `cAB` (word / char_wb n-gram range A..B instead of 1-2 / 2-5).
+  `wAB` / `cAB` (word / char_wb n-gram range A..B instead of 1-2 / 2-5), `kG` (section (5): 77
+  more columns, the per-intent top cosine of the MiniLM vector to the fit side's texts,
+  leave-one-out on the fit side, × G, as `knn:G` of quality_cv.py).
 - `rbf:VIEW:C:GAMMA`: an RBF-kernel SVC (one-vs-rest decision function) on the unit rows of one
-  view, or of `minilm+l3` (both concatenated, re-normalised).
-Combinations (`--combos`): `LIN+B*RBF` summed decision functions, `stack:LIN,RBF[,...]` a
-LogisticRegression(C=`--stack-c`, 300 iterations) on the concatenated out-of-fold scores,
-scored by an inner 5-fold CV over those out-of-fold rows (for `test`: fitted on all of them).
+  view, or of `minilm+l3` (both concatenated, re-normalised); VIEW `tfidf` (section (5)) is the
+  product's word + char TF-IDF, its rows re-normalised (may be joined: `tfidf+minilm+l3`).
+- `knn:VIEW` (section (5)): no fit, the per-intent top cosine of each scored row to the fit side's
+  unit rows of VIEW (`minilm`, `l3`, `minilm+l3`).
+Combinations (`--combos`): `LIN+B*RBF[+B2*KNN...]` summed decision functions, `stack:LIN,RBF[,...]`
+a LogisticRegression(C=`--stack-c`, 300 iterations) on the concatenated out-of-fold scores,
+scored by an inner 5-fold CV over those out-of-fold rows (for `test`: fitted on all of them);
+`pavg:A:SPEC1,SPEC2` (section (5)): (1 - A) × softmax(SPEC1 / T1) + A × softmax(SPEC2 / T2), a
+temperature per head fitted (least log-loss) on the out-of-fold scores of the other folds, each
+spec a sum as above.
 
     nice -n 19 .venv/bin/python -m bench.quality_heads --view minilm=/tmp/C-q/minilm \
         --cache /tmp/C-q/scores --combos 'lin:minilm*2:0.3+0.2*rbf:minilm:10:1'
@@ -35,6 +43,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC, LinearSVC
 
+from bench.quality_cv import knn_scores
 from bench.quality_views import Variant, unit
 from features.transformers import word_char_tfidf
 from models.calibration import expected_calibration_error as ece
@@ -62,17 +71,52 @@ def lin_scores(
     for side, base in enumerate((fit, score)):
         dense = [sparse.csr_matrix(w * unit(views[name][side])) for name, w in chosen]
         blocks.append(sparse.hstack([base, *dense]).tocsr())
+    for option in rest:  # `k1`: per-intent top MiniLM cosines × 1 as 77 more columns
+        if option.startswith("k"):
+            bank, labels = unit(views["minilm"][0]), y
+            classes = np.unique(labels)
+            near = [
+                knn_scores(unit(views["minilm"][side]), bank, labels, classes, side == 0)
+                for side in (0, 1)
+            ]
+            for side in (0, 1):
+                gain = float(option[1:]) * near[side]
+                blocks[side] = sparse.hstack([blocks[side], sparse.csr_matrix(gain)]).tocsr()
     weight = "balanced" if "bal" in rest else None
     model = LinearSVC(C=float(c_text), class_weight=weight).fit(blocks[0], y)
     return model.decision_function(blocks[1])
 
 
-def rbf_scores(spec: str, views: Views, y: np.ndarray) -> np.ndarray:
+def joined(view: str, texts: tuple[pd.DataFrame, pd.DataFrame], views: Views) -> list:
+    """Both sides' unit rows of VIEW (`a+b`: concatenated unit rows; `tfidf` a sparse block)."""
+    names = view.split("+")
+    if "tfidf" not in names:
+        return [unit(np.hstack([unit(views[n][s]) for n in names])) for s in (0, 1)]
+    vectorizer = word_char_tfidf()
+    tfidf = [vectorizer.fit_transform(texts[0][["text"]]), vectorizer.transform(texts[1][["text"]])]
+    sides = []
+    for s in (0, 1):
+        parts = [tfidf[s] if n == "tfidf" else sparse.csr_matrix(unit(views[n][s])) for n in names]
+        block = sparse.hstack(parts).tocsr()
+        norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1))).ravel()
+        sides.append(sparse.diags(1.0 / np.clip(norms, 1e-12, None)) @ block)
+    return sides
+
+
+def rbf_scores(
+    spec: str, texts: tuple[pd.DataFrame, pd.DataFrame], views: Views, y: np.ndarray
+) -> np.ndarray:
     """Decision scores of `rbf:VIEW:C:GAMMA` (VIEW may be `a+b`: concatenated unit rows)."""
     _, view, c_text, gamma_text = spec.split(":")
-    sides = [unit(np.hstack([unit(views[n][s]) for n in view.split("+")])) for s in (0, 1)]
+    sides = joined(view, texts, views)
     model = SVC(C=float(c_text), kernel="rbf", gamma=float(gamma_text))
     return model.fit(sides[0], y).decision_function(sides[1])
+
+
+def knn_head(spec: str, views: Views, y: np.ndarray) -> np.ndarray:
+    """`knn:VIEW`: per-intent top cosine of each scored row to the fit side's rows of VIEW."""
+    sides = [unit(np.hstack([unit(views[n][s]) for n in spec[4:].split("+")])) for s in (0, 1)]
+    return knn_scores(sides[1], sides[0], y, np.unique(y), False).astype(np.float64)
 
 
 class Scores:
@@ -104,8 +148,10 @@ class Scores:
         started = time.process_time()
         if spec.startswith("lin:"):
             scores = lin_scores(spec, texts, views, self.y[a])
+        elif spec.startswith("knn:"):
+            scores = knn_head(spec, views, self.y[a])
         else:
-            scores = rbf_scores(spec, views, self.y[a])
+            scores = rbf_scores(spec, texts, views, self.y[a])
         logger.info("  %s fold %s: %.0f CPU s", spec, fold, time.process_time() - started)
         np.save(path, scores)
         return scores
@@ -120,12 +166,12 @@ class Scores:
 
 def parse_sum(combo: str) -> list[tuple[float, str]]:
     """`lin:...+0.2*rbf:...` → [(1.0, lin...), (0.2, rbf...)]."""
-    terms = []
+    terms: list[tuple[float, str]] = []
     for part in combo.split("+"):
-        weight, star, spec = part.partition("*rbf:")
-        if star:
-            terms.append((float(weight), "rbf:" + spec))
-        elif terms and not part.startswith(("lin:", "rbf:")):
+        weight, star, spec = part.partition("*")
+        if star and spec.startswith(("rbf:", "knn:", "lin:")):
+            terms.append((float(weight), spec))
+        elif terms and not part.startswith(("lin:", "rbf:", "knn:")):
             terms[-1] = (terms[-1][0], terms[-1][1] + "+" + part)  # `+` inside a views list
         else:
             terms.append((1.0, part))
@@ -149,6 +195,8 @@ def evaluate(scores: Scores, combo: str, stack_c: float, test: bool) -> str:
             test_x = np.hstack([scores.get(s, "test") for s in specs])
             line += f"  test {(model.predict(test_x) == scores.y_test).mean():.4f}"
         return line
+    if combo.startswith("pavg:"):
+        return probability_average(scores, combo, test)
     terms = parse_sum(combo)
     fold_acc = []
     for k, (_, b) in enumerate(scores.folds):
@@ -164,6 +212,39 @@ def evaluate(scores: Scores, combo: str, stack_c: float, test: bool) -> str:
             f"  test {hit.mean():.4f} ECE {ece(softmax(total / temperature).max(axis=1), hit):.4f}"
         )
         line += f" (T {temperature:.3f} from out-of-fold scores)"
+    return line
+
+
+def summed(scores: Scores, combo: str, fold: int | str) -> np.ndarray:
+    """The weighted sum of a combination's terms on one fold (`oof`: all out-of-fold rows)."""
+    terms = parse_sum(combo)
+    if fold == "oof":
+        return np.sum([w * scores.oof(s) for w, s in terms], axis=0)
+    return np.sum([w * scores.get(s, fold) for w, s in terms], axis=0)
+
+
+def probability_average(scores: Scores, combo: str, test: bool) -> str:
+    """`pavg:A:SPEC1,SPEC2`: average of two heads' temperature-scaled softmaxes, share A."""
+    _, share_text, specs_text = combo.split(":", 2)
+    share, specs = float(share_text), specs_text.split(",")
+    y, classes = scores.y, scores.classes
+    truth = np.searchsorted(classes, y)
+    oof = [summed(scores, s, "oof") for s in specs]
+
+    def mix(parts: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+        temps = [fit_temperature(o[rows], truth[rows]) for o in oof]
+        probs = [softmax(p / t) for p, t in zip(parts, temps, strict=True)]
+        return (1 - share) * probs[0] + share * probs[1]
+
+    fold_acc = []
+    for k, (a, b) in enumerate(scores.folds):
+        mixed = mix([summed(scores, s, k) for s in specs], a)
+        fold_acc.append(float((classes[mixed.argmax(axis=1)] == y[b]).mean()))
+    line = f"{combo} cv {np.mean(fold_acc):.4f} " + " ".join(f"{s:.4f}" for s in fold_acc)
+    if test:
+        mixed = mix([summed(scores, s, "test") for s in specs], np.arange(len(y)))
+        hit = classes[mixed.argmax(axis=1)] == scores.y_test
+        line += f"  test {hit.mean():.4f} ECE {ece(mixed.max(axis=1), hit):.4f}"
     return line
 
 

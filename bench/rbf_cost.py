@@ -3,7 +3,7 @@
 The head is `rbf:minilm+l3:10:1`: SVC(rbf, C=10, gamma=1) on the concatenated, re-normalised
 MiniLM-L6 + paraphrase-MiniLM-L3 unit vectors of all of train.csv. `fit` fits and pickles it
 (run under `nice -n 19`); `time` scores 300 test.csv rows one at a time, one thread, in four
-ways, alternated over rounds (run under the bench lock):
+ways (and section (5)'s kNN head, `knn32`), alternated over rounds (run under the bench lock):
 - `sklearn`: `SVC.decision_function` (libsvm's own kernel loops, float64, then sklearn's
   one-vs-one → one-vs-rest transform, a Python loop over the 2,926 pairs): the baseline;
 - `libsvm-ovo`: the same model with `decision_function_shape="ovo"` (libsvm alone);
@@ -44,9 +44,8 @@ def unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def views(folder: Path, split: str) -> np.ndarray:
-    """MiniLM ⊕ L3 unit rows, re-normalised (the head's input), float64."""
-    names = ("minilm", "l3")
+def views(folder: Path, split: str, names: tuple[str, ...] = ("minilm", "l3")) -> np.ndarray:
+    """MiniLM ⊕ L3 (⊕ ...) unit rows, re-normalised (the head's input), float64."""
     parts = [unit(np.load(folder / f"{n}-{split}.npy").astype(np.float64)) for n in names]
     return unit(np.hstack(parts))
 
@@ -88,11 +87,32 @@ def ovr_scores(ovo: np.ndarray, i: np.ndarray, j: np.ndarray, n: int) -> np.ndar
     return votes + total / (3 * (np.abs(total) + 1))
 
 
-def fit(folder: Path, out: Path) -> None:
+class KnnHead:
+    """Section (5)'s `knn:minilm` head: per-intent top cosine to all train.csv MiniLM vectors.
+
+    The bank (10,003 × 384 float32) sorted by intent, so the per-intent max is one
+    `np.maximum.reduceat`; timed on the head's own input (the row's MiniLM part).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        y = pd.read_csv(DATA / "train.csv")["category"].to_numpy()
+        order = np.argsort(y, kind="stable")
+        self.bank = unit(np.load(folder / "minilm-train.npy")[order].astype(np.float32))
+        self.starts = np.flatnonzero(np.r_[True, y[order][1:] != y[order][:-1]])
+        self.dim = self.bank.shape[1]
+
+    def __call__(self, row: np.ndarray) -> np.ndarray:
+        """Scores of one row (its first 384 columns are the MiniLM part, scaled)."""
+        x = row[: self.dim].astype(np.float32)
+        x /= np.linalg.norm(x)
+        return np.maximum.reduceat(self.bank @ x, self.starts)[None, :]
+
+
+def fit(folder: Path, out: Path, names: tuple[str, ...]) -> None:
     """Fit the head on all of train.csv and pickle it."""
     y = pd.read_csv(DATA / "train.csv")["category"].to_numpy()
     started = time.process_time()
-    model = SVC(C=10.0, kernel="rbf", gamma=1.0).fit(views(folder, "train"), y)
+    model = SVC(C=10.0, kernel="rbf", gamma=1.0).fit(views(folder, "train", names), y)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(pickle.dumps(model))
     print(
@@ -126,16 +146,17 @@ def timed(score: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> tuple[
     return walls, time.process_time() - cpu
 
 
-def time_heads(folder: Path, out: Path, rounds: int) -> None:
+def time_heads(folder: Path, out: Path, rounds: int, names: tuple[str, ...]) -> None:
     """Alternate the four ways over `rounds` rounds of 300 single rows; print p50/p99/CPU."""
     model = pickle.loads(out.read_bytes())
-    rows = views(folder, "test")[:300]
+    rows = views(folder, "test", names)[:300]
     ovo_model = copy.deepcopy(model).set_params(decision_function_shape="ovo")
     heads: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "sklearn": lambda r: model.decision_function(r[None, :]),
         "libsvm-ovo": lambda r: ovo_model.decision_function(r[None, :]),
         "blas64": BlasHead(model, np.float64),
         "blas32": BlasHead(model, np.float32),
+        "knn32": KnnHead(folder),
     }
     reference = model.decision_function(rows)
     for name in ("blas64", "blas32"):
@@ -170,11 +191,12 @@ def main() -> None:
     parser.add_argument("--views", type=Path, default=Path("/tmp/C-q"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/C-rbf/rbf.pkl"))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rbf-views", default="minilm,l3", help="section (5): minilm,l3,wl")
     args = parser.parse_args()
     if args.stage == "fit":
-        fit(args.views, args.out)
+        fit(args.views, args.out, tuple(args.rbf_views.split(",")))
     else:
-        time_heads(args.views, args.out, args.rounds)
+        time_heads(args.views, args.out, args.rounds, tuple(args.rbf_views.split(",")))
 
 
 if __name__ == "__main__":
