@@ -75,8 +75,8 @@ def start_py_spy(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def main() -> None:
-    """Start the service, measure both paths at each concurrency, print and save the table."""
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", default="100,500")
     parser.add_argument("--duration", type=float, default=20)
@@ -87,12 +87,12 @@ def main() -> None:
     parser.add_argument(
         "--py-spy", type=Path, default=None, help="profile the worker during the first chat run"
     )
-    args = parser.parse_args()
-    levels = [int(level) for level in args.customers.split(",")]
-    secret = secrets.token_urlsafe(48)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
-    port = free_port()
-    env = os.environ | {
+    return parser.parse_args()
+
+
+def server_env(secret: str, workdir: Path) -> dict[str, str]:
+    """The served worker's environment: the bench's registry, a fresh store, loose rate limits."""
+    return dict(os.environ) | {
         "SERVING_MLFLOW_TRACKING_URI": os.environ.get(
             "BENCH_MLFLOW_TRACKING_URI", f"sqlite:///{REPO_ROOT / '.mlflow' / 'mlflow.db'}"
         ),
@@ -102,35 +102,52 @@ def main() -> None:
         "CHAT_RATE_BURST": "1000",
         "BENTOML_HOME": str(workdir / "bentoml"),
     }
+
+
+def run_loads(
+    args: argparse.Namespace, pid: int, port: int, secret: str
+) -> tuple[list[Result], dict[str, float]]:
+    """Idle sockets' memory, then echo and chat at each level, then the paced run."""
+    levels = [int(level) for level in args.customers.split(",")]
+    results: list[Result] = []
+    memory: dict[str, float] = {"idle_mb": round(server_rss_mb(pid), 1)}
+    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/chat/ws"
+    httpx.post(f"{base}/predict", json={"text": TEXTS[0]}, timeout=30)  # warm-up
+    # First, on a fresh worker: the most customers of the run holding idle sockets.
+    most = max(levels)
+    first_kb, more_kb = asyncio.run(held_kb(ws_url, secret, most, pid))
+    memory[f"kb_per_held_connection_first_{most}"] = first_kb
+    memory[f"kb_per_held_connection_{most}_more"] = more_kb
+    for index, level in enumerate(levels):
+        echo = chat_load(ws_url, secret, level, args.duration, echo=True)
+        results.append(measured(pid, port, echo))
+        profiler = None
+        if args.py_spy and index == 0:
+            seconds = args.duration + 2  # the customers connect within a second or two
+            profiler = start_py_spy(worker_pid(pid), args.py_spy, seconds)
+        chat = chat_load(ws_url, secret, level, args.duration)
+        results.append(measured(pid, port, chat))
+        if profiler is not None:
+            profiler.wait(timeout=120)
+        memory[f"after_{level}_customers_mb"] = round(server_rss_mb(pid), 1)
+    if args.paced:
+        duration = max(args.duration, 3 * args.think)
+        paced = chat_load(ws_url, secret, args.paced, duration, args.think)
+        results.append(measured(pid, port, paced))
+    return results, memory
+
+
+def main() -> None:
+    """Start the service, measure both paths at each concurrency, print and save the table."""
+    args = parse_args()
+    secret = secrets.token_urlsafe(48)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
+    port = free_port()
     command = [str(Path(sys.executable).with_name("bentoml")), "serve"]
     command += ["serving.service:IntentService", "--port", str(port)]
-    process = start(command, port, env, "/predict")
-    results: list[Result] = []
-    memory: dict[str, float] = {"idle_mb": round(server_rss_mb(process.pid), 1)}
+    process = start(command, port, server_env(secret, workdir), "/predict")
     try:
-        base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/chat/ws"
-        httpx.post(f"{base}/predict", json={"text": TEXTS[0]}, timeout=30)  # warm-up
-        # First, on a fresh worker: the most customers of the run holding idle sockets.
-        most = max(levels)
-        first_kb, more_kb = asyncio.run(held_kb(ws_url, secret, most, process.pid))
-        memory[f"kb_per_held_connection_first_{most}"] = first_kb
-        memory[f"kb_per_held_connection_{most}_more"] = more_kb
-        for index, level in enumerate(levels):
-            echo = chat_load(ws_url, secret, level, args.duration, echo=True)
-            results.append(measured(process.pid, port, echo))
-            profiler = None
-            if args.py_spy and index == 0:
-                seconds = args.duration + 2  # the customers connect within a second or two
-                profiler = start_py_spy(worker_pid(process.pid), args.py_spy, seconds)
-            chat = chat_load(ws_url, secret, level, args.duration)
-            results.append(measured(process.pid, port, chat))
-            if profiler is not None:
-                profiler.wait(timeout=120)
-            memory[f"after_{level}_customers_mb"] = round(server_rss_mb(process.pid), 1)
-        if args.paced:
-            duration = max(args.duration, 3 * args.think)
-            paced = chat_load(ws_url, secret, args.paced, duration, args.think)
-            results.append(measured(process.pid, port, paced))
+        results, memory = run_loads(args, process.pid, port, secret)
     finally:
         stop(process, port)
     print_table(results, memory)

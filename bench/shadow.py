@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -30,13 +32,15 @@ from models.splits import assign_splits
 from models.tracking import log_and_register
 from models.training import train_intent_model
 
+SPLITS = ("train", "validation", "test")
+
 
 def register(frame: pd.DataFrame, registry: IntentRegistry, artifacts: Path) -> str:
     """Train TF-IDF + logistic regression on `frame` (text, category) and register it."""
     data = frame.rename(columns={"category": "intent"}).assign(context="{}")
     data["split"] = assign_splits(data["text"].tolist(), data["intent"].tolist())
-    splits = [data[data["split"] == name] for name in ("train", "validation", "test")]
-    outcome = train_intent_model(resolve(["tfidf_logreg"]), *splits)
+    train, validation, test = (data[data["split"] == name] for name in SPLITS)
+    outcome = train_intent_model(resolve(["tfidf_logreg"]), train, validation, test)
     version = log_and_register(
         outcome,
         registry,
@@ -45,7 +49,7 @@ def register(frame: pd.DataFrame, registry: IntentRegistry, artifacts: Path) -> 
         f"fp-{time.time_ns()}",
         {},
         {},
-        reference=pd.concat([splits[0], splits[2]]),
+        reference=pd.concat([train, test]),
     )
     return str(version.version)
 
@@ -73,56 +77,69 @@ def counter(port: int, name: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def main() -> None:
-    """Measure both servers in turns at each concurrency and print the comparison."""
+def parse_args() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", default="1,8,32")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--shares", default="0.1,1", help="SERVING_SHADOW_SHARE values to compare")
-    args = parser.parse_args()
-    levels = [int(c) for c in args.connections.split(",")]
-    root = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
-    uri = scratch_registry(root)
-    bentoml = str(Path(PY).with_name("bentoml"))
-    modes = {"off": "0"} | {f"share {share}": share for share in args.shares.split(",")}
-    ports = {mode: free_port() for mode in modes}
-    script = wrk_script(BODY)
-    processes = {}
-    loads: dict[tuple[str, int], list[Load]] = {}
-    try:
-        for mode, share in modes.items():
+    return parser.parse_args()
+
+
+@dataclass
+class Servers:
+    """One served worker per mode (its SERVING_SHADOW_SHARE) on the scratch registry."""
+
+    uri: str
+    root: Path
+    modes: dict[str, str]
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def url(self, mode: str) -> str:
+        """The mode's /predict."""
+        return f"http://127.0.0.1:{self.ports[mode]}/predict"
+
+    def start(self, script: Path) -> None:
+        """Start every mode's server and warm it up (stop() stops those started)."""
+        bentoml = str(Path(PY).with_name("bentoml"))
+        for mode, share in self.modes.items():
             env = os.environ | {
-                "SERVING_MLFLOW_TRACKING_URI": uri,
-                "SERVING_STORE_URL": f"sqlite:///{root / f'store-{mode}.db'}",
+                "SERVING_MLFLOW_TRACKING_URI": self.uri,
+                "SERVING_STORE_URL": f"sqlite:///{self.root / f'store-{mode}.db'}",
                 "SERVING_POLL_INTERVAL_S": "0",
                 "SERVING_SHADOW_SHARE": share,
                 "CHAT_ENABLED": "false",
             }
-            command = [bentoml, "serve", "serving.service:IntentService"]
-            processes[mode] = start(
-                [*command, "--port", str(ports[mode])], ports[mode], env, "/predict"
-            )
-            run_wrk(f"http://127.0.0.1:{ports[mode]}/predict", 8, 2, script)  # warm up
-        for turn in range(args.rounds):
-            for c in levels:
-                for mode in list(modes)[:: 1 if turn % 2 == 0 else -1]:  # neither always first
-                    load = run_wrk(
-                        f"http://127.0.0.1:{ports[mode]}/predict", c, args.duration, script
-                    )
-                    loads.setdefault((mode, c), []).append(load)
-        time.sleep(2)  # the last shadow batches
-        counted = {
-            mode: (
-                counter(ports[mode], "intent_shadow_scored_total"),
-                counter(ports[mode], "intent_shadow_dropped_total"),
-            )
-            for mode in modes
-        }
-    finally:
-        for mode, process in processes.items():
-            stop(process, ports[mode])
-    print(f"\nshadow scoring vs off, {args.rounds} alternating rounds of {args.duration} s")
+            port = self.ports[mode] = free_port()
+            command = [bentoml, "serve", "serving.service:IntentService", "--port", str(port)]
+            self.processes[mode] = start(command, port, env, "/predict")
+            run_wrk(self.url(mode), 8, 2, script)  # warm up
+
+    def stop(self) -> None:
+        """Stop every server started."""
+        for mode, process in self.processes.items():
+            stop(process, self.ports[mode])
+
+
+def measure(
+    servers: Servers, args: argparse.Namespace, levels: list[int], script: Path
+) -> dict[tuple[str, int], list[Load]]:
+    """Each mode at each concurrency, `args.rounds` times, the modes' order reversed each round."""
+    loads: dict[tuple[str, int], list[Load]] = {}
+    for turn in range(args.rounds):
+        for c in levels:
+            for mode in list(servers.modes)[:: 1 if turn % 2 == 0 else -1]:  # neither always first
+                load = run_wrk(servers.url(mode), c, args.duration, script)
+                loads.setdefault((mode, c), []).append(load)
+    return loads
+
+
+def print_comparison(
+    modes: dict[str, str], levels: list[int], loads: dict[tuple[str, int], list[Load]]
+) -> None:
+    """Mean req/s (p50 / p99 ms) of each mode at each concurrency, as a markdown table."""
     print("| c | " + " | ".join(f"{mode}: req/s (p50 / p99 ms)" for mode in modes) + " |")
     print("|---:|" + "---:|" * len(modes))
     for c in levels:
@@ -134,6 +151,31 @@ def main() -> None:
             p99 = sum(load.p99_ms for load in runs) / len(runs)
             cells.append(f"{rps:,.0f} ({p50:.1f} / {p99:.1f})")
         print(f"| {c} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    """Measure both servers in turns at each concurrency and print the comparison."""
+    args = parse_args()
+    levels = [int(c) for c in args.connections.split(",")]
+    root = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
+    modes = {"off": "0"} | {f"share {share}": share for share in args.shares.split(",")}
+    servers = Servers(scratch_registry(root), root, modes)
+    script = wrk_script(BODY)
+    try:
+        servers.start(script)
+        loads = measure(servers, args, levels, script)
+        time.sleep(2)  # the last shadow batches
+        counted = {
+            mode: (
+                counter(port, "intent_shadow_scored_total"),
+                counter(port, "intent_shadow_dropped_total"),
+            )
+            for mode, port in servers.ports.items()
+        }
+    finally:
+        servers.stop()
+    print(f"\nshadow scoring vs off, {args.rounds} alternating rounds of {args.duration} s")
+    print_comparison(modes, levels, loads)
     for mode, (scored, dropped) in counted.items():
         print(f"{mode}: shadowed messages scored {scored:,.0f}, dropped {dropped:,.0f}")
 
