@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from features.dialogue_tokens import DialogueTokens
-from features.embeddings import SentenceEmbeddings
+from features.embeddings import MINILM, SentenceEmbeddings
 from features.paraphrase import ParaphraseEmbeddings
 from features.transformers import MessageFeatures, word_char_tfidf
 from models.inputs import MODEL_INPUT_COLUMNS
@@ -78,7 +78,11 @@ def _tfidf_minilm_linearsvc(
 
 
 def _tfidf_minilm_l3_svc_rbf(
-    c: float = 0.3, rbf_c: float = 10.0, gamma: float = 1.0, rbf_weight: float = 0.2
+    c: float = 0.3,
+    rbf_c: float = 10.0,
+    gamma: float = 1.0,
+    rbf_weight: float = 0.2,
+    knn_weight: float = 2.0,
 ) -> Pipeline:
     # Both sentence views after the TF-IDF blocks: the head's RBF part reads those trailing
     # columns, each block as wide as its encoder (models/linear_rbf.py checks the layout).
@@ -92,6 +96,8 @@ def _tfidf_minilm_l3_svc_rbf(
         gamma=gamma,
         rbf_weight=rbf_weight,
         rbf_blocks=tuple(view.spec.dimensions for view in views),
+        knn_weight=knn_weight,
+        knn_block=[view.spec for view in views].index(MINILM),  # neighbours by MiniLM
     )
     calibrated = CalibratedClassifierCV(head, method="temperature", ensemble=False, cv=3)
     return Pipeline([("features", features), ("clf", calibrated)])
@@ -181,8 +187,8 @@ SEARCH_SPACE: dict[str, Candidate] = {
         Candidate(
             "tfidf_minilm_l3_svc_rbf",
             "word 1-2g + char_wb 2-5g TF-IDF ⊕ all-MiniLM-L6-v2 × 2 ⊕ paraphrase-MiniLM-L3 × 1, "
-            "LinearSVC(C=0.3) + 0.2 × RBF SVC(C=10, gamma=1) on the two embeddings, with "
-            "temperature calibration",
+            "LinearSVC(C=0.3) + 0.2 × RBF SVC(C=10, gamma=1) on the two embeddings + 2 × "
+            "per-intent nearest MiniLM cosine, with temperature calibration",
             {
                 "features": "tfidf_word_char+minilm+l3",
                 "classifier": "linear_svc+rbf_svc_temperature",
@@ -190,6 +196,7 @@ SEARCH_SPACE: dict[str, Candidate] = {
                 "rbf_C": 10.0,
                 "gamma": 1.0,
                 "rbf_weight": 0.2,
+                "knn_weight": 2.0,
             },
             _tfidf_minilm_l3_svc_rbf,
             # Estimate per 1k: encoding ~7.2 + ~2.6 CPU s, linear fits ~5, RBF fits ~4.5.

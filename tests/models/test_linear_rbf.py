@@ -90,3 +90,21 @@ def test_the_vectorised_one_vs_rest_scores_are_those_of_scikit_learn():
     np.testing.assert_allclose(
         ovr_scores(ovo.decision_function(rows[:20]), 7), ovr.decision_function(rows[:20]), atol=1e-9
     )
+
+
+def test_the_neighbour_part_scores_each_class_by_its_nearest_training_row(tmp_path: Path):
+    train_x, train_y = _data(0)
+    test_x, _ = _data(1, rows=50)
+    blocks = (8, 6)
+    head = LinearRbfClassifier(rbf_blocks=blocks, knn_weight=2.0, knn_block=0)
+    head.fit(train_x, train_y)
+    first = _unit(train_x.toarray()[:, 30:38])  # block 0: the columns after the 30 noise ones
+    query = _unit(test_x.toarray()[:, 30:38])
+    expected = np.stack([(query @ first[train_y == c].T).max(axis=1) for c in head.classes_], 1)
+    np.testing.assert_allclose(head.neighbour_scores(test_x), expected, atol=1e-5)
+    summed = head.decision_function(test_x)
+    skops.io.dump(head, tmp_path / "h.skops")
+    copy = skops.io.load(tmp_path / "h.skops", trusted=TRUSTED_SKOPS_TYPES)
+    np.testing.assert_array_equal(copy.decision_function(test_x), summed)
+    without = head.set_params(knn_weight=0.0).decision_function(test_x)  # the same fitted parts
+    np.testing.assert_allclose(summed, without + 2.0 * expected, atol=1e-5)
