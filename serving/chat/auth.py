@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,6 +32,9 @@ TOKEN_MAX_LIFETIME_S = 24 * 3600
 CLOCK_SKEW_S = 60
 # The site's user id: printable, no separators that would blur `site:sub` or the store's columns.
 WIDGET_SUB = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
+# A socket's token may travel as its second WebSocket subprotocol, after this one, instead of in
+# `?token=`: a URL's query is written to reverse proxies' access logs, handshake headers are not.
+BEARER_PROTOCOL = "bearer"
 
 
 class Role(StrEnum):
@@ -97,6 +100,15 @@ def _check_lifetime(claims: Mapping[str, object], max_lifetime_s: int) -> None:
     start = iat if iat is not None else time.time()
     if exp - start > max_lifetime_s:
         raise AuthError(f"a token lives at most {max_lifetime_s} s (CHAT_TOKEN_MAX_LIFETIME_S)")
+
+
+def socket_token(
+    query_token: str | None, subprotocols: Sequence[str]
+) -> tuple[str | None, str | None]:
+    """The token of a socket (subprotocols `bearer, <JWT>`, else `?token=`); the one to accept."""
+    if len(subprotocols) >= 2 and subprotocols[0] == BEARER_PROTOCOL:
+        return subprotocols[1], BEARER_PROTOCOL
+    return query_token, None
 
 
 def issue_site_token(site: str, key: str, user_id: str, ttl_s: int = 300) -> str:

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from serving.chat import protocol
 from serving.chat.agent_desk import AgentDesk, KnownIntents, catalogue_intents
-from serving.chat.auth import AuthError, verify_token
+from serving.chat.auth import AuthError, socket_token, verify_token
 from serving.chat.bot import BotPolicy, ResponseCatalogue
 from serving.chat.broker import Envelope, make_broker
 from serving.chat.checkpoint import WalCheckpointer, file_database
@@ -129,18 +129,16 @@ class ChatHub:
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run one client connection from handshake to close."""
+        offered = websocket.scope.get("subprotocols") or []
+        token, subprotocol = socket_token(websocket.query_params.get("token"), offered)
         try:
-            identity = verify_token(
-                self.secret,
-                websocket.query_params.get("token"),
-                self.settings.token_max_lifetime_s,
-            )
+            identity = verify_token(self.secret, token, self.settings.token_max_lifetime_s)
         except AuthError as exc:
             # Accept first: a close before accept is an HTTP 403 and the client never sees 1008.
-            await websocket.accept()
+            await websocket.accept(subprotocol=subprotocol)
             await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=str(exc)[:120])
             return
-        await websocket.accept()
+        await websocket.accept(subprotocol=subprotocol)
         connection = Connection(websocket, identity)
         try:
             first_here = self.connections.add(connection)

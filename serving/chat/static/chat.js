@@ -50,9 +50,10 @@ export class ChatConnection {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/chat/ws?token=${encodeURIComponent(this.token)}`;
+    const url = `${scheme}://${location.host}/chat/ws`;
     this.onStatus("connecting");
-    const socket = new WebSocket(url);
+    // The token as a subprotocol, not in the URL: proxies write URLs to their access logs.
+    const socket = new WebSocket(url, ["bearer", this.token]);
     this.socket = socket;
     socket.onmessage = (event) => this.receive(JSON.parse(event.data));
     socket.onclose = (event) => {
