@@ -216,7 +216,7 @@ class IntentService:
 
     @chat_app.websocket("/ws")
     async def chat_socket(self, websocket: WebSocket) -> None:
-        """The chat protocol (serving/README.md): ws://HOST:PORT/chat/ws?token=JWT."""
+        """The chat protocol (serving/chat/README.md): token as subprotocol `bearer` or ?token=."""
         chat = self.resources.chat
         if chat is None:
             await websocket.accept()
