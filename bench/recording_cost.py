@@ -41,7 +41,7 @@ class Plan:
     levels: list[int]
     duration: int
     rounds: int
-    block_rounds: int  # rounds a start-up of both servers; the start order swaps each block
+    block_rounds: int  # rounds a start-up of both servers (0: half the rounds); order swaps
     together: bool = True  # both servers driven at the same moment (else one after the other)
     same: bool = False  # A/A: both servers with recording off
 
@@ -103,15 +103,15 @@ def recording_cost(
     """Measure the two servers in blocks of rounds and print the report."""
     load_before = os.getloadavg()
     turns: list[Turn] = []
+    # Two blocks at least, so each mode is started first in one.
+    size = plan.block_rounds if plan.block_rounds > 0 else max(1, -(-plan.rounds // 2))
     block, left = 0, plan.rounds
     while left > 0:
-        rounds = min(plan.block_rounds, left)
+        rounds = min(size, left)
         turns += run_block(command, env, plan, block, rounds, script)
         block, left = block + 1, left - rounds
     how = "driven together" if plan.together else "in turns"
-    how += (
-        f", {block} blocks of <= {plan.block_rounds} rounds (start order swapped each block, ABBA)"
-    )
+    how += f", {block} blocks of <= {size} rounds (start order swapped each block, ABBA)"
     if plan.same:
         how += "; A/A: recording OFF on both sides ('on' is a second off server)"
     print_report(

@@ -152,8 +152,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--recording-block",
         type=int,
-        default=4,
-        help="rounds a start-up of both servers; the start order swaps every block",
+        default=0,
+        help="rounds a start-up of both servers; the start order swaps every block "
+        "(default: half the rounds, so two blocks)",
     )
     parser.add_argument(
         "--recording-only",
@@ -236,6 +237,7 @@ def measure_servers(
 def main() -> None:
     """Measure every server at every concurrency and print the table, then recording on/off."""
     args = parse_args()
+    sys.path.insert(0, str(REPO_ROOT))  # `python bench/serve.py`: the `bench` package
     levels = [int(c) for c in args.connections.split(",")]
     env = bench_env()
     os.environ.update(env)
@@ -255,9 +257,7 @@ def main() -> None:
         results = measure_servers(servers, env, levels, args.duration, scripts)
         print_table(results, levels, service_rate, proba_rate)
     if "this service (BentoML)" in servers and args.recording_rounds > 0:
-        # Imported here: bench.recording_cost imports this module.
-        sys.path.insert(0, str(REPO_ROOT))  # `python bench/serve.py`
-        from bench.recording_cost import Plan, recording_cost
+        from bench.recording_cost import Plan, recording_cost  # it imports this module
 
         plan = Plan(
             levels,
