@@ -129,14 +129,51 @@ class LinearRbfClassifier(ClassifierMixin, BaseEstimator):
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rbf-fit") as pool:
             kernel = pool.submit(rbf.fit, rows, y, sample_weight=sample_weight)
             self.linear_ = LinearSVC(C=self.c).fit(matrix, y, sample_weight=sample_weight)
-            self.rbf_ = kernel.result()
-        if not np.array_equal(self.linear_.classes_, self.rbf_.classes_):
+            kernel.result()
+        if not np.array_equal(self.linear_.classes_, rbf.classes_):
             raise ValueError("the two parts learnt different classes")  # cannot happen: same y
         self.classes_ = self.linear_.classes_
+        self._keep_kernel(rbf)
         self.n_features_in_ = matrix.shape[1]
         if self.knn_weight:
             self._remember(blocks[self.knn_block], y)
         return self
+
+    def _keep_kernel(self, rbf: SVC) -> None:
+        """Keep what the RBF part's scores need, in float32, and not the SVC itself.
+
+        libsvm scores one row at a time (~4 ms a row here, whatever the batch: the served
+        micro-batches gained nothing); as a matrix product a batch shares one pass over the
+        support vectors, and float32 halves the model (bench/rbf_cost.py: 1.6 ms a single row).
+        """
+        vectors = np.asarray(rbf.support_vectors_, dtype=np.float32)
+        self.support_vectors_ = vectors
+        self.support_norms_ = np.einsum("ij,ij->i", vectors, vectors)
+        self.dual_coef_ = np.asarray(rbf.dual_coef_, dtype=np.float32)
+        self.intercept_ = np.asarray(rbf.intercept_, dtype=np.float64)
+        self.support_starts_ = np.concatenate([[0], np.cumsum(rbf.n_support_)])
+
+    def pair_scores(self, rows: np.ndarray) -> np.ndarray:
+        """The RBF part's one-vs-one scores (rows × class pairs, libsvm's pair order), as
+        `SVC.decision_function` gives them (to float32 rounding), from the kept arrays."""
+        x = np.asarray(rows, dtype=np.float32)
+        distances = (
+            np.einsum("ij,ij->i", x, x)[:, None]
+            + self.support_norms_[None, :]
+            - 2.0 * (x @ self.support_vectors_.T)
+        )
+        kernel = np.exp(-np.float32(self.gamma) * np.maximum(distances, 0.0))
+        n_classes = len(self.classes_)
+        starts = self.support_starts_
+        # by_class[:, c, k]: class c's support vectors' pull on the k-th pair c is part of.
+        by_class = np.empty((x.shape[0], n_classes, n_classes - 1), dtype=np.float64)
+        for c in range(n_classes):
+            block = slice(starts[c], starts[c + 1])
+            by_class[:, c, :] = kernel[:, block] @ self.dual_coef_[:, block].T
+        first, second = np.triu_indices(n_classes, 1)
+        return np.asarray(
+            by_class[:, first, second - 1] + by_class[:, second, first] + self.intercept_
+        )
 
     def _remember(self, vectors: np.ndarray, y: Any) -> None:
         """The nearest-neighbour bank: the rows' unit vectors grouped by class, in classes_
@@ -160,11 +197,12 @@ class LinearRbfClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, matrix: Any) -> np.ndarray:
         """Summed scores, one column per class (one score per row for two classes)."""
-        check_is_fitted(self, "rbf_")
+        check_is_fitted(self, "support_vectors_")
         linear = self.linear_.decision_function(matrix)
-        kernel = self.rbf_.decision_function(self.kernel_rows(matrix))
-        if len(self.classes_) > 2:  # two classes: one score per row in either shape
-            kernel = ovr_scores(np.atleast_2d(kernel), len(self.classes_))
+        ovo = self.pair_scores(self.kernel_rows(matrix))
+        # Two classes: one score per row, for the second class (as SVC's).
+        n_classes = len(self.classes_)
+        kernel = ovr_scores(ovo, n_classes) if n_classes > 2 else ovo[:, 0]
         scores = linear + self.rbf_weight * kernel
         if self.knn_weight:
             nearest = self.neighbour_scores(matrix)

@@ -108,3 +108,20 @@ def test_the_neighbour_part_scores_each_class_by_its_nearest_training_row(tmp_pa
     np.testing.assert_array_equal(copy.decision_function(test_x), summed)
     without = head.set_params(knn_weight=0.0).decision_function(test_x)  # the same fitted parts
     np.testing.assert_allclose(summed, without + 2.0 * expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("classes", [2, 5])
+def test_the_kept_kernel_arrays_score_as_the_fitted_svc(classes: int):
+    rng = np.random.default_rng(classes)
+    rows = _unit(rng.normal(size=(200, 6)))
+    y = rng.integers(0, classes, 200)
+    svc = SVC(C=10.0, gamma=1.0, decision_function_shape="ovo").fit(rows, y)
+    head = LinearRbfClassifier(gamma=1.0)
+    head.classes_ = svc.classes_
+    head._keep_kernel(svc)
+    expected = np.atleast_2d(svc.decision_function(rows[:40]))
+    expected = expected.T if classes == 2 else expected
+    np.testing.assert_allclose(head.pair_scores(rows[:40]), expected, atol=1e-4)
+    # A batch scores each row as it is scored alone.
+    alone = np.vstack([head.pair_scores(rows[i : i + 1]) for i in range(40)])
+    np.testing.assert_allclose(head.pair_scores(rows[:40]), alone, atol=1e-4)
