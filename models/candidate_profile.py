@@ -1,9 +1,11 @@
 """Which candidates a training run fits unless its config names them: TRAIN_MODEL_PROFILE.
 
-`default` puts TF-IDF ⊕ sentence embeddings first (features/embeddings.py: onnxruntime, one
-ONNX session per process) before the TF-IDF candidates; `light` keeps the TF-IDF candidates
-only, for machines where ~120 MB of install, ~380 MB of RSS per serving worker and 6–10 ms of
-CPU per request are worth more than ~3 points of accuracy (bench/README.md). A training run's
+`default` puts TF-IDF ⊕ two sentence encoders under a linear + RBF + nearest-neighbour head
+first (features/embeddings.py, features/paraphrase.py: onnxruntime, one ONNX session per
+process; models/linear_rbf.py) before the TF-IDF candidates; `light` keeps the TF-IDF
+candidates only, for machines where ~190 MB of install, ~380 MB or more of RSS per serving
+worker and ~10–14 ms of CPU per new text are worth more than ~3.4 points of accuracy
+(bench/README.md, "Towards 0.945 top-1 (5)"). A training run's
 config (`ops.intent_model.config.candidates`) still overrides either.
 """
 
