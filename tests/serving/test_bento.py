@@ -8,11 +8,10 @@ against the session's SQLite registry, from a directory outside the repository.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,24 +124,6 @@ def test_bento_holds_the_service_and_no_data_tests_or_pipeline(built_bento: Buil
     assert "dagster" not in requirements and "pytest" not in requirements
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A real `redis-server` on a free port (the chat tier's fan-out), stopped afterwards."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: `make test` installs it (Debian package redis-server)"
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait_ready(process, lambda: _redis_answers(url))
-        yield url
-    finally:
-        stop_tree(process, port=port)
-
-
 def _wait_for(condition: Callable[[], bool], patience_s: float = 180.0) -> bool:
     """Poll `condition` until it holds or `patience_s` passed (a slow machine only waits)."""
     deadline = time.monotonic() + patience_s
@@ -151,13 +132,6 @@ def _wait_for(condition: Callable[[], bool], patience_s: float = 180.0) -> bool:
             return False
         time.sleep(0.5)
     return True
-
-
-def _redis_answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url).ping())
-    except redis.ConnectionError:
-        return False
 
 
 @pytest.mark.slow
